@@ -1,0 +1,191 @@
+"""Start and stop a local vCenter: our simulator binary serving the generated WSDL.
+
+``Simulator`` is a context manager for tests, benchmarks and ``vmdk-volume demo``. It builds
+the binary and the WSDL on first use (both cached), starts the simulator on a free loopback
+port over TLS (its certificate written as a PEM file so clients verify it), and reads the
+per-method SOAP call counters the simulator keeps.
+"""
+
+import dataclasses
+import json
+import pathlib
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+
+import requests
+
+from vmdk_volume.simkit import build
+from vmdk_volume.simkit import wsdl
+
+START_TIMEOUT_S = 60
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSize:
+    """The inventory the simulator creates (per datacenter, per cluster, per host)."""
+
+    datacenters: int = 1
+    clusters: int = 1
+    hosts: int = 3
+    standalone_hosts: int = 0
+    datastores: int = 2
+    vms: int = 2
+    datastore_types: tuple[str, ...] = ('VMFS', 'NFS', 'vsan')
+
+    def flags(self) -> list[str]:
+        return ['-datacenters', str(self.datacenters), '-clusters', str(self.clusters),
+                '-hosts', str(self.hosts), '-standalone-hosts', str(self.standalone_hosts),
+                '-datastores', str(self.datastores), '-vms', str(self.vms),
+                '-datastore-types', ','.join(self.datastore_types)]
+
+
+@dataclasses.dataclass(frozen=True)
+class CallStats:
+    """What the simulator counted since its start or last reset."""
+
+    calls: Mapping[str, int]
+    nfc_bytes_uploaded: int
+    nfc_bytes_downloaded: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class SimulatorError(RuntimeError):
+    """The simulator did not start or stopped answering."""
+
+
+class Simulator:
+    """A running simulated vCenter (see the module docstring)."""
+
+    def __init__(self, model: ModelSize = ModelSize(), *, tls: bool = True,
+                 username: str | None = None, password: str | None = None,
+                 task_ms: int = 0, latency_ms: int = 0):
+        self.model = model
+        self.tls = tls
+        self.username = username
+        self.password = password
+        self._task_ms = task_ms
+        self._latency_ms = latency_ms
+        self._process: subprocess.Popen | None = None
+        self._workdir: pathlib.Path | None = None
+        self._ready: dict = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> 'Simulator':
+        binary = build.ensure_binary()
+        wsdl_dir = wsdl.ensure(build.cache_root() / 'wsdl')
+        self._workdir = pathlib.Path(tempfile.mkdtemp(prefix='vmdk-vcsim-'))
+        command = [str(binary), '-listen', '127.0.0.1:0', '-tls=%s' % str(self.tls).lower(),
+                   '-cert-dir', str(self._workdir), '-wsdl-dir', str(wsdl_dir),
+                   '-task-ms', str(self._task_ms), '-latency-ms', str(self._latency_ms),
+                   *self.model.flags()]
+        if self.username is not None:
+            command += ['-username', self.username, '-password', self.password or '']
+        with open(self.log_path, 'wb') as log:
+            self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
+                                             start_new_session=True)
+        try:
+            self._ready = json.loads(self._read_ready_line())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.send_signal(signal.SIGTERM)
+                try:
+                    self._process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            self._process.stdout.close()
+            self._process = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def __enter__(self) -> 'Simulator':
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _read_ready_line(self) -> str:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        selector = selectors.DefaultSelector()
+        selector.register(self._process.stdout, selectors.EVENT_READ)
+        try:
+            while time.monotonic() < deadline:
+                if selector.select(timeout=0.2):
+                    line = self._process.stdout.readline()
+                    if line:
+                        return line.decode()
+                if self._process.poll() is not None:
+                    break
+        finally:
+            selector.close()
+        raise SimulatorError('the simulator did not start; its log says:\n' + self.log_tail())
+
+    # -- where it is -----------------------------------------------------------------------
+
+    @property
+    def log_path(self) -> pathlib.Path:
+        return self._workdir / 'vcsim.log'
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return '\n'.join(self.log_path.read_text(errors='replace').splitlines()[-lines:])
+        except OSError:
+            return '(no log)'
+
+    @property
+    def host(self) -> str:
+        return self._ready['host']
+
+    @property
+    def port(self) -> int:
+        return self._ready['port']
+
+    @property
+    def url(self) -> str:
+        return self._ready['url']
+
+    @property
+    def ca_file(self) -> str | None:
+        return self._ready['cert'] or None
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rsplit('/sdk', 1)[0]
+
+    # -- counters and emulation ------------------------------------------------------------
+
+    def stats(self) -> CallStats:
+        reply = self._admin('get', '/_sim/stats').json()
+        return CallStats(calls=reply['calls'], nfc_bytes_uploaded=reply['nfc_bytes_uploaded'],
+                         nfc_bytes_downloaded=reply['nfc_bytes_downloaded'])
+
+    def reset_stats(self) -> None:
+        self._admin('post', '/_sim/stats/reset')
+
+    def configure(self, *, task_ms: int | None = None, latency_ms: int | None = None) -> None:
+        """Change the emulated task duration or per-call latency while running."""
+        settings = {'task_ms': task_ms, 'latency_ms': latency_ms}
+        self._admin('post', '/_sim/config',
+                    json={k: v for k, v in settings.items() if v is not None})
+
+    def _admin(self, method: str, path: str, **kwargs) -> requests.Response:
+        reply = requests.request(method, self.base_url + path, verify=self.ca_file or True,
+                                 timeout=10, **kwargs)
+        reply.raise_for_status()
+        return reply

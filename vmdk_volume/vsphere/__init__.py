@@ -1,0 +1,1 @@
+"""vSphere plumbing: the only package that speaks SOAP, through oslo.vmware."""

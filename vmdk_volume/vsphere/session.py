@@ -1,0 +1,114 @@
+"""A vCenter session: oslo.vmware's, with a login that fails fast and says why.
+
+oslo.vmware retries its login forever on connection errors, a certificate it cannot verify
+included, so a wrong ``vmware_ca_file`` would hang cinder-volume's start-up. Here the login is
+tried ``api_retry_count`` times, TLS and credential failures are not retried at all, and each
+failure becomes an exception from ``vsphere.errors`` that names what to fix.
+"""
+
+import dataclasses
+import logging
+import ssl
+import time
+
+import requests
+from oslo_vmware import api
+from oslo_vmware import exceptions as vexc
+
+from vmdk_volume.vsphere import errors
+
+LOG = logging.getLogger(__name__)
+MAX_LOGIN_BACKOFF_S = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """Where a vCenter is and how to log in to it."""
+
+    host: str
+    username: str
+    password: str = dataclasses.field(repr=False)
+    port: int = 443
+    ca_file: str | None = None
+    insecure: bool = False
+    wsdl_location: str | None = None
+    api_retry_count: int = 10
+    task_poll_interval: float = 2.0
+    pool_size: int = 10
+
+    @property
+    def address(self) -> str:
+        return '%s:%d' % (self.host, self.port)
+
+
+class Session(api.VMwareAPISession):
+    """oslo.vmware's API session with a bounded, explained login."""
+
+    def __init__(self, endpoint: Endpoint):
+        self.endpoint = endpoint
+        super().__init__(endpoint.host, endpoint.username, endpoint.password,
+                         endpoint.api_retry_count, endpoint.task_poll_interval,
+                         port=endpoint.port, wsdl_loc=endpoint.wsdl_location,
+                         cacert=endpoint.ca_file, insecure=endpoint.insecure,
+                         pool_size=endpoint.pool_size, create_session=False)
+
+    def _create_session(self):
+        # oslo's login without its endless RetryDecorator (still under its lock).
+        login = api.VMwareAPISession._create_session.__wrapped__
+        for attempt in range(1, self.endpoint.api_retry_count + 2):
+            try:
+                return login(self)
+            except Exception as error:  # noqa: BLE001 - classified just below
+                failure = _explain(error, self.endpoint)
+                if not _is_transient(failure) or attempt > self.endpoint.api_retry_count:
+                    raise failure from error
+                LOG.warning('Login to vCenter %s failed (attempt %d): %s',
+                            self.endpoint.address, attempt, failure)
+                time.sleep(min(2 ** attempt, MAX_LOGIN_BACKOFF_S))
+
+
+def connect(endpoint: Endpoint) -> Session:
+    """Log in to ``endpoint`` and return the session, or raise a ``vsphere.errors`` error."""
+    session = Session(endpoint)
+    session._create_session()
+    return session
+
+
+def _is_transient(failure: errors.VSphereError) -> bool:
+    return (isinstance(failure, errors.ConnectionFailed)
+            and not isinstance(failure, errors.CertificateNotTrusted))
+
+
+def _explain(error: Exception, endpoint: Endpoint) -> errors.VSphereError:
+    if _caused_by(error, ssl.SSLError, requests.exceptions.SSLError):
+        how = ('the CA file %s' % endpoint.ca_file if endpoint.ca_file
+               else "the system's trusted CAs")
+        return errors.CertificateNotTrusted(
+            'the certificate of vCenter %s could not be verified with %s: set '
+            'vmware_ca_file to the CA bundle that signed it (or, only for testing, '
+            'vmware_insecure = True); %s' % (endpoint.address, how, _root_cause(error)))
+    if isinstance(error, vexc.VimFaultException) and 'InvalidLogin' in error.fault_list:
+        return errors.AuthenticationFailed(
+            'vCenter %s refused the login of %r: check vmware_host_username and '
+            'vmware_host_password' % (endpoint.address, endpoint.username))
+    if _caused_by(error, vexc.VimConnectionException, requests.exceptions.ConnectionError,
+                  requests.exceptions.Timeout, OSError):
+        return errors.ConnectionFailed(
+            'vCenter %s (vmware_host_ip, vmware_host_port) could not be reached: %s'
+            % (endpoint.address, _root_cause(error)))
+    return errors.VSphereError('login to vCenter %s failed: %s'
+                               % (endpoint.address, _root_cause(error)))
+
+
+def _caused_by(error: BaseException, *types: type) -> bool:
+    while error is not None:
+        if isinstance(error, types):
+            return True
+        error = error.__cause__ or error.__context__ or getattr(error, 'cause', None)
+    return False
+
+
+def _root_cause(error: BaseException) -> str:
+    while (inner := error.__cause__ or getattr(error, 'cause', None)) is not None:
+        error = inner
+    return str(error) or type(error).__name__
