@@ -1,0 +1,45 @@
+"""Fixtures shared by every test: the simulated vCenter and sessions to it."""
+
+import pathlib
+
+import pytest
+
+from vmdk_volume.simkit import Simulator, build, wsdl
+from vmdk_volume.vsphere import session as vsession
+
+
+@pytest.fixture(scope='session')
+def wsdl_dir() -> pathlib.Path:
+    """The generated vim25 WSDL (cached across runs)."""
+    return wsdl.ensure(build.cache_root() / 'wsdl')
+
+
+@pytest.fixture(scope='session')
+def simulator():
+    """One simulated vCenter over TLS for the whole run; tests must not depend on its
+    counters without resetting them (use ``soap_calls``)."""
+    with Simulator() as vc:
+        yield vc
+
+
+def endpoint_for(vc: Simulator, **overrides) -> vsession.Endpoint:
+    """An endpoint that logs in to ``vc`` with verified TLS."""
+    params = dict(host=vc.host, port=vc.port, username='admin', password='secret',
+                  ca_file=vc.ca_file, api_retry_count=2)
+    params.update(overrides)
+    return vsession.Endpoint(**params)
+
+
+@pytest.fixture(scope='session')
+def vim_session(simulator):
+    """An oslo.vmware session to the simulator, logged in over verified TLS."""
+    session = vsession.connect(endpoint_for(simulator))
+    yield session
+    session.logout()
+
+
+@pytest.fixture
+def soap_calls(simulator):
+    """The simulator's SOAP counters, reset for this test: call ``soap_calls()``."""
+    simulator.reset_stats()
+    return simulator.stats

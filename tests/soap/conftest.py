@@ -1,0 +1,21 @@
+"""Fixtures for SOAP-level tests: oslo.vmware against a scripted vCenter (requests-mock)."""
+
+import pytest
+import requests_mock
+
+from tests.soap import fake
+from vmdk_volume.vsphere import session as vsession
+
+
+@pytest.fixture
+def fake_vc():
+    """A ``ScriptedVCenter``; file:// URLs (the WSDL) still reach the real file adapter."""
+    with requests_mock.Mocker(real_http=True) as mocker:
+        yield fake.ScriptedVCenter(mocker)
+
+
+@pytest.fixture
+def fake_endpoint(wsdl_dir) -> vsession.Endpoint:
+    return vsession.Endpoint(host=fake.HOST, username='admin', password='secret',
+                             wsdl_location=(wsdl_dir / 'vimService.wsdl').as_uri(),
+                             api_retry_count=2)

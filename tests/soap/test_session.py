@@ -1,0 +1,30 @@
+"""Session faults the simulator cannot make: expiry mid-call and refused logins."""
+
+import pytest
+
+from tests.soap import fake
+from vmdk_volume.vsphere import errors
+from vmdk_volume.vsphere import session as vsession
+
+
+def test_expired_session_is_renewed_and_the_call_retried(fake_vc, fake_endpoint):
+    session = vsession.connect(fake_endpoint)
+    fake_vc.script('RetrievePropertiesEx', fake.NOT_AUTHENTICATED)
+    fake_vc.script('SessionIsActive', fake.Returns('false'))
+    fake_vc.calls.clear()
+
+    session.invoke_api(session.vim, 'RetrievePropertiesEx',
+                       session.vim.service_content.propertyCollector, specSet=[])
+
+    assert fake_vc.calls == ['RetrievePropertiesEx', 'SessionIsActive', 'Login',
+                             'RetrievePropertiesEx']
+
+
+def test_refused_login_is_not_retried_and_names_the_options(fake_vc, fake_endpoint):
+    fake_vc.script('Login', fake.Fault('InvalidLogin', 'Cannot complete login due to an '
+                                       'incorrect user name or password.'))
+
+    with pytest.raises(errors.AuthenticationFailed, match='vmware_host_password'):
+        vsession.connect(fake_endpoint)
+
+    assert fake_vc.calls == ['RetrieveServiceContent', 'Login']
