@@ -9,15 +9,19 @@ from vmdk_volume.vsphere import session as vsession
 
 def test_expired_session_is_renewed_and_the_call_retried(fake_vc, fake_endpoint):
     session = vsession.connect(fake_endpoint)
-    fake_vc.script('RetrievePropertiesEx', fake.NOT_AUTHENTICATED)
-    fake_vc.script('SessionIsActive', fake.Returns('false'))
+    folder = ('<objects><obj type="Folder">group-d1</obj><propSet><name>name</name>'
+              '<val xsi:type="xsd:string">Datacenters</val></propSet></objects>')
+    fake_vc.script('RetrievePropertiesEx', fake.NOT_AUTHENTICATED, fake.Returns(folder))
+    fake_vc.script('SessionIsActive', fake.Returns('false'), fake.Returns('false'))
     fake_vc.calls.clear()
 
-    session.invoke_api(session.vim, 'RetrievePropertiesEx',
-                       session.vim.service_content.propertyCollector, specSet=[])
+    result = session.invoke_api(session.vim, 'RetrievePropertiesEx',
+                                session.vim.service_content.propertyCollector, specSet=[])
 
-    assert fake_vc.calls == ['RetrievePropertiesEx', 'SessionIsActive', 'Login',
-                             'RetrievePropertiesEx']
+    assert result.objects[0].propSet[0].val == 'Datacenters'
+    # oslo.vmware asks twice whether the session is active before it logs in again.
+    assert fake_vc.calls == ['RetrievePropertiesEx', 'SessionIsActive', 'SessionIsActive',
+                             'Login', 'RetrievePropertiesEx']
 
 
 def test_refused_login_is_not_retried_and_names_the_options(fake_vc, fake_endpoint):

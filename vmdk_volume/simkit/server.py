@@ -19,8 +19,7 @@ from collections.abc import Mapping
 
 import requests
 
-from vmdk_volume.simkit import build
-from vmdk_volume.simkit import wsdl
+from vmdk_volume.simkit import build, wsdl
 
 START_TIMEOUT_S = 60
 

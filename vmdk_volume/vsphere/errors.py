@@ -4,6 +4,8 @@ Everything in ``vsphere/`` raises these, never oslo.vmware's or suds' exceptions
 above handle one family; the Cinder adapter maps them to ``cinder.exception``.
 """
 
+from oslo_vmware import exceptions as vexc
+
 
 class VSphereError(Exception):
     """Base class: a vSphere call failed."""
@@ -19,3 +21,59 @@ class CertificateNotTrusted(ConnectionFailed):
 
 class AuthenticationFailed(VSphereError):
     """vCenter refused the configured credentials."""
+
+
+class Fault(VSphereError):
+    """vCenter answered a call or a task with a vim25 fault (``name``, e.g. NoDiskSpace)."""
+
+    def __init__(self, name: str, message: str, details: dict | None = None):
+        super().__init__('%s: %s' % (name, message))
+        self.name = name
+        self.details = details or {}
+
+
+class NotFound(Fault):
+    """The object or file does not exist (any more)."""
+
+
+class AlreadyExists(Fault):
+    """An object or file of that name exists already."""
+
+
+class NoDiskSpace(Fault):
+    """The datastore has too little free space."""
+
+
+class Busy(Fault):
+    """The object is in a state, or has a task, that forbids the operation."""
+
+
+_BY_NAME = {
+    'ManagedObjectNotFound': NotFound, 'FileNotFound': NotFound, 'NotFound': NotFound,
+    'DuplicateName': AlreadyExists, 'AlreadyExists': AlreadyExists,
+    'FileAlreadyExists': AlreadyExists,
+    'NoDiskSpace': NoDiskSpace, 'InsufficientDisk': NoDiskSpace,
+    'TaskInProgress': Busy, 'InvalidPowerState': Busy, 'InvalidState': Busy,
+    'FileLocked': Busy,
+}
+_NAME_OF_OSLO_CLASS = {cls: name for name, cls in vexc._fault_classes_registry.items()}
+
+
+def fault(name: str, message: str, details: dict | None = None) -> Fault:
+    """The ``Fault`` subclass for a vim25 fault name."""
+    return _BY_NAME.get(name, Fault)(name, message, details)
+
+
+def from_oslo(error: vexc.VimException) -> Fault | None:
+    """Our fault for an exception oslo.vmware raised from a call, or None if not a fault."""
+    if isinstance(error, vexc.VimFaultException) and error.fault_list:
+        return fault(error.fault_list[0], error.msg, error.details)
+    name = _NAME_OF_OSLO_CLASS.get(type(error))
+    return fault(name, error.msg, getattr(error, 'details', None)) if name else None
+
+
+def from_task_error(localized_fault) -> Fault:
+    """Our fault for a task's ``info.error`` (a LocalizedMethodFault)."""
+    name = type(localized_fault.fault).__name__
+    message = getattr(localized_fault, 'localizedMessage', None) or name
+    return fault(name, message, {'fault': localized_fault.fault})

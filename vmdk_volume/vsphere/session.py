@@ -35,6 +35,7 @@ class Endpoint:
     api_retry_count: int = 10
     task_poll_interval: float = 2.0
     pool_size: int = 10
+    max_objects: int = 100
 
     @property
     def address(self) -> str:

@@ -1,0 +1,228 @@
+// NFC transfers that keep their bytes. vcsim's ImportVApp lease discards uploaded data, and
+// VirtualMachine.ExportVm is missing. Here:
+//   - ResourcePool/VirtualApp.ImportVApp (proxied, see proxy.go) runs vcsim's ImportVApp, then
+//     registers the new VM's disk files for the lease, so a PUT or POST to a device URL stores
+//     the body in the disk's file on the datastore (a temp directory);
+//   - VirtualMachine.ExportVm (proxied) returns our own HttpNfcLease, ready, whose device URLs
+//     serve each disk file on GET;
+//   - /nfc/<lease>/<file> is served here rather than by vcsim, counting bytes for /_sim/stats.
+//
+// A datastore file GET (/folder/...) then returns the same bytes as the upload.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// nfcServer maps lease ids to the local files their device URLs stand for.
+type nfcServer struct {
+	baseURL string // scheme://host:port of this server, for device URLs
+	mu      sync.Mutex
+	leases  map[string]map[string]string // lease id -> URL file name -> local path
+}
+
+var nfc = &nfcServer{leases: make(map[string]map[string]string)}
+
+func (n *nfcServer) add(lease string, files map[string]string) {
+	n.mu.Lock()
+	n.leases[lease] = files
+	n.mu.Unlock()
+}
+
+func (n *nfcServer) remove(lease string) {
+	n.mu.Lock()
+	delete(n.leases, lease)
+	n.mu.Unlock()
+}
+
+func (n *nfcServer) file(lease, name string) (string, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	file, ok := n.leases[lease][name]
+	return file, ok
+}
+
+func (n *nfcServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/nfc/"), "/")
+	if len(parts) != 2 {
+		http.NotFound(w, r)
+		return
+	}
+	file, ok := n.file(parts[0], parts[1])
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodPut, http.MethodPost:
+		f, err := os.Create(file)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		written, err := io.Copy(f, r.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		stats.addNFC(written, 0)
+		if err != nil {
+			log.Printf("nfc %s %s: %v after %d bytes", r.Method, file, err, written)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		log.Printf("nfc %s %s: %d bytes", r.Method, file, written)
+		w.WriteHeader(http.StatusOK)
+	case http.MethodGet:
+		f, err := os.Open(file)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil {
+			w.Header().Set("Content-Length", fmt.Sprint(fi.Size()))
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		read, _ := io.Copy(w, f)
+		stats.addNFC(0, read)
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
+}
+
+// diskFiles returns, for each disk of the VM, the datastore path of its backing file and the
+// local file that holds it.
+func diskFiles(vm *simulator.VirtualMachine) (disks []*types.VirtualDisk, files []string) {
+	for _, d := range vm.Config.Hardware.Device {
+		disk, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if !ok {
+			continue
+		}
+		dc := datacenterOf(vm)
+		if file, fault := localPath(&dc, b.GetVirtualDeviceFileBackingInfo().FileName); fault == nil {
+			disks = append(disks, disk)
+			files = append(files, file)
+		}
+	}
+	return disks, files
+}
+
+type poolProxy struct{ proxy }
+
+type vAppImporter interface {
+	ImportVApp(*simulator.Context, *types.ImportVApp) soap.HasFault
+}
+
+func (p *poolProxy) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) soap.HasFault {
+	req.This = p.target
+	if spec, ok := req.Spec.(*types.VirtualMachineImportSpec); ok {
+		_ = normalizeDisks(spec.ConfigSpec.DeviceChange, nil)
+	}
+	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
+		res := obj.(vAppImporter).ImportVApp(ctx, req)
+		body := res.(*methods.ImportVAppBody)
+		if body.Res == nil {
+			return res
+		}
+		lease := ctx.Session.Get(body.Res.Returnval).(*simulator.HttpNfcLease)
+		vm := ctx.Map.Get(lease.Info.Entity).(*simulator.VirtualMachine)
+		_, paths := diskFiles(vm)
+		files := make(map[string]string)
+		for _, file := range paths {
+			files[path.Base(file)] = file
+		}
+		for i := range lease.Info.DeviceUrl {
+			u := &lease.Info.DeviceUrl[i]
+			u.Url = strings.Replace(u.Url, "https://*", nfc.baseURL, 1)
+		}
+		nfc.add(lease.Self.Value, files)
+		return res
+	})
+}
+
+// exportLease is the HttpNfcLease ExportVm returns.
+type exportLease struct {
+	mo.HttpNfcLease
+}
+
+func (p *vmProxy) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.HasFault {
+	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
+		vm := obj.(*simulator.VirtualMachine)
+		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
+			return &methods.ExportVmBody{Fault_: simulator.Fault("", &types.InvalidPowerState{
+				RequestedState: types.VirtualMachinePowerStatePoweredOff,
+				ExistingState:  vm.Runtime.PowerState,
+			})}
+		}
+		lease := &exportLease{}
+		lease.Self = types.ManagedObjectReference{Type: "HttpNfcLease"}
+		simulator.Map.Put(lease)
+		info := &types.HttpNfcLeaseInfo{Lease: lease.Self, Entity: vm.Self, LeaseTimeout: 300}
+		files := make(map[string]string)
+		disks, paths := diskFiles(vm)
+		devices := object.VirtualDeviceList(vm.Config.Hardware.Device)
+		for i, disk := range disks {
+			name := fmt.Sprintf("disk-%d.vmdk", i)
+			files[name] = paths[i]
+			var size int64
+			if fi, err := os.Stat(paths[i]); err == nil {
+				size = fi.Size()
+			}
+			info.DeviceUrl = append(info.DeviceUrl, types.HttpNfcLeaseDeviceUrl{
+				Key:       fmt.Sprintf("/%s/%s", vm.Self.Value, devices.Name(disk)),
+				ImportKey: fmt.Sprintf("/%s/%s", vm.Name, devices.Name(disk)),
+				Url:       nfc.baseURL + "/nfc/" + lease.Self.Value + "/" + name,
+				Disk:      types.NewBool(true),
+				TargetId:  name,
+				FileSize:  size,
+			})
+			info.TotalDiskCapacityInKB += disk.CapacityInKB
+		}
+		nfc.add(lease.Self.Value, files)
+		simulator.Map.Update(lease, []types.PropertyChange{
+			{Name: "info", Val: info},
+			{Name: "state", Val: types.HttpNfcLeaseStateReady},
+			{Name: "initializeProgress", Val: int32(100)},
+		})
+		return &methods.ExportVmBody{Res: &types.ExportVmResponse{Returnval: lease.Self}}
+	})
+}
+
+func (l *exportLease) end(state types.HttpNfcLeaseState) {
+	nfc.remove(l.Self.Value)
+	simulator.Map.Update(l, []types.PropertyChange{{Name: "state", Val: state}})
+	simulator.Map.Remove(l.Self)
+}
+
+func (l *exportLease) HttpNfcLeaseComplete(req *types.HttpNfcLeaseComplete) soap.HasFault {
+	l.end(types.HttpNfcLeaseStateDone)
+	return &methods.HttpNfcLeaseCompleteBody{Res: new(types.HttpNfcLeaseCompleteResponse)}
+}
+
+func (l *exportLease) HttpNfcLeaseAbort(req *types.HttpNfcLeaseAbort) soap.HasFault {
+	l.end(types.HttpNfcLeaseStateError)
+	return &methods.HttpNfcLeaseAbortBody{Res: new(types.HttpNfcLeaseAbortResponse)}
+}
+
+func (l *exportLease) HttpNfcLeaseProgress(req *types.HttpNfcLeaseProgress) soap.HasFault {
+	simulator.Map.Update(l, []types.PropertyChange{{Name: "transferProgress", Val: req.Percent}})
+	return &methods.HttpNfcLeaseProgressBody{Res: new(types.HttpNfcLeaseProgressResponse)}
+}

@@ -1,0 +1,116 @@
+// Call statistics and run-time emulation settings, served on the admin endpoints /_sim/stats,
+// /_sim/stats/reset and /_sim/config. vcsim counts nothing and fixes its delays at start-up;
+// tests and benchmarks need to see how many SOAP calls (per method) and NFC bytes a driver
+// operation cost, and to change the emulated task duration and latency while running.
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type callStats struct {
+	mu            sync.Mutex
+	calls         map[string]int64
+	total         int64
+	nfcUploaded   int64
+	nfcDownloaded int64
+}
+
+var stats = &callStats{calls: make(map[string]int64)}
+
+func (s *callStats) countCall(method string) {
+	s.mu.Lock()
+	s.calls[method]++
+	s.total++
+	s.mu.Unlock()
+}
+
+func (s *callStats) addNFC(uploaded, downloaded int64) {
+	s.mu.Lock()
+	s.nfcUploaded += uploaded
+	s.nfcDownloaded += downloaded
+	s.mu.Unlock()
+}
+
+func (s *callStats) snapshot() map[string]interface{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	calls := make(map[string]int64, len(s.calls))
+	for k, v := range s.calls {
+		calls[k] = v
+	}
+	return map[string]interface{}{
+		"calls":                calls,
+		"total_calls":          s.total,
+		"nfc_bytes_uploaded":   s.nfcUploaded,
+		"nfc_bytes_downloaded": s.nfcDownloaded,
+	}
+}
+
+func (s *callStats) reset() {
+	s.mu.Lock()
+	s.calls = make(map[string]int64)
+	s.total, s.nfcUploaded, s.nfcDownloaded = 0, 0, 0
+	s.mu.Unlock()
+}
+
+// emulationSettings holds -task-ms and -latency-ms, changeable through /_sim/config.
+type emulationSettings struct {
+	taskMS    int64
+	latencyMS int64
+}
+
+var emulation = &emulationSettings{}
+
+func (e *emulationSettings) set(taskMS, latencyMS int) {
+	atomic.StoreInt64(&e.taskMS, int64(taskMS))
+	atomic.StoreInt64(&e.latencyMS, int64(latencyMS))
+}
+
+func (e *emulationSettings) taskDuration() time.Duration {
+	return time.Duration(atomic.LoadInt64(&e.taskMS)) * time.Millisecond
+}
+
+func (e *emulationSettings) latency() time.Duration {
+	return time.Duration(atomic.LoadInt64(&e.latencyMS)) * time.Millisecond
+}
+
+func serveAdmin(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/_sim/stats" && r.Method == http.MethodGet:
+		writeJSON(w, stats.snapshot())
+	case r.URL.Path == "/_sim/stats/reset" && r.Method == http.MethodPost:
+		stats.reset()
+		writeJSON(w, stats.snapshot())
+	case r.URL.Path == "/_sim/config" && r.Method == http.MethodPost:
+		var req struct {
+			TaskMS    *int64 `json:"task_ms"`
+			LatencyMS *int64 `json:"latency_ms"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if req.TaskMS != nil {
+			atomic.StoreInt64(&emulation.taskMS, *req.TaskMS)
+		}
+		if req.LatencyMS != nil {
+			atomic.StoreInt64(&emulation.latencyMS, *req.LatencyMS)
+		}
+		writeJSON(w, map[string]int64{
+			"task_ms":    atomic.LoadInt64(&emulation.taskMS),
+			"latency_ms": atomic.LoadInt64(&emulation.latencyMS),
+		})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v interface{}) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

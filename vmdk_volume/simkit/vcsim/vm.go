@@ -1,0 +1,131 @@
+// Virtual machine creation, cloning and reconfiguration fixes (proxied, see proxy.go):
+//   - vcsim keeps whichever of a disk's capacityInKB / capacityInBytes the client sent (the other
+//     stays 0); vCenter reports both, so CreateVM_Task, ReconfigVM_Task and ImportVApp make them
+//     agree (an edit takes the one that changed);
+//   - vcsim's CloneVM_Task rewires the source's disks to the clone's files and copies no data;
+//   - vcsim's ReconfigVM_Task panics on a device edit without deviceInfo (a client that builds a
+//     fresh VirtualDisk to grow it), and lets a disk shrink, which vCenter refuses.
+package main
+
+import (
+	"io"
+	"log"
+	"os"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+type vmProxy struct{ proxy }
+
+type folderProxy struct{ proxy }
+
+func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {
+	req.This = p.target
+	_ = normalizeDisks(req.Config.DeviceChange, nil)
+	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
+		return obj.(*simulator.Folder).CreateVMTask(ctx, req)
+	})
+}
+
+func (p *vmProxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	req.This = p.target
+	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
+		vm := obj.(*simulator.VirtualMachine)
+		if fault := normalizeDisks(req.Spec.DeviceChange, vm.Config.Hardware.Device); fault != nil {
+			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+				return nil, fault
+			})
+			return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
+		}
+		return vm.ReconfigVMTask(ctx, req)
+	})
+}
+
+// normalizeDisks makes the two capacities of each disk in a device change agree, gives edited
+// devices the deviceInfo vcsim expects, and refuses to shrink a disk (current: the VM's devices).
+func normalizeDisks(changes []types.BaseVirtualDeviceConfigSpec, current object.VirtualDeviceList) types.BaseMethodFault {
+	for i, change := range changes {
+		spec := change.GetVirtualDeviceConfigSpec()
+		disk, ok := spec.Device.(*types.VirtualDisk)
+		if !ok || spec.Operation == types.VirtualDeviceConfigSpecOperationRemove {
+			continue
+		}
+		var old *types.VirtualDisk
+		if spec.Operation == types.VirtualDeviceConfigSpecOperationEdit {
+			old, _ = current.FindByKey(disk.Key).(*types.VirtualDisk)
+			if disk.DeviceInfo == nil {
+				disk.DeviceInfo = &types.Description{}
+			}
+		}
+		if disk.CapacityInBytes > 0 && (old == nil || disk.CapacityInBytes != diskBytes(old)) {
+			disk.CapacityInKB = disk.CapacityInBytes / 1024
+		} else {
+			disk.CapacityInBytes = disk.CapacityInKB * 1024
+		}
+		if old != nil && diskBytes(disk) < diskBytes(old) {
+			return &types.InvalidDeviceSpec{InvalidVmConfig: types.InvalidVmConfig{Property: "capacityInKB"}, DeviceIndex: int32(i)}
+		}
+	}
+	return nil
+}
+
+// CloneVMTask runs vcsim's CloneVM_Task on copies of the source's disks: vcsim clears the
+// backing fileName of the disk objects it clones, which are the source's own, so the source
+// would end up pointing at the clone's file. Then it copies the source's disk files (vcsim
+// creates the clone's empty), so a clone of an imported image holds the image's bytes.
+func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
+	req.This = p.target
+	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
+		vm := obj.(*simulator.VirtualMachine)
+		_, sources := diskFiles(vm)
+		devices := vm.Config.Hardware.Device
+		copies := make([]types.BaseVirtualDevice, len(devices))
+		for i, d := range devices {
+			copies[i] = d
+			if disk, ok := d.(*types.VirtualDisk); ok {
+				diskCopy := *disk
+				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+					backing := *b
+					diskCopy.Backing = &backing
+				}
+				copies[i] = &diskCopy
+			}
+		}
+		vm.Config.Hardware.Device = copies
+		res := vm.CloneVMTask(ctx, req)
+		vm.Config.Hardware.Device = devices
+
+		task := simulator.Map.Get(res.(*methods.CloneVM_TaskBody).Res.Returnval).(*simulator.Task)
+		if clone, ok := task.Info.Result.(types.ManagedObjectReference); ok {
+			_, targets := diskFiles(simulator.Map.Get(clone).(*simulator.VirtualMachine))
+			for i := 0; i < len(sources) && i < len(targets); i++ {
+				if err := copyFile(sources[i], targets[i]); err != nil {
+					log.Printf("clone %s: copying %s: %v", vm.Name, sources[i], err)
+				}
+			}
+		}
+		return res
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err = io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}

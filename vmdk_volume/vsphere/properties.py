@@ -1,0 +1,84 @@
+"""Property reads: one RetrievePropertiesEx per question, only the properties asked for.
+
+``fetch`` reads named objects; ``collect`` reads every object of some types below a
+ContainerView (created once per question root and kept for the session), following
+``ContinueRetrievePropertiesEx`` pages. Results are ``Item``s: a reference and a dict of the
+properties that are set.
+"""
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One object's reference and the requested properties it has."""
+
+    ref: Any
+    props: Mapping[str, Any]
+
+    @property
+    def value(self) -> str:
+        return self.ref.value
+
+    def get(self, path: str, default=None):
+        return self.props.get(path, default)
+
+
+def fetch(client, refs: Sequence, paths: Iterable[str]) -> list[Item]:
+    """Read ``paths`` of the objects ``refs`` (of one or more types) in one call."""
+    if not refs:
+        return []
+    paths = list(paths)
+    types = sorted({ref._type for ref in refs})
+    spec = client.create(
+        'PropertyFilterSpec',
+        objectSet=[client.create('ObjectSpec', obj=ref, skip=False) for ref in refs],
+        propSet=[client.create('PropertySpec', type=t, all=False, pathSet=paths)
+                 for t in types])
+    return _retrieve(client, spec)
+
+
+def fetch_one(client, ref, paths: Iterable[str]) -> Mapping[str, Any]:
+    """Read ``paths`` of one object; ``errors.NotFound`` if it is gone."""
+    items = fetch(client, [ref], paths)
+    return items[0].props if items else {}
+
+
+def container_view(client, root, types: Sequence[str]):
+    """A recursive ContainerView of ``types`` below ``root`` (destroyed with the session)."""
+    return client.call('CreateContainerView', client.content.viewManager, container=root,
+                       type=list(types), recursive=True)
+
+
+def collect(client, view, paths_by_type: Mapping[str, Iterable[str]]) -> list[Item]:
+    """Read the given paths of every object in ``view``, per type, in one (paged) call."""
+    traversal = client.create('TraversalSpec', name='view', type='ContainerView',
+                              path='view', skip=False)
+    spec = client.create(
+        'PropertyFilterSpec',
+        objectSet=[client.create('ObjectSpec', obj=view, skip=True, selectSet=[traversal])],
+        propSet=[client.create('PropertySpec', type=t, all=False, pathSet=list(paths))
+                 for t, paths in paths_by_type.items()])
+    return _retrieve(client, spec)
+
+
+def _retrieve(client, spec) -> list[Item]:
+    collector = client.content.propertyCollector
+    options = client.create('RetrieveOptions',
+                            maxObjects=client.session.endpoint.max_objects)
+    result = client.call('RetrievePropertiesEx', collector, specSet=[spec], options=options)
+    items = []
+    while result:
+        items += [_item(content) for content in getattr(result, 'objects', None) or []]
+        token = getattr(result, 'token', None)
+        if not token:
+            break
+        result = client.call('ContinueRetrievePropertiesEx', collector, token=token)
+    return items
+
+
+def _item(content) -> Item:
+    return Item(content.obj, {prop.name: prop.val
+                              for prop in getattr(content, 'propSet', None) or []})

@@ -1,0 +1,118 @@
+"""Task waits through the property collector: event-driven, never polled.
+
+A private PropertyCollector per session watches a ListView of the tasks being waited for,
+with one filter on their ``info.state``, ``info.result`` and ``info.error``. A waiter adds its
+task to the view (dropping, in the same call, tasks that finished earlier); WaitForUpdatesEx
+then returns as soon as vCenter reports a change. A collector serves one wait at a time, so one
+thread at a time calls it and publishes what it learns; the others sleep on a condition.
+A steady-state wait costs ModifyListView plus one or two WaitForUpdatesEx calls.
+"""
+
+import threading
+
+from vmdk_volume.vsphere import errors
+
+MAX_WAIT_S = 60
+_TERMINAL = ('success', 'error')
+_INFO_PATHS = ('info.state', 'info.result', 'info.error')
+
+
+class TaskWaiter:
+    """Waits for tasks of one session (see the module docstring)."""
+
+    def __init__(self, client):
+        self._client = client
+        self._cond = threading.Condition()
+        self._setup_lock = threading.Lock()
+        self._collector = self._view = None
+        self._version = ''
+        self._waiting: dict[str, object] = {}   # task value -> moref, for rebuilding
+        self._infos: dict[str, dict] = {}       # task value -> the info paths seen so far
+        self._finished: list = []               # to drop from the view on the next add
+        self._leader = False
+
+    def wait(self, task):
+        """Block until ``task`` finishes; return its result or raise its fault."""
+        with self._cond:
+            self._waiting[task.value] = task
+        try:
+            self._watch(task)
+            while (info := self._await_change(task)) is None:
+                pass
+        finally:
+            with self._cond:
+                del self._waiting[task.value]
+                self._infos.pop(task.value, None)
+                self._finished.append(task)
+        if info['info.state'] == 'error':
+            raise errors.from_task_error(info['info.error'])
+        return info.get('info.result')
+
+    def _watch(self, task) -> None:
+        with self._setup_lock:
+            if self._collector is None:
+                self._create_filter()
+                return
+            with self._cond:
+                finished, self._finished = self._finished, []
+            try:
+                self._client.call('ModifyListView', self._view, add=[task], remove=finished)
+            except errors.NotFound:     # the session was renewed: its view is gone
+                self._create_filter()
+
+    def _create_filter(self) -> None:
+        client = self._client
+        with self._cond:
+            tasks = list(self._waiting.values())
+            self._finished = []
+            self._version = ''
+        self._collector = client.call('CreatePropertyCollector',
+                                      client.content.propertyCollector)
+        self._view = client.call('CreateListView', client.content.viewManager, obj=tasks)
+        traversal = client.create('TraversalSpec', name='tasks', type='ListView',
+                                  path='view', skip=False)
+        spec = client.create(
+            'PropertyFilterSpec',
+            objectSet=[client.create('ObjectSpec', obj=self._view, skip=True,
+                                     selectSet=[traversal])],
+            propSet=[client.create('PropertySpec', type='Task', all=False,
+                                   pathSet=list(_INFO_PATHS))])
+        client.call('CreateFilter', self._collector, spec=spec, partialUpdates=False)
+
+    def _await_change(self, task) -> dict | None:
+        """Return the task's info once terminal, else wait for (or lead) one update round."""
+        with self._cond:
+            while self._leader and not self._is_terminal(task):
+                self._cond.wait()
+            if self._is_terminal(task):
+                return self._infos[task.value]
+            self._leader = True
+            collector, version = self._collector, self._version
+        updates = None
+        try:
+            updates = self._client.call(
+                'WaitForUpdatesEx', collector, version=version,
+                options=self._client.create('WaitOptions', maxWaitSeconds=MAX_WAIT_S))
+        except errors.NotFound:         # the session was renewed: rebuild and retry
+            with self._setup_lock:
+                self._create_filter()
+        finally:
+            with self._cond:
+                self._leader = False
+                if updates:
+                    self._apply(updates)
+                self._cond.notify_all()
+        return None
+
+    def _is_terminal(self, task) -> bool:
+        return self._infos.get(task.value, {}).get('info.state') in _TERMINAL
+
+    def _apply(self, updates) -> None:
+        self._version = updates.version
+        for filter_update in getattr(updates, 'filterSet', None) or []:
+            for change in filter_update.objectSet or []:
+                if change.obj.value not in self._waiting:
+                    continue
+                info = self._infos.setdefault(change.obj.value, {})
+                for prop in getattr(change, 'changeSet', None) or []:
+                    info[prop.name] = getattr(prop, 'val', None)
