@@ -100,18 +100,17 @@ func main() {
 
 	base := &url.URL{Scheme: server.URL.Scheme, Host: server.Listener.Addr().String()}
 	nfc.baseURL = base.String()
+	// Our handler goes in front of vcsim's mux before the ready line, so before any request.
 	server.Config.Handler = newHandler(server.Config.Handler, o.wsdlDir)
 
-	host, port, _ := net.SplitHostPort(base.Host)
-	var portNum int
-	fmt.Sscan(port, &portNum)
+	addr := server.Listener.Addr().(*net.TCPAddr)
 	ready, _ := json.Marshal(struct {
 		URL    string `json:"url"`
 		Host   string `json:"host"`
 		Port   int    `json:"port"`
 		Cert   string `json:"cert"`
 		PbmURL string `json:"pbm_url"`
-	}{base.String() + "/sdk", host, portNum, certFile, base.String() + "/pbm"})
+	}{base.String() + "/sdk", addr.IP.String(), addr.Port, certFile, base.String() + "/pbm"})
 	fmt.Fprintln(os.Stdout, string(ready))
 	_ = os.Stdout.Sync()
 	log.Printf("vmdk-vcsim ready in %s at %s", time.Since(started).Round(time.Millisecond), base)

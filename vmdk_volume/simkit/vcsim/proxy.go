@@ -1,8 +1,8 @@
 // Proxies for methods vcsim lacks on objects we cannot replace. vcsim dispatches a SOAP call
 // by reflection on the object registered under the request's _this, so a missing method can
-// be added by registering our own type under that moref. That works for singletons only:
-// VirtualMachine, Folder, ResourcePool and SearchIndex objects are type-asserted to vcsim's own types
-// throughout the simulator, so replacing them would break it. For the few methods listed in
+// be added by registering our own type under that moref. That works for some singletons only:
+// VirtualMachine, Folder, ResourcePool and SearchIndex objects are type-asserted to vcsim's own
+// types throughout the simulator, so replacing them would break it. For the methods listed in
 // proxiedMethods, the handler rewrites the request's _this from {T, id} to {VmdkSimT, id}, and
 // the proxy registered under that moref (created on first use) does the work on the real
 // object, with vcsim's session, locking, encoding and faults.
