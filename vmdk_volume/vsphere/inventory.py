@@ -102,3 +102,65 @@ class Inventory:
     def clusters_named(self, names) -> list[ComputeResource]:
         wanted = set(names)
         return [c for c in self.compute_resources.values() if c.is_cluster and c.name in wanted]
+
+
+VIEW_TYPES = ('Datacenter', 'ComputeResource', 'HostSystem', 'Datastore')
+_PATHS = {
+    'Datacenter': ('name', 'vmFolder', 'datastore'),
+    'ComputeResource': ('name', 'resourcePool', 'host'),
+    'HostSystem': ('name', 'parent', 'runtime.connectionState', 'runtime.inMaintenanceMode'),
+    'Datastore': ('name', 'summary.type', 'summary.capacity', 'summary.freeSpace',
+                  'summary.accessible', 'summary.maintenanceMode', 'host'),
+}
+
+
+def read(client, view) -> Inventory:
+    """Read the inventory below ``view`` (a ContainerView of ``VIEW_TYPES``) in one call."""
+    by_type: dict[str, list[properties.Item]] = {t: [] for t in _PATHS}
+    for item in properties.collect(client, view, _PATHS):
+        kind = 'ComputeResource' if item.ref._type.endswith('ComputeResource') else item.ref._type
+        by_type[kind].append(item)
+    datacenter_of = {ds.value: dc.value for dc in by_type['Datacenter']
+                     for ds in _refs(dc.get('datastore'))}
+    return Inventory(
+        datacenters={i.value: Datacenter(i.value, i.get('name'), i.get('vmFolder').value)
+                     for i in by_type['Datacenter']},
+        compute_resources={i.value: _compute_resource(i) for i in by_type['ComputeResource']},
+        hosts={i.value: _host(i) for i in by_type['HostSystem']},
+        datastores={i.value: _datastore(i, datacenter_of.get(i.value, ''))
+                    for i in by_type['Datastore']})
+
+
+def _refs(array) -> list:
+    return list(getattr(array, 'ManagedObjectReference', None) or [])
+
+
+def _compute_resource(item: properties.Item) -> ComputeResource:
+    return ComputeResource(ref=item.value, name=item.get('name'),
+                           resource_pool=item.get('resourcePool').value,
+                           is_cluster=item.ref._type == 'ClusterComputeResource',
+                           hosts=tuple(h.value for h in _refs(item.get('host'))))
+
+
+def _host(item: properties.Item) -> Host:
+    return Host(ref=item.value, name=item.get('name'), compute_resource=item.get('parent').value,
+                connected=item.get('runtime.connectionState') == 'connected',
+                in_maintenance=bool(item.get('runtime.inMaintenanceMode')))
+
+
+def _datastore(item: properties.Item, datacenter: str) -> Datastore:
+    mounts = getattr(item.get('host'), 'DatastoreHostMount', None) or []
+    return Datastore(
+        ref=item.value, name=item.get('name'), type=item.get('summary.type'),
+        capacity=int(item.get('summary.capacity') or 0),
+        free_space=int(item.get('summary.freeSpace') or 0),
+        accessible=bool(item.get('summary.accessible')),
+        in_maintenance=item.get('summary.maintenanceMode', 'normal') != 'normal',
+        mounts=tuple(_mount(m) for m in mounts), datacenter=datacenter)
+
+
+def _mount(host_mount) -> Mount:
+    info = host_mount.mountInfo
+    return Mount(host=host_mount.key.value, mounted=getattr(info, 'mounted', True) is not False,
+                 accessible=getattr(info, 'accessible', True) is not False,
+                 read_write=getattr(info, 'accessMode', 'readWrite') == 'readWrite')

@@ -1,0 +1,169 @@
+"""The simulator kit, driven through real oslo.vmware over verified TLS.
+
+Each test exercises one vSphere call the driver relies on, and one of the gaps our simulator
+fills in govmomi's vcsim (see vmdk_volume/simkit/vcsim/).
+"""
+
+import os
+import time
+import uuid
+
+import pytest
+import requests
+from oslo_vmware import rw_handles
+
+from tests.conftest import endpoint_for
+from vmdk_volume.simkit import Simulator
+from vmdk_volume.vsphere import errors, properties, specs
+from vmdk_volume.vsphere import session as vsession
+from vmdk_volume.vsphere.disks import DiskType
+
+MiB = 1024 * 1024
+
+
+def test_wsdl_is_served_where_oslo_vmware_looks(simulator):
+    reply = requests.get(simulator.url + '/vimService.wsdl', verify=simulator.ca_file,
+                         timeout=10)
+    assert reply.status_code == 200
+    assert b'urn:vim25' in reply.content
+
+
+def test_login_verifies_tls_and_is_counted(simulator):
+    simulator.reset_stats()
+    session = vsession.connect(endpoint_for(simulator))
+    try:
+        assert session.vim.service_content.about.apiType == 'VirtualCenter'
+        assert simulator.stats().calls == {'RetrieveServiceContent': 1, 'Login': 1}
+    finally:
+        session.logout()
+
+
+def test_wrong_ca_file_fails_fast_and_names_the_option(simulator, tmp_path):
+    with Simulator() as other:     # a CA that did not sign this simulator's certificate
+        start = time.monotonic()
+        with pytest.raises(errors.CertificateNotTrusted, match='vmware_ca_file'):
+            vsession.connect(endpoint_for(simulator, ca_file=other.ca_file))
+        assert time.monotonic() - start < 10
+
+
+def test_wrong_password_is_refused_with_the_options_named():
+    with Simulator(username='admin', password='right') as vc:
+        with pytest.raises(errors.AuthenticationFailed, match='vmware_host_password'):
+            vsession.connect(endpoint_for(vc, password='wrong'))
+
+
+def test_unreachable_vcenter_fails_after_bounded_retries(simulator):
+    endpoint = endpoint_for(simulator, port=1, api_retry_count=0)
+    with pytest.raises(errors.ConnectionFailed, match='vmware_host_ip'):
+        vsession.connect(endpoint)
+
+
+def _create_backing(vsphere, sim_inventory, name, size=2 * MiB, disk_type=DiskType.THIN):
+    volume_id = str(uuid.uuid4())
+    datastore = next(iter(sim_inventory.datastores.values()))
+    datacenter = sim_inventory.datacenters[datastore.datacenter]
+    pool = next(c.resource_pool for c in sim_inventory.compute_resources.values())
+    config = specs.backing_config(
+        vsphere, name=name, datastore_name=datastore.name, instance_uuid=volume_id,
+        disk=specs.DiskSpec(size, disk_type, uuid=volume_id),
+        extra_config={'cinder.volume.id': volume_id})
+    vm = vsphere.run('CreateVM_Task', vsphere.ref('Folder', datacenter.vm_folder),
+                     config=config, pool=vsphere.ref('ResourcePool', pool))
+    return vm, volume_id
+
+
+def _disk(vsphere, vm):
+    devices = properties.fetch_one(vsphere, vm, ['config.hardware.device'])
+    return next(d for d in devices['config.hardware.device'].VirtualDevice
+                if type(d).__name__ == 'VirtualDisk')
+
+
+def test_backing_lifecycle_create_reconfigure_clone_extend_find_destroy(
+        vsphere, sim_inventory, simulator):
+    vm, volume_id = _create_backing(vsphere, sim_inventory, 'volume-lifecycle')
+    props = properties.fetch_one(vsphere, vm, ['config.instanceUuid', 'config.managedBy',
+                                               'config.extraConfig'])
+    assert props['config.instanceUuid'] == volume_id
+    assert props['config.managedBy'].extensionKey == 'org.openstack.storage'
+    disk = _disk(vsphere, vm)
+    assert disk.backing.uuid == volume_id
+    assert disk.backing.thinProvisioned is True
+    assert disk.capacityInKB == 2048
+
+    vsphere.run('ReconfigVM_Task', vm,
+                spec=vsphere.create('VirtualMachineConfigSpec', annotation='reconfigured'))
+    assert properties.fetch_one(vsphere, vm, ['config.annotation']) == {
+        'config.annotation': 'reconfigured'}
+
+    clone_spec = vsphere.create('VirtualMachineCloneSpec', powerOn=False, template=False,
+                                location=vsphere.create('VirtualMachineRelocateSpec'))
+    folder = properties.fetch_one(vsphere, vm, ['parent'])['parent']
+    clone = vsphere.run('CloneVM_Task', vm, folder=folder, name='volume-clone',
+                        spec=clone_spec)
+    assert properties.fetch_one(vsphere, clone, ['name']) == {'name': 'volume-clone'}
+
+    datacenter = vsphere.ref('Datacenter', next(iter(sim_inventory.datacenters)))
+    vsphere.run('ExtendVirtualDisk_Task', vsphere.content.virtualDiskManager,
+                name=disk.backing.fileName, datacenter=datacenter,
+                newCapacityKb=4096, eagerZero=False)
+    assert _disk(vsphere, vm).capacityInKB == 4096
+
+    found = vsphere.call('FindAllByUuid', vsphere.content.searchIndex, uuid=volume_id,
+                         vmSearch=True, instanceUuid=True)
+    assert [ref.value for ref in found] == [vm.value]
+
+    for each in (vm, clone):
+        vsphere.run('Destroy_Task', each)
+    assert vsphere.call('FindAllByUuid', vsphere.content.searchIndex, uuid=volume_id,
+                        vmSearch=True, instanceUuid=True) == []
+
+
+def test_task_error_becomes_our_fault(vsphere):
+    with pytest.raises(errors.NotFound, match='FileNotFound'):
+        vsphere.run('ExtendVirtualDisk_Task', vsphere.content.virtualDiskManager,
+                    name='[LocalDS_0] missing/missing.vmdk', newCapacityKb=4096,
+                    eagerZero=False)
+
+
+def test_tasks_are_awaited_without_polling(vsphere, sim_inventory, simulator, soap_calls):
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-slow-task')
+    simulator.configure(task_ms=300)
+    try:
+        simulator.reset_stats()
+        vsphere.run('ReconfigVM_Task', vm,
+                    spec=vsphere.create('VirtualMachineConfigSpec', annotation='slow'))
+        calls = soap_calls().calls
+    finally:
+        simulator.configure(task_ms=0)
+        vsphere.run('Destroy_Task', vm)
+    assert calls.get('RetrievePropertiesEx', 0) == 0
+    assert calls['WaitForUpdatesEx'] <= 2
+
+
+def test_nfc_import_lands_in_the_disk_and_reads_back_identical(
+        vsphere, sim_inventory, simulator):
+    payload = os.urandom(3 * MiB + 12345)
+    datastore = next(iter(sim_inventory.datastores.values()))
+    datacenter = sim_inventory.datacenters[datastore.datacenter]
+    pool = next(c.resource_pool for c in sim_inventory.compute_resources.values())
+    config = specs.backing_config(vsphere, name='volume-nfc', datastore_name=datastore.name,
+                                  disk=specs.DiskSpec(8 * MiB))
+    import_spec = vsphere.create('VirtualMachineImportSpec', configSpec=config)
+    simulator.reset_stats()
+
+    writer = rw_handles.VmdkWriteHandle(
+        vsphere.session, simulator.host, simulator.port,
+        vsphere.ref('ResourcePool', pool), vsphere.ref('Folder', datacenter.vm_folder),
+        import_spec, len(payload))
+    writer.write(payload)
+    writer.close()
+    vm = writer.get_imported_vm()
+    assert simulator.stats().nfc_bytes_uploaded == len(payload)
+
+    reader = rw_handles.VmdkReadHandle(vsphere.session, simulator.host, simulator.port, vm,
+                                       None, len(payload))
+    received = b''.join(iter(lambda: reader.read(64 * 1024), b''))
+    reader.close()
+    vsphere.run('Destroy_Task', vm)
+    assert received == payload
+    assert simulator.stats().nfc_bytes_downloaded == len(payload)

@@ -1,0 +1,80 @@
+"""Spec builders: the vim25 data objects the driver sends, built in one place.
+
+A backing is a "shadow" VM that exists only to hold a volume's disk: 1 vCPU, 128 MB, guest
+``otherGuest``, one controller and one VirtualDisk. Identity goes into the create spec itself
+(``instanceUuid``, the disk's UUID, extraConfig, ``managedBy``), so no reconfigure follows.
+"""
+
+import dataclasses
+from collections.abc import Mapping
+
+from vmdk_volume.vsphere.disks import AdapterType, DiskType
+
+EXTENSION_KEY = 'org.openstack.storage'
+EXTENSION_TYPE = 'volume'
+HARDWARE_VERSION = 'vmx-08'     # every ESXi since 5.0 runs it: backings can move anywhere
+_CONTROLLER_KEY = -100
+_IDE_CONTROLLER_KEY = 200       # the IDE controller every VM gets by default
+KiB = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class DiskSpec:
+    """The one disk of a backing."""
+
+    size_bytes: int
+    disk_type: DiskType = DiskType.THIN
+    adapter_type: AdapterType = AdapterType.LSI_LOGIC
+    uuid: str | None = None          # the disk's UUID (the volume id)
+
+
+def backing_config(client, *, name: str, datastore_name: str, disk: DiskSpec,
+                   instance_uuid: str | None = None,
+                   extra_config: Mapping[str, str] | None = None,
+                   profile_id: str | None = None):
+    """A VirtualMachineConfigSpec creating a backing with one new disk on ``datastore_name``."""
+    spec = client.create(
+        'VirtualMachineConfigSpec', name=name, guestId='otherGuest', numCPUs=1, memoryMB=128,
+        version=HARDWARE_VERSION,
+        files=client.create('VirtualMachineFileInfo', vmPathName='[%s]' % datastore_name),
+        managedBy=client.create('ManagedByInfo', extensionKey=EXTENSION_KEY,
+                                type=EXTENSION_TYPE),
+        extraConfig=[client.create('OptionValue', key=k, value=v)
+                     for k, v in (extra_config or {}).items()],
+        deviceChange=disk_add(client, disk, profile_id))
+    if instance_uuid:
+        spec.instanceUuid = instance_uuid
+    if profile_id:
+        spec.vmProfile = [_profile(client, profile_id)]
+    return spec
+
+
+def disk_add(client, disk: DiskSpec, profile_id: str | None = None) -> list:
+    """Device changes adding a controller (unless IDE) and a new disk file on it."""
+    changes = []
+    if disk.adapter_type is AdapterType.IDE:
+        controller_key = _IDE_CONTROLLER_KEY
+    else:
+        controller = client.create(disk.adapter_type.controller_type, key=_CONTROLLER_KEY,
+                                   busNumber=0, sharedBus='noSharing')
+        changes.append(client.create('VirtualDeviceConfigSpec', operation='add',
+                                     device=controller))
+        controller_key = _CONTROLLER_KEY
+    backing = client.create('VirtualDiskFlatVer2BackingInfo', fileName='',
+                            diskMode='persistent',
+                            thinProvisioned=disk.disk_type.thin_provisioned,
+                            eagerlyScrub=disk.disk_type.eagerly_scrub)
+    if disk.uuid:
+        backing.uuid = disk.uuid
+    device = client.create('VirtualDisk', key=controller_key - 1, unitNumber=0,
+                           controllerKey=controller_key, backing=backing,
+                           capacityInKB=max(KiB, -(-disk.size_bytes // KiB)))
+    change = client.create('VirtualDeviceConfigSpec', operation='add',
+                           fileOperation='create', device=device)
+    if profile_id:
+        change.profile = [_profile(client, profile_id)]
+    return [change, *changes]
+
+
+def _profile(client, profile_id: str):
+    return client.create('VirtualMachineDefinedProfileSpec', profileId=profile_id)
