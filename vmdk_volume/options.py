@@ -5,9 +5,15 @@ Cinder registers them per backend section (``configuration.append_config_values`
 ``[backend_defaults]``; ``list_opts`` feeds oslo-config-generator (etc/cinder.conf.sample).
 """
 
+import dataclasses
+import re
+
 from oslo_config import cfg
 
-ADAPTER_TYPES = ('lsiLogic', 'busLogic', 'lsiLogicsas', 'paraVirtual', 'ide')
+from vmdk_volume.vsphere.disks import AdapterType
+from vmdk_volume.vsphere.session import Endpoint
+
+ADAPTER_TYPES = tuple(a.value for a in AdapterType)
 SNAPSHOT_FORMATS = ('template', 'COW')
 
 vmdk_opts = [
@@ -67,11 +73,87 @@ vmdk_opts = [
     cfg.StrOpt('vmware_datastore_regex',
                help='Regular expression that datastore names must match to hold volumes.'),
     cfg.BoolOpt('vmware_enable_volume_stats', default=False,
-                help='If true, report capacity and free space from the datastores the '
-                     'driver may use; if false, report them as unknown.'),
+                help='Accepted for compatibility with the in-tree driver. Capacity and '
+                     'free space of the datastores the driver may use are always '
+                     'reported: they cost one cached property-collector call.'),
+    cfg.BoolOpt('vmware_connector_credentials', default=False,
+                help='If true, connection info for os-brick\'s VMDK connector carries the '
+                     'vCenter username and password, which that connector needs for '
+                     'backup, restore and host-assisted migration. Off by default: '
+                     'connection info is stored in Cinder\'s database and sent to hosts.'),
 ]
 
 
 def list_opts():
     """Options for oslo-config-generator, in each backend section's group."""
     return [('backend_defaults', vmdk_opts)]
+
+
+def connector_config(conf) -> dict:
+    """The ``config`` os-brick's VMDK connector reads from connection info."""
+    names = ('vmware_host_ip', 'vmware_host_port', 'vmware_api_retry_count',
+             'vmware_task_poll_interval', 'vmware_ca_file', 'vmware_insecure',
+             'vmware_tmp_dir', 'vmware_image_transfer_timeout_secs')
+    if conf.vmware_connector_credentials:
+        names += ('vmware_host_username', 'vmware_host_password')
+    return {name: getattr(conf, name) for name in names}
+
+
+class ConfigError(ValueError):
+    """A backend option is missing or invalid; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendConfig:
+    """A backend section's options, checked and typed."""
+
+    endpoint: Endpoint
+    volume_folder: str
+    clusters: tuple[str, ...]
+    datastore_regex: re.Pattern | None
+    default_adapter: AdapterType
+    snapshot_format: str
+    lazy_create: bool
+    enable_volume_stats: bool
+    storage_profiles: tuple[str, ...]
+    tmp_dir: str
+    image_transfer_timeout_s: int
+    host_version: str | None
+
+    @classmethod
+    def from_options(cls, conf) -> 'BackendConfig':
+        """Read a Cinder ``Configuration`` (or any object with the ``vmware_*`` attributes)."""
+        for name in ('vmware_host_ip', 'vmware_host_username', 'vmware_host_password'):
+            if not getattr(conf, name):
+                raise ConfigError('%s is not set: it is required to reach vCenter' % name)
+        return cls(
+            endpoint=Endpoint(
+                host=conf.vmware_host_ip, port=conf.vmware_host_port,
+                username=conf.vmware_host_username, password=conf.vmware_host_password,
+                ca_file=conf.vmware_ca_file, insecure=conf.vmware_insecure,
+                wsdl_location=conf.vmware_wsdl_location,
+                api_retry_count=conf.vmware_api_retry_count,
+                task_poll_interval=conf.vmware_task_poll_interval,
+                pool_size=conf.vmware_connection_pool_size,
+                max_objects=conf.vmware_max_objects_retrieval),
+            volume_folder=conf.vmware_volume_folder,
+            clusters=tuple(conf.vmware_cluster_name or ()),
+            datastore_regex=_regex(conf.vmware_datastore_regex),
+            default_adapter=AdapterType(conf.vmware_adapter_type),
+            snapshot_format=conf.vmware_snapshot_format,
+            lazy_create=conf.vmware_lazy_create,
+            enable_volume_stats=conf.vmware_enable_volume_stats,
+            storage_profiles=tuple(conf.vmware_storage_profile or ()),
+            tmp_dir=conf.vmware_tmp_dir,
+            image_transfer_timeout_s=conf.vmware_image_transfer_timeout_secs,
+            host_version=conf.vmware_host_version)
+
+
+def _regex(pattern: str | None) -> re.Pattern | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise ConfigError('vmware_datastore_regex %r is not a valid regular expression: %s'
+                          % (pattern, error)) from None

@@ -40,14 +40,22 @@ USER_SESSION = ('<key>52b0-session</key><userName>admin</userName><fullName>admi
 
 @dataclasses.dataclass(frozen=True)
 class Returns:
-    """A successful reply: the XML inside ``<returnval>``, or no return value."""
+    """A successful reply: the XML inside ``<returnval>`` (of ``type`` for a moref), or none."""
 
     returnval: str | None = None
+    type: str | None = None
 
     def render(self, method: str) -> tuple[int, str]:
-        inner = '' if self.returnval is None else '<returnval>%s</returnval>' % self.returnval
+        attribute = ' type="%s"' % self.type if self.type else ''
+        inner = ('' if self.returnval is None
+                 else '<returnval%s>%s</returnval>' % (attribute, self.returnval))
         return 200, _ENVELOPE % ('<%sResponse xmlns="urn:vim25">%s</%sResponse>'
                                  % (method, inner, method))
+
+
+def ref(type_name: str, value: str) -> Returns:
+    """A reply returning a managed object reference."""
+    return Returns(value, type_name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,7 @@ A backing is a "shadow" VM that exists only to hold a volume's disk: 1 vCPU, 128
 """
 
 import dataclasses
+import datetime
 from collections.abc import Mapping
 
 from vmdk_volume.vsphere.disks import AdapterType, DiskType
@@ -78,3 +79,13 @@ def disk_add(client, disk: DiskSpec, profile_id: str | None = None) -> list:
 
 def _profile(client, profile_id: str):
     return client.create('VirtualMachineDefinedProfileSpec', profileId=profile_id)
+
+
+def extension(client, version: str):
+    """Our vCenter extension, named by backings' ``managedBy`` so vSphere shows their owner."""
+    return client.create(
+        'Extension', key=EXTENSION_KEY, version=version,
+        description=client.create('Description', label='OpenStack Cinder',
+                                  summary='Volumes of OpenStack Cinder (vmdk-volume)'),
+        managedEntityInfo=[client.create('ExtManagedEntityInfo', type=EXTENSION_TYPE)],
+        lastHeartbeatTime=datetime.datetime.now(datetime.UTC).isoformat())

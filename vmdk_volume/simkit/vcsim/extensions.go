@@ -49,7 +49,7 @@ func (m *extensionManager) FindExtension(req *types.FindExtension) soap.HasFault
 func (m *extensionManager) RegisterExtension(req *types.RegisterExtension) soap.HasFault {
 	if m.find(req.Extension.Key) >= 0 {
 		return &methods.RegisterExtensionBody{
-			Fault_: simulator.Fault("extension already registered: "+req.Extension.Key, &types.AlreadyExists{Name: req.Extension.Key}),
+			Fault_: simulator.Fault("extension already registered: "+req.Extension.Key, &types.InvalidArgument{InvalidProperty: "extension.key"}),
 		}
 	}
 	ext := req.Extension

@@ -1,0 +1,20 @@
+"""Fixtures for Cinder integration: two simulated vCenters behind two backend sections."""
+
+import pytest
+
+from tests.cinder.harness import Cinder
+from vmdk_volume.simkit import ModelSize, Simulator
+
+
+@pytest.fixture(scope='session')
+def vcenters():
+    with Simulator(ModelSize(hosts=2, datastores=3)) as vc1, \
+            Simulator(ModelSize(clusters=2, hosts=1, datastores=2)) as vc2:
+        yield {'vc1': vc1, 'vc2': vc2}
+
+
+@pytest.fixture(scope='session')
+def cinder(vcenters, tmp_path_factory):
+    harness = Cinder(tmp_path_factory.mktemp('cinder'), vcenters)
+    yield harness
+    harness.stop()

@@ -1,0 +1,76 @@
+"""Faults around tasks and folders that the simulator cannot make, on a scripted vCenter."""
+
+import pytest
+
+from tests.soap import fake
+from vmdk_volume import folders
+from vmdk_volume.vsphere import client as vclient
+from vmdk_volume.vsphere import errors
+
+
+def _task_update(*changes: str) -> fake.Returns:
+    return fake.Returns(
+        '<version>1</version><filterSet><filter type="PropertyFilter">filter-1</filter>'
+        '<objectSet><kind>enter</kind><obj type="Task">task-7</obj>%s</objectSet>'
+        '</filterSet>' % ''.join('<changeSet><name>%s</name><op>assign</op>%s</changeSet>'
+                                 % change for change in changes))
+
+
+SUCCESS = _task_update(('info.state', '<val xsi:type="TaskInfoState">success</val>'),
+                       ('info.result', '<val xsi:type="ManagedObjectReference" '
+                                       'type="VirtualMachine">vm-42</val>'))
+NO_SPACE = _task_update(
+    ('info.state', '<val xsi:type="TaskInfoState">error</val>'),
+    ('info.error', '<val xsi:type="LocalizedMethodFault"><fault xsi:type="NoDiskSpace">'
+                   '<datastore>ds-1</datastore></fault><localizedMessage>Insufficient disk '
+                   'space on datastore ds-1.</localizedMessage></val>'))
+
+
+@pytest.fixture
+def client(fake_vc, fake_endpoint):
+    fake_vc.script('CreatePropertyCollector', fake.ref('PropertyCollector', 'collector-2'))
+    fake_vc.script('CreateListView', fake.ref('ListView', 'view-3'))
+    return vclient.Client.connect(fake_endpoint)
+
+
+def _create_vm(client):
+    return client.run('CreateVM_Task', client.ref('Folder', 'group-v3'),
+                      config=client.create('VirtualMachineConfigSpec', name='volume-1'),
+                      pool=client.ref('ResourcePool', 'resgroup-1'))
+
+
+def test_session_expiring_during_create_vm_is_renewed_and_the_task_awaited(fake_vc, client):
+    fake_vc.script('CreateVM_Task', fake.NOT_AUTHENTICATED,
+                   fake.ref('Task', 'task-7'))
+    fake_vc.script('SessionIsActive', fake.Returns('false'), fake.Returns('false'))
+    fake_vc.script('WaitForUpdatesEx', SUCCESS)
+    fake_vc.calls.clear()
+
+    vm = _create_vm(client)
+
+    assert vm.value == 'vm-42'
+    assert fake_vc.calls == ['CreateVM_Task', 'SessionIsActive', 'SessionIsActive', 'Login',
+                             'CreateVM_Task', 'CreatePropertyCollector', 'CreateListView',
+                             'CreateFilter', 'WaitForUpdatesEx']
+
+
+def test_task_error_is_raised_as_our_fault_after_one_wait(fake_vc, client):
+    fake_vc.script('CreateVM_Task', fake.ref('Task', 'task-7'))
+    fake_vc.script('WaitForUpdatesEx', NO_SPACE)
+
+    with pytest.raises(errors.NoDiskSpace, match='Insufficient disk space'):
+        _create_vm(client)
+    assert fake_vc.calls.count('WaitForUpdatesEx') == 1
+
+
+def test_folder_created_concurrently_is_found_after_duplicate_name(fake_vc, client):
+    fake_vc.script('FindChild', fake.Returns(), fake.ref('Folder', 'group-v9'))
+    fake_vc.script('CreateFolder', fake.Fault(
+        'DuplicateName', "The name 'OpenStack' already exists.",
+        '<name>OpenStack</name><object type="Folder">group-v3</object>'))
+    fake_vc.calls.clear()
+
+    ref = folders.Folders(client).ensure('group-v3', ('OpenStack',))
+
+    assert ref == 'group-v9'
+    assert fake_vc.calls == ['FindChild', 'CreateFolder', 'FindChild']

@@ -1,0 +1,169 @@
+"""The Cinder adapter: Cinder's volume driver interface mapped onto a ``Backend``.
+
+This is the only module that imports Cinder. It turns Cinder objects into the core's typed
+requests and the core's exceptions into ``cinder.exception``; what happens on vCenter lives
+in ``backend``, ``backings``, ``placement`` and ``vsphere``.
+"""
+
+import functools
+
+from cinder import coordination, exception, interface
+from cinder.common import constants
+from cinder.volume import driver
+from oslo_log import log as logging
+
+from vmdk_volume import DRIVER_VERSION, options, placement, volume_type
+from vmdk_volume import backend as vbackend
+from vmdk_volume.backings import BackingRequest
+from vmdk_volume.vsphere import errors
+
+LOG = logging.getLogger(__name__)
+GiB = 1024 ** 3
+
+
+def _translate_errors(method):
+    """Raise the core's failures as the Cinder exceptions operators see."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except volume_type.InvalidExtraSpec as error:
+            raise exception.InvalidVolumeType(reason=str(error)) from error
+        except options.ConfigError as error:
+            raise exception.InvalidConfigurationValue(message=str(error)) from error
+        except placement.NoPlacement as error:
+            raise exception.VolumeBackendAPIException(
+                data='no place for the volume: %s' % error) from error
+        except errors.VSphereError as error:
+            raise exception.VolumeBackendAPIException(data=str(error)) from error
+    return wrapper
+
+
+@interface.volumedriver
+class VMwareVcVmdkDriver(driver.VolumeDriver):
+    """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
+
+    VERSION = DRIVER_VERSION
+    CI_WIKI_NAME = 'VMware_CI'
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.configuration.append_config_values(options.vmdk_opts)
+        self._backend: vbackend.Backend | None = None
+        self._stats: dict = {}
+
+    @staticmethod
+    def get_driver_options():
+        return options.vmdk_opts
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    @_translate_errors
+    def do_setup(self, context):
+        config = options.BackendConfig.from_options(self.configuration)
+        self._backend = vbackend.Backend.connect(config)
+        self._backend.register_extension()
+        LOG.info('Backend %s uses vCenter %s', self._backend_name,
+                 config.endpoint.address)
+
+    def check_for_setup_error(self):
+        """do_setup checked the connection, version, clusters and options already."""
+
+    @property
+    def _backend_name(self) -> str:
+        return self.configuration.safe_get('volume_backend_name') or 'vmdk'
+
+    # -- volumes ---------------------------------------------------------------------------
+
+    @_translate_errors
+    def create_volume(self, volume):
+        """Check the volume type; the backing waits for the first attach (lazy create)."""
+        profile = self._profile(volume)
+        if self._backend.config.lazy_create:
+            return None
+        return {'provider_location': self._create_backing(volume, profile)}
+
+    @_translate_errors
+    def delete_volume(self, volume):
+        """Destroy the backing if there is one; a volume without one needs no call."""
+        backings = self._backend.backings
+        if volume.provider_location and backings.delete(volume.provider_location):
+            return
+        ref = backings.find(volume.id)
+        if ref is not None:
+            backings.delete(ref)
+
+    # -- attach ----------------------------------------------------------------------------
+
+    @_translate_errors
+    def create_export(self, context, volume, connector):
+        """Make sure the volume has a backing the connector's instance can reach."""
+        ref = self._ensure_backing(volume, connector)
+        return {'provider_location': ref} if ref != volume.provider_location else None
+
+    def ensure_export(self, context, volume):
+        pass
+
+    def remove_export(self, context, volume):
+        pass
+
+    @_translate_errors
+    def initialize_connection(self, volume, connector):
+        """Connection info for Nova's vmwareapi and, if asked, os-brick's VMDK connector."""
+        ref = volume.provider_location or self._ensure_backing(volume, connector)
+        data = {'volume': ref, 'volume_id': volume.id, 'name': volume.name,
+                'profile_id': None}
+        if 'platform' in connector and 'os_type' in connector:
+            data.update(self._os_brick_data(volume, ref))
+        return {'driver_volume_type': constants.VMDK, 'data': data}
+
+    def terminate_connection(self, volume, connector, force=False, **kwargs):
+        pass
+
+    def _ensure_backing(self, volume, connector) -> str:
+        @coordination.synchronized('vmdk-volume-backing-{volume_id}')
+        def ensure(volume_id):
+            found = self._backend.backings.find(volume_id)
+            return found or self._create_backing(volume, self._profile(volume),
+                                                 (connector or {}).get('instance'))
+        return ensure(volume.id)
+
+    def _create_backing(self, volume, profile, instance=None) -> str:
+        request = BackingRequest(volume_id=volume.id, name=volume.name,
+                                 size_bytes=volume.size * GiB, profile=profile)
+        return self._backend.create_backing(request, volume.project_id, instance)
+
+    def _os_brick_data(self, volume, ref) -> dict:
+        backing = self._backend.backings.describe(ref)
+        datastore = self._backend.inventory().datastores.get(backing.datastore)
+        return {'vmdk_size': volume.size * GiB, 'vmdk_path': backing.vmdk_path,
+                'datastore': backing.datastore,
+                'datacenter': datastore.datacenter if datastore else None,
+                'config': options.connector_config(self.configuration)}
+
+    def _profile(self, volume) -> volume_type.VolumeProfile:
+        specs = volume.volume_type.extra_specs if volume.volume_type else {}
+        return volume_type.parse(specs, self._backend.config.default_adapter)
+
+    # -- stats -----------------------------------------------------------------------------
+
+    @_translate_errors
+    def get_volume_stats(self, refresh=False):
+        if refresh or not self._stats:
+            total, free = self._backend.capacity(refresh=True)
+            self._stats = {
+                'volume_backend_name': self._backend_name,
+                'vendor_name': 'VMware',
+                'driver_version': self.VERSION,
+                'storage_protocol': constants.VMDK,
+                'total_capacity_gb': total // GiB,
+                'free_capacity_gb': free // GiB,
+                'reserved_percentage': self.configuration.reserved_percentage,
+                'thin_provisioning_support': True,
+                'thick_provisioning_support': True,
+                'max_over_subscription_ratio':
+                    self.configuration.max_over_subscription_ratio,
+                'multiattach': False,
+                'shared_targets': False,
+            }
+        return self._stats

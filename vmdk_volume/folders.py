@@ -1,0 +1,63 @@
+"""Volume folders: ``<datacenter vmFolder>/OpenStack/Project (<project id>)/<volume folder>``.
+
+Folders are looked up or created level by level (FindChild, then CreateFolder), tolerating a
+concurrent creator (DuplicateName), and every level is cached per datacenter so a warm driver
+spends no call on them. A folder deleted behind our back is noticed by whoever uses it
+(``NotFound``); ``forget`` drops it so the next lookup creates it again.
+"""
+
+import threading
+
+from vmdk_volume.vsphere import errors
+
+ROOT_FOLDER = 'OpenStack'
+
+
+def volume_folder_path(project_id: str, volume_folder: str) -> tuple[str, ...]:
+    """The folder names below a datacenter's vmFolder for one project's volumes."""
+    path = (ROOT_FOLDER, 'Project (%s)' % project_id)
+    return path + tuple(name for name in volume_folder.split('/') if name)
+
+
+class Folders:
+    """Finds or creates folders below datacenters' VM folders, caching what it found."""
+
+    def __init__(self, client):
+        self._client = client
+        self._cache: dict[tuple[str, ...], str] = {}   # (vm folder, *names) -> folder ref
+        self._lock = threading.Lock()
+
+    def ensure(self, vm_folder: str, path: tuple[str, ...]) -> str:
+        """The moref value of ``vm_folder/path...``, created where missing."""
+        parent = vm_folder
+        for depth in range(1, len(path) + 1):
+            key = (vm_folder, *path[:depth])
+            with self._lock:
+                cached = self._cache.get(key)
+            if cached is None:
+                cached = self._find_or_create(parent, path[depth - 1])
+                with self._lock:
+                    self._cache[key] = cached
+            parent = cached
+        return parent
+
+    def forget(self, vm_folder: str) -> None:
+        """Drop every cached folder below ``vm_folder`` (one was found deleted)."""
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != vm_folder}
+
+    def _find_or_create(self, parent: str, name: str) -> str:
+        client = self._client
+        parent_ref = client.ref('Folder', parent)
+        found = client.call('FindChild', client.content.searchIndex, entity=parent_ref,
+                            name=name)
+        if found is None:
+            try:
+                return client.call('CreateFolder', parent_ref, name=name).value
+            except errors.AlreadyExists:    # created meanwhile by someone else
+                found = client.call('FindChild', client.content.searchIndex,
+                                    entity=parent_ref, name=name)
+        if found is None or found._type != 'Folder':
+            raise errors.VSphereError('cannot use folder %r in %s: %s holds that name'
+                                      % (name, parent, found._type if found else 'nothing'))
+        return found.value
