@@ -13,7 +13,8 @@ import time
 from vmdk_volume import DRIVER_VERSION, backings, folders, placement
 from vmdk_volume.options import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, inventory, properties, specs
+from vmdk_volume.vsphere import errors, policies, properties, specs
+from vmdk_volume.vsphere import inventory as vinventory
 
 INVENTORY_TTL_S = 120
 MIN_VCENTER_VERSION = (6, 5)
@@ -27,10 +28,12 @@ class Backend:
         self.client = client
         self.folders = folders.Folders(client)
         self.backings = backings.Backings(client)
+        self.policies = policies.Policies(client)
         self._lock = threading.Lock()
         self._view = None
-        self._inventory: inventory.Inventory | None = None
+        self._inventory: vinventory.Inventory | None = None
         self._read_at = 0.0
+        self._compatible: dict[str, frozenset[str]] = {}   # policy id -> datastores
 
     @classmethod
     def connect(cls, config: BackendConfig) -> 'Backend':
@@ -74,15 +77,16 @@ class Backend:
 
     # -- inventory and placement -----------------------------------------------------------
 
-    def inventory(self, refresh: bool = False) -> inventory.Inventory:
+    def inventory(self, refresh: bool = False) -> vinventory.Inventory:
         """The inventory snapshot, read again when older than the TTL or when asked."""
         with self._lock:
             if refresh or self._inventory is None or self._stale():
                 if self._view is None:
                     self._view = properties.container_view(
-                        self.client, self.client.content.rootFolder, inventory.VIEW_TYPES)
-                self._inventory = inventory.read(self.client, self._view)
+                        self.client, self.client.content.rootFolder, vinventory.VIEW_TYPES)
+                self._inventory = vinventory.read(self.client, self._view)
                 self._read_at = time.monotonic()
+                self._compatible = {}
             return self._inventory
 
     def _stale(self) -> bool:
@@ -97,7 +101,7 @@ class Backend:
         self._debit(chosen.datastore, request.size_bytes)
         return chosen
 
-    def _debit(self, datastore: inventory.Datastore, size: int) -> None:
+    def _debit(self, datastore: vinventory.Datastore, size: int) -> None:
         with self._lock:
             current = self._inventory.datastores.get(datastore.ref)
             if current is not None:
@@ -131,15 +135,38 @@ class Backend:
     def create_backing(self, request: backings.BackingRequest, project_id: str,
                        instance: str | None = None) -> str:
         """Place and create a backing in the project's volume folder; its moref value."""
-        where = self.place(self.placement_request(request.size_bytes, instance))
-        try:
-            return self.backings.create(request, where, self._folder(where, project_id))
-        except errors.NotFound:
-            # A cached folder, pool or host was removed behind our back: look again, once.
-            self.folders.forget(where.datacenter.vm_folder)
-            where = placement.select(self.inventory(refresh=True),
-                                     self.placement_request(request.size_bytes, instance))
-            return self.backings.create(request, where, self._folder(where, project_id))
+        policy = request.profile.storage_policy
+        if policy:
+            request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
+        for attempt in (1, 2):
+            where = self.place(self._backing_placement(request, instance))
+            try:
+                return self.backings.create(request, where, self._folder(where, project_id))
+            except errors.NotFound:
+                if attempt == 2:
+                    raise
+                # A cached folder, pool or host was removed behind our back: look again.
+                self.folders.forget(where.datacenter.vm_folder)
+                self.inventory(refresh=True)
+
+    def _backing_placement(self, request: backings.BackingRequest,
+                           instance: str | None) -> placement.PlacementRequest:
+        compatible = None
+        if request.profile_id:
+            compatible = self._compatible_datastores(request.profile_id)
+        return self.placement_request(request.size_bytes, instance,
+                                      policy_datastores=compatible)
+
+    def _compatible_datastores(self, profile_id: str) -> frozenset[str]:
+        """Datastores satisfying a storage policy, cached as long as the inventory."""
+        stores = list(self.inventory().datastores)
+        with self._lock:
+            cached = self._compatible.get(profile_id)
+        if cached is None:
+            cached = self.policies.compatible(profile_id, stores)
+            with self._lock:
+                self._compatible[profile_id] = cached
+        return cached
 
     def _folder(self, where: placement.Placement, project_id: str) -> str:
         path = folders.volume_folder_path(project_id, self.config.volume_folder)

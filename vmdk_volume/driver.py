@@ -111,8 +111,9 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
     def initialize_connection(self, volume, connector):
         """Connection info for Nova's vmwareapi and, if asked, os-brick's VMDK connector."""
         ref = volume.provider_location or self._ensure_backing(volume, connector)
+        policy = self._profile(volume).storage_policy
         data = {'volume': ref, 'volume_id': volume.id, 'name': volume.name,
-                'profile_id': None}
+                'profile_id': self._backend.policies.profile_id(policy) if policy else None}
         if 'platform' in connector and 'os_type' in connector:
             data.update(self._os_brick_data(volume, ref))
         return {'driver_volume_type': constants.VMDK, 'data': data}

@@ -40,10 +40,14 @@ class Client:
         """A managed object reference."""
         return vim_util.get_moref(value, type_name)
 
-    def call(self, method: str, this, **kwargs):
-        """Invoke ``method`` on the managed object ``this``: one SOAP round trip."""
+    def call(self, method: str, this, *, service=None, **kwargs):
+        """Invoke ``method`` on the managed object ``this``: one SOAP round trip.
+
+        ``service`` is the vim25 service unless another (the policy service) is given.
+        """
         try:
-            return self.session.invoke_api(self.session.vim, method, this, **kwargs)
+            return self.session.invoke_api(service or self.session.vim, method, this,
+                                           **kwargs)
         except vexc.VimConnectionException as error:
             raise errors.ConnectionFailed('vCenter %s: %s during %s'
                                           % (self.session.endpoint.address, error.msg,

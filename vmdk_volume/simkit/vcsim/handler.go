@@ -17,6 +17,8 @@ import (
 	"time"
 )
 
+const sessionCookie = "vmware_soap_session"
+
 type handler struct {
 	sim     http.Handler
 	wsdlDir string
@@ -73,6 +75,7 @@ func (h *handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 
 	body = zoneNaiveDateTimes(body)
 	body = routeToProxy(method, body)
+	headerSessionToCookie(r, body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 
@@ -101,6 +104,21 @@ func soapMethod(body []byte) string {
 			inBody = start.Name.Local == "Body"
 		}
 	}
+}
+
+// headerSessionToCookie lets a request that names its session in the SOAP header
+// (<vcSessionCookie>, as clients of /pbm do) use it: vcsim only reads the HTTP cookie.
+func headerSessionToCookie(r *http.Request, body []byte) {
+	if _, err := r.Cookie(sessionCookie); err == nil {
+		return
+	}
+	start := bytes.Index(body, []byte("<vcSessionCookie>"))
+	end := bytes.Index(body, []byte("</vcSessionCookie>"))
+	if start < 0 || end < start {
+		return
+	}
+	value := string(body[start+len("<vcSessionCookie>") : end])
+	r.AddCookie(&http.Cookie{Name: sessionCookie, Value: value})
 }
 
 // responseRecorder holds vcsim's response back until the tasks it returns are stretched

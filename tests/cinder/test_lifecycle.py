@@ -1,0 +1,143 @@
+"""The driver as Cinder runs it: two backends, each a simulated vCenter, through VolumeManager.
+
+create (nothing on vCenter) -> attach to an instance (backing created lazily, where the
+instance's host sees it, in the project's folder) -> detach -> delete, with every extra spec.
+"""
+
+import pytest
+
+from tests.cinder.harness import PROJECT_ID
+from vmdk_volume.vsphere import properties
+
+NOVA_CONNECTOR = {'host': 'compute-1', 'ip': '10.0.0.5', 'initiator': None}
+
+
+def _instance(driver):
+    """A VM of the simulator to attach to, and the host it runs on."""
+    client = driver._backend.client
+    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
+    vm = next(item for item in properties.collect(client, view, {
+        'VirtualMachine': ['name', 'runtime.host', 'config.template']})
+        if not item.get('config.template') and not item.get('name').startswith('volume-'))
+    return vm.value, vm.get('runtime.host').value
+
+
+def _backing(driver, volume_id):
+    client = driver._backend.client
+    found = client.call('FindAllByUuid', client.content.searchIndex, uuid=volume_id,
+                        vmSearch=True, instanceUuid=True)
+    if not found:
+        return None
+    return properties.fetch_one(client, found[0], [
+        'name', 'parent', 'config.instanceUuid', 'config.extraConfig', 'config.managedBy',
+        'config.hardware.device', 'datastore'])
+
+
+def _folder_path(client, folder):
+    names = []
+    while folder._type == 'Folder':
+        props = properties.fetch_one(client, folder, ['name', 'parent'])
+        names.append(props['name'])
+        folder = props['parent']
+    return '/'.join(reversed(names[:-1]))     # below the datacenter's "vm" folder
+
+
+def _attach_and_delete(cinder, backend, instance, volume_type=None):
+    """Serve one attach, so the driver is warm: its inventory, the project's folder, the
+    task watcher and the type's storage policy are known, as on a running cinder-volume."""
+    volume = cinder.create_volume(backend, volume_type=volume_type)
+    manager = cinder.managers[backend]
+    manager.initialize_connection(cinder.context, volume, dict(NOVA_CONNECTOR, instance=instance))
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_both_backends_are_loaded_and_report_capacity(cinder):
+    for name, manager in cinder.managers.items():
+        assert manager.driver.initialized
+        stats = manager.driver.get_volume_stats(refresh=True)
+        assert stats['volume_backend_name'] == name
+        assert stats['storage_protocol'] == 'vmdk'
+        assert stats['total_capacity_gb'] > 0
+        assert 0 < stats['free_capacity_gb'] <= stats['total_capacity_gb']
+
+
+@pytest.mark.parametrize('backend', ['vc1', 'vc2'])
+@pytest.mark.parametrize('extra_specs, disk_type, controller', [
+    ({}, 'thin', 'VirtualLsiLogicController'),
+    ({'vmware:vmdk_type': 'thick', 'vmware:adapter_type': 'paraVirtual'}, 'thick',
+     'ParaVirtualSCSIController'),
+    ({'vmware:vmdk_type': 'eagerZeroedThick', 'vmware:clone_type': 'linked',
+      'vmware:adapter_type': 'lsiLogicsas'}, 'eagerZeroedThick',
+     'VirtualLsiLogicSASController'),
+    ({'vmware:storage_profile': 'vSAN Default Storage Policy',
+      'vmware:adapter_type': 'busLogic'}, 'thin', 'VirtualBusLogicController'),
+])
+def test_create_attach_detach_delete(cinder, vcenters, backend, extra_specs, disk_type,
+                                     controller):
+    manager = cinder.managers[backend]
+    driver = manager.driver
+    vc = vcenters[backend]
+    instance, instance_host = _instance(driver)
+    vtype = cinder.volume_type('t-%s-%s' % (backend, abs(hash(str(extra_specs)))),
+                               extra_specs)
+    _attach_and_delete(cinder, backend, instance, vtype)   # the driver served this type before
+    vc.reset_stats()
+    volume = cinder.create_volume(backend, size_gb=2, volume_type=vtype)
+    assert volume.status == 'available'
+    assert vc.stats().total == 0                   # lazy: nothing on vCenter yet
+    assert _backing(driver, volume.id) is None
+
+    vc.reset_stats()
+    info = manager.initialize_connection(cinder.context, volume,
+                                         dict(NOVA_CONNECTOR, instance=instance))
+    attach_calls = vc.stats().calls
+
+    backing = _backing(driver, volume.id)
+    assert info['driver_volume_type'] == 'vmdk'
+    assert info['data']['volume_id'] == volume.id
+    assert info['data']['name'] == volume.name
+    assert (info['data']['profile_id'] is not None) == ('vmware:storage_profile' in extra_specs)
+    assert backing['name'] == volume.name
+    assert backing['config.instanceUuid'] == volume.id
+    assert backing['config.managedBy'].extensionKey == 'org.openstack.storage'
+    assert {o.key: o.value for o in backing['config.extraConfig'].OptionValue}[
+        'cinder.volume.id'] == volume.id
+    assert _folder_path(driver._backend.client, backing['parent']) == (
+        'OpenStack/Project (%s)/Volumes' % PROJECT_ID)
+    devices = backing['config.hardware.device'].VirtualDevice
+    disk = next(d for d in devices if type(d).__name__ == 'VirtualDisk')
+    assert disk.capacityInKB == 2 * 1024 * 1024
+    assert disk.backing.uuid == volume.id
+    assert bool(disk.backing.thinProvisioned) == (disk_type == 'thin')
+    assert bool(disk.backing.eagerlyScrub) == (disk_type == 'eagerZeroedThick')
+    assert controller in {type(d).__name__ for d in devices}
+    datastore = driver._backend.inventory().datastores[disk.backing.datastore.value]
+    assert instance_host in datastore.usable_hosts()
+    assert sum(attach_calls.values()) <= 6, attach_calls
+
+    manager.terminate_connection(cinder.context, volume.id, NOVA_CONNECTOR)
+    vc.reset_stats()
+    manager.delete_volume(cinder.context, volume)
+    assert _backing(driver, volume.id) is None
+    assert vc.stats().calls.get('Destroy_Task') == 1
+
+
+@pytest.mark.parametrize('extra_specs, message', [
+    ({'vmware:vmdk_type': 'fat'}, "vmware:vmdk_type='fat'"),
+    ({'vmware:clone_type': 'shallow'}, "vmware:clone_type='shallow'"),
+    ({'vmware:adapter_type': 'nvme'}, "vmware:adapter_type='nvme'"),
+])
+def test_bad_extra_spec_fails_at_create_with_the_spec_named(cinder, vcenters, extra_specs,
+                                                           message):
+    from cinder import exception
+    vtype = cinder.volume_type('bad-%s' % abs(hash(str(extra_specs))), extra_specs)
+    volume = cinder.new_volume('vc1', volume_type=vtype)
+    with pytest.raises(exception.InvalidVolumeType, match=message):
+        cinder.managers['vc1'].driver.create_volume(volume)
+
+    vcenters['vc1'].reset_stats()
+    with pytest.raises(exception.InvalidVolumeType):
+        cinder.managers['vc1'].create_volume(cinder.context, volume)
+    volume.refresh()
+    assert volume.status == 'error'
+    assert vcenters['vc1'].stats().total == 0
