@@ -17,6 +17,7 @@ from vmdk_volume.vsphere import errors, policies, properties, specs
 from vmdk_volume.vsphere import inventory as vinventory
 
 INVENTORY_TTL_S = 120
+STATS_MAX_AGE_S = 30     # Cinder asks for fresh stats after every delete: don't re-read each
 MIN_VCENTER_VERSION = (6, 5)
 
 
@@ -77,10 +78,11 @@ class Backend:
 
     # -- inventory and placement -----------------------------------------------------------
 
-    def inventory(self, refresh: bool = False) -> vinventory.Inventory:
-        """The inventory snapshot, read again when older than the TTL or when asked."""
+    def inventory(self, refresh: bool = False,
+                  max_age: float = INVENTORY_TTL_S) -> vinventory.Inventory:
+        """The inventory snapshot, read again when asked or older than ``max_age``."""
         with self._lock:
-            if refresh or self._inventory is None or self._stale():
+            if refresh or self._inventory is None or self._age() > max_age:
                 if self._view is None:
                     self._view = properties.container_view(
                         self.client, self.client.content.rootFolder, vinventory.VIEW_TYPES)
@@ -89,8 +91,8 @@ class Backend:
                 self._compatible = {}
             return self._inventory
 
-    def _stale(self) -> bool:
-        return time.monotonic() - self._read_at > INVENTORY_TTL_S
+    def _age(self) -> float:
+        return time.monotonic() - self._read_at
 
     def place(self, request: placement.PlacementRequest) -> placement.Placement:
         """Choose where a disk goes, re-reading the inventory once if nothing fits."""
@@ -175,9 +177,10 @@ class Backend:
     # -- capacity --------------------------------------------------------------------------
 
     def capacity(self, refresh: bool = False) -> tuple[int, int]:
-        """(total, free) bytes of the datastores placement may use."""
-        stores = placement.candidate_datastores(self.inventory(refresh),
-                                                self.placement_request(0))
+        """(total, free) bytes of the datastores placement may use; ``refresh`` re-reads
+        the inventory unless it was read within ``STATS_MAX_AGE_S``."""
+        inventory = self.inventory(max_age=STATS_MAX_AGE_S if refresh else INVENTORY_TTL_S)
+        stores = placement.candidate_datastores(inventory, self.placement_request(0))
         return sum(d.capacity for d in stores), sum(d.free_space for d in stores)
 
     def close(self) -> None:

@@ -1,9 +1,12 @@
 """Fixtures for Cinder integration: two simulated vCenters behind two backend sections."""
 
 import pytest
+from cinder import objects
 
-from tests.cinder.harness import Cinder
-from vmdk_volume.simkit import ModelSize, Simulator
+objects.register_all()     # before any test module imports cinder.volume.manager
+
+from tests.cinder.harness import Cinder  # noqa: E402
+from vmdk_volume.simkit import ModelSize, Simulator  # noqa: E402
 
 
 @pytest.fixture(scope='session')

@@ -1,0 +1,80 @@
+"""What Nova's vmwareapi and os-brick's VMDK connector read from our connection info, and
+that concurrent first attaches of one volume create exactly one backing."""
+
+import concurrent.futures
+import os
+
+import pytest
+from os_brick.initiator.connectors import vmware as brick_vmware
+from oslo_config import cfg
+
+from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
+
+BRICK_CONNECTOR = {'platform': 'x86_64', 'os_type': 'linux', 'host': 'backup-1',
+                   'ip': '10.0.0.9', 'initiator': None}
+
+
+@pytest.fixture
+def volume(cinder):
+    volume = cinder.create_volume('vc1', size_gb=1)
+    yield volume
+    cinder.managers['vc1'].delete_volume(cinder.context, volume)
+
+
+def test_nova_gets_the_backing_and_can_find_it_by_volume_id(cinder, volume):
+    manager = cinder.managers['vc1']
+    instance, _ = _instance(manager.driver)
+    info = manager.initialize_connection(cinder.context, volume,
+                                         dict(NOVA_CONNECTOR, instance=instance))
+    data = info['data']
+    assert {'volume', 'volume_id', 'name', 'profile_id'} <= set(data)
+    assert 'config' not in data and 'vmdk_path' not in data
+
+    client = manager.driver._backend.client
+    found = client.call('FindAllByUuid', client.content.searchIndex, uuid=data['volume_id'],
+                        vmSearch=True, instanceUuid=True)
+    assert [ref.value for ref in found] == [data['volume']]
+
+
+def test_os_brick_downloads_the_disk_with_what_we_send(cinder, volume, tmp_path):
+    manager = cinder.managers['vc1']
+    cfg.CONF.set_override('vmware_connector_credentials', True, group='vc1')
+    cfg.CONF.set_override('vmware_tmp_dir', str(tmp_path), group='vc1')
+    try:
+        info = manager.initialize_connection(cinder.context, volume, BRICK_CONNECTOR)
+    finally:
+        cfg.CONF.clear_override('vmware_connector_credentials', group='vc1')
+        cfg.CONF.clear_override('vmware_tmp_dir', group='vc1')
+    data = info['data']
+    assert data['vmdk_size'] == volume.size * 1024 ** 3
+    assert data['vmdk_path'].startswith('[') and data['vmdk_path'].endswith('.vmdk')
+    assert data['datacenter'] and data['datastore']
+
+    connector = brick_vmware.VmdkConnector(None)
+    device = connector.connect_volume(data)
+    assert os.path.exists(device['path'])
+    connector.disconnect_volume(data, device)     # unchanged: nothing is uploaded back
+    assert not os.path.exists(device['path'])
+
+
+def test_password_stays_out_of_connection_info_by_default(cinder, volume):
+    info = cinder.managers['vc1'].initialize_connection(cinder.context, volume,
+                                                        BRICK_CONNECTOR)
+    config = info['data']['config']
+    assert 'vmware_host_password' not in config
+    assert 'secret-vc1' not in repr(info)
+
+
+def test_concurrent_first_attaches_create_one_backing(cinder, volume, vcenters):
+    manager = cinder.managers['vc1']
+    instance, _ = _instance(manager.driver)
+    vcenters['vc1'].reset_stats()
+
+    def attach(_):
+        return manager.initialize_connection(cinder.context, volume,
+                                             dict(NOVA_CONNECTOR, instance=instance))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        infos = list(pool.map(attach, range(8)))
+
+    assert len({info['data']['volume'] for info in infos}) == 1
+    assert vcenters['vc1'].stats().calls['CreateVM_Task'] == 1
