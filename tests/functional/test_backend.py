@@ -1,0 +1,66 @@
+"""The backend core without Cinder: placement on live inventory, folders that heal, limits."""
+
+import re
+import uuid
+
+import pytest
+
+from tests.functional.conftest import backend_config
+from vmdk_volume import backend as vbackend
+from vmdk_volume import backings, placement, volume_type
+from vmdk_volume.options import ConfigError
+from vmdk_volume.vsphere import properties
+
+GiB = 1024 ** 3
+
+
+def _request(size=GiB, **profile):
+    volume_id = str(uuid.uuid4())
+    return backings.BackingRequest(volume_id=volume_id, name='volume-' + volume_id,
+                                   size_bytes=size, profile=volume_type.parse(profile))
+
+
+def test_consecutive_volumes_spread_over_datastores(backend):
+    project = uuid.uuid4().hex
+    refs = [backend.create_backing(_request(40 * GiB), project) for _ in range(2)]
+    stores = {backend.backings.describe(ref).datastore for ref in refs}
+    for ref in refs:
+        backend.backings.delete(ref)
+    assert len(stores) == 2
+
+
+def test_folder_deleted_out_of_band_is_recreated(backend):
+    project = uuid.uuid4().hex
+    first = backend.create_backing(_request(), project)
+    vm = backend.client.ref('VirtualMachine', first)
+    folder = properties.fetch_one(backend.client, vm, ['parent'])['parent']
+    backend.backings.delete(first)
+    backend.client.run('Destroy_Task', folder)           # behind the driver's back
+
+    second = backend.create_backing(_request(), project)
+    new_folder = properties.fetch_one(backend.client,
+                                      backend.client.ref('VirtualMachine', second), ['parent'])
+    backend.backings.delete(second)
+    assert new_folder['parent'].value != folder.value
+
+
+def test_no_fitting_datastore_is_explained(simulator):
+    backend = vbackend.Backend.connect(backend_config(simulator,
+                                                      vmware_datastore_regex='^ssd-'))
+    try:
+        with pytest.raises(placement.NoPlacement, match=re.escape(
+                "matches vmware_datastore_regex '^ssd-'")):
+            backend.create_backing(_request(), uuid.uuid4().hex)
+    finally:
+        backend.close()
+
+
+def test_unknown_cluster_is_refused_at_connect(simulator):
+    with pytest.raises(ConfigError, match='gold .*it has: DC0_C0'):
+        vbackend.Backend.connect(backend_config(simulator, vmware_cluster_name=['gold']))
+
+
+def test_capacity_counts_the_datastores_placement_may_use(backend, sim_inventory):
+    total, free = backend.capacity(refresh=True)
+    assert total == sum(d.capacity for d in sim_inventory.datastores.values())
+    assert 0 < free <= total
