@@ -68,13 +68,20 @@ def test_volume_that_never_had_a_backing_deletes_without_a_task(cinder, vcenters
     assert vcenters['vc1'].stats().calls == {'FindAllByUuid': 1}
 
 
-def test_backing_already_gone_is_not_an_error(cinder, vcenters):
+def _backed_volume(cinder):
+    """A vc1 volume that was attached once, so it has a backing."""
     manager = cinder.managers['vc1']
     volume = cinder.create_volume('vc1')
     instance, _ = _instance(manager.driver)
     manager.initialize_connection(cinder.context, volume,
                                   dict(NOVA_CONNECTOR, instance=instance))
     volume.refresh()
+    return volume
+
+
+def test_backing_already_gone_is_not_an_error(cinder):
+    manager = cinder.managers['vc1']
+    volume = _backed_volume(cinder)
     manager.driver._backend.backings.delete(volume.provider_location)   # out of band
 
     manager.delete_volume(cinder.context, volume)
@@ -82,13 +89,8 @@ def test_backing_already_gone_is_not_an_error(cinder, vcenters):
 
 
 def test_delete_of_a_backed_volume_is_three_calls(cinder, vcenters):
-    manager = cinder.managers['vc1']
-    volume = cinder.create_volume('vc1')
-    instance, _ = _instance(manager.driver)
-    manager.initialize_connection(cinder.context, volume,
-                                  dict(NOVA_CONNECTOR, instance=instance))
-    volume.refresh()
+    volume = _backed_volume(cinder)
     vcenters['vc1'].reset_stats()
-    manager.driver.delete_volume(volume)
+    cinder.managers['vc1'].driver.delete_volume(volume)
     assert vcenters['vc1'].stats().calls == {'Destroy_Task': 1, 'ModifyListView': 1,
                                              'WaitForUpdatesEx': 1}
