@@ -112,10 +112,10 @@ class Backend:
                 stores[datastore.ref] = dataclasses.replace(current, free_space=free)
                 self._inventory = dataclasses.replace(self._inventory, datastores=stores)
 
-    def placement_request(self, size_bytes: int, instance: str | None = None,
+    def placement_request(self, size_bytes: int, host: str | None = None,
                           **changes) -> placement.PlacementRequest:
-        """A request within this backend's clusters and regex, near ``instance`` if given."""
-        hosts = frozenset([self.instance_host(instance)]) if instance else None
+        """A request within this backend's clusters and regex, for ``host`` if given."""
+        hosts = frozenset([host]) if host else None
         return placement.PlacementRequest(size_bytes=size_bytes, hosts=hosts,
                                           clusters=self.config.clusters,
                                           datastore_regex=self.config.datastore_regex,
@@ -140,8 +140,9 @@ class Backend:
         policy = request.profile.storage_policy
         if policy:
             request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
+        host = self.instance_host(instance) if instance else None
         for attempt in (1, 2):
-            where = self.place(self._backing_placement(request, instance))
+            where = self.place(self._backing_placement(request, host))
             try:
                 return self.backings.create(request, where, self._folder(where, project_id))
             except errors.NotFound:
@@ -151,13 +152,23 @@ class Backend:
                 self.folders.forget(where.datacenter.vm_folder)
                 self.inventory(refresh=True)
 
+    def make_reachable(self, ref: str, size_bytes: int, instance: str) -> None:
+        """Move a backing whose datastore the instance's host cannot use (two calls when it
+        can: the instance's host and the backing's datastores)."""
+        host = self.instance_host(instance)
+        stores = self.inventory().datastores
+        if any(host in stores[ds].usable_hosts() for ds in self.backings.datastores(ref)
+               if ds in stores):
+            return
+        where = self.place(self.placement_request(size_bytes, host))
+        self.backings.relocate(ref, where)
+
     def _backing_placement(self, request: backings.BackingRequest,
-                           instance: str | None) -> placement.PlacementRequest:
+                           host: str | None) -> placement.PlacementRequest:
         compatible = None
         if request.profile_id:
             compatible = self._compatible_datastores(request.profile_id)
-        return self.placement_request(request.size_bytes, instance,
-                                      policy_datastores=compatible)
+        return self.placement_request(request.size_bytes, host, policy_datastores=compatible)
 
     def _compatible_datastores(self, profile_id: str) -> frozenset[str]:
         """Datastores satisfying a storage policy, cached as long as the inventory."""

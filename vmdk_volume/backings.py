@@ -90,6 +90,23 @@ class Backings:
                  placement.host.name)
         return vm.value
 
+    def datastores(self, ref: str) -> list[str]:
+        """Moref values of the datastores holding the backing's files: one call."""
+        vm = self._client.ref('VirtualMachine', ref)
+        stores = properties.fetch_one(self._client, vm, ['datastore']).get('datastore')
+        return [ds.value for ds in getattr(stores, 'ManagedObjectReference', None) or []]
+
+    def relocate(self, ref: str, placement: Placement) -> None:
+        """Move the backing and its disk to ``placement``'s datastore, host and pool."""
+        client = self._client
+        spec = client.create('VirtualMachineRelocateSpec',
+                             datastore=client.ref('Datastore', placement.datastore.ref),
+                             host=client.ref('HostSystem', placement.host.ref),
+                             pool=client.ref('ResourcePool', placement.resource_pool))
+        client.run('RelocateVM_Task', client.ref('VirtualMachine', ref), spec=spec)
+        LOG.info('Moved backing %s to datastore %s, host %s', ref, placement.datastore.name,
+                 placement.host.name)
+
     def delete(self, ref: str) -> bool:
         """Destroy a backing and its disk; False if it was gone already."""
         try:

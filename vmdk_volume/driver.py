@@ -122,11 +122,18 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
         pass
 
     def _ensure_backing(self, volume, connector) -> str:
+        """The volume's backing, created if missing, on a datastore the instance's host
+        uses (moved there if it is elsewhere)."""
+        instance = (connector or {}).get('instance')
+
         @coordination.synchronized('vmdk-volume-backing-{volume_id}')
         def ensure(volume_id):
             found = self._backend.backings.find(volume_id)
-            return found or self._create_backing(volume, self._profile(volume),
-                                                 (connector or {}).get('instance'))
+            if found is None:
+                return self._create_backing(volume, self._profile(volume), instance)
+            if instance:
+                self._backend.make_reachable(found, volume.size * GiB, instance)
+            return found
         return ensure(volume.id)
 
     def _create_backing(self, volume, profile, instance=None) -> str:

@@ -64,3 +64,33 @@ def test_capacity_counts_the_datastores_placement_may_use(backend, sim_inventory
     total, free = backend.capacity(refresh=True)
     assert total == sum(d.capacity for d in sim_inventory.datastores.values())
     assert 0 < free <= total
+
+
+def test_backing_on_a_datastore_the_instance_host_cannot_use_is_moved(simulator):
+    backend = vbackend.Backend.connect(backend_config(simulator))
+    try:
+        request = _request()
+        ref = backend.create_backing(request, uuid.uuid4().hex)
+        [current] = backend.backings.datastores(ref)
+        instance, host = _vm_on_a_host(backend, exclude_backing=ref)
+        inventory = backend.inventory()
+        simulator.change_datastore(inventory.datastores[current].name,
+                                   unmount_from=(inventory.hosts[host].name,))
+        backend.inventory(refresh=True)
+
+        backend.make_reachable(ref, request.size_bytes, instance)
+
+        [moved] = backend.backings.datastores(ref)
+        assert moved != current
+        assert host in backend.inventory().datastores[moved].usable_hosts()
+        backend.backings.delete(ref)
+    finally:
+        backend.close()
+
+
+def _vm_on_a_host(backend, exclude_backing):
+    view = properties.container_view(backend.client, backend.client.content.rootFolder,
+                                     ['VirtualMachine'])
+    vm = next(item for item in properties.collect(backend.client, view, {
+        'VirtualMachine': ['runtime.host']}) if item.value != exclude_backing)
+    return vm.value, vm.get('runtime.host').value

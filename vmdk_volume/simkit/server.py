@@ -183,6 +183,16 @@ class Simulator:
         self._admin('post', '/_sim/config',
                     json={k: v for k, v in settings.items() if v is not None})
 
+    def change_datastore(self, name: str, *, unmount_from: tuple[str, ...] = (),
+                         maintenance: bool | None = None,
+                         accessible: bool | None = None) -> None:
+        """Make a datastore unusable the ways vCenter reports it: unmounted from some
+        hosts (by name), in maintenance, or inaccessible."""
+        change = {'name': name, 'unmount_from': list(unmount_from),
+                  'maintenance': maintenance, 'accessible': accessible}
+        self._admin('post', '/_sim/datastore',
+                    json={k: v for k, v in change.items() if v is not None})
+
     def _admin(self, method: str, path: str, **kwargs) -> requests.Response:
         reply = requests.request(method, self.base_url + path, verify=self.ca_file or True,
                                  timeout=10, **kwargs)

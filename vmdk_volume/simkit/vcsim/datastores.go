@@ -151,3 +151,44 @@ func localPath(dc *types.ManagedObjectReference, name string) (string, types.Bas
 	}
 	return "", &types.InvalidDatastore{Name: p.Datastore}
 }
+
+// datastoreChange is what /_sim/datastore changes on one datastore, so tests can make
+// datastores unusable the ways a vCenter reports it.
+type datastoreChange struct {
+	Name        string   `json:"name"`
+	UnmountFrom []string `json:"unmount_from"` // host names
+	Maintenance *bool    `json:"maintenance"`
+	Accessible  *bool    `json:"accessible"`
+}
+
+func changeDatastore(c datastoreChange) error {
+	for _, e := range simulator.Map.All("Datastore") {
+		ds := e.(*simulator.Datastore)
+		if ds.Name != c.Name {
+			continue
+		}
+		simulator.Map.WithLock(ds, func() {
+			for i := range ds.Host {
+				host := simulator.Map.Get(ds.Host[i].Key).(*simulator.HostSystem)
+				for _, name := range c.UnmountFrom {
+					if host.Name == name {
+						ds.Host[i].MountInfo.Mounted = types.NewBool(false)
+						ds.Host[i].MountInfo.Accessible = types.NewBool(false)
+					}
+				}
+			}
+			if c.Maintenance != nil {
+				mode := types.DatastoreSummaryMaintenanceModeStateNormal
+				if *c.Maintenance {
+					mode = types.DatastoreSummaryMaintenanceModeStateInMaintenance
+				}
+				ds.Summary.MaintenanceMode = string(mode)
+			}
+			if c.Accessible != nil {
+				ds.Summary.Accessible = *c.Accessible
+			}
+		})
+		return nil
+	}
+	return fmt.Errorf("no datastore named %q", c.Name)
+}

@@ -1,7 +1,9 @@
-// Call statistics and run-time emulation settings, served on the admin endpoints /_sim/stats,
-// /_sim/stats/reset and /_sim/config. vcsim counts nothing and fixes its delays at start-up;
-// tests and benchmarks need to see how many SOAP calls (per method) and NFC bytes a driver
-// operation cost, and to change the emulated task duration and latency while running.
+// Call statistics, run-time emulation settings and inventory changes, served on the admin
+// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config and /_sim/datastore. vcsim counts
+// nothing and fixes its delays at start-up; tests and benchmarks need to see how many SOAP
+// calls (per method) and NFC bytes a driver operation cost, to change the emulated task
+// duration and latency while running, and to make a datastore unmounted from some hosts, in
+// maintenance or inaccessible.
 package main
 
 import (
@@ -105,6 +107,17 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) {
 			"task_ms":    atomic.LoadInt64(&emulation.taskMS),
 			"latency_ms": atomic.LoadInt64(&emulation.latencyMS),
 		})
+	case r.URL.Path == "/_sim/datastore" && r.Method == http.MethodPost:
+		var req datastoreChange
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := changeDatastore(req); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		writeJSON(w, req)
 	default:
 		http.NotFound(w, r)
 	}
