@@ -64,20 +64,20 @@ class TaskWaiter:
         client = self._client
         with self._cond:
             tasks = list(self._waiting.values())
-            self._finished = []
-            self._version = ''
-        self._collector = client.call('CreatePropertyCollector',
-                                      client.content.propertyCollector)
-        self._view = client.call('CreateListView', client.content.viewManager, obj=tasks)
+        collector = client.call('CreatePropertyCollector', client.content.propertyCollector)
+        view = client.call('CreateListView', client.content.viewManager, obj=tasks)
         traversal = client.create('TraversalSpec', name='tasks', type='ListView',
                                   path='view', skip=False)
         spec = client.create(
             'PropertyFilterSpec',
-            objectSet=[client.create('ObjectSpec', obj=self._view, skip=True,
+            objectSet=[client.create('ObjectSpec', obj=view, skip=True,
                                      selectSet=[traversal])],
             propSet=[client.create('PropertySpec', type='Task', all=False,
                                    pathSet=list(_INFO_PATHS))])
-        client.call('CreateFilter', self._collector, spec=spec, partialUpdates=False)
+        client.call('CreateFilter', collector, spec=spec, partialUpdates=False)
+        with self._cond:    # published only once complete: a half-made watch is never used
+            self._collector, self._view, self._version = collector, view, ''
+            self._finished = []
 
     def _await_change(self, task) -> dict | None:
         """Return the task's info once terminal, else wait for (or lead) one update round."""
