@@ -7,6 +7,7 @@ and debited locally on each placement so consecutive volumes spread across datas
 """
 
 import dataclasses
+import logging
 import threading
 import time
 
@@ -16,7 +17,9 @@ from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, policies, properties, specs
 from vmdk_volume.vsphere import inventory as vinventory
 
+LOG = logging.getLogger(__name__)
 INVENTORY_TTL_S = 120
+SNAPSHOT_FOLDER = 'Snapshots'   # template snapshots live below the project's volume folder
 STATS_MAX_AGE_S = 30     # Cinder asks for fresh stats after every delete: don't re-read each
 MIN_VCENTER_VERSION = (6, 5)
 
@@ -180,6 +183,61 @@ class Backend:
             with self._lock:
                 self._compatible[profile_id] = cached
         return cached
+
+    def describe(self, ref: str) -> backings.Backing:
+        """A backing with its disk and datacenter: one call."""
+        backing = self.backings.describe(ref)
+        store = self.inventory().datastores.get(backing.datastore)
+        if store is None:
+            store = self.inventory(refresh=True).datastores[backing.datastore]
+        return dataclasses.replace(backing, datacenter=store.datacenter)
+
+    def clone_backing(self, source: backings.Backing, request: backings.BackingRequest,
+                      project_id: str, *, linked: bool = False, template: bool = False,
+                      snapshot: str | None = None) -> str:
+        """Copy ``source`` into a new backing for ``request`` (a template for a snapshot):
+        full copies go where placement says, linked ones stay on the source's datastore."""
+        policy = request.profile.storage_policy
+        if policy and not linked:
+            request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
+        if linked:
+            exclude = frozenset(self.inventory().datastores) - {source.datastore}
+            where = self.place(self.placement_request(0, exclude_datastores=exclude))
+        else:
+            where = self.place(self._backing_placement(request, None))
+        path = folders.volume_folder_path(project_id, self.config.volume_folder)
+        if template:
+            path += (SNAPSHOT_FOLDER,)
+        folder = self.folders.ensure(where.datacenter.vm_folder, path)
+        ref = self.backings.clone(source, request, where, folder, template=template,
+                                  snapshot=snapshot, linked=linked)
+        if request.size_bytes > source.size_bytes and not template:
+            try:
+                self.extend(ref, request.size_bytes)
+            except errors.VSphereError:
+                self.backings.delete(ref)     # leave nothing half-made behind
+                raise
+        return ref
+
+    def extend(self, ref: str, size_bytes: int) -> None:
+        """Grow a backing's disk; if its datastore is full, move it where it fits first."""
+        backing = self.describe(ref)
+        try:
+            self.backings.extend(backing, size_bytes)
+        except errors.NoDiskSpace:
+            where = self.place(self.placement_request(
+                size_bytes, exclude_datastores=frozenset([backing.datastore])))
+            LOG.info('Datastore of backing %s is full: moving it to %s to grow it', ref,
+                     where.datastore.name)
+            self.backings.relocate(ref, where)
+            self.backings.extend(self.describe(ref), size_bytes)
+
+    def move_to_project(self, ref: str, project_id: str) -> None:
+        """File a backing under another project's volume folder (volume transfer)."""
+        backing = self.describe(ref)
+        datacenter = self.inventory().datacenters[backing.datacenter]
+        path = folders.volume_folder_path(project_id, self.config.volume_folder)
+        self.backings.move(ref, self.folders.ensure(datacenter.vm_folder, path))
 
     def _folder(self, where: placement.Placement, project_id: str) -> str:
         path = folders.volume_folder_path(project_id, self.config.volume_folder)

@@ -13,7 +13,7 @@ from vmdk_volume.volume_type import VolumeProfile
 from vmdk_volume.vsphere import errors, properties, specs
 
 LOG = logging.getLogger(__name__)
-VOLUME_ID_KEY = 'cinder.volume.id'
+VOLUME_ID_KEY = specs.VOLUME_ID_KEY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Backing:
     vmdk_path: str           # '[datastore] dir/file.vmdk'
     datastore: str           # moref value of the disk's datastore
     size_bytes: int
-    controller_key: int = 0
+    disk_key: int
+    datacenter: str = ''     # moref value, filled in by the backend from its inventory
 
     @property
     def datastore_name(self) -> str:
@@ -69,8 +70,7 @@ class Backings:
         disk = next(d for d in devices if type(d).__name__ == 'VirtualDisk')
         return Backing(ref=ref, name=props['name'], vmdk_path=disk.backing.fileName,
                        datastore=disk.backing.datastore.value,
-                       size_bytes=int(disk.capacityInKB) * 1024,
-                       controller_key=disk.controllerKey)
+                       size_bytes=int(disk.capacityInKB) * 1024, disk_key=disk.key)
 
     def create(self, request: BackingRequest, placement: Placement, folder: str) -> str:
         """Create the backing in ``folder`` as ``placement`` says; return its moref value."""
@@ -99,13 +99,74 @@ class Backings:
     def relocate(self, ref: str, placement: Placement) -> None:
         """Move the backing and its disk to ``placement``'s datastore, host and pool."""
         client = self._client
-        spec = client.create('VirtualMachineRelocateSpec',
-                             datastore=client.ref('Datastore', placement.datastore.ref),
-                             host=client.ref('HostSystem', placement.host.ref),
-                             pool=client.ref('ResourcePool', placement.resource_pool))
+        spec = specs.relocate_spec(client, datastore=placement.datastore.ref,
+                                   host=placement.host.ref, pool=placement.resource_pool)
         client.run('RelocateVM_Task', client.ref('VirtualMachine', ref), spec=spec)
         LOG.info('Moved backing %s to datastore %s, host %s', ref, placement.datastore.name,
                  placement.host.name)
+
+    def clone(self, source: Backing, request: BackingRequest, placement: Placement,
+              folder: str, *, template: bool = False, snapshot: str | None = None,
+              linked: bool = False) -> str:
+        """A copy of ``source`` (at ``snapshot`` if given) with ``request``'s identity,
+        disk type and policy: one CloneVM task. Returns the copy's moref value."""
+        client = self._client
+        relocate = specs.relocate_spec(
+            client, datastore=placement.datastore.ref, host=placement.host.ref,
+            pool=placement.resource_pool, disk_key=None if linked else source.disk_key,
+            disk_type=request.profile.disk_type, disk_uuid=request.volume_id,
+            profile_id=request.profile_id)
+        snapshot_ref = client.ref('VirtualMachineSnapshot', snapshot) if snapshot else None
+        spec = specs.clone_spec(client, relocate, volume_id=request.volume_id,
+                                template=template, snapshot=snapshot_ref, linked=linked)
+        vm = client.run('CloneVM_Task', client.ref('VirtualMachine', source.ref),
+                        folder=client.ref('Folder', folder), name=request.name, spec=spec)
+        LOG.info('Cloned backing %s of %s into %s (%s)', source.ref, request.name, vm.value,
+                 'linked' if linked else 'template' if template else 'full')
+        return vm.value
+
+    def extend(self, backing: Backing, size_bytes: int) -> None:
+        """Grow the backing's disk in place: one ExtendVirtualDisk task."""
+        client = self._client
+        client.run('ExtendVirtualDisk_Task', client.content.virtualDiskManager,
+                   name=backing.vmdk_path, datacenter=client.ref('Datacenter', backing.datacenter),
+                   newCapacityKb=-(-size_bytes // 1024), eagerZero=False)
+
+    def snapshot(self, ref: str, name: str, description: str = '') -> str:
+        """A VM snapshot of the backing (its disk becomes copy-on-write); its moref value."""
+        client = self._client
+        snap = client.run('CreateSnapshot_Task', client.ref('VirtualMachine', ref), name=name,
+                          description=description, memory=False, quiesce=False)
+        return snap.value
+
+    def remove_snapshot(self, snapshot: str) -> bool:
+        """Remove a VM snapshot, consolidating its delta; False if it was gone already."""
+        try:
+            self._client.run('RemoveSnapshot_Task',
+                             self._client.ref('VirtualMachineSnapshot', snapshot),
+                             removeChildren=False, consolidate=True)
+        except errors.NotFound:
+            return False
+        return True
+
+    def revert(self, snapshot: str) -> None:
+        self._client.run('RevertToSnapshot_Task',
+                         self._client.ref('VirtualMachineSnapshot', snapshot))
+
+    def copy_disk(self, source: Backing, target: Backing) -> None:
+        """Overwrite ``target``'s disk with ``source``'s (server-side)."""
+        client = self._client
+        client.run('CopyVirtualDisk_Task', client.content.virtualDiskManager,
+                   sourceName=source.vmdk_path,
+                   sourceDatacenter=client.ref('Datacenter', source.datacenter),
+                   destName=target.vmdk_path,
+                   destDatacenter=client.ref('Datacenter', target.datacenter), force=True)
+
+    def move(self, ref: str, folder: str) -> None:
+        """Move the backing into ``folder``."""
+        client = self._client
+        client.run('MoveIntoFolder_Task', client.ref('Folder', folder),
+                   list=[client.ref('VirtualMachine', ref)])
 
     def delete(self, ref: str) -> bool:
         """Destroy a backing and its disk; False if it was gone already."""

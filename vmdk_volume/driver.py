@@ -19,6 +19,14 @@ from vmdk_volume.vsphere import errors
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
+TEMPLATE, COW = 'template', 'cow'     # snapshot provider_location: '<kind>:<moref value>'
+
+
+def _snapshot_location(snapshot) -> tuple[str | None, str | None]:
+    if not snapshot.provider_location:
+        return None, None
+    kind, _, ref = snapshot.provider_location.partition(':')
+    return kind, ref
 
 
 def _translate_errors(method):
@@ -92,6 +100,115 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
         ref = backings.find(volume.id)
         if ref is not None:
             backings.delete(ref)
+
+    @_translate_errors
+    def extend_volume(self, volume, new_size):
+        """Grow the disk (offline); a volume without backing only changes its size."""
+        ref = self._backing_ref(volume)
+        if ref is not None:
+            self._backend.extend(ref, new_size * GiB)
+
+    @_translate_errors
+    def create_cloned_volume(self, volume, src_vref):
+        """Full (CloneVM to a datastore chosen for the new type) or linked clone."""
+        profile = self._profile(volume)
+        source = self._backing_ref(src_vref)
+        if source is None:
+            return None     # a lazy source makes a lazy clone
+        linked = profile.clone_type is volume_type.CloneType.LINKED
+        if linked and src_vref.status == 'in-use':
+            raise exception.InvalidVolume(
+                reason='a linked clone needs a snapshot of the source, which is attached: '
+                       'detach it or use vmware:clone_type=full')
+        if not linked:
+            return self._clone(volume, profile, self._backend.describe(source))
+        backings = self._backend.backings
+        snapshot = backings.snapshot(source, 'clone-%s' % volume.id,
+                                     'base of linked clone %s' % volume.id)
+        try:
+            return self._clone(volume, profile, self._backend.describe(source), linked=True,
+                               snapshot=snapshot)
+        except Exception:
+            backings.remove_snapshot(snapshot)    # the clone failed: its base is not needed
+            raise
+
+    def _clone(self, volume, profile, source, **kwargs) -> dict:
+        if kwargs.get('linked') and volume.size * GiB > source.size_bytes:
+            raise exception.InvalidVolume(
+                reason='a linked clone cannot be larger than its source (%d GiB > %d GiB): '
+                       'use vmware:clone_type=full' % (volume.size, source.size_bytes // GiB))
+        request = BackingRequest(volume_id=volume.id, name=volume.name,
+                                 size_bytes=volume.size * GiB, profile=profile)
+        return {'provider_location': self._backend.clone_backing(
+            source, request, volume.project_id, **kwargs)}
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    @_translate_errors
+    def create_snapshot(self, snapshot):
+        """A template clone in the project's Snapshots folder, or a VM snapshot (COW)."""
+        volume = snapshot.volume
+        ref = self._backing_ref(volume)
+        if ref is None:
+            return None     # nothing to copy: volumes from it will be lazy too
+        if self._backend.config.snapshot_format == 'COW':
+            snap = self._backend.backings.snapshot(ref, snapshot.name,
+                                                   snapshot.display_description or '')
+            return {'provider_location': '%s:%s' % (COW, snap)}
+        if volume.status == 'in-use':
+            raise exception.InvalidSnapshot(
+                reason='template snapshots of attached volumes are not supported (the '
+                       'instance holds the disk): detach the volume, or set '
+                       'vmware_snapshot_format = COW')
+        source = self._backend.describe(ref)
+        request = BackingRequest(volume_id=snapshot.id, name=snapshot.name,
+                                 size_bytes=source.size_bytes, profile=self._profile(volume))
+        template = self._backend.clone_backing(source, request, volume.project_id,
+                                               template=True)
+        return {'provider_location': '%s:%s' % (TEMPLATE, template)}
+
+    @_translate_errors
+    def delete_snapshot(self, snapshot):
+        kind, ref = _snapshot_location(snapshot)
+        if kind == TEMPLATE:
+            self._backend.backings.delete(ref)
+        elif kind == COW:
+            self._backend.backings.remove_snapshot(ref)
+
+    @_translate_errors
+    def create_volume_from_snapshot(self, volume, snapshot):
+        """One clone task: from the template, or from the backing at the VM snapshot."""
+        kind, ref = _snapshot_location(snapshot)
+        if kind is None:
+            return None
+        profile = self._profile(volume)
+        if kind == TEMPLATE:
+            return self._clone(volume, profile, self._backend.describe(ref))
+        source = self._backend.describe(self._backing_ref(snapshot.volume))
+        linked = profile.clone_type is volume_type.CloneType.LINKED
+        return self._clone(volume, profile, source, snapshot=ref, linked=linked)
+
+    @_translate_errors
+    def revert_to_snapshot(self, context, volume, snapshot):
+        kind, ref = _snapshot_location(snapshot)
+        if kind == COW:
+            self._backend.backings.revert(ref)
+        elif kind == TEMPLATE:
+            target = self._backend.describe(self._backing_ref(volume))
+            self._backend.backings.copy_disk(self._backend.describe(ref), target)
+
+    # -- ownership -------------------------------------------------------------------------
+
+    @_translate_errors
+    def accept_transfer(self, context, volume, new_user, new_project):
+        """File the backing under the new project's folder."""
+        ref = self._backing_ref(volume)
+        if ref is not None:
+            self._backend.move_to_project(ref, new_project)
+
+    def _backing_ref(self, volume) -> str | None:
+        """The volume's backing: its recorded moref, or one FindAllByUuid call."""
+        return volume.provider_location or self._backend.backings.find(volume.id)
 
     # -- attach ----------------------------------------------------------------------------
 

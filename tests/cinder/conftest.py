@@ -18,6 +18,8 @@ def vcenters():
 
 @pytest.fixture(scope='session')
 def cinder(vcenters, tmp_path_factory):
-    harness = Cinder(tmp_path_factory.mktemp('cinder'), vcenters)
+    # vc1 keeps snapshots as templates (the default), vc2 as VM snapshots.
+    harness = Cinder(tmp_path_factory.mktemp('cinder'), vcenters,
+                     {'vc2': {'vmware_snapshot_format': 'COW'}})
     yield harness
     harness.stop()

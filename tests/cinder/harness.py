@@ -13,8 +13,10 @@ PROJECT_ID = 'f2d4a3b0c1d24f6e8a7b9c0d1e2f3a4b'
 USER_ID = 'u-0001'
 
 
-def write_cinder_conf(workdir: pathlib.Path, simulators: dict[str, Simulator]) -> pathlib.Path:
-    """A cinder.conf whose backend sections each point at one simulator."""
+def write_cinder_conf(workdir: pathlib.Path, simulators: dict[str, Simulator],
+                      options: dict[str, dict[str, str]]) -> pathlib.Path:
+    """A cinder.conf whose backend sections each point at one simulator, with ``options``
+    added per section."""
     sections = ''.join(textwrap.dedent('''
         [{name}]
         volume_driver = vmdk_volume.driver.VMwareVcVmdkDriver
@@ -25,7 +27,9 @@ def write_cinder_conf(workdir: pathlib.Path, simulators: dict[str, Simulator]) -
         vmware_host_password = secret-{name}
         vmware_ca_file = {vc.ca_file}
         vmware_volume_folder = Volumes
-        ''').format(name=name, vc=vc) for name, vc in simulators.items())
+        ''').format(name=name, vc=vc) + ''.join(
+            '%s = %s\n' % item for item in options.get(name, {}).items())
+        for name, vc in simulators.items())
     conf = workdir / 'cinder.conf'
     conf.write_text(textwrap.dedent('''
         [DEFAULT]
@@ -46,7 +50,8 @@ def write_cinder_conf(workdir: pathlib.Path, simulators: dict[str, Simulator]) -
 class Cinder:
     """A configured Cinder with one VolumeManager per backend section."""
 
-    def __init__(self, workdir: pathlib.Path, simulators: dict[str, Simulator]):
+    def __init__(self, workdir: pathlib.Path, simulators: dict[str, Simulator],
+                 options: dict[str, dict[str, str]]):
         from cinder import objects
         objects.register_all()     # before cinder.volume.manager is imported
         from cinder import context, coordination, rpc
@@ -54,7 +59,7 @@ class Cinder:
         from cinder.db import migration
         from oslo_config import cfg
 
-        conf_file = write_cinder_conf(workdir, simulators)
+        conf_file = write_cinder_conf(workdir, simulators, options)
         cfg.CONF(['--config-file', str(conf_file)], project='cinder')
         migration.db_sync()
         rpc.init(cfg.CONF)
@@ -73,16 +78,28 @@ class Cinder:
         from cinder.volume import volume_types
         return volume_types.create(self.context, name, extra_specs)
 
-    def new_volume(self, backend: str, size_gb: int = 1, volume_type=None):
+    def new_volume(self, backend: str, size_gb: int = 1, volume_type=None, **fields):
         """A volume row as the API and scheduler would leave it for ``backend``."""
         from cinder import objects
         volume = objects.Volume(
             context=self.context, size=size_gb, status='creating', attach_status='detached',
             host='cinder@%s#%s' % (backend, backend), project_id=PROJECT_ID, user_id=USER_ID,
             volume_type_id=volume_type['id'] if volume_type else None,
-            availability_zone='nova')
+            availability_zone='nova', **fields)
         volume.create()
         return volume
+
+    def create_snapshot(self, backend: str, volume):
+        """A snapshot of ``volume`` made through the manager."""
+        from cinder import objects
+        snapshot = objects.Snapshot(context=self.context, volume_id=volume.id,
+                                    volume_size=volume.size, status='creating',
+                                    project_id=PROJECT_ID, user_id=USER_ID,
+                                    volume_type_id=volume.volume_type_id)
+        snapshot.create()
+        self.managers[backend].create_snapshot(self.context, snapshot)
+        snapshot.refresh()
+        return snapshot
 
     def create_volume(self, backend: str, **kwargs):
         volume = self.new_volume(backend, **kwargs)

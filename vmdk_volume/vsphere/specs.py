@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from vmdk_volume.vsphere.disks import AdapterType, DiskType
 
 EXTENSION_KEY = 'org.openstack.storage'
+VOLUME_ID_KEY = 'cinder.volume.id'
 EXTENSION_TYPE = 'volume'
 HARDWARE_VERSION = 'vmx-08'     # every ESXi since 5.0 runs it: backings can move anywhere
 _CONTROLLER_KEY = -100
@@ -89,3 +90,47 @@ def extension(client, version: str):
                                   summary='Volumes of OpenStack Cinder (vmdk-volume)'),
         managedEntityInfo=[client.create('ExtManagedEntityInfo', type=EXTENSION_TYPE)],
         lastHeartbeatTime=datetime.datetime.now(datetime.UTC).isoformat())
+
+
+def relocate_spec(client, *, datastore: str, host: str, pool: str, disk_key: int | None = None,
+                  disk_type: DiskType | None = None, disk_uuid: str | None = None,
+                  profile_id: str | None = None):
+    """Where a relocated or cloned backing goes. With ``disk_key``, a disk locator gives the
+    disk its provisioning (``disk_type``), UUID and storage policy at the destination."""
+    spec = client.create('VirtualMachineRelocateSpec',
+                         datastore=client.ref('Datastore', datastore),
+                         host=client.ref('HostSystem', host),
+                         pool=client.ref('ResourcePool', pool))
+    if disk_key is not None:
+        backing = client.create('VirtualDiskFlatVer2BackingInfo', fileName='',
+                                diskMode='persistent')
+        if disk_type:
+            backing.thinProvisioned = disk_type.thin_provisioned
+            backing.eagerlyScrub = disk_type.eagerly_scrub
+        if disk_uuid:
+            backing.uuid = disk_uuid
+        locator = client.create('VirtualMachineRelocateSpecDiskLocator', diskId=disk_key,
+                                datastore=spec.datastore, diskBackingInfo=backing)
+        if profile_id:
+            locator.profile = [_profile(client, profile_id)]
+        spec.disk = [locator]
+    if profile_id:
+        spec.profile = [_profile(client, profile_id)]
+    return spec
+
+
+def clone_spec(client, relocate, *, volume_id: str, template: bool = False, snapshot=None,
+               linked: bool = False):
+    """A CloneVM spec giving the clone its volume's identity (instanceUuid, extraConfig; the
+    disk UUID travels in ``relocate``'s locator). A ``linked`` clone shares ``snapshot``'s
+    disk through a child delta disk."""
+    if linked:
+        relocate.diskMoveType = 'createNewChildDiskBacking'
+    config = client.create(
+        'VirtualMachineConfigSpec', instanceUuid=volume_id,
+        extraConfig=[client.create('OptionValue', key=VOLUME_ID_KEY, value=volume_id)])
+    spec = client.create('VirtualMachineCloneSpec', location=relocate, powerOn=False,
+                         template=template, config=config)
+    if snapshot is not None:
+        spec.snapshot = snapshot
+    return spec

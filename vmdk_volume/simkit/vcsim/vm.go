@@ -76,7 +76,8 @@ func normalizeDisks(changes []types.BaseVirtualDeviceConfigSpec, current object.
 
 // CloneVMTask runs vcsim's CloneVM_Task on copies of the source's disks: vcsim clears the
 // backing fileName of the disk objects it clones, which are the source's own, so the source
-// would end up pointing at the clone's file. Then it copies the source's disk files (vcsim
+// would end up pointing at the clone's file; the copies also take the provisioning and UUID
+// of the spec's disk locators, which vcsim ignores. Then it copies the source's disk files (vcsim
 // creates the clone's empty), so a clone of an imported image holds the image's bytes.
 func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
 	req.This = p.target
@@ -91,6 +92,7 @@ func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) s
 				diskCopy := *disk
 				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
 					backing := *b
+					applyDiskLocator(&backing, disk.Key, req.Spec.Location.Disk)
 					diskCopy.Backing = &backing
 				}
 				copies[i] = &diskCopy
@@ -111,6 +113,21 @@ func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) s
 		}
 		return res
 	})
+}
+
+// applyDiskLocator gives a cloned disk what the relocate spec's disk locator asks for
+// (provisioning and UUID), which vcsim ignores.
+func applyDiskLocator(b *types.VirtualDiskFlatVer2BackingInfo, key int32, locators []types.VirtualMachineRelocateSpecDiskLocator) {
+	for _, l := range locators {
+		want, ok := l.DiskBackingInfo.(*types.VirtualDiskFlatVer2BackingInfo)
+		if l.DiskId != key || !ok {
+			continue
+		}
+		b.ThinProvisioned, b.EagerlyScrub = want.ThinProvisioned, want.EagerlyScrub
+		if want.Uuid != "" {
+			b.Uuid = want.Uuid
+		}
+	}
 }
 
 func copyFile(src, dst string) error {
