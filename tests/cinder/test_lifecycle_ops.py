@@ -5,6 +5,7 @@ import pytest
 from cinder import exception
 
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _instance
+from vmdk_volume.vsphere import errors, properties
 
 GiB = 1024 ** 3
 
@@ -123,7 +124,7 @@ def test_cow_snapshot_volume_from_it_revert_and_delete(cinder, vcenters):
     manager.driver.revert_to_snapshot(cinder.context, source, snapshot)
     manager.delete_snapshot(cinder.context, snapshot)
     client = manager.driver._backend.client
-    with pytest.raises(Exception):
+    with pytest.raises(errors.NotFound):
         client.call('RemoveSnapshot_Task', client.ref('VirtualMachineSnapshot',
                                                       snapshot.provider_location[4:]),
                     removeChildren=False)
@@ -153,7 +154,6 @@ def test_transfer_files_the_backing_under_the_new_project(cinder):
     driver.accept_transfer(cinder.context, volume, 'u2', 'p-new')
     client = driver._backend.client
     folder = _backing(driver, volume.id)['parent']
-    from vmdk_volume.vsphere import properties
     assert properties.fetch_one(client, folder, ['name'])['name'] == 'Volumes'
     project = properties.fetch_one(client, folder, ['parent'])['parent']
     assert properties.fetch_one(client, project, ['name'])['name'] == 'Project (p-new)'
