@@ -289,6 +289,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
                 'max_over_subscription_ratio':
                     self.configuration.max_over_subscription_ratio,
                 'multiattach': False,
+                'online_extend_support': False,
                 'shared_targets': False,
             }
         return self._stats
