@@ -28,6 +28,7 @@ SERVICE_CONTENT = (
     '<osType>linux-x64</osType><productLineId>vpx</productLineId><apiType>VirtualCenter'
     '</apiType><apiVersion>7.0.3.0</apiVersion></about>'
     '<sessionManager type="SessionManager">SessionManager</sessionManager>'
+    '<taskManager type="TaskManager">TaskManager</taskManager>'
     '<searchIndex type="SearchIndex">SearchIndex</searchIndex>'
     '<virtualDiskManager type="VirtualDiskManager">virtualDiskManager</virtualDiskManager>')
 

@@ -29,7 +29,6 @@ NO_SPACE = _task_update(
 @pytest.fixture
 def client(fake_vc, fake_endpoint):
     fake_vc.script('CreatePropertyCollector', fake.ref('PropertyCollector', 'collector-2'))
-    fake_vc.script('CreateListView', fake.ref('ListView', 'view-3'))
     return vclient.Client.connect(fake_endpoint)
 
 
@@ -50,8 +49,8 @@ def test_session_expiring_during_create_vm_is_renewed_and_the_task_awaited(fake_
 
     assert vm.value == 'vm-42'
     assert fake_vc.calls == ['CreateVM_Task', 'SessionIsActive', 'SessionIsActive', 'Login',
-                             'CreateVM_Task', 'CreatePropertyCollector', 'CreateListView',
-                             'CreateFilter', 'WaitForUpdatesEx']
+                             'CreateVM_Task', 'CreatePropertyCollector', 'CreateFilter',
+                             'WaitForUpdatesEx']
 
 
 def test_task_error_is_raised_as_our_fault_after_one_wait(fake_vc, client):

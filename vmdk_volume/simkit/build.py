@@ -1,12 +1,14 @@
 """Build our vCenter simulator (``vcsim/``, Go) once per source version.
 
 The binary is built from Debian's govmomi source (package golang-github-vmware-govmomi-dev)
-in GOPATH mode, so no network is needed, and cached under a hash of the Go sources and the Go
-version: a second build of the same sources is a no-op, and concurrent builders race safely
-(each builds into a temporary directory and renames it into place).
+in GOPATH mode, so no network is needed, with ``PATCHES`` applied to copies of a few of its
+files through ``go build -overlay``, and cached under a hash of the Go sources, the patches
+and the Go version: a second build of the same sources is a no-op, and concurrent builders
+race safely (each builds into a temporary directory and renames it into place).
 """
 
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -16,6 +18,15 @@ import tempfile
 SOURCE_DIR = pathlib.Path(__file__).with_name('vcsim')
 GOPATH = pathlib.Path('/usr/share/gocode')
 BINARY_NAME = 'vmdk-vcsim'
+GOVMOMI = GOPATH / 'src/github.com/vmware/govmomi'
+
+# govmomi file -> (text, replacement): where vcsim differs from vCenter in a way our Go files
+# cannot override.
+PATCHES = {
+    # WaitForUpdatesEx batches changes on a 250 ms tick; vCenter answers as they happen.
+    'simulator/property_collector.go': (
+        'time.NewTicker(250 * time.Millisecond)', 'time.NewTicker(5 * time.Millisecond)'),
+}
 
 
 class BuildError(RuntimeError):
@@ -36,7 +47,7 @@ def ensure_binary() -> pathlib.Path:
     if go is None:
         raise BuildError('the Go toolchain is missing: apt-get install golang-go '
                          'golang-github-vmware-govmomi-dev (tools/install-system-deps)')
-    if not (GOPATH / 'src/github.com/vmware/govmomi/simulator').is_dir():
+    if not (GOVMOMI / 'simulator').is_dir():
         raise BuildError('govmomi source is missing under %s: apt-get install '
                          'golang-github-vmware-govmomi-dev' % GOPATH)
     target = cache_root() / ('vcsim-' + _source_hash(go)) / BINARY_NAME
@@ -46,7 +57,7 @@ def ensure_binary() -> pathlib.Path:
 
 
 def _source_hash(go: str) -> str:
-    digest = hashlib.sha256(_go_version(go).encode())
+    digest = hashlib.sha256(_go_version(go).encode() + repr(sorted(PATCHES.items())).encode())
     for path in sorted(SOURCE_DIR.glob('*.go')):
         digest.update(path.name.encode() + b'\0' + path.read_bytes())
     return digest.hexdigest()[:16]
@@ -63,10 +74,15 @@ def _build(go: str, target: pathlib.Path) -> None:
     try:
         env = dict(os.environ, GOPATH=str(GOPATH), GO111MODULE='off', CGO_ENABLED='0',
                    GOCACHE=str(cache_root() / 'go-build'), GOFLAGS='')
-        result = subprocess.run([go, 'build', '-o', str(staging / BINARY_NAME), '.'],
+        overlay = _write_overlay(staging)
+        result = subprocess.run([go, 'build', '-overlay', str(overlay),
+                                 '-o', str(staging / BINARY_NAME), '.'],
                                 cwd=SOURCE_DIR, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise BuildError('building the simulator failed:\n' + result.stderr)
+        for path in staging.glob('patched-*'):
+            path.unlink()
+        overlay.unlink()
         try:
             staging.rename(target.parent)
         except OSError:
@@ -74,3 +90,19 @@ def _build(go: str, target: pathlib.Path) -> None:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_overlay(staging: pathlib.Path) -> pathlib.Path:
+    """Patched copies of ``PATCHES``' files in ``staging`` and the overlay naming them."""
+    replace = {}
+    for index, (name, (text, replacement)) in enumerate(sorted(PATCHES.items())):
+        source = (GOVMOMI / name).read_text()
+        if text not in source:
+            raise BuildError('cannot patch %s: %r is not in this govmomi version'
+                             % (GOVMOMI / name, text))
+        copy = staging / ('patched-%d.go' % index)
+        copy.write_text(source.replace(text, replacement))
+        replace[str(GOVMOMI / name)] = str(copy)
+    overlay = staging / 'overlay.json'
+    overlay.write_text(json.dumps({'Replace': replace}))
+    return overlay

@@ -2,8 +2,10 @@
 
 ``Inventory`` is a snapshot of datacenters, compute resources (clusters and stand-alone hosts),
 hosts and datastores with their mounts: everything placement decides on. ``read`` fills it with
-one RetrievePropertiesEx over a ContainerView kept for the session, asking only for the
-properties placement needs.
+one RetrievePropertiesEx walking from the root folder to datacenters, their datastores, and
+the compute resources and hosts of their host folders (never the VM folders), asking only for
+the properties placement needs. It needs no session object such as a view, so it survives a
+session renewal and costs no call to set up.
 """
 
 import dataclasses
@@ -104,7 +106,6 @@ class Inventory:
         return [c for c in self.compute_resources.values() if c.is_cluster and c.name in wanted]
 
 
-VIEW_TYPES = ('Datacenter', 'ComputeResource', 'HostSystem', 'Datastore')
 _PATHS = {
     'Datacenter': ('name', 'vmFolder', 'datastore'),
     'ComputeResource': ('name', 'resourcePool', 'host'),
@@ -114,12 +115,14 @@ _PATHS = {
 }
 
 
-def read(client, view) -> Inventory:
-    """Read the inventory below ``view`` (a ContainerView of ``VIEW_TYPES``) in one call."""
+def read(client) -> Inventory:
+    """Read the inventory of the vCenter in one call."""
     by_type: dict[str, list[properties.Item]] = {t: [] for t in _PATHS}
-    for item in properties.collect(client, view, _PATHS):
+    for item in properties.traverse(client, client.content.rootFolder, _traversals(client),
+                                    _PATHS):
         kind = 'ComputeResource' if item.ref._type.endswith('ComputeResource') else item.ref._type
-        by_type[kind].append(item)
+        if kind in by_type:
+            by_type[kind].append(item)
     datacenter_of = {ds.value: dc.value for dc in by_type['Datacenter']
                      for ds in _refs(dc.get('datastore'))}
     return Inventory(
@@ -129,6 +132,33 @@ def read(client, view) -> Inventory:
         hosts={i.value: _host(i) for i in by_type['HostSystem']},
         datastores={i.value: _datastore(i, datacenter_of.get(i.value, ''))
                     for i in by_type['Datastore']})
+
+
+def virtual_machines(client, paths) -> list[properties.Item]:
+    """Every VM of the vCenter (templates included) with ``paths``: one call, walking
+    folders and datacenters' VM folders."""
+    def traversal(name, type_name, path):
+        return client.create('TraversalSpec', name=name, type=type_name, path=path, skip=False,
+                             selectSet=[client.create('SelectionSpec', name='children'),
+                                        client.create('SelectionSpec', name='vmFolder')])
+    items = properties.traverse(client, client.content.rootFolder,
+                                [traversal('children', 'Folder', 'childEntity'),
+                                 traversal('vmFolder', 'Datacenter', 'vmFolder')],
+                                {'VirtualMachine': paths})
+    return [item for item in items if item.ref._type == 'VirtualMachine']
+
+
+def _traversals(client) -> list:
+    """Folders' children (recursively), datacenters' host folders and datastores, compute
+    resources' hosts."""
+    def traversal(name, type_name, path, *then):
+        return client.create('TraversalSpec', name=name, type=type_name, path=path, skip=False,
+                             selectSet=[client.create('SelectionSpec', name=n) for n in then])
+    return [traversal('children', 'Folder', 'childEntity',
+                      'children', 'hostFolder', 'datastores', 'hosts'),
+            traversal('hostFolder', 'Datacenter', 'hostFolder', 'children'),
+            traversal('datastores', 'Datacenter', 'datastore'),
+            traversal('hosts', 'ComputeResource', 'host')]
 
 
 def _refs(array) -> list:

@@ -1,7 +1,7 @@
 """Property reads: one RetrievePropertiesEx per question, only the properties asked for.
 
-``fetch`` reads named objects; ``collect`` reads every object of some types below a
-ContainerView (created once per question root and kept for the session), following
+``fetch`` reads named objects; ``traverse`` reads every object of some types that traversal
+specs reach from a root, and ``collect`` every object below a ContainerView, both following
 ``ContinueRetrievePropertiesEx`` pages. Results are ``Item``s: a reference and a dict of the
 properties that are set.
 """
@@ -56,9 +56,16 @@ def collect(client, view, paths_by_type: Mapping[str, Iterable[str]]) -> list[It
     """Read the given paths of every object in ``view``, per type, in one (paged) call."""
     traversal = client.create('TraversalSpec', name='view', type='ContainerView',
                               path='view', skip=False)
+    return traverse(client, view, [traversal], paths_by_type)
+
+
+def traverse(client, root, traversals: Sequence,
+             paths_by_type: Mapping[str, Iterable[str]]) -> list[Item]:
+    """Read the given paths, per type, of every object ``traversals`` reach from ``root``
+    (not ``root`` itself) in one (paged) call."""
     spec = client.create(
         'PropertyFilterSpec',
-        objectSet=[client.create('ObjectSpec', obj=view, skip=True, selectSet=[traversal])],
+        objectSet=[client.create('ObjectSpec', obj=root, skip=True, selectSet=traversals)],
         propSet=[client.create('PropertySpec', type=t, all=False, pathSet=list(paths))
                  for t, paths in paths_by_type.items()])
     return _retrieve(client, spec)

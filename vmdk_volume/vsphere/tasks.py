@@ -1,11 +1,12 @@
 """Task waits through the property collector: event-driven, never polled.
 
-A private PropertyCollector per session watches a ListView of the tasks being waited for,
-with one filter on their ``info.state``, ``info.result`` and ``info.error``. A waiter adds its
-task to the view (dropping, in the same call, tasks that finished earlier); WaitForUpdatesEx
-then returns as soon as vCenter reports a change. A collector serves one wait at a time, so one
-thread at a time calls it and publishes what it learns; the others sleep on a condition.
-A steady-state wait costs ModifyListView plus one or two WaitForUpdatesEx calls.
+A private PropertyCollector per session holds one filter on the ``info.state``,
+``info.result`` and ``info.error`` of the TaskManager's ``recentTask``: every task this
+session starts enters it by itself, so waiting costs no call to register the task, only
+WaitForUpdatesEx, which returns as soon as vCenter reports a change. A collector serves one
+wait at a time, so one thread at a time calls it and publishes what it learns (about every
+task it sees, since a task may be reported before its waiter asks); the others sleep on a
+condition. A steady-state wait costs one or two WaitForUpdatesEx calls.
 """
 
 import threading
@@ -24,11 +25,10 @@ class TaskWaiter:
         self._client = client
         self._cond = threading.Condition()
         self._setup_lock = threading.Lock()
-        self._collector = self._view = None
+        self._collector = None
         self._version = ''
         self._waiting: dict[str, object] = {}   # task value -> moref, for rebuilding
         self._infos: dict[str, dict] = {}       # task value -> the info paths seen so far
-        self._finished: list = []               # to drop from the view on the next add
         self._leader = False
 
     def wait(self, task):
@@ -36,48 +36,40 @@ class TaskWaiter:
         with self._cond:
             self._waiting[task.value] = task
         try:
-            self._watch(task)
+            with self._setup_lock:
+                if self._collector is None:
+                    self._create_filter()
             while (info := self._await_change(task)) is None:
                 pass
         finally:
             with self._cond:
                 del self._waiting[task.value]
                 self._infos.pop(task.value, None)
-                self._finished.append(task)
         if info['info.state'] == 'error':
             raise errors.from_task_error(info['info.error'])
         return info.get('info.result')
 
-    def _watch(self, task) -> None:
-        with self._setup_lock:
-            if self._collector is None:
-                self._create_filter()
-                return
-            with self._cond:
-                finished, self._finished = self._finished, []
-            try:
-                self._client.call('ModifyListView', self._view, add=[task], remove=finished)
-            except errors.NotFound:     # the session was renewed: its view is gone
-                self._create_filter()
-
     def _create_filter(self) -> None:
+        """A collector and its filter: the recent tasks, and the tasks being waited for
+        (after a session renewal, those may not be the new session's recent tasks)."""
         client = self._client
         with self._cond:
-            tasks = list(self._waiting.values())
+            waiting = list(self._waiting.values())
         collector = client.call('CreatePropertyCollector', client.content.propertyCollector)
-        view = client.call('CreateListView', client.content.viewManager, obj=tasks)
-        traversal = client.create('TraversalSpec', name='tasks', type='ListView',
-                                  path='view', skip=False)
+        recent = client.create('TraversalSpec', name='recent', type='TaskManager',
+                               path='recentTask', skip=False)
         spec = client.create(
             'PropertyFilterSpec',
-            objectSet=[client.create('ObjectSpec', obj=view, skip=True,
-                                     selectSet=[traversal])],
+            objectSet=[client.create('ObjectSpec', obj=client.content.taskManager, skip=True,
+                                     selectSet=[recent])]
+            + [client.create('ObjectSpec', obj=task, skip=False) for task in waiting],
             propSet=[client.create('PropertySpec', type='Task', all=False,
                                    pathSet=list(_INFO_PATHS))])
         client.call('CreateFilter', collector, spec=spec, partialUpdates=False)
         with self._cond:    # published only once complete: a half-made watch is never used
-            self._collector, self._view, self._version = collector, view, ''
-            self._finished = []
+            self._collector, self._version = collector, ''
+            self._infos = {value: info for value, info in self._infos.items()
+                           if value in self._waiting}
 
     def _await_change(self, task) -> dict | None:
         """Return the task's info once terminal, else wait for (or lead) one update round."""
@@ -108,11 +100,15 @@ class TaskWaiter:
         return self._infos.get(task.value, {}).get('info.state') in _TERMINAL
 
     def _apply(self, updates) -> None:
+        """Record what changed; forget tasks that left the recent list unless awaited."""
         self._version = updates.version
         for filter_update in getattr(updates, 'filterSet', None) or []:
             for change in filter_update.objectSet or []:
-                if change.obj.value not in self._waiting:
+                value = change.obj.value
+                if change.kind == 'leave':
+                    if value not in self._waiting:
+                        self._infos.pop(value, None)
                     continue
-                info = self._infos.setdefault(change.obj.value, {})
+                info = self._infos.setdefault(value, {})
                 for prop in getattr(change, 'changeSet', None) or []:
                     info[prop.name] = getattr(prop, 'val', None)
