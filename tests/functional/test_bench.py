@@ -1,0 +1,33 @@
+"""The benchmark runs end to end on a small inventory and reports what vCenter was asked.
+
+It runs as ``python -m vmdk_volume.bench`` in its own process: the bench configures Cinder's
+global options and coordination, which this test run's Cinder fixtures own.
+"""
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_reports_the_calls_of_each_operation(tmp_path):
+    out = tmp_path / 'bench.json'
+    subprocess.run([sys.executable, '-m', 'vmdk_volume.bench', '--models', 'small',
+                    '--repeat', '1', '--task-ms', '0', '--latency-ms', '0',
+                    '--json', str(out)], check=True, capture_output=True, timeout=300)
+    results = {r['scenario']: r for r in json.loads(out.read_text())['results']}
+
+    def calls(scenario):
+        return results[scenario]['calls']
+
+    assert calls('start-up to ready, WSDL cached') == {
+        'RetrieveServiceContent': 1, 'Login': 1,
+        'RetrievePropertiesEx': 1, 'FindExtension': 1}
+    assert calls('first attach of a lazy volume') == {
+        'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'CreateVM_Task': 1,
+        'WaitForUpdatesEx': 1}
+    assert calls('delete of a backed volume') == {
+        'Destroy_Task': 1, 'WaitForUpdatesEx': 1}
+    assert calls('delete of a never-attached volume') == {'FindAllByUuid': 1}
+    assert calls('full clone of a backed volume')['CloneVM_Task'] == 1
+    assert calls('extend of a backed volume (1 to 2 GiB)')['ExtendVirtualDisk_Task'] == 1
+    assert all(r['seconds'] is not None and r['nfc_bytes'] == 0 for r in results.values())
