@@ -1,0 +1,172 @@
+"""Retype and migration within one vCenter: the cheapest change that makes a backing what a
+volume type, or another backend on the same vCenter, asks.
+
+Retype paths, cheapest first (each a single task unless said):
+
+- nothing on vCenter: the backing already is what the new type asks (e.g. only
+  ``vmware:clone_type`` changed);
+- ReconfigVM: a new storage policy the current datastore satisfies, and/or a new adapter type
+  (the disk moves to a new controller; the old one is removed);
+- RelocateVM with a disk locator: the disk type changes (vCenter converts a disk while it
+  copies it, so it goes to another datastore), or the current datastore does not satisfy the
+  new policy; the locator carries the new disk type and policy;
+- CloneVM onto the same datastore, when the disk type changes and no other datastore fits
+  (three tasks: clone, destroy the original, give the clone the volume's identity).
+
+``Impossible`` (Cinder then migrates, or refuses): no datastore fits; the change needs a clone
+but the backing has VM snapshots (a clone would drop them); the adapter changes but the backing
+has VM snapshots (reverting one would bring the old controller back).
+"""
+
+import dataclasses
+import logging
+import re
+
+from vmdk_volume import placement
+from vmdk_volume.backings import Backing, BackingRequest
+from vmdk_volume.vsphere import errors, specs
+
+LOG = logging.getLogger(__name__)
+
+
+class Impossible(Exception):
+    """The change cannot be made in place; ``str()`` says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """Where another backend on the same vCenter keeps volumes (from its capabilities)."""
+
+    clusters: tuple[str, ...] = ()
+    datastore_regex: str | None = None
+    volume_folder: str = 'Volumes'
+
+    def as_capability(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_capability(cls, value: dict) -> 'Scope':
+        return cls(clusters=tuple(value.get('clusters') or ()),
+                   datastore_regex=value.get('datastore_regex') or None,
+                   volume_folder=value.get('volume_folder') or 'Volumes')
+
+
+class Mover:
+    """Retypes and migrates backings of one ``Backend``."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def retype(self, ref: str, request: BackingRequest, old_policy: str | None,
+               project_id: str) -> str:
+        """Make the backing ``ref`` what ``request.profile`` asks; return its (possibly new)
+        moref value. Raises Impossible when that cannot be done in place."""
+        backend, new = self._backend, request.profile
+        backing = backend.describe(ref)
+        profile_id = backend.policies.profile_id(new.storage_policy) if new.storage_policy \
+            else None
+        policy_changes = new.storage_policy != old_policy
+        convert = backing.disk_type is not None and backing.disk_type is not new.disk_type
+        adapter = backing.adapter_type is not None and backing.adapter_type is not new.adapter_type
+        if adapter and backing.has_snapshots:
+            raise Impossible('the adapter type of a volume with snapshots cannot change: '
+                             'reverting to a snapshot would bring the old controller back')
+        compatible = backend.compatible_datastores(profile_id) if profile_id else None
+        if convert or (compatible is not None and backing.datastore not in compatible):
+            request = dataclasses.replace(request, profile_id=profile_id)
+            ref = self._move(backing, request, compatible, policy_changes, project_id)
+            policy_changes = False
+            if adapter:
+                backing = backend.describe(ref)
+        changes = []
+        if adapter:
+            changes += specs.adapter_change(backend.client, backing.disk, backing.controller,
+                                            new.adapter_type)
+        if policy_changes:
+            changes.append(specs.disk_edit(backend.client, backing.disk, profile_id=profile_id))
+        if changes:
+            spec = backend.client.create('VirtualMachineConfigSpec', deviceChange=changes)
+            if policy_changes:
+                spec.vmProfile = specs.profile_specs(backend.client, profile_id)
+            backend.backings.reconfigure(ref, spec)
+        return ref
+
+    def _move(self, backing: Backing, request: BackingRequest, compatible, policy_changes: bool,
+              project_id: str) -> str:
+        """Relocate to another datastore with the new disk type and policy, or clone in
+        place if none fits and the disk type must change."""
+        backend = self._backend
+        convert = backing.disk_type is not request.profile.disk_type
+        try:
+            where = backend.place(backend.placement_request(
+                backing.size_bytes, policy_datastores=compatible,
+                exclude_datastores=frozenset([backing.datastore])))
+        except placement.NoPlacement as error:
+            in_place = compatible is None or backing.datastore in compatible
+            if not (convert and in_place):
+                raise Impossible('no datastore for the new type: %s' % error) from error
+            if backing.has_snapshots:
+                raise Impossible('the disk type can only change by a clone on datastore %s, '
+                                 'which would drop the volume\'s snapshots'
+                                 % backing.datastore_name) from error
+            return self._clone_in_place(backing, request, compatible, project_id)
+        backend.backings.relocate(backing.ref, where, disk_key=backing.disk_key,
+                                  disk_type=request.profile.disk_type,
+                                  profile_id=request.profile_id,
+                                  drop_profile=policy_changes and not request.profile_id)
+        return backing.ref
+
+    def _clone_in_place(self, backing: Backing, request: BackingRequest, compatible,
+                        project_id: str) -> str:
+        backend = self._backend
+        others = frozenset(backend.inventory().datastores) - {backing.datastore}
+        where = backend.place(backend.placement_request(
+            backing.size_bytes, policy_datastores=compatible, exclude_datastores=others))
+        temporary = dataclasses.replace(request, name=request.name + '-retyped')
+        clone = backend.backings.clone(backend.describe(backing.ref), temporary, where,
+                                       backend.volume_folder(where, project_id))
+        try:
+            backend.backings.delete(backing.ref)
+        except errors.VSphereError:
+            _remove(backend, clone, 'the copy made to retype %s' % request.volume_id)
+            raise
+        try:
+            backend.backings.reconfigure(clone, specs.identity_config(
+                backend.client, name=request.name, volume_id=request.volume_id))
+        except errors.VSphereError:
+            LOG.error('Volume %s now lives in backing %s (named %s): give it the name %s and '
+                      'instanceUuid %s', request.volume_id, clone, temporary.name,
+                      request.name, request.volume_id)
+            raise
+        return clone
+
+    def migrate(self, ref: str, size_bytes: int, policy: str | None, target: Scope,
+                project_id: str) -> None:
+        """Move the backing where another backend of this vCenter may keep it (nothing if its
+        datastore is one already), into that backend's volume folder."""
+        backend = self._backend
+        profile_id = backend.policies.profile_id(policy) if policy else None
+        request = placement.PlacementRequest(
+            size_bytes=size_bytes, clusters=target.clusters,
+            datastore_regex=re.compile(target.datastore_regex) if target.datastore_regex
+            else None,
+            policy_datastores=backend.compatible_datastores(profile_id) if profile_id else None)
+        backing = backend.describe(ref)
+        allowed = placement.candidate_datastores(backend.inventory(), request)
+        if backing.datastore not in {d.ref for d in allowed}:
+            try:
+                where = backend.place(request)
+            except placement.NoPlacement as error:
+                raise Impossible('no datastore of the target backend fits: %s' % error) \
+                    from error
+            backend.backings.relocate(ref, where)
+        if target.volume_folder != backend.config.volume_folder:
+            backend.move_to_project(ref, project_id, target.volume_folder)
+
+
+def _remove(backend, ref: str, what: str) -> None:
+    """Destroy ``ref`` after a failure; log its moref if that fails too."""
+    try:
+        backend.backings.delete(ref)
+    except errors.VSphereError as error:
+        LOG.error('Could not remove %s (VM %s): %s; delete it by hand', what, ref, error)
