@@ -13,6 +13,7 @@ import requests
 from oslo_vmware import rw_handles
 
 from tests.conftest import endpoint_for
+from vmdk_volume.images import convert
 from vmdk_volume.simkit import Simulator
 from vmdk_volume.vsphere import errors, properties, specs
 from vmdk_volume.vsphere import session as vsession
@@ -141,8 +142,11 @@ def test_tasks_are_awaited_without_polling(vsphere, sim_inventory, simulator, so
 
 
 def test_nfc_import_lands_in_the_disk_and_reads_back_identical(
-        vsphere, sim_inventory, simulator):
-    payload = os.urandom(3 * MiB + 12345)
+        vsphere, sim_inventory, simulator, tmp_path):
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(os.urandom(3 * MiB))
+    convert.to_stream_optimized(str(raw), 'raw', str(tmp_path / 'disk.vmdk'))
+    payload = (tmp_path / 'disk.vmdk').read_bytes()
     datastore = next(iter(sim_inventory.datastores.values()))
     datacenter = sim_inventory.datacenters[datastore.datacenter]
     pool = next(c.resource_pool for c in sim_inventory.compute_resources.values())

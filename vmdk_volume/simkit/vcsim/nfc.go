@@ -4,7 +4,8 @@
 //     registers the new VM's disk files for the lease, so a PUT or POST to a device URL stores
 //     the body in the disk's file on the datastore (a temp directory);
 //   - VirtualMachine.ExportVm (proxied) returns our own HttpNfcLease, ready, whose device URLs
-//     serve each disk file on GET;
+//     serve each disk as vCenter does, a streamOptimized VMDK: the disk file itself if it is
+//     one (it was imported), else one qemu-img makes of its -flat extent (zeros if empty);
 //   - /nfc/<lease>/<file> is served here rather than by vcsim, counting bytes for /_sim/stats.
 //
 // A datastore file GET (/folder/...) then returns the same bytes as the upload.
@@ -16,6 +17,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"os/exec"
 	"path"
 	"strings"
 	"sync"
@@ -158,6 +160,58 @@ func (p *poolProxy) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) so
 	})
 }
 
+// streamOptimized returns the disk file if it is a sparse VMDK already, else a temporary
+// streamOptimized VMDK of capacity bytes made of the disk's -flat extent.
+func streamOptimized(file string, capacity int64) (string, error) {
+	if f, err := os.Open(file); err == nil {
+		magic := make([]byte, 4)
+		_, _ = io.ReadFull(f, magic)
+		f.Close()
+		if string(magic) == "KDMV" {
+			return file, nil
+		}
+	}
+	raw, err := os.CreateTemp("", "export-*.raw")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(raw.Name())
+	if flat, err := os.Open(strings.TrimSuffix(file, ".vmdk") + "-flat.vmdk"); err == nil {
+		_, err = io.Copy(raw, flat)
+		flat.Close()
+		if err != nil {
+			raw.Close()
+			return "", err
+		}
+	}
+	err = raw.Truncate(capacity)
+	if cerr := raw.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	out := strings.TrimSuffix(raw.Name(), ".raw") + temporaryExport
+	cmd := exec.Command("qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", "-o",
+		"subformat=streamOptimized", raw.Name(), out)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(out)
+		return "", fmt.Errorf("qemu-img convert: %v: %s", err, msg)
+	}
+	return out, nil
+}
+
+const temporaryExport = "-stream.vmdk"
+
+// removeTemporary deletes the exports streamOptimized made among files.
+func removeTemporary(files map[string]string) {
+	for _, file := range files {
+		if strings.HasSuffix(file, temporaryExport) && strings.HasPrefix(file, os.TempDir()) {
+			os.Remove(file)
+		}
+	}
+}
+
 // exportLease is the HttpNfcLease ExportVm returns.
 type exportLease struct {
 	mo.HttpNfcLease
@@ -181,9 +235,14 @@ func (p *vmProxy) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.Has
 		devices := object.VirtualDeviceList(vm.Config.Hardware.Device)
 		for i, disk := range disks {
 			name := fmt.Sprintf("disk-%d.vmdk", i)
-			files[name] = paths[i]
+			export, err := streamOptimized(paths[i], disk.CapacityInKB*1024)
+			if err != nil {
+				removeTemporary(files)
+				return &methods.ExportVmBody{Fault_: simulator.Fault(err.Error(), &types.FileFault{File: paths[i]})}
+			}
+			files[name] = export
 			var size int64
-			if fi, err := os.Stat(paths[i]); err == nil {
+			if fi, err := os.Stat(export); err == nil {
 				size = fi.Size()
 			}
 			info.DeviceUrl = append(info.DeviceUrl, types.HttpNfcLeaseDeviceUrl{
@@ -207,6 +266,10 @@ func (p *vmProxy) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.Has
 }
 
 func (l *exportLease) end(state types.HttpNfcLeaseState) {
+	nfc.mu.Lock()
+	files := nfc.leases[l.Self.Value]
+	nfc.mu.Unlock()
+	removeTemporary(files)
 	nfc.remove(l.Self.Value)
 	simulator.Map.Update(l, []types.PropertyChange{{Name: "state", Val: state}})
 	simulator.Map.Remove(l.Self)

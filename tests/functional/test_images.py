@@ -1,0 +1,339 @@
+"""Images into volumes and back, against the simulator: every accepted format, the refusals,
+round trips compared after conversion to raw, and failed transfers leaving nothing behind."""
+
+import dataclasses
+import io
+import os
+import pathlib
+import subprocess
+import tarfile
+import uuid
+
+import pytest
+
+from vmdk_volume import backings, images, volume_type
+from vmdk_volume.images import formats, importer, transfer
+from vmdk_volume.local_images import LocalImages
+from vmdk_volume.vsphere import properties
+
+MiB = 1024 ** 2
+GiB = 1024 ** 3
+RAW_SIZE = 4 * MiB
+READS = {'CreateContainerView', 'RetrievePropertiesEx', 'DestroyView'}
+
+
+def qemu_img(*args):
+    subprocess.run(['qemu-img', *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope='module')
+def raw_file(tmp_path_factory) -> pathlib.Path:
+    """A raw disk of known random content (with a hole of zeros in the middle)."""
+    path = tmp_path_factory.mktemp('images') / 'disk.raw'
+    data = bytearray(os.urandom(RAW_SIZE))
+    data[MiB:2 * MiB] = bytes(MiB)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def converted(raw: pathlib.Path, fmt: str, *options: str) -> pathlib.Path:
+    out = raw.with_name('%s-%s.%s' % (raw.stem, '-'.join(options) or 'plain', fmt))
+    if not out.exists():
+        extra = ['-o', ','.join(options)] if options else []
+        qemu_img('convert', '-f', 'raw', '-O', fmt, *extra, str(raw), str(out))
+    return out
+
+
+def ova(vmdk: pathlib.Path) -> pathlib.Path:
+    out = vmdk.with_suffix('.ova')
+    with tarfile.open(out, 'w') as archive:
+        descriptor = b'<Envelope/>'
+        info = tarfile.TarInfo('appliance.ovf')
+        info.size = len(descriptor)
+        archive.addfile(info, io.BytesIO(descriptor))
+        archive.add(vmdk, arcname='disk1.vmdk')
+    return out
+
+
+@pytest.fixture
+def glance(tmp_path) -> LocalImages:
+    root = tmp_path / 'glance'
+    root.mkdir()
+    return LocalImages(root)
+
+
+@pytest.fixture
+def tmp_dir(tmp_path, backend, monkeypatch) -> pathlib.Path:
+    """The backend's vmware_tmp_dir for this test (checked empty afterwards)."""
+    path = tmp_path / 'vmware_tmp'
+    path.mkdir()
+    monkeypatch.setattr(backend, 'config', dataclasses.replace(backend.config,
+                                                                tmp_dir=str(path)))
+    return path
+
+
+@pytest.fixture
+def image_ops(backend) -> images.Images:
+    return images.Images(backend)
+
+
+def request_for(size=GiB, **specs) -> backings.BackingRequest:
+    volume_id = str(uuid.uuid4())
+    return backings.BackingRequest(volume_id=volume_id, name='volume-' + volume_id,
+                                   size_bytes=size, profile=volume_type.parse(specs))
+
+
+def image_data(glance, image_id) -> importer.ImageData:
+    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
+    return importer.ImageData(meta, lambda: glance.download(None, image_id))
+
+
+def export_to_raw(image_ops, ref, size, glance, tmp_path) -> bytes:
+    """The backing's disk, exported over NFC into a Glance image, converted to raw."""
+    image = glance.create_empty()
+    image_ops.export(ref, size, lambda data: glance.update(None, image['id'], {}, data=data),
+                     'test')
+    raw = tmp_path / ('%s.raw' % image['id'])
+    qemu_img('convert', '-f', 'vmdk', '-O', 'raw', str(glance.path(image['id'])), str(raw))
+    return raw.read_bytes()
+
+
+def vms_named(backend, name) -> list:
+    view = properties.container_view(backend.client, backend.client.content.rootFolder,
+                                     ['VirtualMachine'])
+    return [item for item in properties.collect(backend.client, view,
+                                                {'VirtualMachine': ['name']})
+            if item.get('name') == name]
+
+
+FORMATS = {
+    'raw': lambda raw: (raw, 'raw', 'bare', {}),
+    'qcow2': lambda raw: (converted(raw, 'qcow2'), 'qcow2', 'bare', {}),
+    'vmdk-streamOptimized': lambda raw: (
+        converted(raw, 'vmdk', 'subformat=streamOptimized'), 'vmdk', 'bare',
+        {'vmware_disktype': 'streamOptimized'}),
+    'vmdk-monolithicSparse': lambda raw: (
+        converted(raw, 'vmdk', 'subformat=monolithicSparse'), 'vmdk', 'bare',
+        {'vmware_disktype': 'sparse'}),
+    'vmdk-preallocated (flat extent)': lambda raw: (
+        raw, 'vmdk', 'bare', {'vmware_disktype': 'preallocated'}),
+    'ova': lambda raw: (ova(converted(raw, 'vmdk', 'subformat=streamOptimized')), 'vmdk',
+                        'ova', {'vmware_disktype': 'streamOptimized'}),
+    'ova-monolithicSparse': lambda raw: (
+        ova(converted(raw, 'vmdk', 'subformat=monolithicSparse')), 'vmdk', 'ova', {}),
+}
+
+
+@pytest.mark.parametrize('kind', sorted(FORMATS))
+def test_each_format_round_trips(kind, raw_file, glance, tmp_dir, image_ops, backend,
+                                 tmp_path):
+    path, disk_format, container, props = FORMATS[kind](raw_file)
+    image_id = glance.add(path, disk_format, container, **props)
+    request = request_for(GiB, **{'vmware:adapter_type': 'paraVirtual'})
+    ref = image_ops.import_image(image_data(glance, image_id), request, uuid.uuid4().hex)
+    try:
+        landed = backend.describe(ref)
+        assert landed.size_bytes == GiB                   # grown to the volume's size
+        assert landed.name == request.name
+        assert backend.backings.find(request.volume_id) == ref
+        exported = export_to_raw(image_ops, ref, GiB, glance, tmp_path)
+    finally:
+        backend.backings.delete(ref)
+    assert exported[:RAW_SIZE] == raw_file.read_bytes()
+    assert not exported[RAW_SIZE:].strip(b'\0')
+    assert list(tmp_dir.iterdir()) == []
+
+
+def _bad_images(raw: pathlib.Path):
+    vhd = converted(raw, 'vpc')
+    backed = raw.with_name('backed.qcow2')
+    if not backed.exists():
+        qemu_img('create', '-f', 'qcow2', '-b', str(converted(raw, 'qcow2')), '-F', 'qcow2',
+                 str(backed))
+    flat = converted(raw, 'vmdk', 'subformat=monolithicFlat')
+    return {
+        'vhd data claimed raw': ((vhd, 'raw', 'bare', {}), 'data is vhd, which is not supported'),
+        'vhd data claimed vmdk': ((vhd, 'vmdk', 'bare', {}), 'data is vhd'),
+        'disk_format vhd': ((vhd, 'vhd', 'bare', {}), "disk_format 'vhd' is not supported"),
+        'raw data claimed qcow2': ((raw, 'qcow2', 'bare', {}), 'claims to be qcow2'),
+        'container docker': ((raw, 'raw', 'docker', {}), "container format 'docker'"),
+        'qcow2 with backing file': ((backed, 'qcow2', 'bare', {}), 'backing'),
+        'vmdk monolithicFlat descriptor': ((flat, 'vmdk', 'bare', {}), 'VMDK descriptor'),
+        'stream claimed, sparse data': ((converted(raw, 'vmdk', 'subformat=monolithicSparse'),
+                                         'vmdk', 'bare', {'vmware_disktype': 'streamOptimized'}),
+                                        'claims to be vmdk \\(streamOptimized\\)'),
+        'bad adapter property': ((raw, 'raw', 'bare', {'vmware_adaptertype': 'scsi9'}),
+                                 'vmware_adaptertype'),
+    }
+
+
+@pytest.mark.parametrize('case', [
+    'vhd data claimed raw', 'vhd data claimed vmdk', 'disk_format vhd',
+    'raw data claimed qcow2', 'container docker', 'qcow2 with backing file',
+    'vmdk monolithicFlat descriptor', 'stream claimed, sparse data', 'bad adapter property'])
+def test_unacceptable_images_are_refused_before_anything_is_made(
+        case, raw_file, glance, tmp_dir, image_ops, backend, soap_calls):
+    (path, disk_format, container, props), message = _bad_images(raw_file)[case]
+    image_id = glance.add(path, disk_format, container, **props)
+    request = request_for()
+    with pytest.raises(formats.ImageUnacceptable, match=message):
+        image_ops.import_image(image_data(glance, image_id), request, uuid.uuid4().hex)
+    assert set(soap_calls().calls) <= READS      # the cache index, read once
+    assert list(tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize('kind', ['raw', 'vmdk-streamOptimized'])
+def test_image_larger_than_the_volume_is_refused(kind, raw_file, glance, tmp_dir, image_ops,
+                                                 soap_calls):
+    path, disk_format, container, props = FORMATS[kind](raw_file)
+    image_id = glance.add(path, disk_format, container, **props)
+    with pytest.raises(formats.ImageUnacceptable,
+                       match='does not fit in a 0 GiB volume: create a volume of at least 1'):
+        image_ops.import_image(image_data(glance, image_id), request_for(2 * MiB),
+                               uuid.uuid4().hex)
+    assert set(soap_calls().calls) <= READS
+    assert list(tmp_dir.iterdir()) == []
+
+
+def test_truncated_upload_fails_and_leaves_nothing(raw_file, glance, tmp_dir, image_ops,
+                                                   backend, soap_calls):
+    path, *_ = FORMATS['vmdk-streamOptimized'](raw_file)
+    image_id = glance.add(path, 'vmdk', vmware_disktype='streamOptimized')
+    glance.images[image_id]['size'] += 4096        # Glance's stream ends short of its size
+    request = request_for()
+    with pytest.raises(transfer.TransferFailed, match='truncated'):
+        image_ops.import_image(image_data(glance, image_id), request, uuid.uuid4().hex)
+    calls = soap_calls().calls
+    assert calls['ImportVApp'] == 1 and calls['HttpNfcLeaseAbort'] == 1
+    assert 'HttpNfcLeaseComplete' not in calls
+    assert vms_named(backend, request.name) == []
+    assert backend.backings.find(request.volume_id) is None
+
+
+def test_stalled_transfer_hits_the_deadline(raw_file, glance, tmp_dir, image_ops, backend,
+                                            monkeypatch):
+    path, *_ = FORMATS['vmdk-streamOptimized'](raw_file)
+    image_id = glance.add(path, 'vmdk', vmware_disktype='streamOptimized')
+    monkeypatch.setattr(backend, 'config', dataclasses.replace(
+        backend.config, image_transfer_timeout_s=0))
+    request = request_for()
+    with pytest.raises(transfer.TransferFailed, match='did not finish within 0 s'):
+        image_ops.import_image(image_data(glance, image_id), request, uuid.uuid4().hex)
+    assert vms_named(backend, request.name) == []
+
+
+def test_volume_without_backing_exports_an_empty_disk(glance, image_ops, tmp_dir, tmp_path,
+                                                      soap_calls):
+    exported = export_to_raw(image_ops, None, 8 * MiB, glance, tmp_path)
+    assert exported == bytes(8 * MiB)
+    assert soap_calls().total == 0
+    assert list(tmp_dir.iterdir()) == []
+
+
+def test_never_written_backing_exports_zeros_of_its_size(glance, image_ops, backend,
+                                                         tmp_path):
+    request = request_for(8 * MiB)
+    ref = backend.create_backing(request, 'p')
+    try:
+        assert export_to_raw(image_ops, ref, request.size_bytes, glance, tmp_path) \
+            == bytes(8 * MiB)
+    finally:
+        backend.backings.delete(ref)
+
+
+def _cache_config(backend, monkeypatch, **changes):
+    cache = dataclasses.replace(backend.config.image_cache, **changes)
+    monkeypatch.setattr(backend, 'config', dataclasses.replace(backend.config,
+                                                                image_cache=cache))
+
+
+def _template_names(backend, *image_ids) -> list:
+    return [item.get('name') for image_id in image_ids
+            for item in vms_named(backend, 'image-%s' % image_id)]
+
+
+def test_cache_makes_the_second_volume_one_clone_task(raw_file, glance, tmp_dir, image_ops,
+                                                      backend, simulator, tmp_path):
+    image_id = glance.add(converted(raw_file, 'qcow2'), 'qcow2')
+    project = uuid.uuid4().hex
+    first = image_ops.import_image(image_data(glance, image_id), request_for(), project)
+    simulator.reset_stats()
+    request = request_for(2 * GiB)
+    second = image_ops.from_cache(image_id, glance.show(None, image_id)['checksum'], request,
+                                  project)
+    stats = simulator.stats()
+    try:
+        tasks = {m: n for m, n in stats.calls.items() if m.endswith('_Task')}
+        assert tasks == {'CloneVM_Task': 1}
+        assert stats.nfc_bytes_uploaded == 0 and glance.downloads == 1
+        assert backend.describe(second).size_bytes == 2 * GiB       # grown by the clone
+        assert backend.backings.find(request.volume_id) == second
+        exported = export_to_raw(image_ops, second, 2 * GiB, glance, tmp_path)
+    finally:
+        for ref in (first, second):
+            backend.backings.delete(ref)
+    assert exported[:RAW_SIZE] == raw_file.read_bytes()
+    assert _template_names(backend, image_id) == ['image-%s' % image_id]
+
+
+def test_template_is_in_the_cache_folder_and_not_a_volume(raw_file, glance, tmp_dir,
+                                                          image_ops, backend):
+    image_id = glance.add(raw_file, 'raw')
+    ref = image_ops.import_image(image_data(glance, image_id), request_for(),
+                                 uuid.uuid4().hex)
+    backend.backings.delete(ref)
+    template = vms_named(backend, 'image-%s' % image_id)[0]
+    props = properties.fetch_one(backend.client, template.ref,
+                                 ['config.extraConfig', 'config.template', 'parent'])
+    keys = {o.key for o in props['config.extraConfig'].OptionValue}
+    folder = properties.fetch_one(backend.client, props['parent'], ['name'])['name']
+    assert props['config.template'] is True
+    assert 'cinder.volume.id' not in keys and 'cinder.image.id' in keys
+    assert folder == 'Image cache'
+
+
+def test_changed_image_replaces_its_template(raw_file, glance, tmp_dir, image_ops, backend,
+                                             tmp_path):
+    image_id = glance.add(raw_file, 'raw')
+    backend.backings.delete(image_ops.import_image(image_data(glance, image_id),
+                                                   request_for(), uuid.uuid4().hex))
+    old = vms_named(backend, 'image-%s' % image_id)[0].value
+    changed = tmp_path / 'changed.raw'
+    changed.write_bytes(os.urandom(RAW_SIZE))
+    glance.path(image_id).write_bytes(changed.read_bytes())
+    glance.images[image_id]['checksum'] = 'new-checksum'
+    ref = image_ops.import_image(image_data(glance, image_id), request_for(),
+                                 uuid.uuid4().hex)
+    try:
+        exported = export_to_raw(image_ops, ref, GiB, glance, tmp_path)
+    finally:
+        backend.backings.delete(ref)
+    assert [vm.value for vm in vms_named(backend, 'image-%s' % image_id)] != [old]
+    assert exported[:RAW_SIZE] == changed.read_bytes()
+
+
+def test_cache_evicts_the_least_recently_used(raw_file, glance, tmp_dir, image_ops, backend,
+                                              monkeypatch):
+    _cache_config(backend, monkeypatch, max_count=2)
+    ids = [glance.add(raw_file, 'raw') for _ in range(3)]
+    project = uuid.uuid4().hex
+    for image_id in (ids[0], ids[1]):
+        backend.backings.delete(image_ops.import_image(image_data(glance, image_id),
+                                                       request_for(), project))
+    backend.backings.delete(image_ops.from_cache(           # ids[0] used again: ids[1] is LRU
+        ids[0], glance.show(None, ids[0])['checksum'], request_for(), project))
+    backend.backings.delete(image_ops.import_image(image_data(glance, ids[2]),
+                                                   request_for(), project))
+    assert _template_names(backend, *ids) == ['image-%s' % ids[0], 'image-%s' % ids[2]]
+
+
+def test_cache_off_keeps_no_template(raw_file, glance, tmp_dir, image_ops, backend,
+                                     monkeypatch):
+    _cache_config(backend, monkeypatch, enabled=False)
+    image_id = glance.add(raw_file, 'raw')
+    ref = image_ops.import_image(image_data(glance, image_id), request_for(),
+                                 uuid.uuid4().hex)
+    backend.backings.delete(ref)
+    assert _template_names(backend, image_id) == []
+    assert image_ops.from_cache(image_id, glance.show(None, image_id)['checksum'],
+                                request_for(), uuid.uuid4().hex) is None

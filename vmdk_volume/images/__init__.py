@@ -1,0 +1,91 @@
+"""Images: Glance images into backings and back (formats, conversion, transfer, cache)."""
+
+import logging
+import uuid
+
+from vmdk_volume.backings import Backing, BackingRequest
+from vmdk_volume.images import cache, exporter, formats, importer, transfer
+from vmdk_volume.vsphere import leases
+
+LOG = logging.getLogger(__name__)
+
+
+class Images:
+    """Image operations of one backend: what the driver's image methods call."""
+
+    def __init__(self, backend, vmdk_types=formats.DEFAULT_VMDK_TYPES):
+        self._backend = backend
+        self._vmdk_types = tuple(vmdk_types)
+        self.cache = cache.ImageCache(backend)
+
+    def peer(self) -> transfer.Peer:
+        """How to reach this vCenter's NFC URLs (with the current session's cookie)."""
+        endpoint = self._backend.config.endpoint
+        return transfer.Peer(ca_file=endpoint.ca_file, insecure=endpoint.insecure,
+                             cookie=leases.session_cookie(self._backend.client))
+
+    def _importer(self) -> importer.Importer:
+        return importer.Importer(self._backend, self.peer(), self._vmdk_types)
+
+    def import_image(self, image: importer.ImageData, request: BackingRequest,
+                     project_id: str, existing: str | None = None) -> str:
+        """The backing of ``request`` holding ``image``: a clone of the image's cached
+        template (imported first if missing), a new import when the cache is off, or
+        ``existing`` (an empty backing made at create time) with its disk replaced."""
+        if existing is not None:
+            return self._import_into(image, request, project_id, existing)
+        meta = image.meta
+        if not (self._backend.config.image_cache.enabled and meta.checksum):
+            return self._importer().import_image(
+                image, request, self._backend.volume_folder_path(project_id))
+        template = self.cache.lookup(meta.image_id, meta.checksum)
+        if template is None:
+            template = self._cache_template(image, request)
+        return self.clone_template(template, request, project_id, meta.image_id)
+
+    def from_cache(self, image_id: str, checksum: str, request: BackingRequest,
+                   project_id: str) -> str | None:
+        """A clone of the image's cached template, or None if it is not cached."""
+        if not (self._backend.config.image_cache.enabled and checksum):
+            return None
+        template = self.cache.lookup(image_id, checksum)
+        if template is None:
+            return None
+        return self.clone_template(template, request, project_id, image_id)
+
+    def clone_template(self, template: Backing, request: BackingRequest, project_id: str,
+                       image_id: str) -> str:
+        formats.check_fits(template.size_bytes, request.size_bytes)
+        LOG.info('Volume %s from the cached template %s of image %s', request.volume_id,
+                 template.ref, image_id)
+        return self._backend.clone_backing(template, request, project_id,
+                                           grow_in_clone=True)
+
+    def _cache_template(self, image: importer.ImageData, request: BackingRequest) -> Backing:
+        meta = image.meta
+        wanted = self.cache.template_request(meta.image_id, meta.checksum, request)
+        ref = self._importer().import_image(image, wanted, self.cache.folder_path(),
+                                            grow=False)
+        template = self._backend.describe(ref)
+        self.cache.add(meta.image_id, meta.checksum, ref, template.size_bytes)
+        return template
+
+    def _import_into(self, image: importer.ImageData, request: BackingRequest,
+                     project_id: str, existing: str) -> str:
+        temporary = BackingRequest(volume_id=str(uuid.uuid4()),
+                                   name='%s-image' % request.name,
+                                   size_bytes=request.size_bytes, profile=request.profile,
+                                   extra_config={'cinder.image.import': request.volume_id})
+        source = self._importer().import_image(
+            image, temporary, self._backend.volume_folder_path(project_id))
+        backings = self._backend.backings
+        try:
+            backings.copy_disk(self._backend.describe(source),
+                               self._backend.describe(existing))
+        finally:
+            backings.delete(source)
+        return existing
+
+    def export(self, ref: str | None, size_bytes: int, store: exporter.Store,
+               what: str) -> None:
+        exporter.Exporter(self._backend, self.peer()).export(ref, size_bytes, store, what)

@@ -1,0 +1,199 @@
+"""What an image is, decided from its bytes: detection, validation and virtual size.
+
+Glance metadata says what an image claims to be; the bytes decide. A streamOptimized VMDK is
+recognised from its head (sparse header and embedded descriptor) so it can be streamed
+without a temporary file, and its footer is checked when the stream ends. Anything else is
+inspected as a file: oslo.utils' format inspector (the safety checks Cinder uses: no backing
+or data files, no external extents) and ``qemu-img info`` under resource limits.
+"""
+
+import dataclasses
+import enum
+import json
+import logging
+
+from oslo_concurrency import processutils
+from oslo_utils.imageutils import format_inspector
+
+from vmdk_volume.vsphere.disks import AdapterType
+
+LOG = logging.getLogger(__name__)
+GiB = 1024 ** 3
+HEAD_BYTES = 2 * 1024 * 1024    # enough for a sparse header and its (at most 1 MiB) descriptor
+QEMU_IMG_LIMITS = processutils.ProcessLimits(cpu_time=30, address_space=1 * GiB)
+DEFAULT_VMDK_TYPES = ('streamOptimized', 'monolithicSparse')
+RAW_LIKE = ('raw', 'gpt')       # qemu-img sees a partitioned raw disk as raw
+
+
+class ImageUnacceptable(ValueError):
+    """The image cannot become a volume; the message says why."""
+
+
+class DiskFormat(enum.StrEnum):
+    """Glance disk formats this driver imports."""
+
+    VMDK = 'vmdk'
+    QCOW2 = 'qcow2'
+    RAW = 'raw'
+
+
+class VmdkDiskType(enum.StrEnum):
+    """The ``vmware_disktype`` image property (the in-tree driver's values)."""
+
+    STREAM_OPTIMIZED = 'streamOptimized'
+    SPARSE = 'sparse'
+    PREALLOCATED = 'preallocated'
+    THIN = 'thin'
+
+
+CONTAINERS = ('bare', 'ova')
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageMeta:
+    """The Glance metadata the import reads, checked."""
+
+    image_id: str
+    disk_format: DiskFormat
+    container: str
+    size: int                         # bytes of the image data (0 if Glance does not say)
+    checksum: str
+    disk_type: VmdkDiskType | None
+    adapter_type: AdapterType | None
+
+    @classmethod
+    def from_glance(cls, meta: dict) -> 'ImageMeta':
+        """Check a Glance ``show`` result; ImageUnacceptable before anything is created."""
+        image_id = meta.get('id', '?')
+        props = meta.get('properties') or {}
+        disk_format = _choice(DiskFormat, meta.get('disk_format'), 'disk_format')
+        container = meta.get('container_format') or 'bare'
+        if container not in CONTAINERS:
+            raise ImageUnacceptable('container format %r is not supported (only %s)'
+                                    % (container, ', '.join(CONTAINERS)))
+        if container == 'ova' and disk_format is not DiskFormat.VMDK:
+            raise ImageUnacceptable('an ova container must hold a vmdk disk, not %s'
+                                    % disk_format)
+        disk_type = props.get('vmware_disktype')
+        adapter = props.get('vmware_adaptertype')
+        return cls(image_id=image_id, disk_format=disk_format, container=container,
+                   size=int(meta.get('size') or 0), checksum=meta.get('checksum') or '',
+                   disk_type=_choice(VmdkDiskType, disk_type, 'vmware_disktype')
+                   if disk_type else None,
+                   adapter_type=_choice(AdapterType, adapter, 'vmware_adaptertype')
+                   if adapter else None)
+
+
+def _choice(kind: type[enum.StrEnum], value, name: str):
+    try:
+        return kind(value)
+    except ValueError:
+        raise ImageUnacceptable('%s %r is not supported (supported: %s)'
+                                % (name, value, ', '.join(k.value for k in kind))) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """What the bytes are."""
+
+    format: str                 # qemu-img's name: raw, qcow2, vmdk
+    virtual_size: int
+    subformat: str = ''         # VMDK createType
+
+
+def stream_optimized_head(head: bytes) -> format_inspector.VMDKInspector | None:
+    """An inspector fed ``head`` if it starts a streamOptimized VMDK, else None.
+
+    Feed it the rest of the stream and call ``check_stream_end`` when done."""
+    inspector = format_inspector.VMDKInspector()
+    try:
+        inspector.eat_chunk(head)
+    except format_inspector.ImageFormatError:
+        return None
+    if not inspector.format_match or getattr(inspector, 'desc_text', None) is None:
+        return None
+    if inspector.vmdktype != 'streamoptimized':
+        return None
+    return inspector
+
+
+def check_stream_end(inspector: format_inspector.VMDKInspector) -> None:
+    """Run the safety checks that needed the whole stream (descriptor, footer)."""
+    inspector.finish()
+    try:
+        inspector.safety_check()
+    except (format_inspector.ImageFormatError, format_inspector.SafetyCheckFailed) as error:
+        raise ImageUnacceptable('the VMDK stream failed its safety checks: %s' % error) \
+            from None
+
+
+def probe_file(path: str, vmdk_types=DEFAULT_VMDK_TYPES) -> Probe:
+    """Detect and check the image in ``path`` (see the module docstring)."""
+    try:
+        inspector = format_inspector.detect_file_format(path)
+        if inspector is None:
+            raise ImageUnacceptable('the image format could not be recognised')
+        inspector.safety_check()
+    except (format_inspector.ImageFormatError, format_inspector.SafetyCheckFailed) as error:
+        raise ImageUnacceptable('the image failed its safety checks: %s' % error) from None
+    detected = 'raw' if str(inspector) in RAW_LIKE else str(inspector)
+    if detected == 'raw' and _is_vmdk_descriptor(path):
+        raise ImageUnacceptable('the image is a VMDK descriptor whose extents are separate '
+                                'files, which is not allowed (upload a streamOptimized or '
+                                'monolithicSparse VMDK, or the flat extent itself)')
+    if detected not in ('raw', 'qcow2', 'vmdk'):
+        raise ImageUnacceptable('the image data is %s, which is not supported (raw, qcow2 '
+                                'and vmdk are)' % detected)
+    info = _qemu_img_info(path, detected)
+    specific = (info.get('format-specific') or {}).get('data') or {}
+    if detected == 'qcow2' and (specific.get('data-file') or info.get('backing-filename')):
+        raise ImageUnacceptable('a qcow2 image may not have a data file or backing file')
+    subformat = specific.get('create-type', '') if detected == 'vmdk' else ''
+    if detected == 'vmdk' and subformat not in vmdk_types:
+        raise ImageUnacceptable('VMDK subformat %r is not allowed (allowed: %s)'
+                                % (subformat, ', '.join(vmdk_types)))
+    return Probe(format=detected, virtual_size=int(info['virtual-size']), subformat=subformat)
+
+
+def _is_vmdk_descriptor(path: str) -> bool:
+    with open(path, 'rb') as image:
+        head = image.read(4096).lower()
+    return head.startswith(b'# disk descriptorfile') or b'createtype=' in head
+
+
+def _qemu_img_info(path: str, fmt: str) -> dict:
+    try:
+        out, _err = processutils.execute('env', 'LC_ALL=C', 'qemu-img', 'info', '-f', fmt,
+                                         '--output=json', path, prlimit=QEMU_IMG_LIMITS)
+    except processutils.ProcessExecutionError as error:
+        raise ImageUnacceptable('qemu-img info refused the image: %s'
+                                % (error.stderr or error).strip()) from None
+    return json.loads(out)
+
+
+def check_claim(meta: ImageMeta, probe: Probe) -> None:
+    """The bytes must be what Glance says (in-tree's flat ``preallocated``/``thin`` VMDK
+    images are raw extents)."""
+    if meta.disk_format is DiskFormat.VMDK:
+        flat = meta.disk_type in (None, VmdkDiskType.PREALLOCATED, VmdkDiskType.THIN)
+        if probe.format == 'raw' and flat:
+            return
+        expected = {VmdkDiskType.STREAM_OPTIMIZED: 'streamOptimized',
+                    VmdkDiskType.SPARSE: 'monolithicSparse'}.get(meta.disk_type)
+        if probe.format == 'vmdk' and expected in (None, probe.subformat):
+            return
+        claim = 'vmdk (%s)' % (meta.disk_type or 'preallocated')
+    elif probe.format == meta.disk_format:
+        return
+    else:
+        claim = meta.disk_format
+    raise ImageUnacceptable('the image claims to be %s but its data is %s%s' % (
+        claim, probe.format, ' (%s)' % probe.subformat if probe.subformat else ''))
+
+
+def check_fits(probe_size: int, volume_size: int) -> None:
+    if probe_size > volume_size:
+        raise ImageUnacceptable(
+            'the image\'s virtual size is %.2f GiB and does not fit in a %d GiB volume: '
+            'create a volume of at least %d GiB' % (
+                probe_size / GiB, volume_size // GiB, -(-probe_size // GiB)))

@@ -1,0 +1,176 @@
+"""Glance image -> new backing, through an NFC import lease.
+
+A streamOptimized VMDK (bare, or the disk inside an OVA) streams from Glance to vCenter with
+no temporary file; its head is checked before anything is created and its footer when the
+stream ends. Anything else (qcow2, raw, monolithicSparse VMDK, a flat VMDK extent) is spooled
+into ``vmware_tmp_dir``, checked, converted to streamOptimized with qemu-img and uploaded
+from the converted file. The import creates the backing; on any failure the lease is aborted,
+the half-made backing destroyed and the temporary files removed.
+"""
+
+import contextlib
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+
+from vmdk_volume.backings import BackingRequest
+from vmdk_volume.images import convert, formats, source, transfer
+from vmdk_volume.images.formats import ImageMeta, Probe
+from vmdk_volume.vsphere import errors
+
+LOG = logging.getLogger(__name__)
+SPOOL_SLACK = 64 * 1024 * 1024   # a qcow2 may hold metadata beyond its virtual size
+LEASE_READY_TIMEOUT_S = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+    """An image's checked metadata and how to read its bytes."""
+
+    meta: ImageMeta
+    open: Callable[[], Iterable[bytes]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Upload:
+    """A streamOptimized VMDK ready to send: its chunks, size and virtual size."""
+
+    chunks: Iterable[bytes]
+    size: int
+    virtual_size: int
+    finish: Callable[[], None] = lambda: None    # checks once every byte went through
+
+
+class Importer:
+    """Imports images into new backings of one backend."""
+
+    def __init__(self, backend, peer: transfer.Peer,
+                 vmdk_types=formats.DEFAULT_VMDK_TYPES):
+        self._backend = backend
+        self._peer = peer
+        self._vmdk_types = vmdk_types
+
+    @property
+    def _timeout_s(self) -> int:
+        return self._backend.config.image_transfer_timeout_s
+
+    def import_image(self, image: ImageData, request: BackingRequest,
+                     folder_path: tuple[str, ...], grow: bool = True) -> str:
+        """A new backing for ``request`` in ``folder_path`` holding ``image``, grown to
+        ``request.size_bytes`` if the image is smaller and ``grow`` (larger is refused);
+        the backing's moref value."""
+        meta = image.meta
+        if meta.adapter_type:
+            profile = dataclasses.replace(request.profile, adapter_type=meta.adapter_type)
+            request = dataclasses.replace(request, profile=profile)
+        with self._vmdk_stream(image, request.size_bytes) as upload:
+            ref = self._upload(upload, request, folder_path, 'image %s' % meta.image_id)
+        if grow and request.size_bytes > upload.virtual_size:
+            try:
+                self._backend.extend(ref, request.size_bytes)
+            except BaseException:
+                _destroy_quietly(self._backend, ref)
+                raise
+        return ref
+
+    @contextlib.contextmanager
+    def _vmdk_stream(self, image: ImageData, limit: int) -> Iterator[Upload]:
+        meta = image.meta
+        with contextlib.ExitStack() as stack:
+            chunks, size = image.open(), meta.size
+            if meta.container == 'ova':
+                chunks, size = stack.enter_context(source.ova_disk(chunks))
+            head, chunks = source.peek(chunks, formats.HEAD_BYTES)
+            inspector = None
+            if meta.disk_format is formats.DiskFormat.VMDK and size:
+                inspector = formats.stream_optimized_head(head)
+            if inspector is not None:
+                yield self._direct(meta, inspector, head, chunks, size, limit)
+            else:
+                yield stack.enter_context(self._converted(meta, chunks, limit))
+
+    def _direct(self, meta: ImageMeta, inspector, head: bytes, chunks: Iterator[bytes],
+                size: int, limit: int) -> Upload:
+        probe = Probe(format='vmdk', virtual_size=inspector.virtual_size,
+                      subformat='streamOptimized')
+        formats.check_claim(meta, probe)
+        formats.check_fits(probe.virtual_size, limit)
+
+        def inspected() -> Iterator[bytes]:
+            first = next(chunks, b'')
+            yield first            # the head, which the inspector has seen already
+            if not inspector.has_region('footer'):
+                yield from chunks  # nothing left to check (the grain directory was ahead)
+                return
+            for chunk in chunks:
+                inspector.eat_chunk(chunk)
+                yield chunk
+        LOG.info('Image %s is a streamOptimized VMDK of %d bytes (virtual size %d): '
+                 'streaming it to vCenter', meta.image_id, size, probe.virtual_size)
+        return Upload(inspected(), size, probe.virtual_size,
+                      finish=lambda: formats.check_stream_end(inspector))
+
+    @contextlib.contextmanager
+    def _converted(self, meta: ImageMeta, chunks: Iterable[bytes], limit: int
+                   ) -> Iterator[Upload]:
+        tmp_dir = self._backend.config.tmp_dir
+        meter = transfer.Meter('download of image %s' % meta.image_id, meta.size,
+                               self._timeout_s)
+        spooled = source.spool(chunks, tmp_dir, meter, limit + SPOOL_SLACK)
+        converted = spooled + '.vmdk'
+        try:
+            probe = formats.probe_file(spooled, self._vmdk_types)
+            formats.check_claim(meta, probe)
+            formats.check_fits(probe.virtual_size, limit)
+            LOG.info('Image %s is %s%s (virtual size %d): converting it to streamOptimized',
+                     meta.image_id, probe.format, ' ' + probe.subformat
+                     if probe.subformat else '', probe.virtual_size)
+            size = convert.to_stream_optimized(spooled, probe.format, converted)
+            os.unlink(spooled)
+            with open(converted, 'rb') as data:
+                yield Upload(iter(lambda: data.read(transfer.CHUNK), b''), size,
+                             probe.virtual_size)
+        finally:
+            for path in (spooled, converted):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
+    def _upload(self, upload: Upload, request: BackingRequest, folder_path: tuple[str, ...],
+                what: str) -> str:
+        backend = self._backend
+        request, where, folder = backend.prepare_backing(request, folder_path)
+        request = dataclasses.replace(request, size_bytes=upload.virtual_size)
+        lease = backend.backings.import_lease(request, where, folder)
+        entity = None
+        try:
+            entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)
+            meter = transfer.Meter('upload of %s to %s' % (what, request.name), upload.size,
+                                   self._timeout_s, on_progress=lease.progress)
+            transfer.upload(self._peer, urls[0].url, transfer.coalesce(upload.chunks),
+                            upload.size, meter)
+            upload.finish()
+            lease.complete()
+            LOG.info('Imported %s into backing %s (%s) on datastore %s: %s', what,
+                     request.name, entity, where.datastore.name, meter.summary())
+            self._verify(entity, upload.virtual_size)
+        except BaseException as error:
+            lease.abort(str(error) or type(error).__name__)
+            if entity is not None:
+                _destroy_quietly(backend, entity)
+            raise
+        return entity
+
+    def _verify(self, entity: str, virtual_size: int) -> None:
+        landed = self._backend.backings.describe(entity)
+        if landed.size_bytes < virtual_size:
+            raise transfer.TransferFailed(
+                'the imported disk of %s holds %d bytes, less than the image\'s %d'
+                % (entity, landed.size_bytes, virtual_size))
+
+
+def _destroy_quietly(backend, entity: str) -> None:
+    try:
+        backend.backings.delete(entity)
+    except errors.VSphereError as error:
+        LOG.warning('Could not destroy the half-imported backing %s: %s', entity, error)
