@@ -1,35 +1,145 @@
 """vmdk-volume: the operator's and developer's command line.
 
-``vmdk-volume simulator`` runs a local vCenter from the simulator kit until interrupted and
-prints what a ``cinder.conf`` backend section needs to use it.
+``check`` reports whether each backend of a cinder.conf is usable, ``orphans`` lists (and
+deletes) what no Cinder volume or snapshot owns, ``demo`` walks a volume's lifecycle through
+Cinder on two local simulated vCenters, ``simulator`` runs one until interrupted.
+
+Errors are one line naming the cause and what to fix; ``--debug`` adds the traceback.
 """
 
 import argparse
+import json
+import logging
 import signal
 import sys
+import traceback
+import warnings
 
-from vmdk_volume.simkit import ModelSize, Simulator, SimulatorError, build
+DEFAULT_CONF = '/etc/cinder/cinder.conf'
+EXIT_UNUSABLE, EXIT_ERROR = 1, 2
+
+
+def _expected() -> tuple[type[Exception], ...]:
+    """Failures reported as one line: their message names the cause and what to fix."""
+    from vmdk_volume import cinderconf
+    from vmdk_volume.options import ConfigError
+    from vmdk_volume.simkit import SimulatorError, build
+    from vmdk_volume.vsphere import errors
+    return (cinderconf.ConfFileError, ConfigError, errors.VSphereError, SimulatorError,
+            build.BuildError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Library deprecation notices (eventlet) and suds' note on vCenter's HTTP 200 faults
+    # are noise for an operator.
+    warnings.simplefilter('ignore', DeprecationWarning)
+    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+    logging.getLogger('suds').setLevel(logging.ERROR)
+    try:
+        return args.run(args)
+    except _expected() as error:
+        if args.debug:
+            traceback.print_exc()
+        print('vmdk-volume %s: %s' % (args.command, error), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='vmdk-volume', description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--debug', action='store_true', help='show tracebacks of errors')
     commands = parser.add_subparsers(dest='command', required=True)
-    sim = commands.add_parser('simulator', help='run a simulated vCenter until interrupted')
+    conf = argparse.ArgumentParser(add_help=False, parents=[common])
+    conf.add_argument('--config-file', action='append', metavar='PATH',
+                      help='Cinder configuration file; repeat as for cinder-volume '
+                           '(default: %s)' % DEFAULT_CONF)
+    conf.add_argument('--backend', metavar='NAME', help='only this backend section')
+
+    check = commands.add_parser('check', parents=[conf],
+                                help="report whether each backend is usable, and what to fix")
+    check.add_argument('--json', action='store_true', help='print the report as JSON')
+    check.set_defaults(run=_check)
+
+    orphans = commands.add_parser('orphans', parents=[conf],
+                                  help='list (and delete) what no Cinder volume owns')
+    orphans.add_argument('--ids-from-stdin', action='store_true',
+                         help="read the ids of Cinder's volumes and snapshots from stdin "
+                              "instead of Cinder's database")
+    orphans.add_argument('--delete', action='store_true', help='delete what is listed')
+    orphans.set_defaults(run=_orphans)
+
+    demo = commands.add_parser('demo', parents=[common],
+                               help="a volume's lifecycle through Cinder on two simulators")
+    demo.add_argument('--keep', action='store_true',
+                      help='leave the simulators running at the end, until Ctrl-C')
+    demo.set_defaults(run=_demo)
+
+    sim = commands.add_parser('simulator', parents=[common],
+                              help='run a simulated vCenter until interrupted')
     sim.add_argument('--hosts', type=int, default=3, help='hosts per cluster')
     sim.add_argument('--clusters', type=int, default=1)
     sim.add_argument('--datastores', type=int, default=2)
     sim.add_argument('--vms', type=int, default=2, help='VMs per host')
     sim.add_argument('--task-ms', type=int, default=0, help='emulated task duration')
     sim.add_argument('--latency-ms', type=int, default=0, help='added per SOAP call')
-    args = parser.parse_args(argv)
-    try:
-        return _simulator(args)
-    except (SimulatorError, build.BuildError) as error:
-        print('vmdk-volume: %s' % error, file=sys.stderr)
-        return 1
+    sim.set_defaults(run=_simulator)
+    return parser
+
+
+def _conf(args):
+    from vmdk_volume import cinderconf
+    files = tuple(args.config_file or [DEFAULT_CONF])
+    return files, cinderconf.load(list(files))
+
+
+def _progress(enabled: bool):
+    """A callback showing the current step on stderr's line (a terminal only)."""
+    if not enabled:
+        return lambda backend, step: None
+
+    def show(backend: str, step: str) -> None:
+        sys.stderr.write('\r\033[K%s: %s ...' % (backend, step) if step else '\r\033[K')
+        sys.stderr.flush()
+    return show
+
+
+def _check(args) -> int:
+    from vmdk_volume import check, cinderdb
+    files, conf = _conf(args)
+    sections = conf.ours(args.backend)
+    volume_types = cinderdb.volume_types(files) if conf.database_connection else None
+    progress = _progress(sys.stderr.isatty() and not args.json)
+    reports = []
+    for section in sections:
+        reports.append(check.check_backend(section.name, section, volume_types,
+                                           lambda step, name=section.name:
+                                           progress(name, step)))
+        progress(section.name, '')
+    if args.json:
+        print(json.dumps({'usable': all(r.usable for r in reports),
+                          'backends': [r.as_dict() for r in reports]}, indent=2))
+    else:
+        sys.stdout.write(check.format_text(reports))
+    return 0 if all(r.usable for r in reports) else EXIT_UNUSABLE
+
+
+def _orphans(args) -> int:
+    from vmdk_volume import orphans
+    files, conf = _conf(args)
+    return orphans.run(files, conf, args)
+
+
+def _demo(args) -> int:
+    from vmdk_volume import demo
+    return demo.run(keep=args.keep, debug=args.debug)
 
 
 def _simulator(args) -> int:
+    from vmdk_volume.simkit import ModelSize, Simulator
     model = ModelSize(clusters=args.clusters, hosts=args.hosts, datastores=args.datastores,
                       vms=args.vms)
     stop_signals = {signal.SIGINT, signal.SIGTERM}

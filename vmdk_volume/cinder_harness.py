@@ -1,12 +1,15 @@
-"""Cinder's own VolumeManager, in-process, loading our driver from a two-backend cinder.conf.
+"""Cinder's own VolumeManager, in-process, loading our driver from a cinder.conf with one
+backend section per simulated vCenter: for ``vmdk-volume demo`` and the Cinder tests.
 
 sqlite in a temporary directory, the fake messaging transport, file-based coordination:
-the same code path as a cinder-volume service, without the service around it.
+the same code path as a cinder-volume service, without the service around it. Glance is
+replaced by ``LocalImages``, a directory of image files, wherever Cinder asks for it.
 """
 
 import pathlib
 import textwrap
 
+from vmdk_volume.local_images import LocalImages
 from vmdk_volume.simkit import Simulator
 
 PROJECT_ID = 'f2d4a3b0c1d24f6e8a7b9c0d1e2f3a4b'
@@ -54,22 +57,31 @@ class Cinder:
                  options: dict[str, dict[str, str]]):
         from cinder import objects
         objects.register_all()     # before cinder.volume.manager is imported
-        from cinder import context, coordination, rpc
+        from cinder import context, coordination, privsep, rpc
         from cinder.common import config  # noqa: F401 - registers the options
         from cinder.db import migration
+        from cinder.image import glance
         from oslo_config import cfg
 
-        conf_file = write_cinder_conf(workdir, simulators, options)
-        cfg.CONF(['--config-file', str(conf_file)], project='cinder')
+        self.conf_file = write_cinder_conf(workdir, simulators, options)
+        cfg.CONF(['--config-file', str(self.conf_file)], project='cinder')
         migration.db_sync()
         rpc.init(cfg.CONF)
         coordination.COORDINATOR.start()
+        self.images = LocalImages(workdir / 'images')
+        glance.get_default_image_service = lambda: self.images
+        glance.get_remote_image_service = lambda context, href: (self.images, href)
+        # Cinder's create flow inspects images through privsep: run it in this process.
+        privsep.sys_admin_pctxt.set_client_mode(False)
         self.context = context.RequestContext(USER_ID, PROJECT_ID, is_admin=True)
         self.managers = {name: self._manager(name) for name in simulators}
 
-    @staticmethod
-    def _manager(name: str):
+    def _manager(self, name: str):
+        from cinder import objects
         from cinder.volume import manager
+        # The service row a cinder-volume service would have (migration looks it up).
+        objects.Service(context=self.context, host='cinder@%s' % name, binary='cinder-volume',
+                        topic='cinder-volume', availability_zone='nova').create()
         volume_manager = manager.VolumeManager(service_name=name, host='cinder@%s' % name)
         volume_manager.init_host(service_id=None)
         return volume_manager
@@ -101,9 +113,13 @@ class Cinder:
         snapshot.refresh()
         return snapshot
 
-    def create_volume(self, backend: str, **kwargs):
+    def create_volume(self, backend: str, image_id: str | None = None, **kwargs):
+        """A volume made through the manager (from ``image_id`` if given)."""
+        from cinder import objects
         volume = self.new_volume(backend, **kwargs)
-        self.managers[backend].create_volume(self.context, volume)
+        request_spec = objects.RequestSpec(image_id=image_id) if image_id else None
+        self.managers[backend].create_volume(self.context, volume, request_spec=request_spec,
+                                             allow_reschedule=False)
         volume.refresh()
         return volume
 

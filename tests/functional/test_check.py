@@ -1,0 +1,157 @@
+"""``vmdk-volume check`` against a simulated vCenter configured right and wrong."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import certifi
+import pytest
+
+from tests.functional.conftest import write_conf
+from vmdk_volume import cli
+from vmdk_volume.simkit import ModelSize, Simulator
+
+PASSWORD = 'Pa55-for-check'
+WRONG_PASSWORD = 'not-Pa55-either'
+
+
+@pytest.fixture(scope='module')
+def guarded_vc():
+    """A simulator accepting only admin / PASSWORD."""
+    with Simulator(ModelSize(hosts=2, datastores=3), username='admin',
+                   password=PASSWORD) as vc:
+        yield vc
+
+
+def conf_for(path: pathlib.Path, vc: Simulator, **options) -> pathlib.Path:
+    return write_conf(path, vc, **{'vmware_host_password': PASSWORD, **options})
+
+
+def check(capsys, conf: pathlib.Path, *extra: str) -> tuple[int, dict, str]:
+    """Run the check twice (JSON, text): exit code, JSON report, text and stderr."""
+    code = cli.main(['check', '--config-file', str(conf), '--json', *extra])
+    report = json.loads(capsys.readouterr().out)
+    assert cli.main(['check', '--config-file', str(conf), *extra]) == code
+    out = capsys.readouterr()
+    for secret in (PASSWORD, WRONG_PASSWORD):
+        assert secret not in out.out + out.err + json.dumps(report)
+    assert [b['backend'] for b in report['backends']] == ['vc']   # lvm is not ours
+    return code, report['backends'][0], out.out + out.err
+
+
+def findings(backend: dict, status: str | None = None) -> list[tuple[str, str, str]]:
+    return [(f['topic'], f['subject'], f['detail']) for f in backend['findings']
+            if status is None or f['status'] == status]
+
+
+def test_a_right_configuration_is_usable(capsys, tmp_path, guarded_vc):
+    code, backend, text = check(capsys, conf_for(tmp_path, guarded_vc))
+    assert code == 0 and backend['usable']
+    assert findings(backend, 'error') == [] and findings(backend, 'excluded') == []
+    topics = [topic for topic, _, _ in findings(backend, 'ok')]
+    assert topics == ['options', 'network', 'certificate', 'login', 'version', 'cluster',
+                      'datastore', 'datastore', 'datastore', 'volume folder', 'privileges']
+    assert 'backend vc: usable' in text
+    assert 'LocalDS_0' in text and 'GiB free' in text
+
+
+def test_a_wrong_password_fails_login(capsys, tmp_path, guarded_vc):
+    code, backend, text = check(capsys, conf_for(
+        tmp_path, guarded_vc, vmware_host_password=WRONG_PASSWORD))
+    assert code == 1 and not backend['usable']
+    assert findings(backend, 'error') == [('login', '', (
+        "vCenter %s:%d refused the login of 'admin': check vmware_host_username and "
+        'vmware_host_password' % (guarded_vc.host, guarded_vc.port)))]
+    assert 'backend vc: NOT USABLE' in text
+
+
+def test_a_wrong_ca_fails_certificate_verification(capsys, tmp_path, guarded_vc):
+    code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc,
+                                                vmware_ca_file=certifi.where()))
+    assert code == 1
+    [(topic, _, detail)] = findings(backend, 'error')
+    assert topic == 'certificate'
+    assert detail.startswith('not verified with %s (' % certifi.where())
+    assert detail.endswith('set vmware_ca_file to the CA bundle that signed it')
+    assert [t for t, _, _ in findings(backend)][-1] == 'certificate'   # login not tried
+
+
+def test_an_unknown_cluster_is_named_with_the_ones_vcenter_has(capsys, tmp_path, guarded_vc):
+    code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc,
+                                                vmware_cluster_name='gold'))
+    assert code == 1
+    assert ('cluster', 'gold', 'not found in vCenter: fix vmware_cluster_name (clusters: '
+            'DC0_C0)') in findings(backend, 'error')
+
+
+def test_a_regex_matching_nothing_excludes_every_datastore(capsys, tmp_path, guarded_vc):
+    code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc,
+                                                vmware_datastore_regex='^ssd-'))
+    assert code == 1
+    excluded = findings(backend, 'excluded')
+    assert [name for _, name, _ in excluded] == ['LocalDS_0', 'LocalDS_1', 'LocalDS_2']
+    assert all(detail.endswith(": name does not match vmware_datastore_regex '^ssd-'")
+               for _, _, detail in excluded)
+    assert findings(backend, 'error') == [(
+        'placement', '', "no datastore can hold volumes: none of 3 datastores matches "
+                         "vmware_datastore_regex '^ssd-'")]
+
+
+def test_datastores_all_in_maintenance_leave_nothing_usable(capsys, tmp_path, guarded_vc):
+    names = ['LocalDS_0', 'LocalDS_1', 'LocalDS_2']
+    for name in names:
+        guarded_vc.change_datastore(name, maintenance=True)
+    try:
+        code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc))
+    finally:
+        for name in names:
+            guarded_vc.change_datastore(name, maintenance=False)
+    assert code == 1
+    assert [(name, detail.rpartition(': ')[2]) for _, name, detail
+            in findings(backend, 'excluded')] == [(n, 'in maintenance') for n in names]
+    assert findings(backend, 'error') == [(
+        'placement', '', 'no datastore can hold volumes: all 3 datastores of a supported '
+                         'type are in maintenance or inaccessible')]
+
+
+def test_storage_policies_named_in_options_must_exist(capsys, tmp_path, guarded_vc):
+    code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc, vmware_storage_profile=[
+        'vSAN Default Storage Policy', 'Gold']))
+    assert code == 1
+    policies = [f for f in findings(backend) if f[0] == 'storage policy']
+    assert policies[0][:2] == ('storage policy', 'Gold')
+    assert policies[0][2].startswith("named by vmware_storage_profile: vCenter has no "
+                                     "storage policy named 'Gold' (it has: ")
+    assert policies[1] == ('storage policy', 'vSAN Default Storage Policy',
+                           'named by vmware_storage_profile: 3 compatible datastores')
+
+
+def test_an_unreachable_vcenter_names_the_options(capsys, tmp_path, guarded_vc):
+    code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc, vmware_host_port=1))
+    assert code == 1
+    [(topic, _, detail)] = findings(backend, 'error')
+    assert topic == 'network' and 'check vmware_host_ip and vmware_host_port' in detail
+
+
+def test_configuration_errors_are_one_line_and_debug_shows_the_traceback(capsys, tmp_path,
+                                                                          guarded_vc):
+    conf = conf_for(tmp_path, guarded_vc)
+    assert cli.main(['check', '--config-file', str(conf), '--backend', 'lvm']) == 2
+    err = capsys.readouterr().err
+    assert err == ('vmdk-volume check: --backend lvm: not an enabled backend using '
+                   'vmdk_volume.driver.VMwareVcVmdkDriver in %s (those are: vc)\n' % conf)
+    assert cli.main(['check', '--config-file', str(tmp_path / 'nope.conf'), '--debug']) == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' in err and err.splitlines()[-1].startswith('vmdk-volume check: ')
+
+
+def test_the_console_script_exits_by_usability(tmp_path, guarded_vc):
+    conf = conf_for(tmp_path, guarded_vc, vmware_host_password=WRONG_PASSWORD)
+    done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'check', '--config-file',
+                           str(conf), '--json', '--debug'], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)['usable'] is False
+    assert WRONG_PASSWORD not in done.stdout + done.stderr
+    assert done.stderr == ''       # no library noise

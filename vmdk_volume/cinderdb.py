@@ -1,0 +1,41 @@
+"""Cinder's database, read through Cinder's own DB API with the configuration's
+``[database] connection``: volume types, and the ids of live volumes and snapshots.
+
+Cinder is imported here only when a function is called; Cinder's global configuration is
+loaded from the same files as cinder-volume would (once per process).
+"""
+
+import functools
+
+
+@functools.cache
+def _context(files: tuple[str, ...]):
+    from cinder import objects
+    objects.register_all()
+    from cinder import context
+    from cinder.common import config  # noqa: F401 - registers Cinder's options
+    from oslo_config import cfg
+    args = [arg for path in files for arg in ('--config-file', path)]
+    cfg.CONF(args, project='cinder', default_config_files=[])
+    return context.get_admin_context()
+
+
+def volume_types(files: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Every volume type's extra specs, by type name."""
+    from cinder.db import api as db
+    types = db.volume_type_get_all(_context(files))
+    return {name: dict(kind.get('extra_specs') or {}) for name, kind in types.items()}
+
+
+def owned_ids(files: tuple[str, ...]) -> frozenset[str]:
+    """The ids of volumes and snapshots not deleted (and the name ids of migrated volumes,
+    whose backings carry those)."""
+    from cinder.db import api as db
+    context = _context(files)
+    ids = set()
+    for volume in db.volume_get_all(context):
+        ids.add(volume['id'])
+        if volume.get('_name_id'):
+            ids.add(volume['_name_id'])
+    ids.update(snapshot['id'] for snapshot in db.snapshot_get_all(context))
+    return frozenset(ids)

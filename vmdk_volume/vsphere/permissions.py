@@ -1,0 +1,46 @@
+"""What the driver's vCenter user may do: the privileges it needs, asked of vCenter in one call.
+
+``missing`` asks the AuthorizationManager (``HasPrivilegeOnEntities`` for the current session)
+which of ``NEEDED`` privileges are not granted on the objects the driver works on.
+"""
+
+import dataclasses
+
+# Privileges per kind of object the driver acts on (vSphere privilege ids).
+NEEDED = {
+    'Folder': ('Folder.Create', 'VirtualMachine.Inventory.Create',
+               'VirtualMachine.Inventory.Delete', 'VirtualMachine.Inventory.Move',
+               'VirtualMachine.Provisioning.Clone', 'VirtualMachine.Provisioning.MarkAsTemplate',
+               'VirtualMachine.Config.AddNewDisk', 'VirtualMachine.Config.DiskExtend',
+               'VirtualMachine.State.CreateSnapshot', 'VirtualMachine.State.RemoveSnapshot',
+               'VirtualMachine.State.RevertToSnapshot'),
+    'Datastore': ('Datastore.AllocateSpace', 'Datastore.FileManagement'),
+    'ResourcePool': ('Resource.AssignVMToPool', 'VApp.Import'),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Missing:
+    """Privileges not granted on one object."""
+
+    kind: str          # managed object type
+    ref: str           # moref value
+    privileges: tuple[str, ...]
+
+
+def missing(client, refs: list) -> list[Missing]:
+    """The privileges of ``NEEDED`` the session lacks on ``refs`` (Folder, Datastore and
+    ResourcePool references): one call."""
+    if not refs:
+        return []
+    wanted = sorted({p for ref in refs for p in NEEDED[ref._type]})
+    granted = client.call('HasPrivilegeOnEntities', client.content.authorizationManager,
+                          entity=refs, sessionId=client.session._session_id, privId=wanted)
+    result = []
+    for entity in granted or []:
+        kind = entity.entity._type
+        refused = {a.privId for a in entity.privAvailability or [] if not a.isGranted}
+        lacking = tuple(p for p in NEEDED[kind] if p in refused)
+        if lacking:
+            result.append(Missing(kind, entity.entity.value, lacking))
+    return result
