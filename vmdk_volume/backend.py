@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from vmdk_volume import DRIVER_VERSION, backings, folders, placement
+from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype
 from vmdk_volume.options import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, policies, properties, specs
@@ -33,8 +33,9 @@ class Backend:
         self.folders = folders.Folders(client)
         self.backings = backings.Backings(client)
         self.policies = policies.Policies(client)
+        self.mover = retype.Mover(self)
+        self.manage = manage.Manager(self)
         self._lock = threading.Lock()
-        self._view = None
         self._inventory: vinventory.Inventory | None = None
         self._read_at = 0.0
         self._compatible: dict[str, frozenset[str]] = {}   # policy id -> datastores
@@ -53,7 +54,7 @@ class Backend:
         if about.apiType != 'VirtualCenter':
             raise ConfigError('vmware_host_ip %s is an ESXi host (%s), not a vCenter server'
                               % (self.config.endpoint.host, about.fullName))
-        if _version_tuple(version) < MIN_VCENTER_VERSION:
+        if version_tuple(version) < MIN_VCENTER_VERSION:
             raise ConfigError('vCenter %s runs version %s; at least %s is required'
                               % (self.config.endpoint.host, version,
                                  '.'.join(map(str, MIN_VCENTER_VERSION))))
@@ -86,10 +87,7 @@ class Backend:
         """The inventory snapshot, read again when asked or older than ``max_age``."""
         with self._lock:
             if refresh or self._inventory is None or self._age() > max_age:
-                if self._view is None:
-                    self._view = properties.container_view(
-                        self.client, self.client.content.rootFolder, vinventory.VIEW_TYPES)
-                self._inventory = vinventory.read(self.client, self._view)
+                self._inventory = vinventory.read(self.client)
                 self._read_at = time.monotonic()
                 self._compatible = {}
             return self._inventory
@@ -147,13 +145,27 @@ class Backend:
         for attempt in (1, 2):
             where = self.place(self._backing_placement(request, host))
             try:
-                return self.backings.create(request, where, self._folder(where, project_id))
+                return self.backings.create(request, where, self.volume_folder(where, project_id))
             except errors.NotFound:
                 if attempt == 2:
                     raise
                 # A cached folder, pool or host was removed behind our back: look again.
                 self.folders.forget(where.datacenter.vm_folder)
                 self.inventory(refresh=True)
+
+    def prepare_backing(self, request: backings.BackingRequest, folder_path: tuple[str, ...]
+                        ) -> tuple[backings.BackingRequest, placement.Placement, str]:
+        """For a backing made by other means than CreateVM (an image import): the request
+        with its policy id, where it goes and its folder (``folder_path`` below the
+        datacenter's VM folder)."""
+        policy = request.profile.storage_policy
+        if policy:
+            request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
+        where = self.place(self._backing_placement(request, None))
+        return request, where, self.folders.ensure(where.datacenter.vm_folder, folder_path)
+
+    def volume_folder_path(self, project_id: str) -> tuple[str, ...]:
+        return folders.volume_folder_path(project_id, self.config.volume_folder)
 
     def make_reachable(self, ref: str, size_bytes: int, instance: str) -> None:
         """Move a backing whose datastore the instance's host cannot use (two calls when it
@@ -170,10 +182,10 @@ class Backend:
                            host: str | None) -> placement.PlacementRequest:
         compatible = None
         if request.profile_id:
-            compatible = self._compatible_datastores(request.profile_id)
+            compatible = self.compatible_datastores(request.profile_id)
         return self.placement_request(request.size_bytes, host, policy_datastores=compatible)
 
-    def _compatible_datastores(self, profile_id: str) -> frozenset[str]:
+    def compatible_datastores(self, profile_id: str) -> frozenset[str]:
         """Datastores satisfying a storage policy, cached as long as the inventory."""
         stores = list(self.inventory().datastores)
         with self._lock:
@@ -194,9 +206,10 @@ class Backend:
 
     def clone_backing(self, source: backings.Backing, request: backings.BackingRequest,
                       project_id: str, *, linked: bool = False, template: bool = False,
-                      snapshot: str | None = None) -> str:
+                      snapshot: str | None = None, grow_in_clone: bool = False) -> str:
         """Copy ``source`` into a new backing for ``request`` (a template for a snapshot):
-        full copies go where placement says, linked ones stay on the source's datastore."""
+        full copies go where placement says, linked ones stay on the source's datastore.
+        A larger full copy is grown afterwards, or by the clone task if ``grow_in_clone``."""
         policy = request.profile.storage_policy
         if policy and not linked:
             request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
@@ -209,9 +222,10 @@ class Backend:
         if template:
             path += (SNAPSHOT_FOLDER,)
         folder = self.folders.ensure(where.datacenter.vm_folder, path)
+        grow = grow_in_clone and not linked and request.size_bytes > source.size_bytes
         ref = self.backings.clone(source, request, where, folder, template=template,
-                                  snapshot=snapshot, linked=linked)
-        if request.size_bytes > source.size_bytes and not template:
+                                  snapshot=snapshot, linked=linked, grow=grow)
+        if request.size_bytes > source.size_bytes and not template and not grow:
             try:
                 self.extend(ref, request.size_bytes)
             except errors.VSphereError:
@@ -232,14 +246,17 @@ class Backend:
             self.backings.relocate(ref, where)
             self.backings.extend(self.describe(ref), size_bytes)
 
-    def move_to_project(self, ref: str, project_id: str) -> None:
-        """File a backing under another project's volume folder (volume transfer)."""
+    def move_to_project(self, ref: str, project_id: str,
+                        volume_folder: str | None = None) -> None:
+        """File a backing under a project's volume folder (``volume_folder`` if given, else
+        this backend's): volume transfer, migration, manage."""
         backing = self.describe(ref)
         datacenter = self.inventory().datacenters[backing.datacenter]
-        path = folders.volume_folder_path(project_id, self.config.volume_folder)
+        path = folders.volume_folder_path(project_id, volume_folder or self.config.volume_folder)
         self.backings.move(ref, self.folders.ensure(datacenter.vm_folder, path))
 
-    def _folder(self, where: placement.Placement, project_id: str) -> str:
+    def volume_folder(self, where: placement.Placement, project_id: str) -> str:
+        """The project's volume folder in ``where``'s datacenter (created if missing)."""
         path = folders.volume_folder_path(project_id, self.config.volume_folder)
         return self.folders.ensure(where.datacenter.vm_folder, path)
 
@@ -256,5 +273,5 @@ class Backend:
         self.client.close()
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
+def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split('.')[:2] if part.isdigit())

@@ -7,10 +7,12 @@ disk's UUID and the extraConfig key ``cinder.volume.id``, so it is found with on
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 
 from vmdk_volume.placement import Placement
 from vmdk_volume.volume_type import VolumeProfile
-from vmdk_volume.vsphere import errors, properties, specs
+from vmdk_volume.vsphere import errors, leases, properties, specs
+from vmdk_volume.vsphere.disks import AdapterType, DiskType
 
 LOG = logging.getLogger(__name__)
 VOLUME_ID_KEY = specs.VOLUME_ID_KEY
@@ -27,6 +29,12 @@ class Backing:
     size_bytes: int
     disk_key: int
     datacenter: str = ''     # moref value, filled in by the backend from its inventory
+    adapter_type: AdapterType | None = None
+    has_snapshots: bool = False
+    disk_type: DiskType | None = None
+    # The disk and its controller as read, for reconfigurations that edit them.
+    disk: object = dataclasses.field(default=None, compare=False, repr=False)
+    controller: object = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def datastore_name(self) -> str:
@@ -42,6 +50,8 @@ class BackingRequest:
     size_bytes: int
     profile: VolumeProfile
     profile_id: str | None = None
+    # identity keys; a volume's backing gets {VOLUME_ID_KEY: volume_id}
+    extra_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 class Backings:
@@ -61,28 +71,20 @@ class Backings:
         return found[0].value if found else None
 
     def describe(self, ref: str) -> Backing:
-        """Read a backing's name and disk in one call."""
+        """Read a backing's name, disk, controller and whether it has snapshots: one call."""
         vm = self._client.ref('VirtualMachine', ref)
-        props = properties.fetch_one(self._client, vm, ['name', 'config.hardware.device'])
+        props = properties.fetch_one(self._client, vm, ['name', 'config.hardware.device',
+                                                         'snapshot'])
         if not props:
             raise errors.NotFound('ManagedObjectNotFound', 'backing %s is gone' % ref)
-        devices = props['config.hardware.device'].VirtualDevice
-        disk = next(d for d in devices if type(d).__name__ == 'VirtualDisk')
-        return Backing(ref=ref, name=props['name'], vmdk_path=disk.backing.fileName,
-                       datastore=disk.backing.datastore.value,
-                       size_bytes=int(disk.capacityInKB) * 1024, disk_key=disk.key)
+        return backing_of(ref, props['name'], props['config.hardware.device'].VirtualDevice,
+                          has_snapshots=bool(props.get('snapshot')))
 
     def create(self, request: BackingRequest, placement: Placement, folder: str) -> str:
         """Create the backing in ``folder`` as ``placement`` says; return its moref value."""
         client = self._client
-        profile = request.profile
-        config = specs.backing_config(
-            client, name=request.name, datastore_name=placement.datastore.name,
-            instance_uuid=request.volume_id, profile_id=request.profile_id,
-            extra_config={VOLUME_ID_KEY: request.volume_id},
-            disk=specs.DiskSpec(request.size_bytes, profile.disk_type, profile.adapter_type,
-                                uuid=request.volume_id))
-        vm = client.run('CreateVM_Task', client.ref('Folder', folder), config=config,
+        vm = client.run('CreateVM_Task', client.ref('Folder', folder),
+                        config=self._config(request, placement),
                         pool=client.ref('ResourcePool', placement.resource_pool),
                         host=client.ref('HostSystem', placement.host.ref))
         LOG.info('Created backing %s (%s) of volume %s on datastore %s, host %s',
@@ -90,26 +92,54 @@ class Backings:
                  placement.host.name)
         return vm.value
 
+    def import_lease(self, request: BackingRequest, placement: Placement,
+                     folder: str) -> leases.Lease:
+        """Start creating the backing with a disk of ``request.size_bytes`` that arrives
+        as a streamOptimized VMDK over the returned NFC import lease."""
+        return leases.Lease.import_vm(self._client, config=self._config(request, placement),
+                                      pool=placement.resource_pool, folder=folder,
+                                      host=placement.host.ref)
+
+    def _config(self, request: BackingRequest, placement: Placement):
+        profile = request.profile
+        return specs.backing_config(
+            self._client, name=request.name, datastore_name=placement.datastore.name,
+            instance_uuid=request.volume_id, profile_id=request.profile_id,
+            extra_config=request.extra_config or {VOLUME_ID_KEY: request.volume_id},
+            disk=specs.DiskSpec(request.size_bytes, profile.disk_type, profile.adapter_type,
+                                uuid=request.volume_id))
+
     def datastores(self, ref: str) -> list[str]:
         """Moref values of the datastores holding the backing's files: one call."""
         vm = self._client.ref('VirtualMachine', ref)
         stores = properties.fetch_one(self._client, vm, ['datastore']).get('datastore')
         return [ds.value for ds in getattr(stores, 'ManagedObjectReference', None) or []]
 
-    def relocate(self, ref: str, placement: Placement) -> None:
-        """Move the backing and its disk to ``placement``'s datastore, host and pool."""
+    def relocate(self, ref: str, placement: Placement, *, disk_key: int | None = None,
+                 disk_type: DiskType | None = None, profile_id: str | None = None,
+                 drop_profile: bool = False) -> None:
+        """Move the backing and its disk to ``placement``'s datastore, host and pool; with
+        ``disk_key``, converting the disk to ``disk_type`` and the policy ``profile_id``
+        (``drop_profile``: none) on the way."""
         client = self._client
         spec = specs.relocate_spec(client, datastore=placement.datastore.ref,
-                                   host=placement.host.ref, pool=placement.resource_pool)
+                                   host=placement.host.ref, pool=placement.resource_pool,
+                                   disk_key=disk_key, disk_type=disk_type,
+                                   profile_id=profile_id, drop_profile=drop_profile)
         client.run('RelocateVM_Task', client.ref('VirtualMachine', ref), spec=spec)
         LOG.info('Moved backing %s to datastore %s, host %s', ref, placement.datastore.name,
                  placement.host.name)
 
+    def reconfigure(self, ref: str, spec) -> None:
+        """Apply a VirtualMachineConfigSpec (built by ``specs``): one ReconfigVM task."""
+        self._client.run('ReconfigVM_Task', self._client.ref('VirtualMachine', ref), spec=spec)
+
     def clone(self, source: Backing, request: BackingRequest, placement: Placement,
               folder: str, *, template: bool = False, snapshot: str | None = None,
-              linked: bool = False) -> str:
+              linked: bool = False, grow: bool = False) -> str:
         """A copy of ``source`` (at ``snapshot`` if given) with ``request``'s identity,
-        disk type and policy: one CloneVM task. Returns the copy's moref value."""
+        disk type and policy (and size, if ``grow``): one CloneVM task. Returns the copy's
+        moref value."""
         client = self._client
         relocate = specs.relocate_spec(
             client, datastore=placement.datastore.ref, host=placement.host.ref,
@@ -118,7 +148,8 @@ class Backings:
             profile_id=request.profile_id)
         snapshot_ref = client.ref('VirtualMachineSnapshot', snapshot) if snapshot else None
         spec = specs.clone_spec(client, relocate, volume_id=request.volume_id,
-                                template=template, snapshot=snapshot_ref, linked=linked)
+                                template=template, snapshot=snapshot_ref, linked=linked,
+                                grow=(source.disk_key, request.size_bytes) if grow else None)
         vm = client.run('CloneVM_Task', client.ref('VirtualMachine', source.ref),
                         folder=client.ref('Folder', folder), name=request.name, spec=spec)
         LOG.info('Cloned backing %s of %s into %s (%s)', source.ref, request.name, vm.value,
@@ -175,3 +206,29 @@ class Backings:
         except errors.NotFound:
             return False
         return True
+
+
+def backing_of(ref: str, name: str, devices, has_snapshots: bool = False) -> Backing:
+    """A ``Backing`` from a VM's devices (its first disk; NotFound if it has none)."""
+    disk = next((d for d in devices if type(d).__name__ == 'VirtualDisk'), None)
+    if disk is None:
+        raise errors.NotFound('NotFound', 'VM %s (%s) has no disk' % (name, ref))
+    controller = next((d for d in devices if d.key == disk.controllerKey), None)
+    return Backing(ref=ref, name=name, vmdk_path=disk.backing.fileName,
+                   datastore=disk.backing.datastore.value,
+                   size_bytes=int(disk.capacityInKB) * 1024, disk_key=disk.key,
+                   adapter_type=_ADAPTERS.get(type(controller).__name__),
+                   has_snapshots=has_snapshots, disk_type=_disk_type(disk.backing),
+                   disk=disk, controller=controller)
+
+
+def _disk_type(backing) -> DiskType | None:
+    if not hasattr(backing, 'thinProvisioned'):
+        return None
+    if getattr(backing, 'thinProvisioned', False):
+        return DiskType.THIN
+    return DiskType.EAGER_ZEROED_THICK if getattr(backing, 'eagerlyScrub', False) \
+        else DiskType.THICK
+
+
+_ADAPTERS = {adapter.controller_type: adapter for adapter in AdapterType}

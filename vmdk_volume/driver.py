@@ -5,21 +5,27 @@ requests and the core's exceptions into ``cinder.exception``; what happens on vC
 in ``backend``, ``backings``, ``placement`` and ``vsphere``.
 """
 
+import contextlib
 import functools
 
 from cinder import coordination, exception, interface
 from cinder.common import constants
-from cinder.volume import driver
+from cinder.image import image_utils
+from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
 
-from vmdk_volume import DRIVER_VERSION, options, placement, volume_type
+from vmdk_volume import DRIVER_VERSION, manage, options, placement, retype, volume_type
 from vmdk_volume import backend as vbackend
+from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
+from vmdk_volume.images import exporter, formats, importer, transfer
 from vmdk_volume.vsphere import errors
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
 TEMPLATE, COW = 'template', 'cow'     # snapshot provider_location: '<kind>:<moref value>'
+LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter instanceUuid>'
+SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
 
 
 def _snapshot_location(snapshot) -> tuple[str | None, str | None]:
@@ -27,6 +33,17 @@ def _snapshot_location(snapshot) -> tuple[str | None, str | None]:
         return None, None
     kind, _, ref = snapshot.provider_location.partition(':')
     return kind, ref
+
+
+@contextlib.contextmanager
+def _image_errors(image_id: str):
+    """Raise the image core's failures as Cinder's image exceptions."""
+    try:
+        yield
+    except formats.ImageUnacceptable as error:
+        raise exception.ImageUnacceptable(image_id=image_id, reason=str(error)) from error
+    except transfer.TransferFailed as error:
+        raise exception.ImageCopyFailure(reason=str(error)) from error
 
 
 def _translate_errors(method):
@@ -47,6 +64,16 @@ def _translate_errors(method):
     return wrapper
 
 
+@contextlib.contextmanager
+def _reference(existing_ref):
+    """Raise a bad manage reference as Cinder's ManageExistingInvalidReference."""
+    try:
+        yield
+    except manage.InvalidReference as error:
+        raise exception.ManageExistingInvalidReference(existing_ref=existing_ref,
+                                                       reason=str(error)) from error
+
+
 @interface.volumedriver
 class VMwareVcVmdkDriver(driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
@@ -58,6 +85,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
         super().__init__(*args, **kwargs)
         self.configuration.append_config_values(options.vmdk_opts)
         self._backend: vbackend.Backend | None = None
+        self._images: vimages.Images | None = None
         self._stats: dict = {}
 
     @staticmethod
@@ -71,6 +99,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
         config = options.BackendConfig.from_options(self.configuration)
         self._backend = vbackend.Backend.connect(config)
         self._backend.register_extension()
+        self._images = vimages.Images(self._backend, image_utils.CONF.vmdk_allowed_types)
         LOG.info('Backend %s uses vCenter %s', self._backend_name,
                  config.endpoint.address)
 
@@ -97,7 +126,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
         backings = self._backend.backings
         if volume.provider_location and backings.delete(volume.provider_location):
             return
-        ref = backings.find(volume.id)
+        ref = backings.find(volume.name_id)
         if ref is not None:
             backings.delete(ref)
 
@@ -137,8 +166,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
             raise exception.InvalidVolume(
                 reason='a linked clone cannot be larger than its source (%d GiB > %d GiB): '
                        'use vmware:clone_type=full' % (volume.size, source.size_bytes // GiB))
-        request = BackingRequest(volume_id=volume.id, name=volume.name,
-                                 size_bytes=volume.size * GiB, profile=profile)
+        request = self._backing_request(volume, profile)
         return {'provider_location': self._backend.clone_backing(
             source, request, volume.project_id, **kwargs)}
 
@@ -206,9 +234,200 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
         if ref is not None:
             self._backend.move_to_project(ref, new_project)
 
+    # -- retype and migration --------------------------------------------------------------
+
+    @_translate_errors
+    def retype(self, context, volume, new_type, diff, host):
+        """Change the backing in place, the cheapest way (see ``retype``); False when that
+        cannot be done here, so Cinder migrates instead."""
+        profile = volume_type.parse(new_type.get('extra_specs') or {},
+                                    self._backend.config.default_adapter)
+        if not volume_utils.hosts_are_equivalent(self.host, host['host']):
+            return False
+        ref = self._backing_ref(volume)
+        if ref is None:
+            return True     # lazy: the backing will be made with the new type
+        if volume.status == 'in-use' or volume.previous_status == 'in-use':
+            LOG.info('Volume %s is attached: its backing cannot change in place', volume.id)
+            return False
+        request = self._backing_request(volume, profile)
+        try:
+            ref = self._backend.mover.retype(ref, request, self._profile(volume).storage_policy,
+                                             volume.project_id)
+        except retype.Impossible as reason:
+            LOG.info('Volume %s cannot be retyped in place: %s', volume.id, reason)
+            return False
+        return True, {'provider_location': ref}
+
+    @_translate_errors
+    def migrate_volume(self, context, volume, host):
+        """Within one vCenter: move the backing where the target backend may keep it."""
+        capabilities = host.get('capabilities') or {}
+        if capabilities.get('location_info') != self._location_info():
+            return False, None
+        ref = self._backing_ref(volume)
+        if ref is not None:
+            scope = retype.Scope.from_capability(capabilities.get(SCOPE_CAPABILITY) or {})
+            try:
+                self._backend.mover.migrate(ref, volume.size * GiB,
+                                            self._profile(volume).storage_policy, scope,
+                                            volume.project_id)
+            except retype.Impossible as reason:
+                LOG.info('Volume %s cannot move to %s: %s', volume.id, host['host'], reason)
+                return False, None
+        return True, None
+
+    def update_migrated_volume(self, ctxt, volume, new_volume, original_volume_status):
+        """After a generic migration the volume keeps the new volume's backing, which
+        carries the new volume's id: the volume points at it through ``_name_id`` (every
+        lookup uses ``name_id``), so nothing on vCenter is renamed and the old backing,
+        deleted next under the temporary volume's row, is never confused with it."""
+        return {'_name_id': new_volume.name_id,
+                'provider_location': new_volume.provider_location}
+
+    def _location_info(self) -> str:
+        return LOCATION_PREFIX + self._backend.client.content.about.instanceUuid
+
+    # -- manage and unmanage ---------------------------------------------------------------
+
+    @_translate_errors
+    def manage_existing_get_size(self, volume, existing_ref):
+        with _reference(existing_ref):
+            return -(-self._backend.manage.resolve(existing_ref).size_bytes // GiB)
+
+    @_translate_errors
+    def manage_existing(self, volume, existing_ref):
+        """The VM becomes the volume's backing (grown to whole GiB), see ``manage``."""
+        self._profile(volume)
+        with _reference(existing_ref):
+            candidate = self._backend.manage.resolve(existing_ref)
+        if candidate.size_bytes < volume.size * GiB:
+            self._backend.extend(candidate.ref, volume.size * GiB)
+        ref = self._backend.manage.adopt(candidate, volume.name_id, volume.name,
+                                         volume.project_id)
+        return {'provider_location': ref}
+
+    @_translate_errors
+    def unmanage(self, volume):
+        ref = self._backing_ref(volume)
+        if ref is not None:
+            self._backend.manage.release(ref)
+
+    @_translate_errors
+    def get_manageable_volumes(self, cinder_volumes, marker, limit, offset, sort_keys,
+                               sort_dirs):
+        ours = {v.name_id: v.id for v in cinder_volumes}
+        entries = []
+        for vm in self._backend.manage.candidates():
+            cinder_id = ours.get(vm.volume_id)
+            reason = 'already managed' if cinder_id else vm.reason
+            entries.append({'reference': {'source-id': vm.ref}, 'size': -(-vm.size_bytes // GiB),
+                            'safe_to_manage': reason is None, 'reason_not_safe': reason,
+                            'cinder_id': cinder_id,
+                            'extra_info': 'name: %s, disk: %s' % (vm.name, vm.vmdk_path)})
+        return volume_utils.paginate_entries_list(entries, marker, limit, offset, sort_keys,
+                                                  sort_dirs)
+
+    @_translate_errors
+    def manage_existing_snapshot_get_size(self, snapshot, existing_ref):
+        self._managed_snapshot(snapshot, existing_ref)
+        return snapshot.volume.size
+
+    @_translate_errors
+    def manage_existing_snapshot(self, snapshot, existing_ref):
+        """A VM snapshot of the volume's backing becomes a (COW) Cinder snapshot."""
+        return {'provider_location': '%s:%s' % (
+            COW, self._managed_snapshot(snapshot, existing_ref).ref)}
+
+    def unmanage_snapshot(self, snapshot):
+        """A VM snapshot carries no mark of ours: nothing to drop."""
+
+    @_translate_errors
+    def get_manageable_snapshots(self, cinder_snapshots, marker, limit, offset, sort_keys,
+                                 sort_dirs):
+        ours = {s.provider_location: s.id for s in cinder_snapshots if s.provider_location}
+        entries = []
+        for vm in self._backend.manage.candidates():
+            for snap in vm.snapshots if vm.volume_id else ():
+                cinder_id = ours.get('%s:%s' % (COW, snap.ref))
+                reason = 'already managed' if cinder_id else (
+                    'base of a linked clone' if snap.name.startswith(manage.LINKED_CLONE_BASE)
+                    else None)
+                entries.append({'reference': {'source-id': snap.ref},
+                                'size': -(-vm.size_bytes // GiB),
+                                'safe_to_manage': reason is None, 'reason_not_safe': reason,
+                                'cinder_id': cinder_id, 'extra_info': 'name: %s' % snap.name,
+                                'source_reference': {'source-id': vm.ref}})
+        return volume_utils.paginate_entries_list(entries, marker, limit, offset, sort_keys,
+                                                  sort_dirs)
+
+    def _managed_snapshot(self, snapshot, existing_ref) -> manage.Snapshot:
+        with _reference(existing_ref):
+            ref = self._backing_ref(snapshot.volume)
+            if ref is None:
+                raise manage.InvalidReference('volume %s has no backing, so no snapshots'
+                                              % snapshot.volume.id)
+            return self._backend.manage.snapshot(ref, existing_ref)
+
     def _backing_ref(self, volume) -> str | None:
-        """The volume's backing: its recorded moref, or one FindAllByUuid call."""
-        return volume.provider_location or self._backend.backings.find(volume.id)
+        """The volume's backing: its recorded moref, or one FindAllByUuid call. Backings
+        carry ``name_id`` (the volume id, or after a generic migration the id of the volume
+        that made the backing, see ``update_migrated_volume``)."""
+        return volume.provider_location or self._backend.backings.find(volume.name_id)
+
+    # -- images ----------------------------------------------------------------------------
+
+    @_translate_errors
+    def copy_image_to_volume(self, context, volume, image_service, image_id,
+                             disable_sparse=False):
+        """Import the image (any subformat of VMDK, qcow2 or raw, bare or in an OVA) into
+        the volume's backing through an NFC lease, grown to the volume's size."""
+        with _image_errors(image_id):
+            meta = formats.ImageMeta.from_glance(image_service.show(context, image_id))
+            image = importer.ImageData(
+                meta, lambda: image_service.download(context, image_id))
+            self._images.import_image(image, self._backing_request(volume),
+                                      volume.project_id, existing=volume.provider_location)
+
+    @_translate_errors
+    def clone_image(self, context, volume, image_location, image_meta, image_service):
+        """A volume from an image cached on the datastore: one clone task, no transfer."""
+        with _image_errors(image_meta['id']):
+            ref = self._images.from_cache(image_meta['id'], image_meta.get('checksum') or '',
+                                          self._backing_request(volume), volume.project_id)
+        if ref is None:
+            return None, False
+        return {'provider_location': ref}, True
+
+    @_translate_errors
+    def copy_volume_to_image(self, context, volume, image_service, image_meta):
+        """Export the backing as a streamOptimized VMDK into the Glance image."""
+        image_id = image_meta['id']
+        if volume.volume_attachment:
+            raise exception.InvalidVolume(
+                reason='volume %s is attached: detach it to upload it to an image'
+                       % volume.id)
+        if image_meta.get('disk_format') != 'vmdk':
+            raise exception.ImageUnacceptable(
+                image_id=image_id, reason='volumes upload as disk_format vmdk only, not %s'
+                                          % image_meta.get('disk_format'))
+        meta = {'disk_format': 'vmdk', 'container_format': 'bare',
+                'properties': exporter.image_properties(self._profile(volume).adapter_type)}
+        if image_meta.get('name'):
+            meta['name'] = image_meta['name']
+
+        def store(data):
+            image_service.update(context, image_id, meta, data=data)
+        with _image_errors(image_id):
+            self._images.export(self._backing_ref(volume), volume.size * GiB, store,
+                                'volume %s' % volume.id)
+
+    def _backing_request(self, volume, profile=None) -> BackingRequest:
+        """What the volume's backing must be (after a generic migration it carries the id of
+        the volume that made it, ``name_id``)."""
+        return BackingRequest(volume_id=volume.name_id, name=volume.name,
+                              size_bytes=volume.size * GiB,
+                              profile=profile or self._profile(volume))
 
     # -- attach ----------------------------------------------------------------------------
 
@@ -251,11 +470,10 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
             if instance:
                 self._backend.make_reachable(found, volume.size * GiB, instance)
             return found
-        return ensure(volume.id)
+        return ensure(volume.name_id)
 
     def _create_backing(self, volume, profile, instance=None) -> str:
-        request = BackingRequest(volume_id=volume.id, name=volume.name,
-                                 size_bytes=volume.size * GiB, profile=profile)
+        request = self._backing_request(volume, profile)
         return self._backend.create_backing(request, volume.project_id, instance)
 
     def _os_brick_data(self, volume, ref) -> dict:
@@ -291,5 +509,11 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
                 'multiattach': False,
                 'online_extend_support': False,
                 'shared_targets': False,
+                'location_info': self._location_info(),
+                SCOPE_CAPABILITY: retype.Scope(
+                    clusters=self._backend.config.clusters,
+                    datastore_regex=getattr(self._backend.config.datastore_regex, 'pattern',
+                                            None),
+                    volume_folder=self._backend.config.volume_folder).as_capability(),
             }
         return self._stats

@@ -81,6 +81,19 @@ vmdk_opts = [
                      'vCenter username and password, which that connector needs for '
                      'backup, restore and host-assisted migration. Off by default: '
                      'connection info is stored in Cinder\'s database and sent to hosts.'),
+    cfg.BoolOpt('vmware_image_cache_enabled', default=True,
+                help='If true, the first volume made from a Glance image keeps a template of '
+                     'it on the datastore, and later volumes from the same image are '
+                     'server-side clones of it (no transfer).'),
+    cfg.StrOpt('vmware_image_cache_folder', default='Image cache',
+               help='Name of the inventory folder, below "OpenStack" in each datacenter, '
+                    'holding the image cache templates.'),
+    cfg.IntOpt('vmware_image_cache_max_count', default=20, min=1,
+               help='Largest number of cached image templates; the least recently used '
+                    'are removed beyond it.'),
+    cfg.IntOpt('vmware_image_cache_max_size_gb', default=0, min=0,
+               help='Largest total virtual size, in GiB, of the cached image templates '
+                    '(0: no limit); the least recently used are removed beyond it.'),
 ]
 
 
@@ -97,6 +110,23 @@ def connector_config(conf) -> dict:
     if conf.vmware_connector_credentials:
         names += ('vmware_host_username', 'vmware_host_password')
     return {name: getattr(conf, name) for name in names}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageCacheConfig:
+    """The image cache options (see images.cache)."""
+
+    enabled: bool = True
+    folder: str = 'Image cache'
+    max_count: int = 20
+    max_size_gb: int = 0
+
+    @classmethod
+    def from_options(cls, conf) -> 'ImageCacheConfig':
+        return cls(enabled=conf.vmware_image_cache_enabled,
+                   folder=conf.vmware_image_cache_folder,
+                   max_count=conf.vmware_image_cache_max_count,
+                   max_size_gb=conf.vmware_image_cache_max_size_gb)
 
 
 class ConfigError(ValueError):
@@ -119,6 +149,7 @@ class BackendConfig:
     tmp_dir: str
     image_transfer_timeout_s: int
     host_version: str | None
+    image_cache: ImageCacheConfig = ImageCacheConfig()
 
     @classmethod
     def from_options(cls, conf) -> 'BackendConfig':
@@ -146,7 +177,8 @@ class BackendConfig:
             storage_profiles=tuple(conf.vmware_storage_profile or ()),
             tmp_dir=conf.vmware_tmp_dir,
             image_transfer_timeout_s=conf.vmware_image_transfer_timeout_secs,
-            host_version=conf.vmware_host_version)
+            host_version=conf.vmware_host_version,
+            image_cache=ImageCacheConfig.from_options(conf))
 
 
 def _regex(pattern: str | None) -> re.Pattern | None:

@@ -12,6 +12,9 @@ The rules are the in-tree driver's (UPSTREAM.md, "Placement"), made deterministi
 - Ranking: most usable mounts on allowed hosts, then least used fraction, then name.
 - Host: of the allowed hosts with a usable mount of the datastore, the first by name (a
   backing is a powered-off VM: which host registers it does not matter, stability does).
+
+``explain`` gives, for ``vmdk-volume check``, each datastore's verdict: usable, or the first
+filter excluding it.
 """
 
 import collections
@@ -29,8 +32,10 @@ from vmdk_volume.vsphere.inventory import (
 )
 
 _SUPPORTED = frozenset(t.lower() for t in DatastoreType)
-# (keep, reason): a datastore test, and the reason given the datastores it would empty.
-_Filter = tuple[Callable[[Datastore], object], Callable[[list[Datastore]], str]]
+# (keep, reason, why): a datastore test, the reason given the datastores it would empty, and
+# why it excludes one datastore.
+_Filter = tuple[Callable[[Datastore], object], Callable[[list[Datastore]], str],
+                Callable[[Datastore], str]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +60,14 @@ class Placement:
 
 class NoPlacement(Exception):
     """Nothing fits; ``str()`` is the reason, worded for operators."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """Whether placement may use a datastore, and if not, the first reason why."""
+
+    datastore: Datastore
+    excluded_by: str | None = None     # None: usable (free space is not judged)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +101,23 @@ def candidate_datastores(inventory: Inventory, request: PlacementRequest) -> lis
         return _candidates(inventory, request, _scope(inventory, request))
     except NoPlacement:
         return []
+
+
+def explain(inventory: Inventory, request: PlacementRequest) -> list[Verdict]:
+    """Every datastore with the first filter excluding it (free space aside), usable ones
+    first in placement's order, then the excluded by name."""
+    try:
+        scope = _scope(inventory, request)
+    except NoPlacement as error:     # no usable host: nothing can be mounted on one
+        scope = _Scope(frozenset(), '', 'a usable host (%s)' % error)
+    verdicts = []
+    for store in inventory.datastores.values():
+        why = next((why for keep, _, why in _filters(request, scope) if not keep(store)), None)
+        verdicts.append(Verdict(store, why(store) if why else None))
+    usable = [v.datastore for v in verdicts if v.excluded_by is None]
+    order = {d.ref: i for i, d in enumerate(_ranked(usable, scope))}
+    return sorted(verdicts, key=lambda v: (v.excluded_by is not None,
+                                           order.get(v.datastore.ref, 0), v.datastore.name))
 
 
 def _scope(inventory: Inventory, request: PlacementRequest) -> _Scope:
@@ -135,11 +165,15 @@ def _candidates(inventory: Inventory, request: PlacementRequest,
                 scope: _Scope) -> list[Datastore]:
     """Datastores passing every filter but size, best first; NoPlacement if none."""
     stores = list(inventory.datastores.values())
-    for keep, reason in _filters(request, scope):
+    for keep, reason, _ in _filters(request, scope):
         kept = [d for d in stores if keep(d)]
         if not kept:
             raise NoPlacement(reason(stores))
         stores = kept
+    return _ranked(stores, scope)
+
+
+def _ranked(stores: list[Datastore], scope: _Scope) -> list[Datastore]:
     return sorted(stores, key=lambda d: (-len(d.usable_hosts() & scope.hosts),
                                          d.used_fraction, d.name, d.ref))
 
@@ -149,22 +183,28 @@ def _filters(request: PlacementRequest, scope: _Scope) -> list[_Filter]:
     regex, policy = request.datastore_regex, request.policy_datastores
     matching = _matching(request)
     return [
-        (lambda d: d.type.lower() in _SUPPORTED, _no_supported_type),
+        (lambda d: d.type.lower() in _SUPPORTED, _no_supported_type,
+         lambda d: 'type %s is not supported (%s)' % (d.type, ', '.join(DatastoreType))),
         (lambda d: regex is None or regex.match(d.name),
          lambda s: "none of %s matches vmware_datastore_regex '%s'"
-         % (_count(len(s), 'datastore'), regex.pattern)),
+         % (_count(len(s), 'datastore'), regex.pattern),
+         lambda d: "name does not match vmware_datastore_regex '%s'" % regex.pattern),
         (lambda d: d.accessible and not d.in_maintenance,
          lambda s: _all_are(len(s), matching or ' of a supported type',
-                            'in maintenance or inaccessible')),
+                            'in maintenance or inaccessible'),
+         lambda d: 'in maintenance' if d.in_maintenance else 'inaccessible'),
         (lambda d: d.usable_hosts() & scope.hosts,
          lambda s: 'none of %s%s is mounted read-write on %s'
-         % (_count(len(s), 'accessible datastore'), matching, scope.mounted_on)),
+         % (_count(len(s), 'accessible datastore'), matching, scope.mounted_on),
+         lambda d: 'not mounted read-write on %s' % scope.mounted_on),
         (lambda d: policy is None or d.ref in policy,
          lambda s: 'none of %s%s %s is compatible with the storage policy'
-         % (_count(len(s), 'datastore'), matching, scope.where)),
+         % (_count(len(s), 'datastore'), matching, scope.where),
+         lambda d: 'not compatible with the storage policy'),
         (lambda d: d.ref not in request.exclude_datastores,
          lambda s: 'no datastore%s %s other than the excluded %s'
-         % (matching, scope.where, ', '.join(sorted(d.name for d in s)))),
+         % (matching, scope.where, ', '.join(sorted(d.name for d in s))),
+         lambda d: 'excluded by the request'),
     ]
 
 

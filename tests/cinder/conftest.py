@@ -5,7 +5,7 @@ from cinder import objects
 
 objects.register_all()     # before any test module imports cinder.volume.manager
 
-from tests.cinder.harness import Cinder  # noqa: E402
+from vmdk_volume.cinder_harness import Cinder  # noqa: E402
 from vmdk_volume.simkit import ModelSize, Simulator  # noqa: E402
 
 
@@ -18,8 +18,10 @@ def vcenters():
 
 @pytest.fixture(scope='session')
 def cinder(vcenters, tmp_path_factory):
-    # vc1 keeps snapshots as templates (the default), vc2 as VM snapshots.
-    harness = Cinder(tmp_path_factory.mktemp('cinder'), vcenters,
-                     {'vc2': {'vmware_snapshot_format': 'COW'}})
+    # vc1 keeps snapshots as templates (the default), vc2 as VM snapshots; vc1b is a second
+    # backend on vc1's vCenter, limited to one datastore (driver-assisted migration).
+    harness = Cinder(tmp_path_factory.mktemp('cinder'), dict(vcenters, vc1b=vcenters['vc1']),
+                     {'vc2': {'vmware_snapshot_format': 'COW'},
+                      'vc1b': {'vmware_datastore_regex': 'LocalDS_2'}})
     yield harness
     harness.stop()

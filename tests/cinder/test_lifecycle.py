@@ -6,7 +6,7 @@ instance's host sees it, in the project's folder) -> detach -> delete, with ever
 
 import pytest
 
-from tests.cinder.harness import PROJECT_ID
+from vmdk_volume.cinder_harness import PROJECT_ID
 from vmdk_volume.vsphere import properties
 
 NOVA_CONNECTOR = {'host': 'compute-1', 'ip': '10.0.0.5', 'initiator': None}

@@ -138,7 +138,7 @@ def test_extend_grows_the_disk_with_one_task(cinder, vcenters):
     calls = vcenters['vc1'].stats().calls
     assert _disk(_backing(driver, volume.id)).capacityInKB == 3 * 1024 ** 2
     assert calls['ExtendVirtualDisk_Task'] == 1
-    assert sum(calls.values()) <= 4, calls
+    assert sum(calls.values()) <= 3, calls
 
 
 def test_extend_of_a_lazy_volume_needs_no_call(cinder, vcenters):

@@ -1,5 +1,7 @@
 """Fixtures for tests against the simulator: a vSphere client and the objects it needs."""
 
+import pathlib
+import textwrap
 import types
 
 import pytest
@@ -7,8 +9,9 @@ import pytest
 from tests.conftest import endpoint_for
 from vmdk_volume import backend as vbackend
 from vmdk_volume import options
+from vmdk_volume.simkit import Simulator
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import inventory, properties
+from vmdk_volume.vsphere import inventory
 
 
 @pytest.fixture(scope='session')
@@ -21,8 +24,7 @@ def vsphere(simulator):
 
 @pytest.fixture(scope='session')
 def sim_inventory(vsphere):
-    view = properties.container_view(vsphere, vsphere.content.rootFolder, inventory.VIEW_TYPES)
-    return inventory.read(vsphere, view)
+    return inventory.read(vsphere)
 
 
 def backend_config(vc, **changes) -> options.BackendConfig:
@@ -33,6 +35,28 @@ def backend_config(vc, **changes) -> options.BackendConfig:
                   vmware_ca_file=vc.ca_file, vmware_api_retry_count=2)
     values.update(changes)
     return options.BackendConfig.from_options(types.SimpleNamespace(**values))
+
+
+def write_conf(path: pathlib.Path, vc: Simulator, **changes) -> pathlib.Path:
+    """A cinder.conf with one backend 'vc' on ``vc``, options changed as given (a list
+    value repeats the option)."""
+    values = dict(volume_driver='vmdk_volume.driver.VMwareVcVmdkDriver',
+                  volume_backend_name='vc', vmware_host_ip=vc.host,
+                  vmware_host_port=vc.port, vmware_host_password='secret',
+                  vmware_ca_file=vc.ca_file, vmware_api_retry_count=0)
+    values.update(changes)
+    conf = path / 'cinder.conf'
+    conf.write_text(textwrap.dedent('''
+        [DEFAULT]
+        enabled_backends = lvm,vc
+        [backend_defaults]
+        vmware_host_username = admin
+        [lvm]
+        volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
+        [vc]
+        ''') + ''.join('%s = %s\n' % (name, value) for name, given in values.items()
+                       for value in (given if isinstance(given, list) else [given])))
+    return conf
 
 
 @pytest.fixture(scope='session')

@@ -4,7 +4,13 @@ import re
 
 import pytest
 
-from vmdk_volume.placement import NoPlacement, PlacementRequest, candidate_datastores, select
+from vmdk_volume.placement import (
+    NoPlacement,
+    PlacementRequest,
+    candidate_datastores,
+    explain,
+    select,
+)
 from vmdk_volume.vsphere.inventory import (
     ComputeResource,
     Datacenter,
@@ -236,3 +242,43 @@ def test_no_placement_says_why(hosts, datastores, req, reason):
 ])
 def test_candidate_datastores(hosts, datastores, req, expected):
     assert [d.name for d in candidate_datastores(inventory(hosts, datastores), req)] == expected
+
+
+# -- explain: each datastore's verdict, for vmdk-volume check ------------------------------
+
+
+def _verdicts(inv, req) -> dict[str, str | None]:
+    return {v.datastore.name: v.excluded_by for v in explain(inv, req)}
+
+
+def test_explain_gives_each_excluded_datastore_its_first_reason():
+    inv = inventory(TWO_CLUSTERS, [
+        ds('ssd-a', on=('esx-01', 'esx-02'), free=10), ds('ssd-b', free=500),
+        ds('hdd-a'), ds('ssd-local', type='OTHER'), ds('ssd-down', maintenance=True),
+        ds('ssd-gone', accessible=False, maintenance=True), ds('ssd-off', accessible=False),
+        ds('ssd-c2', on=('esx-11',))])
+    verdicts = explain(inv, request(regex='ssd-', clusters=('c1',)))
+    assert [v.datastore.name for v in verdicts][:2] == ['ssd-a', 'ssd-b']   # placement order
+    assert _verdicts(inv, request(regex='ssd-', clusters=('c1',))) == {
+        'ssd-a': None, 'ssd-b': None,
+        'hdd-a': "name does not match vmware_datastore_regex 'ssd-'",
+        'ssd-local': 'type OTHER is not supported (VMFS, NFS, NFS41, vsan, VVOL)',
+        'ssd-down': 'in maintenance', 'ssd-gone': 'in maintenance',
+        'ssd-off': 'inaccessible',
+        'ssd-c2': 'not mounted read-write on any of the 2 usable hosts in cluster c1'}
+
+
+def test_explain_judges_no_free_space_and_names_policy_and_exclusions():
+    inv = inventory(TWO_HOSTS, [ds('full', free=0), ds('other'), ds('gold')])
+    req = request(size=50, policy_datastores=frozenset({'ds-full', 'ds-gold'}),
+                  exclude_datastores=frozenset({'ds-gold'}))
+    assert _verdicts(inv, req) == {'full': None,
+                                   'other': 'not compatible with the storage policy',
+                                   'gold': 'excluded by the request'}
+
+
+def test_explain_without_usable_hosts_says_why_nothing_is_mounted():
+    inv = inventory((host('esx-01', maintenance=True),), [ds('ds1')])
+    assert _verdicts(inv, request()) == {
+        'ds1': 'not mounted read-write on a usable host (no usable host in vCenter: '
+               'esx-01 is in maintenance)'}

@@ -193,6 +193,12 @@ class Simulator:
         self._admin('post', '/_sim/datastore',
                     json={k: v for k, v in change.items() if v is not None})
 
+    def restrict_policy(self, policy: str, datastores: tuple[str, ...] | None) -> None:
+        """Make the storage policy named ``policy`` match only ``datastores`` (names), or
+        every datastore again with None."""
+        self._admin('post', '/_sim/policy', json={
+            'policy': policy, 'datastores': None if datastores is None else list(datastores)})
+
     def _admin(self, method: str, path: str, **kwargs) -> requests.Response:
         reply = requests.request(method, self.base_url + path, verify=self.ca_file or True,
                                  timeout=10, **kwargs)

@@ -94,9 +94,10 @@ def extension(client, version: str):
 
 def relocate_spec(client, *, datastore: str, host: str, pool: str, disk_key: int | None = None,
                   disk_type: DiskType | None = None, disk_uuid: str | None = None,
-                  profile_id: str | None = None):
+                  profile_id: str | None = None, drop_profile: bool = False):
     """Where a relocated or cloned backing goes. With ``disk_key``, a disk locator gives the
-    disk its provisioning (``disk_type``), UUID and storage policy at the destination."""
+    disk its provisioning (``disk_type``), UUID and storage policy at the destination;
+    ``drop_profile`` removes the policy the backing had."""
     spec = client.create('VirtualMachineRelocateSpec',
                          datastore=client.ref('Datastore', datastore),
                          host=client.ref('HostSystem', host),
@@ -111,26 +112,88 @@ def relocate_spec(client, *, datastore: str, host: str, pool: str, disk_key: int
             backing.uuid = disk_uuid
         locator = client.create('VirtualMachineRelocateSpecDiskLocator', diskId=disk_key,
                                 datastore=spec.datastore, diskBackingInfo=backing)
-        if profile_id:
-            locator.profile = [_profile(client, profile_id)]
+        if profile_id or drop_profile:
+            locator.profile = profile_specs(client, profile_id)
         spec.disk = [locator]
-    if profile_id:
-        spec.profile = [_profile(client, profile_id)]
+    if profile_id or drop_profile:
+        spec.profile = profile_specs(client, profile_id)
     return spec
 
 
 def clone_spec(client, relocate, *, volume_id: str, template: bool = False, snapshot=None,
-               linked: bool = False):
+               linked: bool = False, grow: tuple[int, int] | None = None):
     """A CloneVM spec giving the clone its volume's identity (instanceUuid, extraConfig; the
     disk UUID travels in ``relocate``'s locator). A ``linked`` clone shares ``snapshot``'s
-    disk through a child delta disk."""
+    disk through a child delta disk. ``grow`` (disk key, bytes) enlarges the copied disk
+    in the same task."""
     if linked:
         relocate.diskMoveType = 'createNewChildDiskBacking'
     config = client.create(
         'VirtualMachineConfigSpec', instanceUuid=volume_id,
         extraConfig=[client.create('OptionValue', key=VOLUME_ID_KEY, value=volume_id)])
+    if grow is not None:
+        disk = client.create('VirtualDisk', key=grow[0], capacityInKB=-(-grow[1] // KiB))
+        config.deviceChange = [client.create('VirtualDeviceConfigSpec', operation='edit',
+                                             device=disk)]
     spec = client.create('VirtualMachineCloneSpec', location=relocate, powerOn=False,
                          template=template, config=config)
     if snapshot is not None:
         spec.snapshot = snapshot
+    return spec
+
+
+def profile_specs(client, profile_id: str | None) -> list:
+    """A VM's or disk's ``profile`` field: the policy, or the empty profile to drop one."""
+    if profile_id:
+        return [_profile(client, profile_id)]
+    return [client.create('VirtualMachineEmptyProfileSpec')]
+
+
+def disk_edit(client, disk, **changes):
+    """A device change editing ``disk`` (a VirtualDisk as read) with ``changes`` applied:
+    ``profile_id`` sets its policy, other keys set device fields (controllerKey...)."""
+    change = client.create('VirtualDeviceConfigSpec', operation='edit', device=disk)
+    if 'profile_id' in changes:
+        change.profile = profile_specs(client, changes.pop('profile_id'))
+    for name, value in changes.items():
+        setattr(disk, name, value)
+    return change
+
+
+def adapter_change(client, disk, controller, adapter_type: AdapterType) -> list:
+    """Device changes moving ``disk`` from ``controller`` (as read) to a new controller of
+    ``adapter_type``, removing the old one (the IDE controller is built in: never added or
+    removed)."""
+    changes = []
+    if adapter_type is AdapterType.IDE:
+        key = _IDE_CONTROLLER_KEY
+    else:
+        key = _CONTROLLER_KEY
+        controller_spec = client.create(adapter_type.controller_type, key=key, busNumber=0,
+                                        sharedBus='noSharing')
+        changes.append(client.create('VirtualDeviceConfigSpec', operation='add',
+                                     device=controller_spec))
+    changes.append(disk_edit(client, disk, controllerKey=key, unitNumber=0))
+    if controller.key != _IDE_CONTROLLER_KEY:
+        changes.append(client.create('VirtualDeviceConfigSpec', operation='remove',
+                                     device=controller))
+    return changes
+
+
+def identity_config(client, *, name: str | None, volume_id: str, disk=None, mark: bool = True):
+    """A ReconfigVM spec giving a VM a volume's identity (name, instanceUuid, extraConfig,
+    managedBy, its disk's UUID); with ``mark`` False, only dropping the extraConfig mark."""
+    if not mark:
+        return client.create('VirtualMachineConfigSpec', extraConfig=[
+            client.create('OptionValue', key=VOLUME_ID_KEY, value='')])
+    spec = client.create(
+        'VirtualMachineConfigSpec', instanceUuid=volume_id,
+        extraConfig=[client.create('OptionValue', key=VOLUME_ID_KEY, value=volume_id)],
+        managedBy=client.create('ManagedByInfo', extensionKey=EXTENSION_KEY,
+                                type=EXTENSION_TYPE))
+    if name:
+        spec.name = name
+    if disk is not None:
+        disk.backing.uuid = volume_id
+        spec.deviceChange = [disk_edit(client, disk)]
     return spec

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 
+	"github.com/google/uuid"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
@@ -28,6 +29,9 @@ func buildModel(o options) (*simulator.Model, error) {
 		return nil, err
 	}
 	fixDatastores(o.datastoreTypes)
+	// vcsim means to give each instance its own about.instanceUuid but sets it on a copy, so
+	// every simulator would claim the same vCenter identity (migration compares them).
+	simulator.Map.Get(vim25.ServiceInstance).(*simulator.ServiceInstance).Content.About.InstanceUuid = uuid.New().String()
 	installVirtualDiskManager()
 	installExtensionManager()
 	if err := createVMs(model, o.vms); err != nil {

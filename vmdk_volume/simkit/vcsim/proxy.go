@@ -27,6 +27,7 @@ var proxiedMethods = map[string][]string{
 	"ExportVm":        {"VirtualMachine"},
 	"ReconfigVM_Task": {"VirtualMachine"},
 	"CloneVM_Task":    {"VirtualMachine"},
+	"RelocateVM_Task": {"VirtualMachine"},
 	"ImportVApp":      {"ResourcePool", "VirtualApp"},
 }
 

@@ -1,9 +1,9 @@
 // Call statistics, run-time emulation settings and inventory changes, served on the admin
-// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config and /_sim/datastore. vcsim counts
-// nothing and fixes its delays at start-up; tests and benchmarks need to see how many SOAP
-// calls (per method) and NFC bytes a driver operation cost, to change the emulated task
-// duration and latency while running, and to make a datastore unmounted from some hosts, in
-// maintenance or inaccessible.
+// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config, /_sim/datastore and /_sim/policy.
+// vcsim counts nothing and fixes its delays at start-up; tests and benchmarks need to see how
+// many SOAP calls (per method) and NFC bytes a driver operation cost, to change the emulated
+// task duration and latency while running, to make a datastore unmounted from some hosts, in
+// maintenance or inaccessible, and to make a storage policy match only some datastores.
 package main
 
 import (
@@ -114,6 +114,17 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := changeDatastore(req); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		writeJSON(w, req)
+	case r.URL.Path == "/_sim/policy" && r.Method == http.MethodPost:
+		var req policyChange
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := restrictPolicy(req); err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}

@@ -3,11 +3,13 @@
 //     stays 0); vCenter reports both, so CreateVM_Task, ReconfigVM_Task and ImportVApp make them
 //     agree (an edit takes the one that changed);
 //   - vcsim's CloneVM_Task rewires the source's disks to the clone's files and copies no data;
+//   - vcsim's ReconfigVM_Task appends extraConfig options instead of replacing them;
 //   - vcsim's ReconfigVM_Task panics on a device edit without deviceInfo (a client that builds a
 //     fresh VirtualDisk to grow it), and lets a disk shrink, which vCenter refuses.
 package main
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"os"
@@ -28,7 +30,13 @@ func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_T
 	req.This = p.target
 	_ = normalizeDisks(req.Config.DeviceChange, nil)
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
-		return obj.(*simulator.Folder).CreateVMTask(ctx, req)
+		res := obj.(*simulator.Folder).CreateVMTask(ctx, req)
+		task := simulator.Map.Get(res.(*methods.CreateVM_TaskBody).Res.Returnval).(*simulator.Task)
+		if vm, ok := task.Info.Result.(types.ManagedObjectReference); ok {
+			recordProfiles(vm, req.Config.VmProfile, nil)
+			recordDeviceProfiles(vm, req.Config.DeviceChange)
+		}
+		return res
 	})
 }
 
@@ -42,8 +50,36 @@ func (p *vmProxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_T
 			})
 			return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
 		}
+		mergeExtraConfig(vm, &req.Spec)
+		recordProfiles(vm.Self, req.Spec.VmProfile, nil)
+		recordDeviceProfiles(vm.Self, req.Spec.DeviceChange)
 		return vm.ReconfigVMTask(ctx, req)
 	})
+}
+
+// mergeExtraConfig makes a reconfigure replace the extraConfig keys it sets, and remove those
+// it sets to "", as vCenter does (vcsim appends every option it is sent).
+func mergeExtraConfig(vm *simulator.VirtualMachine, spec *types.VirtualMachineConfigSpec) {
+	if len(spec.ExtraConfig) == 0 {
+		return
+	}
+	set := map[string]bool{}
+	var keep []types.BaseOptionValue
+	for _, o := range spec.ExtraConfig {
+		set[o.GetOptionValue().Key] = true
+		if v, ok := o.GetOptionValue().Value.(string); !ok || v != "" {
+			keep = append(keep, o)
+		}
+	}
+	var current []types.BaseOptionValue
+	for _, o := range vm.Config.ExtraConfig {
+		if !set[o.GetOptionValue().Key] {
+			current = append(current, o)
+		}
+	}
+	vm.Config.ExtraConfig = current
+	spec.ExtraConfig = keep
+	simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.extraConfig", Val: current}})
 }
 
 // normalizeDisks makes the two capacities of each disk in a device change agree, gives edited
@@ -95,15 +131,20 @@ func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) s
 					applyDiskLocator(&backing, disk.Key, req.Spec.Location.Disk)
 					diskCopy.Backing = &backing
 				}
+				growClonedDisk(&diskCopy, req.Spec.Config)
 				copies[i] = &diskCopy
 			}
 		}
 		vm.Config.Hardware.Device = copies
+		if req.Spec.Config != nil { // applied to the copies above; vcsim's own edit would panic
+			req.Spec.Config.DeviceChange = withoutDiskEdits(req.Spec.Config.DeviceChange)
+		}
 		res := vm.CloneVMTask(ctx, req)
 		vm.Config.Hardware.Device = devices
 
 		task := simulator.Map.Get(res.(*methods.CloneVM_TaskBody).Res.Returnval).(*simulator.Task)
 		if clone, ok := task.Info.Result.(types.ManagedObjectReference); ok {
+			recordProfiles(clone, req.Spec.Location.Profile, req.Spec.Location.Disk)
 			_, targets := diskFiles(simulator.Map.Get(clone).(*simulator.VirtualMachine))
 			for i := 0; i < len(sources) && i < len(targets); i++ {
 				if err := copyFile(sources[i], targets[i]); err != nil {
@@ -128,6 +169,41 @@ func applyDiskLocator(b *types.VirtualDiskFlatVer2BackingInfo, key int32, locato
 			b.Uuid = want.Uuid
 		}
 	}
+}
+
+// growClonedDisk applies a larger capacity that the clone spec's config edits onto the
+// disk (vCenter grows a disk while cloning; vcsim ignores the config's device changes).
+func growClonedDisk(disk *types.VirtualDisk, config *types.VirtualMachineConfigSpec) {
+	if config == nil {
+		return
+	}
+	for _, change := range config.DeviceChange {
+		spec := change.GetVirtualDeviceConfigSpec()
+		edit, ok := spec.Device.(*types.VirtualDisk)
+		if !ok || spec.Operation != types.VirtualDeviceConfigSpecOperationEdit || edit.Key != disk.Key {
+			continue
+		}
+		if want := edit.CapacityInKB * 1024; want > diskBytes(disk) {
+			label := ""
+			if disk.DeviceInfo != nil {
+				label = disk.DeviceInfo.GetDescription().Label
+			}
+			disk.CapacityInKB, disk.CapacityInBytes = edit.CapacityInKB, want
+			disk.DeviceInfo = &types.Description{Label: label, Summary: fmt.Sprintf("%d KB", edit.CapacityInKB)}
+		}
+	}
+}
+
+func withoutDiskEdits(changes []types.BaseVirtualDeviceConfigSpec) []types.BaseVirtualDeviceConfigSpec {
+	var kept []types.BaseVirtualDeviceConfigSpec
+	for _, change := range changes {
+		spec := change.GetVirtualDeviceConfigSpec()
+		if _, disk := spec.Device.(*types.VirtualDisk); disk && spec.Operation == types.VirtualDeviceConfigSpecOperationEdit {
+			continue
+		}
+		kept = append(kept, change)
+	}
+	return kept
 }
 
 func copyFile(src, dst string) error {
