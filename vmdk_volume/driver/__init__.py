@@ -1,12 +1,11 @@
 """The Cinder adapter: Cinder's volume driver interface mapped onto a ``Backend``.
 
-This is the only module that imports Cinder. It turns Cinder objects into the core's typed
-requests and the core's exceptions into ``cinder.exception``; what happens on vCenter lives
-in ``backend``, ``backings``, ``placement`` and ``vsphere``.
+This package is the only part of the driver that imports Cinder. It turns Cinder objects into
+the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
+what happens on vCenter lives in ``backend``, ``backings``, ``placement``, ``images`` and
+``vsphere``. Manage/unmanage (``managing``) and images (``imaging``) are mixins of the one
+driver class defined here.
 """
-
-import contextlib
-import functools
 
 from cinder import coordination, exception, interface
 from cinder.common import constants
@@ -14,68 +13,20 @@ from cinder.image import image_utils
 from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
 
-from vmdk_volume import DRIVER_VERSION, manage, options, placement, retype, volume_type
+from vmdk_volume import DRIVER_VERSION, options, retype, volume_type
 from vmdk_volume import backend as vbackend
 from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
-from vmdk_volume.images import exporter, formats, importer, transfer
-from vmdk_volume.vsphere import errors
+from vmdk_volume.driver import errors, imaging, locations, managing
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
-TEMPLATE, COW = 'template', 'cow'     # snapshot provider_location: '<kind>:<moref value>'
 LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter instanceUuid>'
 SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
 
 
-def _snapshot_location(snapshot) -> tuple[str | None, str | None]:
-    if not snapshot.provider_location:
-        return None, None
-    kind, _, ref = snapshot.provider_location.partition(':')
-    return kind, ref
-
-
-@contextlib.contextmanager
-def _image_errors(image_id: str):
-    """Raise the image core's failures as Cinder's image exceptions."""
-    try:
-        yield
-    except formats.ImageUnacceptable as error:
-        raise exception.ImageUnacceptable(image_id=image_id, reason=str(error)) from error
-    except transfer.TransferFailed as error:
-        raise exception.ImageCopyFailure(reason=str(error)) from error
-
-
-def _translate_errors(method):
-    """Raise the core's failures as the Cinder exceptions operators see."""
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except volume_type.InvalidExtraSpec as error:
-            raise exception.InvalidVolumeType(reason=str(error)) from error
-        except options.ConfigError as error:
-            raise exception.InvalidConfigurationValue(message=str(error)) from error
-        except placement.NoPlacement as error:
-            raise exception.VolumeBackendAPIException(
-                data='no place for the volume: %s' % error) from error
-        except errors.VSphereError as error:
-            raise exception.VolumeBackendAPIException(data=str(error)) from error
-    return wrapper
-
-
-@contextlib.contextmanager
-def _reference(existing_ref):
-    """Raise a bad manage reference as Cinder's ManageExistingInvalidReference."""
-    try:
-        yield
-    except manage.InvalidReference as error:
-        raise exception.ManageExistingInvalidReference(existing_ref=existing_ref,
-                                                       reason=str(error)) from error
-
-
 @interface.volumedriver
-class VMwareVcVmdkDriver(driver.VolumeDriver):
+class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
@@ -94,7 +45,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
 
     # -- set-up ----------------------------------------------------------------------------
 
-    @_translate_errors
+    @errors.translated
     def do_setup(self, context):
         config = options.BackendConfig.from_options(self.configuration)
         self._backend = vbackend.Backend.connect(config)
@@ -112,7 +63,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
 
     # -- volumes ---------------------------------------------------------------------------
 
-    @_translate_errors
+    @errors.translated
     def create_volume(self, volume):
         """Check the volume type; the backing waits for the first attach (lazy create)."""
         profile = self._profile(volume)
@@ -120,7 +71,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
             return None
         return {'provider_location': self._create_backing(volume, profile)}
 
-    @_translate_errors
+    @errors.translated
     def delete_volume(self, volume):
         """Destroy the backing if there is one; a volume without one needs no call."""
         backings = self._backend.backings
@@ -130,14 +81,14 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
         if ref is not None:
             backings.delete(ref)
 
-    @_translate_errors
+    @errors.translated
     def extend_volume(self, volume, new_size):
         """Grow the disk (offline); a volume without backing only changes its size."""
         ref = self._backing_ref(volume)
         if ref is not None:
             self._backend.extend(ref, new_size * GiB)
 
-    @_translate_errors
+    @errors.translated
     def create_cloned_volume(self, volume, src_vref):
         """Full (CloneVM to a datastore chosen for the new type) or linked clone."""
         profile = self._profile(volume)
@@ -172,7 +123,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
 
     # -- snapshots -------------------------------------------------------------------------
 
-    @_translate_errors
+    @errors.translated
     def create_snapshot(self, snapshot):
         """A template clone in the project's Snapshots folder, or a VM snapshot (COW)."""
         volume = snapshot.volume
@@ -182,7 +133,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
         if self._backend.config.snapshot_format == 'COW':
             snap = self._backend.backings.snapshot(ref, snapshot.name,
                                                    snapshot.display_description or '')
-            return {'provider_location': '%s:%s' % (COW, snap)}
+            return {'provider_location': locations.snapshot_location(locations.COW, snap)}
         if volume.status == 'in-use':
             raise exception.InvalidSnapshot(
                 reason='template snapshots of attached volumes are not supported (the '
@@ -193,41 +144,42 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
                                  size_bytes=source.size_bytes, profile=self._profile(volume))
         template = self._backend.clone_backing(source, request, volume.project_id,
                                                template=True)
-        return {'provider_location': '%s:%s' % (TEMPLATE, template)}
+        return {'provider_location': locations.snapshot_location(locations.TEMPLATE,
+                                                                  template)}
 
-    @_translate_errors
+    @errors.translated
     def delete_snapshot(self, snapshot):
-        kind, ref = _snapshot_location(snapshot)
-        if kind == TEMPLATE:
+        kind, ref = locations.parse_snapshot_location(snapshot)
+        if kind == locations.TEMPLATE:
             self._backend.backings.delete(ref)
-        elif kind == COW:
+        elif kind == locations.COW:
             self._backend.backings.remove_snapshot(ref)
 
-    @_translate_errors
+    @errors.translated
     def create_volume_from_snapshot(self, volume, snapshot):
         """One clone task: from the template, or from the backing at the VM snapshot."""
-        kind, ref = _snapshot_location(snapshot)
+        kind, ref = locations.parse_snapshot_location(snapshot)
         if kind is None:
             return None
         profile = self._profile(volume)
-        if kind == TEMPLATE:
+        if kind == locations.TEMPLATE:
             return self._clone(volume, profile, self._backend.describe(ref))
         source = self._backend.describe(self._backing_ref(snapshot.volume))
         linked = profile.clone_type is volume_type.CloneType.LINKED
         return self._clone(volume, profile, source, snapshot=ref, linked=linked)
 
-    @_translate_errors
+    @errors.translated
     def revert_to_snapshot(self, context, volume, snapshot):
-        kind, ref = _snapshot_location(snapshot)
-        if kind == COW:
+        kind, ref = locations.parse_snapshot_location(snapshot)
+        if kind == locations.COW:
             self._backend.backings.revert(ref)
-        elif kind == TEMPLATE:
+        elif kind == locations.TEMPLATE:
             target = self._backend.describe(self._backing_ref(volume))
             self._backend.backings.copy_disk(self._backend.describe(ref), target)
 
     # -- ownership -------------------------------------------------------------------------
 
-    @_translate_errors
+    @errors.translated
     def accept_transfer(self, context, volume, new_user, new_project):
         """File the backing under the new project's folder."""
         ref = self._backing_ref(volume)
@@ -236,7 +188,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
 
     # -- retype and migration --------------------------------------------------------------
 
-    @_translate_errors
+    @errors.translated
     def retype(self, context, volume, new_type, diff, host):
         """Change the backing in place, the cheapest way (see ``retype``); False when that
         cannot be done here, so Cinder migrates instead."""
@@ -259,7 +211,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
             return False
         return True, {'provider_location': ref}
 
-    @_translate_errors
+    @errors.translated
     def migrate_volume(self, context, volume, host):
         """Within one vCenter: move the backing where the target backend may keep it."""
         capabilities = host.get('capabilities') or {}
@@ -288,139 +240,11 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
     def _location_info(self) -> str:
         return LOCATION_PREFIX + self._backend.client.content.about.instanceUuid
 
-    # -- manage and unmanage ---------------------------------------------------------------
-
-    @_translate_errors
-    def manage_existing_get_size(self, volume, existing_ref):
-        with _reference(existing_ref):
-            return -(-self._backend.manage.resolve(existing_ref).size_bytes // GiB)
-
-    @_translate_errors
-    def manage_existing(self, volume, existing_ref):
-        """The VM becomes the volume's backing (grown to whole GiB), see ``manage``."""
-        self._profile(volume)
-        with _reference(existing_ref):
-            candidate = self._backend.manage.resolve(existing_ref)
-        if candidate.size_bytes < volume.size * GiB:
-            self._backend.extend(candidate.ref, volume.size * GiB)
-        ref = self._backend.manage.adopt(candidate, volume.name_id, volume.name,
-                                         volume.project_id)
-        return {'provider_location': ref}
-
-    @_translate_errors
-    def unmanage(self, volume):
-        ref = self._backing_ref(volume)
-        if ref is not None:
-            self._backend.manage.release(ref)
-
-    @_translate_errors
-    def get_manageable_volumes(self, cinder_volumes, marker, limit, offset, sort_keys,
-                               sort_dirs):
-        ours = {v.name_id: v.id for v in cinder_volumes}
-        entries = []
-        for vm in self._backend.manage.candidates():
-            cinder_id = ours.get(vm.volume_id)
-            reason = 'already managed' if cinder_id else vm.reason
-            entries.append({'reference': {'source-id': vm.ref}, 'size': -(-vm.size_bytes // GiB),
-                            'safe_to_manage': reason is None, 'reason_not_safe': reason,
-                            'cinder_id': cinder_id,
-                            'extra_info': 'name: %s, disk: %s' % (vm.name, vm.vmdk_path)})
-        return volume_utils.paginate_entries_list(entries, marker, limit, offset, sort_keys,
-                                                  sort_dirs)
-
-    @_translate_errors
-    def manage_existing_snapshot_get_size(self, snapshot, existing_ref):
-        self._managed_snapshot(snapshot, existing_ref)
-        return snapshot.volume.size
-
-    @_translate_errors
-    def manage_existing_snapshot(self, snapshot, existing_ref):
-        """A VM snapshot of the volume's backing becomes a (COW) Cinder snapshot."""
-        return {'provider_location': '%s:%s' % (
-            COW, self._managed_snapshot(snapshot, existing_ref).ref)}
-
-    def unmanage_snapshot(self, snapshot):
-        """A VM snapshot carries no mark of ours: nothing to drop."""
-
-    @_translate_errors
-    def get_manageable_snapshots(self, cinder_snapshots, marker, limit, offset, sort_keys,
-                                 sort_dirs):
-        ours = {s.provider_location: s.id for s in cinder_snapshots if s.provider_location}
-        entries = []
-        for vm in self._backend.manage.candidates():
-            for snap in vm.snapshots if vm.volume_id else ():
-                cinder_id = ours.get('%s:%s' % (COW, snap.ref))
-                reason = 'already managed' if cinder_id else (
-                    'base of a linked clone' if snap.name.startswith(manage.LINKED_CLONE_BASE)
-                    else None)
-                entries.append({'reference': {'source-id': snap.ref},
-                                'size': -(-vm.size_bytes // GiB),
-                                'safe_to_manage': reason is None, 'reason_not_safe': reason,
-                                'cinder_id': cinder_id, 'extra_info': 'name: %s' % snap.name,
-                                'source_reference': {'source-id': vm.ref}})
-        return volume_utils.paginate_entries_list(entries, marker, limit, offset, sort_keys,
-                                                  sort_dirs)
-
-    def _managed_snapshot(self, snapshot, existing_ref) -> manage.Snapshot:
-        with _reference(existing_ref):
-            ref = self._backing_ref(snapshot.volume)
-            if ref is None:
-                raise manage.InvalidReference('volume %s has no backing, so no snapshots'
-                                              % snapshot.volume.id)
-            return self._backend.manage.snapshot(ref, existing_ref)
-
     def _backing_ref(self, volume) -> str | None:
         """The volume's backing: its recorded moref, or one FindAllByUuid call. Backings
         carry ``name_id`` (the volume id, or after a generic migration the id of the volume
         that made the backing, see ``update_migrated_volume``)."""
         return volume.provider_location or self._backend.backings.find(volume.name_id)
-
-    # -- images ----------------------------------------------------------------------------
-
-    @_translate_errors
-    def copy_image_to_volume(self, context, volume, image_service, image_id,
-                             disable_sparse=False):
-        """Import the image (any subformat of VMDK, qcow2 or raw, bare or in an OVA) into
-        the volume's backing through an NFC lease, grown to the volume's size."""
-        with _image_errors(image_id):
-            meta = formats.ImageMeta.from_glance(image_service.show(context, image_id))
-            image = importer.ImageData(
-                meta, lambda: image_service.download(context, image_id))
-            self._images.import_image(image, self._backing_request(volume),
-                                      volume.project_id, existing=volume.provider_location)
-
-    @_translate_errors
-    def clone_image(self, context, volume, image_location, image_meta, image_service):
-        """A volume from an image cached on the datastore: one clone task, no transfer."""
-        with _image_errors(image_meta['id']):
-            ref = self._images.from_cache(image_meta['id'], image_meta.get('checksum') or '',
-                                          self._backing_request(volume), volume.project_id)
-        if ref is None:
-            return None, False
-        return {'provider_location': ref}, True
-
-    @_translate_errors
-    def copy_volume_to_image(self, context, volume, image_service, image_meta):
-        """Export the backing as a streamOptimized VMDK into the Glance image."""
-        image_id = image_meta['id']
-        if volume.volume_attachment:
-            raise exception.InvalidVolume(
-                reason='volume %s is attached: detach it to upload it to an image'
-                       % volume.id)
-        if image_meta.get('disk_format') != 'vmdk':
-            raise exception.ImageUnacceptable(
-                image_id=image_id, reason='volumes upload as disk_format vmdk only, not %s'
-                                          % image_meta.get('disk_format'))
-        meta = {'disk_format': 'vmdk', 'container_format': 'bare',
-                'properties': exporter.image_properties(self._profile(volume).adapter_type)}
-        if image_meta.get('name'):
-            meta['name'] = image_meta['name']
-
-        def store(data):
-            image_service.update(context, image_id, meta, data=data)
-        with _image_errors(image_id):
-            self._images.export(self._backing_ref(volume), volume.size * GiB, store,
-                                'volume %s' % volume.id)
 
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
@@ -431,7 +255,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
 
     # -- attach ----------------------------------------------------------------------------
 
-    @_translate_errors
+    @errors.translated
     def create_export(self, context, volume, connector):
         """Make sure the volume has a backing the connector's instance can reach."""
         ref = self._ensure_backing(volume, connector)
@@ -443,7 +267,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
     def remove_export(self, context, volume):
         pass
 
-    @_translate_errors
+    @errors.translated
     def initialize_connection(self, volume, connector):
         """Connection info for Nova's vmwareapi and, if asked, os-brick's VMDK connector."""
         ref = volume.provider_location or self._ensure_backing(volume, connector)
@@ -490,7 +314,7 @@ class VMwareVcVmdkDriver(driver.VolumeDriver):
 
     # -- stats -----------------------------------------------------------------------------
 
-    @_translate_errors
+    @errors.translated
     def get_volume_stats(self, refresh=False):
         if refresh or not self._stats:
             total, free = self._backend.capacity(refresh=True)

@@ -1,0 +1,49 @@
+"""The core's failures raised as the Cinder exceptions operators see."""
+
+import contextlib
+import functools
+
+from cinder import exception
+
+from vmdk_volume import manage, options, placement, volume_type
+from vmdk_volume.images import formats, transfer
+from vmdk_volume.vsphere import errors
+
+
+def translated(method):
+    """Raise the core's failures out of ``method`` as Cinder exceptions."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except volume_type.InvalidExtraSpec as error:
+            raise exception.InvalidVolumeType(reason=str(error)) from error
+        except options.ConfigError as error:
+            raise exception.InvalidConfigurationValue(message=str(error)) from error
+        except placement.NoPlacement as error:
+            raise exception.VolumeBackendAPIException(
+                data='no place for the volume: %s' % error) from error
+        except errors.VSphereError as error:
+            raise exception.VolumeBackendAPIException(data=str(error)) from error
+    return wrapper
+
+
+@contextlib.contextmanager
+def image_errors(image_id: str):
+    """Raise the image core's failures as Cinder's image exceptions."""
+    try:
+        yield
+    except formats.ImageUnacceptable as error:
+        raise exception.ImageUnacceptable(image_id=image_id, reason=str(error)) from error
+    except transfer.TransferFailed as error:
+        raise exception.ImageCopyFailure(reason=str(error)) from error
+
+
+@contextlib.contextmanager
+def reference_errors(existing_ref):
+    """Raise a bad manage reference as Cinder's ManageExistingInvalidReference."""
+    try:
+        yield
+    except manage.InvalidReference as error:
+        raise exception.ManageExistingInvalidReference(existing_ref=existing_ref,
+                                                       reason=str(error)) from error

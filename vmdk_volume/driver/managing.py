@@ -1,0 +1,92 @@
+"""Manage and unmanage: existing vCenter VMs and VM snapshots become Cinder volumes and
+snapshots (see ``vmdk_volume.manage`` for what qualifies)."""
+
+from cinder.volume import volume_utils
+
+from vmdk_volume import manage
+from vmdk_volume.driver import errors, locations
+
+GiB = 1024 ** 3
+
+
+class Managing:
+    """The driver's manage/unmanage methods (a mixin of ``VMwareVcVmdkDriver``)."""
+
+    @errors.translated
+    def manage_existing_get_size(self, volume, existing_ref):
+        with errors.reference_errors(existing_ref):
+            return -(-self._backend.manage.resolve(existing_ref).size_bytes // GiB)
+
+    @errors.translated
+    def manage_existing(self, volume, existing_ref):
+        """The VM becomes the volume's backing (grown to whole GiB), see ``manage``."""
+        self._profile(volume)
+        with errors.reference_errors(existing_ref):
+            candidate = self._backend.manage.resolve(existing_ref)
+        if candidate.size_bytes < volume.size * GiB:
+            self._backend.extend(candidate.ref, volume.size * GiB)
+        ref = self._backend.manage.adopt(candidate, volume.name_id, volume.name,
+                                         volume.project_id)
+        return {'provider_location': ref}
+
+    @errors.translated
+    def unmanage(self, volume):
+        ref = self._backing_ref(volume)
+        if ref is not None:
+            self._backend.manage.release(ref)
+
+    @errors.translated
+    def get_manageable_volumes(self, cinder_volumes, marker, limit, offset, sort_keys,
+                               sort_dirs):
+        ours = {v.name_id: v.id for v in cinder_volumes}
+        entries = []
+        for vm in self._backend.manage.candidates():
+            cinder_id = ours.get(vm.volume_id)
+            reason = 'already managed' if cinder_id else vm.reason
+            entries.append({'reference': {'source-id': vm.ref}, 'size': -(-vm.size_bytes // GiB),
+                            'safe_to_manage': reason is None, 'reason_not_safe': reason,
+                            'cinder_id': cinder_id,
+                            'extra_info': 'name: %s, disk: %s' % (vm.name, vm.vmdk_path)})
+        return volume_utils.paginate_entries_list(entries, marker, limit, offset, sort_keys,
+                                                  sort_dirs)
+
+    @errors.translated
+    def manage_existing_snapshot_get_size(self, snapshot, existing_ref):
+        self._managed_snapshot(snapshot, existing_ref)
+        return snapshot.volume.size
+
+    @errors.translated
+    def manage_existing_snapshot(self, snapshot, existing_ref):
+        """A VM snapshot of the volume's backing becomes a (COW) Cinder snapshot."""
+        return {'provider_location': locations.snapshot_location(
+            locations.COW, self._managed_snapshot(snapshot, existing_ref).ref)}
+
+    def unmanage_snapshot(self, snapshot):
+        """A VM snapshot carries no mark of ours: nothing to drop."""
+
+    @errors.translated
+    def get_manageable_snapshots(self, cinder_snapshots, marker, limit, offset, sort_keys,
+                                 sort_dirs):
+        ours = {s.provider_location: s.id for s in cinder_snapshots if s.provider_location}
+        entries = []
+        for vm in self._backend.manage.candidates():
+            for snap in vm.snapshots if vm.volume_id else ():
+                cinder_id = ours.get(locations.snapshot_location(locations.COW, snap.ref))
+                reason = 'already managed' if cinder_id else (
+                    'base of a linked clone' if snap.name.startswith(manage.LINKED_CLONE_BASE)
+                    else None)
+                entries.append({'reference': {'source-id': snap.ref},
+                                'size': -(-vm.size_bytes // GiB),
+                                'safe_to_manage': reason is None, 'reason_not_safe': reason,
+                                'cinder_id': cinder_id, 'extra_info': 'name: %s' % snap.name,
+                                'source_reference': {'source-id': vm.ref}})
+        return volume_utils.paginate_entries_list(entries, marker, limit, offset, sort_keys,
+                                                  sort_dirs)
+
+    def _managed_snapshot(self, snapshot, existing_ref) -> manage.Snapshot:
+        with errors.reference_errors(existing_ref):
+            ref = self._backing_ref(snapshot.volume)
+            if ref is None:
+                raise manage.InvalidReference('volume %s has no backing, so no snapshots'
+                                              % snapshot.volume.id)
+            return self._backend.manage.snapshot(ref, existing_ref)
