@@ -163,6 +163,29 @@ class Backings:
                    name=backing.vmdk_path, datacenter=client.ref('Datacenter', backing.datacenter),
                    newCapacityKb=-(-size_bytes // 1024), eagerZero=False)
 
+    def extend_attached(self, ref: str, instance: str, size_bytes: int) -> None:
+        """Grow the backing's disk where a running instance has it attached (online): one
+        read of both VMs' devices, one ReconfigVM of the instance editing the disk's
+        capacity (vSphere grows a disk in use only through the VM that uses it)."""
+        client = self._client
+        found = {item.value: item.get('config.hardware.device') for item in properties.fetch(
+            client, [client.ref('VirtualMachine', ref), client.ref('VirtualMachine', instance)],
+            ['config.hardware.device'])}
+        if ref not in found or instance not in found:
+            raise errors.NotFound('ManagedObjectNotFound', 'backing %s or instance %s is gone'
+                                  % (ref, instance))
+        path = backing_of(ref, ref, found[ref].VirtualDevice).vmdk_path
+        disk = next((d for d in found[instance].VirtualDevice
+                     if type(d).__name__ == 'VirtualDisk'
+                     and getattr(d.backing, 'fileName', None) == path), None)
+        if disk is None:
+            raise errors.NotFound('NotFound', 'instance %s does not use disk %s'
+                                  % (instance, path))
+        kb = -(-size_bytes // 1024)
+        change = specs.disk_edit(client, disk, capacityInKB=kb, capacityInBytes=kb * 1024)
+        self.reconfigure(instance, client.create('VirtualMachineConfigSpec',
+                                                 deviceChange=[change]))
+
     def snapshot(self, ref: str, name: str, description: str = '') -> str:
         """A VM snapshot of the backing (its disk becomes copy-on-write); its moref value."""
         client = self._client

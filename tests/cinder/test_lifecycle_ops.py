@@ -2,7 +2,7 @@
 through Cinder's VolumeManager on the simulated vCenters, with their SOAP calls."""
 
 import pytest
-from cinder import exception
+from cinder import exception, objects
 
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _instance
 from vmdk_volume.vsphere import errors, properties
@@ -139,6 +139,74 @@ def test_extend_grows_the_disk_with_one_task(cinder, vcenters):
     assert _disk(_backing(driver, volume.id)).capacityInKB == 3 * 1024 ** 2
     assert calls['ExtendVirtualDisk_Task'] == 1
     assert sum(calls.values()) <= 3, calls
+
+
+def _file(device) -> str | None:
+    return getattr(getattr(device, 'backing', None), 'fileName', None)
+
+
+def _nova_attaches(client, instance: str, vmdk_path: str, attach: bool):
+    """What Nova's vmwareapi does to the instance: add the backing's disk file (on a new
+    SCSI controller), or remove it again."""
+    vm = client.ref('VirtualMachine', instance)
+    devices = properties.fetch_one(client, vm, ['config.hardware.device'])[
+        'config.hardware.device'].VirtualDevice
+    if attach:
+        controller = client.create('ParaVirtualSCSIController', key=-100, busNumber=3,
+                                   sharedBus='noSharing')
+        disk = client.create('VirtualDisk', key=-101, controllerKey=-100, unitNumber=0,
+                             capacityInKB=0, backing=client.create(
+                                 'VirtualDiskFlatVer2BackingInfo', fileName=vmdk_path,
+                                 diskMode='persistent'))
+        changes = [client.create('VirtualDeviceConfigSpec', operation='add', device=device)
+                   for device in (controller, disk)]
+    else:
+        disk = next(d for d in devices if _file(d) == vmdk_path)
+        controller = next(d for d in devices if d.key == disk.controllerKey)
+        changes = [client.create('VirtualDeviceConfigSpec', operation='remove', device=device)
+                   for device in (disk, controller)]
+    client.run('ReconfigVM_Task', vm, spec=client.create('VirtualMachineConfigSpec',
+                                                         deviceChange=changes))
+    return devices
+
+
+def test_extend_of_an_attached_volume_grows_the_disk_through_its_instance(cinder, vcenters):
+    manager = cinder.managers['vc1']
+    driver, client = manager.driver, manager.driver._backend.client
+    volume = cinder.create_volume('vc1')
+    instance, _ = _instance(driver)
+    connector = dict(NOVA_CONNECTOR, instance=instance)
+    ref = manager.initialize_connection(cinder.context, volume, connector)['data']['volume']
+    path = driver._backend.describe(ref).vmdk_path
+    _nova_attaches(client, instance, path, attach=True)
+    objects.VolumeAttachment(cinder.context, volume_id=volume.id, attach_status='attached',
+                             connector=connector, attach_mode='rw').create()
+    volume.refresh()
+    volume.update({'status': 'extending', 'previous_status': 'in-use'})
+    volume.save()
+    try:
+        vcenters['vc1'].reset_stats()
+        manager.extend_volume(cinder.context, volume, 2, None)
+        calls = vcenters['vc1'].stats().calls
+        disk = next(d for d in _nova_attaches(client, instance, path, attach=False)
+                    if _file(d) == path)
+    finally:
+        volume.refresh()
+    assert disk.capacityInKB == 2 * 1024 ** 2
+    assert (volume.status, volume.size) == ('in-use', 2)
+    assert calls['ReconfigVM_Task'] == 1 and 'ExtendVirtualDisk_Task' not in calls
+    assert sum(calls.values()) <= 4, calls
+    assert driver.get_volume_stats(refresh=True)['online_extend_support'] is True
+
+
+def test_extend_of_a_volume_attached_outside_an_instance_is_refused(cinder):
+    manager = cinder.managers['vc1']
+    volume = _attached_once(cinder, 'vc1')
+    objects.VolumeAttachment(cinder.context, volume_id=volume.id, attach_status='attached',
+                             connector={'host': 'backup-1'}, attach_mode='rw').create()
+    volume.refresh()
+    with pytest.raises(exception.InvalidVolume, match='names no vCenter VM'):
+        manager.driver.extend_volume(volume, 2)
 
 
 def test_extend_of_a_lazy_volume_needs_no_call(cinder, vcenters):

@@ -25,6 +25,21 @@ LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter ins
 SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
 
 
+def _attached_instance(volume) -> str | None:
+    """The moref value of the VM that has the volume attached (Nova's vmwareapi connector
+    names it), or None if it is not attached to a VM."""
+    for attachment in volume.volume_attachment or ():
+        if attachment.attach_status == 'attached':
+            instance = (attachment.connector or {}).get('instance')
+            if instance is None:
+                raise exception.InvalidVolume(
+                    reason='volume %s is attached, but its attachment names no vCenter VM '
+                           '(connector without "instance"): detach it to extend it'
+                           % volume.id)
+            return instance
+    return None
+
+
 @interface.volumedriver
 class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
@@ -83,10 +98,16 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     @errors.translated
     def extend_volume(self, volume, new_size):
-        """Grow the disk (offline); a volume without backing only changes its size."""
+        """Grow the disk with one task: offline, or through the instance that has the
+        volume attached (online); a volume without backing only changes its size."""
         ref = self._backing_ref(volume)
-        if ref is not None:
+        if ref is None:
+            return
+        instance = _attached_instance(volume)
+        if instance is None:
             self._backend.extend(ref, new_size * GiB)
+        else:
+            self._backend.backings.extend_attached(ref, instance, new_size * GiB)
 
     @errors.translated
     def create_cloned_volume(self, volume, src_vref):
@@ -331,7 +352,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
                 'max_over_subscription_ratio':
                     self.configuration.max_over_subscription_ratio,
                 'multiattach': False,
-                'online_extend_support': False,
+                'online_extend_support': True,
                 'shared_targets': False,
                 'location_info': self._location_info(),
                 SCOPE_CAPABILITY: retype.Scope(
