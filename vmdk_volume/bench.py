@@ -119,11 +119,8 @@ class Bench:
 
     def _an_instance(self) -> str:
         """A VM of the simulator's inventory to attach volumes to (its moref value)."""
-        from vmdk_volume.vsphere import properties
-        client = self.driver._backend.client
-        view = properties.container_view(client, client.content.rootFolder,
-                                         ['VirtualMachine'])
-        items = properties.collect(client, view, {'VirtualMachine': ['config.template']})
+        from vmdk_volume.vsphere import inventory
+        items = inventory.virtual_machines(self.driver._backend.client, ['config.template'])
         return next(item.value for item in items if not item.get('config.template'))
 
     def defer(self, cleanup: Callable[[], object]) -> None:
@@ -140,7 +137,8 @@ class Bench:
         from oslo_utils import uuidutils
         volume = objects.Volume(context=self.context, id=uuidutils.generate_uuid(),
                                 size=size_gb, project_id=PROJECT_ID, status='available',
-                                volume_type=None, provider_location=None, _name_id=None)
+                                volume_type=None, provider_location=None, _name_id=None,
+                                volume_attachment=objects.VolumeAttachmentList())
         if clean_up:
             self.defer(lambda: self.driver.delete_volume(volume))
         return volume

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from vmdk_volume import cinder_harness, folders
 from vmdk_volume.simkit import ModelSize, Simulator
-from vmdk_volume.vsphere import properties
+from vmdk_volume.vsphere import inventory, properties
 
 BACKENDS = {'vc1': ({}, ModelSize(hosts=2, datastores=3)),
             'vc2': ({'vmware_snapshot_format': 'COW'}, ModelSize(clusters=2, hosts=1))}
@@ -278,9 +278,7 @@ class Walk:
 
 
 def _an_instance(client) -> str:
-    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
-    items = properties.collect(client, view, {'VirtualMachine': ['name', 'config.template']})
-    client.call('DestroyView', view)
+    items = inventory.virtual_machines(client, ['name', 'config.template'])
     return min((i.get('name'), i.value) for i in items if not i.get('config.template')
                and not i.get('name').startswith(('volume-', 'snapshot-')))[1]
 

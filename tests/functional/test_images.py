@@ -19,7 +19,7 @@ from vmdk_volume.vsphere import properties
 MiB = 1024 ** 2
 GiB = 1024 ** 3
 RAW_SIZE = 4 * MiB
-READS = {'CreateContainerView', 'RetrievePropertiesEx', 'DestroyView'}
+READS = {'RetrievePropertiesEx'}
 
 
 def qemu_img(*args):

@@ -20,7 +20,7 @@ import uuid
 
 from vmdk_volume import folders
 from vmdk_volume.backings import Backing, BackingRequest
-from vmdk_volume.vsphere import errors, properties
+from vmdk_volume.vsphere import errors, inventory
 
 LOG = logging.getLogger(__name__)
 IMAGE_ID_KEY = 'cinder.image.id'
@@ -119,12 +119,8 @@ class ImageCache:
             if self._entries is not None:
                 return self._entries
         found = {}
-        client = self._backend.client
-        view = properties.container_view(client, client.content.rootFolder,
-                                         ['VirtualMachine'])
-        items = properties.collect(client, view, {'VirtualMachine': [
-            'config.extraConfig', 'config.hardware.device', 'config.createDate']})
-        client.call('DestroyView', view)
+        items = inventory.virtual_machines(self._backend.client, [
+            'config.extraConfig', 'config.hardware.device', 'config.createDate'])
         for item in items:
             entry = _entry(item)
             if entry is not None:
