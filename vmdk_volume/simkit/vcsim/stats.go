@@ -129,6 +129,14 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, req)
+	case r.URL.Path == "/_sim/privileges" && r.Method == http.MethodPost:
+		var req privilegeChange
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		denyPrivileges(req)
+		writeJSON(w, req)
 	default:
 		http.NotFound(w, r)
 	}
