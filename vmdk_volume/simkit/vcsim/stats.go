@@ -1,5 +1,6 @@
 // Call statistics, run-time emulation settings and inventory changes, served on the admin
-// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config, /_sim/datastore and /_sim/policy.
+// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config, /_sim/datastore, /_sim/policy and
+// /_sim/privileges.
 // vcsim counts nothing and fixes its delays at start-up; tests and benchmarks need to see how
 // many SOAP calls (per method) and NFC bytes a driver operation cost, to change the emulated
 // task duration and latency while running, to make a datastore unmounted from some hosts, in
