@@ -157,6 +157,22 @@ def test_planted_leftovers_are_found_and_nothing_else(vc, backend, tmp_path, mon
         backend.backings.delete(ref)
 
 
+def test_a_retyped_copy_that_is_its_volume_only_backing_is_kept(backend):
+    """A retype that dropped the old backing but failed to rename the copy leaves the volume
+    in the ``-retyped`` VM: deleting it would lose the volume."""
+    volume = str(uuid.uuid4())
+    ref = backend.create_backing(BackingRequest(
+        volume_id=volume, name='volume-%s%s' % (volume, RETYPED_SUFFIX), size_bytes=1024 ** 3,
+        profile=volume_type.parse({})), PROJECT)
+    try:
+        assert [o for o in orphans.find(backend.client, frozenset({volume}))
+                if o.owner_id == volume] == []
+        assert [(o.kind, o.ref) for o in orphans.find(backend.client, frozenset())
+                if o.owner_id == volume] == [(orphans.Kind.TEMPORARY, ref)]
+    finally:
+        backend.backings.delete(ref)
+
+
 def _browser(backend, path: str) -> tuple:
     """The browser of the datastore ``path`` lies on, and the datastore's name."""
     name = path[1:path.index(']')]
