@@ -55,10 +55,10 @@ class Kind(enum.StrEnum):
 class Orphan:
     kind: Kind
     name: str                        # the VM's or snapshot's name, or the file's path
-    ref: str                         # moref value: the VM, VirtualMachineSnapshot, or for a
-                                     # file its datacenter
+    ref: str                         # moref value: VM, VirtualMachineSnapshot or Datastore
     owner_id: str                    # the volume, snapshot or image id it carries
     vm: str = ''                     # for a VM snapshot: its backing's name
+    datacenter: str = ''             # for a file: its datacenter's moref value
 
 
 def find(client: vclient.Client, owned: frozenset[str]) -> list[Orphan]:
@@ -73,7 +73,7 @@ def find(client: vclient.Client, owned: frozenset[str]) -> list[Orphan]:
 def delete(client: vclient.Client, orphan: Orphan) -> bool:
     """Remove ``orphan``; False if it was gone already."""
     if orphan.kind is Kind.FILE:
-        return datastore_files.delete_disk(client, orphan.name, orphan.ref)
+        return datastore_files.delete_disk(client, orphan.name, orphan.datacenter)
     backings = vbackings.Backings(client)
     if orphan.kind is Kind.VM_SNAPSHOT:
         return backings.remove_snapshot(orphan.ref)
@@ -164,8 +164,8 @@ def _stray_files(client: vclient.Client, items: list[properties.Item],
         for path in datastore_files.disks(client, item.get('browser'), item.get('name')):
             match = _OUR_FOLDER.match(path)
             if match and path not in used:
-                found.append(Orphan(Kind.FILE, path, datacenter_of.get(item.value, ''),
-                                    match.group(1)))
+                found.append(Orphan(Kind.FILE, path, item.value, match.group(1),
+                                    datacenter=datacenter_of.get(item.value, '')))
     return found
 
 

@@ -110,7 +110,8 @@ def test_planted_leftovers_are_found_and_nothing_else(vc, backend, tmp_path, mon
     unregistered = _unregistered(backend, gone_file)
     kept_unmanaged = _unmanaged(backend, unmanaged)
     conf = write_conf(tmp_path, vc)
-    datacenter = next(iter(backend.inventory().datacenters))
+    [datacenter] = backend.inventory().datacenters
+    datastore = {s.name: s.ref for s in backend.inventory().datastores.values()}
 
     vc.reset_stats()
     found = orphans.find(backend.client, frozenset({volume, snapshot}))
@@ -118,6 +119,7 @@ def test_planted_leftovers_are_found_and_nothing_else(vc, backend, tmp_path, mon
     assert calls.pop('WaitForUpdatesEx') <= 4      # the two search tasks
     assert calls == {'CreateContainerView': 1, 'RetrievePropertiesEx': 1, 'DestroyView': 1,
                      'SearchDatastoreSubFolders_Task': 2}     # one per datastore
+    assert {o.datacenter for o in found if o.kind is orphans.Kind.FILE} == {datacenter}
     assert {(o.kind, o.name, o.ref, o.owner_id) for o in found} == {
         (orphans.Kind.BACKING, 'volume-%s' % gone_volume, leftover, gone_volume),
         (orphans.Kind.TEMPLATE, 'snapshot-%s' % gone_snapshot, leftover_template,
@@ -125,8 +127,8 @@ def test_planted_leftovers_are_found_and_nothing_else(vc, backend, tmp_path, mon
         (orphans.Kind.VM_SNAPSHOT, 'snapshot-%s' % gone_cow, cow, gone_cow),
         (orphans.Kind.TEMPORARY, 'volume-%s-retyped' % volume, retyped, volume),
         (orphans.Kind.TEMPORARY, 'image-%s' % half_image, half_imported, half_image),
-        (orphans.Kind.FILE, stray, datacenter, volume),
-        (orphans.Kind.FILE, unregistered, datacenter, gone_file),
+        (orphans.Kind.FILE, stray, datastore[_datastore_name(stray)], volume),
+        (orphans.Kind.FILE, unregistered, datastore[_datastore_name(unregistered)], gone_file),
         (orphans.Kind.CACHE, 'image-%s' % image, cached, image)}
 
     listed = _run(monkeypatch, capsys, conf, [volume, snapshot])
@@ -173,9 +175,13 @@ def test_a_retyped_copy_that_is_its_volume_only_backing_is_kept(backend):
         backend.backings.delete(ref)
 
 
+def _datastore_name(path: str) -> str:
+    return path[1:path.index(']')]
+
+
 def _browser(backend, path: str) -> tuple:
     """The browser of the datastore ``path`` lies on, and the datastore's name."""
-    name = path[1:path.index(']')]
+    name = _datastore_name(path)
     [store] = [s for s in backend.inventory().datastores.values() if s.name == name]
     client = backend.client
     browser = properties.fetch_one(client, client.ref('Datastore', store.ref), ['browser'])
