@@ -69,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     orphans.add_argument('--ids-from-stdin', action='store_true',
                          help="read the ids of Cinder's volumes and snapshots from stdin "
                               "instead of Cinder's database")
-    orphans.add_argument('--delete', action='store_true', help='delete what is listed')
+    orphans.add_argument('--delete', action='store_true',
+                         help='delete the orphans listed (not image-cache entries)')
+    orphans.add_argument('--include-cache', action='store_true',
+                         help='with --delete, delete the image-cache entries listed too')
     orphans.set_defaults(run=_orphans)
 
     demo = commands.add_parser('demo', parents=[common],

@@ -27,6 +27,7 @@ from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.vsphere import errors, specs
 
 LOG = logging.getLogger(__name__)
+RETYPED_SUFFIX = '-retyped'     # the name of the copy a retype makes on the same datastore
 
 
 class Impossible(Exception):
@@ -122,7 +123,7 @@ class Mover:
         others = frozenset(backend.inventory().datastores) - {backing.datastore}
         where = backend.place(backend.placement_request(
             backing.size_bytes, policy_datastores=compatible, exclude_datastores=others))
-        temporary = dataclasses.replace(request, name=request.name + '-retyped')
+        temporary = dataclasses.replace(request, name=request.name + RETYPED_SUFFIX)
         clone = backend.backings.clone(backend.describe(backing.ref), temporary, where,
                                        backend.volume_folder(where, project_id))
         try:

@@ -127,6 +127,36 @@ def test_storage_policies_named_in_options_must_exist(capsys, tmp_path, guarded_
                            'named by vmware_storage_profile: 3 compatible datastores')
 
 
+def test_privileges_vcenter_refuses_are_named_with_their_object(capsys, tmp_path, guarded_vc):
+    guarded_vc.deny_privileges(['Datastore.AllocateSpace'], on=['LocalDS_1'])
+    try:
+        code, backend, text = check(capsys, conf_for(tmp_path, guarded_vc))
+    finally:
+        guarded_vc.deny_privileges([])
+    assert code == 1 and not backend['usable']
+    assert findings(backend, 'error') == [(
+        'privileges', '', "missing on datastore LocalDS_1: Datastore.AllocateSpace (grant "
+                          "them to 'admin')")]
+    assert 'backend vc: NOT USABLE' in text
+
+    guarded_vc.deny_privileges(['VirtualMachine.Inventory.Create', 'VApp.Import'])
+    try:
+        code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc))
+    finally:
+        guarded_vc.deny_privileges([])
+    assert code == 1
+    assert findings(backend, 'error') == [
+        ('privileges', '', "missing on VM folder of DC0: VirtualMachine.Inventory.Create "
+                           "(grant them to 'admin')"),
+        ('privileges', '', "missing on resource pool of DC0_C0: VApp.Import (grant them to "
+                           "'admin')")]
+
+    code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc))
+    assert code == 0
+    assert [f for f in findings(backend) if f[0] == 'privileges'] == [(
+        'privileges', '', 'every privilege the driver needs is granted on 5 objects')]
+
+
 def test_an_unreachable_vcenter_names_the_options(capsys, tmp_path, guarded_vc):
     code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc, vmware_host_port=1))
     assert code == 1

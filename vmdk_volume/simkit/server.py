@@ -15,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import requests
 
@@ -198,6 +198,14 @@ class Simulator:
         every datastore again with None."""
         self._admin('post', '/_sim/policy', json={
             'policy': policy, 'datastores': None if datastores is None else list(datastores)})
+
+    def deny_privileges(self, privileges: Iterable[str], on: Iterable[str] = ()) -> None:
+        """Make HasPrivilegeOnEntities refuse ``privileges`` (vSphere privilege ids) on the
+        entities named in ``on``, or on every entity; replaces what an earlier call denied
+        (nothing: everything granted again)."""
+        entities = list(on) or ['']
+        self._admin('post', '/_sim/privileges', json={'deny': [
+            {'privilege': p, 'entity': e} for p in privileges for e in entities]})
 
     def _admin(self, method: str, path: str, **kwargs) -> requests.Response:
         reply = requests.request(method, self.base_url + path, verify=self.ca_file or True,

@@ -34,6 +34,7 @@ func buildModel(o options) (*simulator.Model, error) {
 	simulator.Map.Get(vim25.ServiceInstance).(*simulator.ServiceInstance).Content.About.InstanceUuid = uuid.New().String()
 	installVirtualDiskManager()
 	installExtensionManager()
+	installAuthorizationManager()
 	if err := createVMs(model, o.vms); err != nil {
 		model.Remove()
 		return nil, err

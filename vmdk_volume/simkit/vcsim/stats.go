@@ -1,5 +1,6 @@
 // Call statistics, run-time emulation settings and inventory changes, served on the admin
-// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config, /_sim/datastore and /_sim/policy.
+// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config, /_sim/datastore, /_sim/policy and
+// /_sim/privileges.
 // vcsim counts nothing and fixes its delays at start-up; tests and benchmarks need to see how
 // many SOAP calls (per method) and NFC bytes a driver operation cost, to change the emulated
 // task duration and latency while running, to make a datastore unmounted from some hosts, in
@@ -128,6 +129,14 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
+		writeJSON(w, req)
+	case r.URL.Path == "/_sim/privileges" && r.Method == http.MethodPost:
+		var req privilegeChange
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		denyPrivileges(req)
 		writeJSON(w, req)
 	default:
 		http.NotFound(w, r)

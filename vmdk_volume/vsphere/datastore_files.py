@@ -1,0 +1,38 @@
+"""Virtual disk files on datastores: listed with the datastore browser, one search task per
+datastore, and deleted (descriptor and extents) with the VirtualDiskManager."""
+
+import re
+
+from vmdk_volume.vsphere import errors
+
+_PATH = re.compile(r'^\[([^\]]+)\]\s*(.*)$')
+
+
+def normalize(path: str) -> str:
+    """``[datastore] dir/file`` whatever spacing and slashes vCenter wrote it with."""
+    match = _PATH.match(path)
+    if match is None:
+        return path
+    return '[%s] %s' % (match.group(1), '/'.join(p for p in match.group(2).split('/') if p))
+
+
+def disks(client, browser, datastore_name: str) -> list[str]:
+    """The (normalized) paths of every VMDK descriptor on a datastore, in any folder, without
+    their extents: one SearchDatastoreSubFolders task on the datastore's ``browser``."""
+    spec = client.create('HostDatastoreBrowserSearchSpec', matchPattern=['*.vmdk'],
+                         query=[client.create('VmDiskFileQuery')])
+    found = client.run('SearchDatastoreSubFolders_Task', browser,
+                       datastorePath='[%s]' % datastore_name, searchSpec=spec)
+    results = getattr(found, 'HostDatastoreBrowserSearchResults', None) or []
+    return sorted(normalize('%s/%s' % (result.folderPath, info.path))
+                  for result in results for info in getattr(result, 'file', None) or [])
+
+
+def delete_disk(client, path: str, datacenter: str) -> bool:
+    """Delete the disk at ``path`` in ``datacenter`` (moref value); False if it was gone."""
+    try:
+        client.run('DeleteVirtualDisk_Task', client.content.virtualDiskManager, name=path,
+                   datacenter=client.ref('Datacenter', datacenter))
+    except errors.NotFound:
+        return False
+    return True
