@@ -337,3 +337,26 @@ def test_cache_off_keeps_no_template(raw_file, glance, tmp_dir, image_ops, backe
     assert _template_names(backend, image_id) == []
     assert image_ops.from_cache(image_id, glance.show(None, image_id)['checksum'],
                                 request_for(), uuid.uuid4().hex) is None
+
+
+@pytest.mark.parametrize('kind', ['qcow2', 'vmdk-streamOptimized'])
+def test_import_into_an_existing_backing_replaces_its_disk(kind, raw_file, glance, tmp_dir,
+                                                           image_ops, backend, tmp_path):
+    path, disk_format, container, props = FORMATS[kind](raw_file)
+    image_id = glance.add(path, disk_format, container, **props)
+    request = request_for(GiB)
+    project = uuid.uuid4().hex
+    existing = backend.create_backing(request, project)
+    try:
+        ref = image_ops.import_image(image_data(glance, image_id), request, project,
+                                     existing=existing)
+        assert ref == existing
+        assert [vm.value for vm in vms_named(backend, request.name)] == [existing]
+        assert vms_named(backend, request.name + '-image') == []
+        assert backend.describe(existing).size_bytes == GiB
+        exported = export_to_raw(image_ops, existing, GiB, glance, tmp_path)
+    finally:
+        backend.backings.delete(existing)
+    assert exported[:RAW_SIZE] == raw_file.read_bytes()
+    assert not exported[RAW_SIZE:].strip(b'\0')
+    assert list(tmp_dir.iterdir()) == []
