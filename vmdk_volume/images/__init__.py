@@ -4,7 +4,7 @@ import logging
 import uuid
 
 from vmdk_volume.backings import Backing, BackingRequest
-from vmdk_volume.images import cache, exporter, formats, importer, transfer
+from vmdk_volume.images import cache, exporter, formats, importer, located, transfer
 from vmdk_volume.vsphere import leases
 
 LOG = logging.getLogger(__name__)
@@ -52,6 +52,21 @@ class Images:
         if template is None:
             return None
         return self.clone_template(template, request, project_id, image_id)
+
+    def from_location(self, meta: formats.ImageMeta, urls: list[str],
+                      request: BackingRequest, project_id: str) -> str | None:
+        """A datastore-side copy of the image if one of ``urls`` is a sparse VMDK file on
+        this vCenter (see ``located``), else None."""
+        images = located.LocatedImages(self._backend, self.peer())
+        found = images.find(urls)
+        if found is None:
+            return None
+        probe = images.probe(found[0], meta)
+        if probe is None:
+            LOG.info('Image %s at %s is not a sparse VMDK: importing it instead',
+                     meta.image_id, found[0].datastore_path)
+            return None
+        return images.copy(*found, probe, request, project_id)
 
     def clone_template(self, template: Backing, request: BackingRequest, project_id: str,
                        image_id: str) -> str:
