@@ -37,7 +37,7 @@ class Images:
         meta = image.meta
         if not (self._backend.config.image_cache.enabled and meta.checksum):
             return self._importer().import_image(
-                image, request, self._backend.volume_folder_path(project_id))
+                image, request, self._backend.volume_folder_path(project_id)).ref
         template = self.cache.lookup(meta.image_id, meta.checksum)
         if template is None:
             template = self._cache_template(image, request)
@@ -79,10 +79,9 @@ class Images:
     def _cache_template(self, image: importer.ImageData, request: BackingRequest) -> Backing:
         meta = image.meta
         wanted = self.cache.template_request(meta.image_id, meta.checksum, request)
-        ref = self._importer().import_image(image, wanted, self.cache.folder_path(),
-                                            grow=False)
-        template = self._backend.describe(ref)
-        self.cache.add(meta.image_id, meta.checksum, ref, template.size_bytes)
+        template = self._importer().import_image(image, wanted, self.cache.folder_path(),
+                                                 grow=False)
+        self.cache.add(meta.image_id, meta.checksum, template.ref, template.size_bytes)
         return template
 
     def _import_into(self, image: importer.ImageData, request: BackingRequest,
@@ -95,10 +94,9 @@ class Images:
             image, temporary, self._backend.volume_folder_path(project_id))
         backings = self._backend.backings
         try:
-            backings.copy_disk(self._backend.describe(source),
-                               self._backend.describe(existing))
+            backings.copy_disk(source, self._backend.describe(existing))
         finally:
-            backings.delete(source)
+            backings.delete(source.ref)
         return existing
 
     def export(self, ref: str | None, size_bytes: int, store: exporter.Store,
