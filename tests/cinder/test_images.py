@@ -46,10 +46,12 @@ def test_volume_from_image_on_a_vcenter_datastore_is_copied_there(cinder, vcente
     backend = cinder.managers['vc1'].driver._backend
     raw = tmp_path / 'disk.raw'
     raw.write_bytes(os.urandom(2 * MiB))
-    sparse = tmp_path / 'disk.vmdk'
+    image_id = glance.add(raw, 'vmdk', vmware_disktype='sparse')
+    sparse = tmp_path / image_id       # the store's file, its extent named after the image
     subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
                     'subformat=monolithicSparse', str(raw), str(sparse)], check=True)
-    image_id = glance.add(sparse, 'vmdk', vmware_disktype='sparse')
+    with open(sparse, 'rb') as data:
+        glance.update(None, image_id, {}, data=data, purge_props=False)
     inventory = backend.inventory()
     store = min(inventory.datastores.values(), key=lambda ds: ds.name)
     found = located.DatastoreFile(vc1.host, inventory.datacenters[store.datacenter].name,

@@ -378,16 +378,24 @@ def on_datastore(backend, simulator, path: pathlib.Path, name: str, host=None) -
     return 'vsphere://%s/folder/images/%s?%s' % (host or simulator.host, name, query)
 
 
-def sparse_image(glance, backend, simulator, raw_file, **props):
-    path = converted(raw_file, 'vmdk', 'subformat=monolithicSparse')
-    image_id = glance.add(path, 'vmdk', **props)
+def sparse_image(glance, backend, simulator, raw_file, tmp_path, **props):
+    """A monolithicSparse image kept as glance_store's VMware store does: a file named after
+    the image id (which its descriptor's extent names) on a datastore of the simulator."""
+    image_id = glance.add(converted(raw_file, 'vmdk', 'subformat=monolithicSparse'), 'vmdk',
+                          **props)
+    path = tmp_path / image_id
+    qemu_img('convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=monolithicSparse',
+             str(raw_file), str(path))
+    with open(path, 'rb') as data:
+        glance.update(None, image_id, {}, data=data, purge_props=False)
     glance.locations[image_id] = [on_datastore(backend, simulator, path, image_id)]
     return image_id
 
 
 def test_image_on_a_datastore_of_this_vcenter_is_copied_there(
         raw_file, glance, tmp_dir, image_ops, backend, simulator, tmp_path):
-    image_id = sparse_image(glance, backend, simulator, raw_file, vmware_disktype='sparse')
+    image_id = sparse_image(glance, backend, simulator, raw_file, tmp_path,
+                            vmware_disktype='sparse')
     meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
     urls = located.locations_of(glance.get_location(None, image_id))
     request = request_for(GiB)
@@ -409,12 +417,16 @@ def test_image_on_a_datastore_of_this_vcenter_is_copied_there(
 
 
 @pytest.mark.parametrize('case', ['another vCenter', 'streamOptimized file',
-                                  'unknown datastore', 'not vsphere'])
+                                  'sparse file naming another extent', 'unknown datastore',
+                                  'not vsphere'])
 def test_image_location_not_copyable_here_falls_back_to_the_import(
         case, raw_file, glance, image_ops, backend, simulator, soap_calls):
     stream = converted(raw_file, 'vmdk', 'subformat=streamOptimized')
     image_id = glance.add(stream, 'vmdk', vmware_disktype='streamOptimized')
+    neighbour = converted(raw_file, 'vmdk', 'subformat=monolithicSparse')
     url = {
+        'sparse file naming another extent': lambda: on_datastore(backend, simulator,
+                                                                  neighbour, image_id),
         'another vCenter': lambda: on_datastore(backend, simulator, stream, image_id,
                                                 host='vc2.example.com'),
         'streamOptimized file': lambda: on_datastore(backend, simulator, stream, image_id),

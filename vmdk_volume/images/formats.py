@@ -117,10 +117,11 @@ def stream_optimized_head(head: bytes) -> format_inspector.VMDKInspector | None:
     return inspector
 
 
-def sparse_disk_head(head: bytes) -> Probe | None:
-    """What ``head`` (a file's first ``HEAD_BYTES``) shows if it starts a monolithicSparse
-    VMDK whose descriptor passes the safety checks and names one sparse extent (the file
-    itself), else None: a disk vSphere's CopyVirtualDisk may read as it is."""
+def sparse_disk_head(head: bytes, file_name: str) -> Probe | None:
+    """What ``head`` (the first ``HEAD_BYTES`` of the file ``file_name``) shows if it starts
+    a monolithicSparse VMDK whose descriptor passes the safety checks and names one sparse
+    extent, the file itself (not a neighbour), else None: a disk vSphere's CopyVirtualDisk
+    may read as it is."""
     inspector = format_inspector.VMDKInspector()
     try:
         inspector.eat_chunk(head)
@@ -131,7 +132,8 @@ def sparse_disk_head(head: bytes) -> Probe | None:
         return None
     extents = [line for line in inspector.desc_text.splitlines()
                if line.split(' ')[0] in ('rw', 'rdonly', 'noaccess')]
-    if len(extents) != 1 or extents[0].split(' ')[2:3] != ['sparse']:
+    itself = 'sparse "%s"' % file_name.lower()
+    if len(extents) != 1 or extents[0].split(' ', 2)[2:] != [itself]:
         return None
     return Probe(format='vmdk', virtual_size=inspector.virtual_size,
                  subformat='monolithicSparse')

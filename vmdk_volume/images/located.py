@@ -2,7 +2,8 @@
 
 glance_store's VMware store keeps an image as a file on a datastore and gives its location
 as ``vsphere://<vCenter>/folder/<path>?dcPath=<datacenter path>&dsName=<datastore>``. When
-that vCenter is ours and the file is a monolithicSparse VMDK (``vmware_disktype=sparse``),
+that vCenter is ours and the file is a monolithicSparse VMDK (``vmware_disktype=sparse``)
+whose one extent is the file itself,
 the volume's backing is made with the image's virtual size and its disk overwritten by
 ``CopyVirtualDisk_Task`` from the image file (which converts the hosted sparse disk), then
 grown: no image byte crosses this host but the file's head, read to check it. Anything else
@@ -80,7 +81,7 @@ class LocatedImages:
         host = self._backend.config.endpoint.host
         for url in urls:
             found = DatastoreFile.parse(url)
-            if found is None or found.host != host:
+            if found is None or found.host != host.lower():
                 continue
             datacenter = self._datacenter(found)
             if datacenter is not None:
@@ -102,7 +103,7 @@ class LocatedImages:
             return None
         head = transfer.read_head(self._peer, found.http_url(self._backend.config.endpoint
                                                              .port), formats.HEAD_BYTES)
-        probe = formats.sparse_disk_head(head)
+        probe = formats.sparse_disk_head(head, found.path.rsplit('/', 1)[-1])
         if probe is not None:
             formats.check_claim(meta, probe)
         return probe
