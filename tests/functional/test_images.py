@@ -418,7 +418,7 @@ def test_image_on_a_datastore_of_this_vcenter_is_copied_there(
 
 @pytest.mark.parametrize('case', ['another vCenter', 'streamOptimized file',
                                   'sparse file naming another extent', 'unknown datastore',
-                                  'not vsphere'])
+                                  'missing file', 'not vsphere'])
 def test_image_location_not_copyable_here_falls_back_to_the_import(
         case, raw_file, glance, image_ops, backend, simulator, soap_calls):
     stream = converted(raw_file, 'vmdk', 'subformat=streamOptimized')
@@ -432,6 +432,8 @@ def test_image_location_not_copyable_here_falls_back_to_the_import(
         'streamOptimized file': lambda: on_datastore(backend, simulator, stream, image_id),
         'unknown datastore': lambda: on_datastore(
             backend, simulator, stream, image_id).replace('dsName=', 'dsName=gone'),
+        'missing file': lambda: on_datastore(backend, simulator, stream, image_id).replace(
+            image_id, 'gone-' + image_id),
         'not vsphere': lambda: 'file:///var/lib/glance/images/%s' % image_id,
     }[case]()
     meta = formats.ImageMeta.from_glance(glance.show(None, image_id))

@@ -101,8 +101,13 @@ class LocatedImages:
         """The image file's probe if it can be copied as a disk, else None."""
         if meta.disk_format is not formats.DiskFormat.VMDK or meta.container != 'bare':
             return None
-        head = transfer.read_head(self._peer, found.http_url(self._backend.config.endpoint
-                                                             .port), formats.HEAD_BYTES)
+        try:
+            head = transfer.read_head(self._peer, found.http_url(
+                self._backend.config.endpoint.port), formats.HEAD_BYTES)
+        except transfer.TransferFailed as error:
+            LOG.warning('Image %s: cannot read %s (%s): importing it instead',
+                        meta.image_id, found.datastore_path, error)
+            return None
         probe = formats.sparse_disk_head(head, found.path.rsplit('/', 1)[-1])
         if probe is not None:
             formats.check_claim(meta, probe)
