@@ -63,8 +63,8 @@ class Images:
             return None
         probe = images.probe(found[0], meta)
         if probe is None:
-            LOG.info('Image %s at %s is not a sparse VMDK: importing it instead',
-                     meta.image_id, found[0].datastore_path)
+            LOG.info('Image %s at %s is not a sparse VMDK vCenter can copy as it is: '
+                     'importing it instead', meta.image_id, found[0].datastore_path)
             return None
         return images.copy(*found, probe, request, project_id)
 
