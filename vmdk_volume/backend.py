@@ -233,9 +233,11 @@ class Backend:
                 raise
         return ref
 
-    def extend(self, ref: str, size_bytes: int) -> None:
-        """Grow a backing's disk; if its datastore is full, move it where it fits first."""
-        backing = self.describe(ref)
+    def extend(self, ref: str, size_bytes: int,
+               backing: backings.Backing | None = None) -> None:
+        """Grow a backing's disk; if its datastore is full, move it where it fits first.
+        ``backing`` is the backing as just described, if the caller has it (saves a call)."""
+        backing = backing or self.describe(ref)
         try:
             self.backings.extend(backing, size_bytes)
         except errors.NoDiskSpace:

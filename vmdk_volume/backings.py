@@ -209,10 +209,16 @@ class Backings:
 
     def copy_disk(self, source: Backing, target: Backing) -> None:
         """Overwrite ``target``'s disk with ``source``'s (server-side)."""
+        self.copy_disk_file(source.vmdk_path, source.datacenter, target)
+
+    def copy_disk_file(self, source_path: str, source_datacenter: str,
+                       target: Backing) -> None:
+        """Overwrite ``target``'s disk with the disk at ``source_path`` ('[ds] dir/file' in
+        the datacenter of moref value ``source_datacenter``), server-side."""
         client = self._client
         client.run('CopyVirtualDisk_Task', client.content.virtualDiskManager,
-                   sourceName=source.vmdk_path,
-                   sourceDatacenter=client.ref('Datacenter', source.datacenter),
+                   sourceName=source_path,
+                   sourceDatacenter=client.ref('Datacenter', source_datacenter),
                    destName=target.vmdk_path,
                    destDatacenter=client.ref('Datacenter', target.datacenter), force=True)
 

@@ -16,17 +16,23 @@ reported as not implemented yet.
 
 import argparse
 import dataclasses
+import functools
 import json
+import os
+import pathlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 
+from vmdk_volume.local_images import LocalImages
 from vmdk_volume.simkit import ModelSize, Simulator
 
 PROJECT_ID = 'b3e5c7d9a1f24e6b8c0d2f4a6b8c0d2e'
 CONNECTOR = {'host': 'compute-1', 'ip': '10.0.0.5', 'initiator': None}
+IMAGE_MIB = 64
 MODELS = {'small': ModelSize(hosts=3, datastores=3),
           'large': ModelSize(hosts=32, datastores=200, vms=16)}   # 512 VMs
 
@@ -83,6 +89,8 @@ class Bench:
         self.context = context.get_admin_context()
         self._cleanups: list[Callable[[], object]] = []
         self.driver = self.instance = None
+        self._workdir = tempfile.TemporaryDirectory(prefix='vmdk-bench-images-')
+        self._images: dict[int, pathlib.Path] = {}
 
     def ready(self) -> None:
         """Start the driver the warm scenarios share and choose the instance to attach to."""
@@ -92,6 +100,26 @@ class Bench:
     def close(self) -> None:
         self.clean_up()
         self.driver._backend.close()
+        self._workdir.cleanup()
+
+    @functools.cached_property
+    def glance(self) -> LocalImages:
+        """The image service the image scenarios read from (files in the work directory)."""
+        return LocalImages(pathlib.Path(self._workdir.name) / 'glance')
+
+    def image_file(self, mib: int) -> pathlib.Path:
+        """A streamOptimized VMDK of ``mib`` MiB of random data (made once)."""
+        if mib not in self._images:
+            raw = pathlib.Path(self._workdir.name) / ('%d.raw' % mib)
+            with open(raw, 'wb') as out:
+                for _ in range(mib):
+                    out.write(os.urandom(1024 * 1024))
+            vmdk = raw.with_suffix('.vmdk')
+            subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                            'subformat=streamOptimized', str(raw), str(vmdk)], check=True)
+            raw.unlink()
+            self._images[mib] = vmdk
+        return self._images[mib]
 
     def new_driver(self):
         """A driver for this backend section, as VolumeManager builds it."""
@@ -229,6 +257,17 @@ def _extend(bench: Bench):
     return lambda: bench.driver.extend_volume(volume, 2)
 
 
+def _image_import(bench: Bench):
+    """copy_image_to_volume of a new 64 MiB streamOptimized image into a lazy volume."""
+    glance = bench.glance
+    image_id = glance.add(bench.image_file(IMAGE_MIB), 'vmdk',
+                          vmware_disktype='streamOptimized')
+    volume = bench.volume()
+    bench.defer(lambda: glance.delete(None, image_id))
+    return _updating(volume, lambda: bench.driver.copy_image_to_volume(
+        bench.context, volume, glance, image_id))
+
+
 SCENARIOS = [
     Scenario('start-up to ready, first session', _start_up,
              Target(calls=4), warm_up=False),
@@ -242,6 +281,8 @@ SCENARIOS = [
     Scenario('template snapshot of a backed volume', _take_snapshot),
     Scenario('volume from a template snapshot', _volume_from_snapshot),
     Scenario('extend of a backed volume (1 to 2 GiB)', _extend),
+    Scenario('image import, %d MiB streamOptimized' % IMAGE_MIB, _image_import,
+             Target(calls=8, seconds=1.0)),
 ]
 
 

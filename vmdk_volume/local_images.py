@@ -1,8 +1,9 @@
 """Glance's image service as Cinder's code calls it, over image files in a directory.
 
 ``vmdk-volume demo`` and the tests stand it in for Glance: ``show``, ``download``, ``update``,
-``create``, ``delete`` and ``get_location`` with Glance's metadata shape (format, container,
-size, checksum, properties), streaming in chunks as glanceclient does.
+``create``, ``delete`` and ``get_location`` (from ``locations``, an image's store URLs) with
+Glance's metadata shape (format, container, size, checksum, properties), streaming in chunks
+as glanceclient does.
 """
 
 import hashlib
@@ -22,6 +23,7 @@ class LocalImages:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.images: dict[str, dict] = {}
+        self.locations: dict[str, list[str]] = {}   # image id -> store URLs (vsphere://...)
         self.downloads = 0
 
     def add(self, source=None, disk_format: str = 'raw', container_format: str = 'bare',
@@ -55,7 +57,12 @@ class LocalImages:
         return dict(self.images[image_id])
 
     def get_location(self, context, image_id: str):
-        return None, None
+        """(direct URL, locations) as Glance's v2 API gives them, from ``locations``."""
+        self.show(context, image_id)
+        urls = self.locations.get(image_id)
+        if not urls:
+            return None, None
+        return urls[0], [{'url': url, 'metadata': {}} for url in urls]
 
     def download(self, context, image_id: str, data=None):
         """The image's bytes as an iterator of chunks, or written into ``data``."""

@@ -1,7 +1,8 @@
-"""The benchmark runs end to end on a small inventory and reports what vCenter was asked.
+"""The benchmarks run end to end on a small inventory (and a small image) and report what
+vCenter was asked and what the image import held in memory.
 
-It runs as ``python -m vmdk_volume.bench`` in its own process: the bench configures Cinder's
-global options and coordination, which this test run's Cinder fixtures own.
+Each runs in its own process (``python -m vmdk_volume.bench`` configures Cinder's
+global options and coordination, which this test run's Cinder fixtures own).
 """
 
 import json
@@ -30,4 +31,20 @@ def test_bench_reports_the_calls_of_each_operation(tmp_path):
     assert calls('delete of a never-attached volume') == {'FindAllByUuid': 1}
     assert calls('full clone of a backed volume')['CloneVM_Task'] == 1
     assert calls('extend of a backed volume (1 to 2 GiB)')['ExtendVirtualDisk_Task'] == 1
-    assert all(r['seconds'] is not None and r['nfc_bytes'] == 0 for r in results.values())
+    image = results['image import, 64 MiB streamOptimized']
+    assert image['calls'] == {
+        'ImportVApp': 1, 'RetrievePropertiesEx': 2, 'HttpNfcLeaseComplete': 1,
+        'MarkAsTemplate': 1, 'CloneVM_Task': 1, 'WaitForUpdatesEx': 1}
+    assert image['nfc_bytes'] > 64 * 1024 ** 2
+    assert all(r['seconds'] is not None and (r['nfc_bytes'] == 0 or r is image)
+               for r in results.values())
+
+
+def test_image_bench_measures_both_import_paths_within_the_memory_goal():
+    out = subprocess.run([sys.executable, '-m', 'vmdk_volume.bench_images', '--size', '8M'],
+                         check=True, capture_output=True, text=True, timeout=300).stdout
+    growth = {line.split()[2]: float(line.rsplit('+', 1)[1].split()[0])
+              for line in out.splitlines() if line.startswith('peak RSS, ')}
+    assert set(growth) == {'streamOptimized', 'qcow2'}
+    assert all(0 <= mib < 100 for mib in growth.values())
+    assert 'import, qcow2 (spool + convert)' in out

@@ -10,11 +10,12 @@ import tarfile
 import uuid
 
 import pytest
+import requests
 
 from vmdk_volume import backings, images, volume_type
-from vmdk_volume.images import formats, importer, transfer
+from vmdk_volume.images import formats, importer, located, transfer
 from vmdk_volume.local_images import LocalImages
-from vmdk_volume.vsphere import properties
+from vmdk_volume.vsphere import leases, properties
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -337,3 +338,107 @@ def test_cache_off_keeps_no_template(raw_file, glance, tmp_dir, image_ops, backe
     assert _template_names(backend, image_id) == []
     assert image_ops.from_cache(image_id, glance.show(None, image_id)['checksum'],
                                 request_for(), uuid.uuid4().hex) is None
+
+
+@pytest.mark.parametrize('kind', ['qcow2', 'vmdk-streamOptimized'])
+def test_import_into_an_existing_backing_replaces_its_disk(kind, raw_file, glance, tmp_dir,
+                                                           image_ops, backend, tmp_path):
+    path, disk_format, container, props = FORMATS[kind](raw_file)
+    image_id = glance.add(path, disk_format, container, **props)
+    request = request_for(GiB)
+    project = uuid.uuid4().hex
+    existing = backend.create_backing(request, project)
+    try:
+        ref = image_ops.import_image(image_data(glance, image_id), request, project,
+                                     existing=existing)
+        assert ref == existing
+        assert [vm.value for vm in vms_named(backend, request.name)] == [existing]
+        assert vms_named(backend, request.name + '-image') == []
+        assert backend.describe(existing).size_bytes == GiB
+        exported = export_to_raw(image_ops, existing, GiB, glance, tmp_path)
+    finally:
+        backend.backings.delete(existing)
+    assert exported[:RAW_SIZE] == raw_file.read_bytes()
+    assert not exported[RAW_SIZE:].strip(b'\0')
+    assert list(tmp_dir.iterdir()) == []
+
+
+def on_datastore(backend, simulator, path: pathlib.Path, name: str, host=None) -> str:
+    """``path`` put on the simulator's first datastore as glance_store's VMware store keeps
+    an image (``images/<name>``); its ``vsphere://`` location."""
+    inventory = backend.inventory()
+    store = min(inventory.datastores.values(), key=lambda ds: ds.name)
+    found = located.DatastoreFile(simulator.host, inventory.datacenters[store.datacenter].name,
+                                  store.name, 'images/%s' % name)
+    with open(path, 'rb') as data:
+        requests.put(found.http_url(simulator.port), data=data, verify=simulator.ca_file,
+                     headers={'Cookie': leases.session_cookie(backend.client)},
+                     timeout=30).raise_for_status()
+    query = found.http_url(simulator.port).split('?', 1)[1]
+    return 'vsphere://%s/folder/images/%s?%s' % (host or simulator.host, name, query)
+
+
+def sparse_image(glance, backend, simulator, raw_file, tmp_path, **props):
+    """A monolithicSparse image kept as glance_store's VMware store does: a file named after
+    the image id (which its descriptor's extent names) on a datastore of the simulator."""
+    image_id = glance.add(converted(raw_file, 'vmdk', 'subformat=monolithicSparse'), 'vmdk',
+                          **props)
+    path = tmp_path / image_id
+    qemu_img('convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=monolithicSparse',
+             str(raw_file), str(path))
+    with open(path, 'rb') as data:
+        glance.update(None, image_id, {}, data=data, purge_props=False)
+    glance.locations[image_id] = [on_datastore(backend, simulator, path, image_id)]
+    return image_id
+
+
+def test_image_on_a_datastore_of_this_vcenter_is_copied_there(
+        raw_file, glance, tmp_dir, image_ops, backend, simulator, tmp_path):
+    image_id = sparse_image(glance, backend, simulator, raw_file, tmp_path,
+                            vmware_disktype='sparse')
+    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
+    urls = located.locations_of(glance.get_location(None, image_id))
+    request = request_for(GiB)
+    simulator.reset_stats()
+    ref = image_ops.from_location(meta, urls, request, uuid.uuid4().hex)
+    stats = simulator.stats()
+    try:
+        assert stats.nfc_bytes_uploaded == stats.nfc_bytes_downloaded == 0
+        assert glance.downloads == 0
+        assert stats.calls['CopyVirtualDisk_Task'] == 1
+        assert 'ImportVApp' not in stats.calls
+        assert [vm.value for vm in vms_named(backend, request.name)] == [ref]
+        assert backend.describe(ref).size_bytes == GiB
+        exported = export_to_raw(image_ops, ref, GiB, glance, tmp_path)
+    finally:
+        backend.backings.delete(ref)
+    assert exported[:RAW_SIZE] == raw_file.read_bytes()
+    assert not exported[RAW_SIZE:].strip(b'\0')
+
+
+@pytest.mark.parametrize('case', ['another vCenter', 'streamOptimized file',
+                                  'sparse file naming another extent', 'unknown datastore',
+                                  'missing file', 'not vsphere'])
+def test_image_location_not_copyable_here_falls_back_to_the_import(
+        case, raw_file, glance, image_ops, backend, simulator, soap_calls):
+    stream = converted(raw_file, 'vmdk', 'subformat=streamOptimized')
+    image_id = glance.add(stream, 'vmdk', vmware_disktype='streamOptimized')
+    neighbour = converted(raw_file, 'vmdk', 'subformat=monolithicSparse')
+    url = {
+        'sparse file naming another extent': lambda: on_datastore(backend, simulator,
+                                                                  neighbour, image_id),
+        'another vCenter': lambda: on_datastore(backend, simulator, stream, image_id,
+                                                host='vc2.example.com'),
+        'streamOptimized file': lambda: on_datastore(backend, simulator, stream, image_id),
+        'unknown datastore': lambda: on_datastore(
+            backend, simulator, stream, image_id).replace('dsName=', 'dsName=gone'),
+        'missing file': lambda: on_datastore(backend, simulator, stream, image_id).replace(
+            image_id, 'gone-' + image_id),
+        'not vsphere': lambda: 'file:///var/lib/glance/images/%s' % image_id,
+    }[case]()
+    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
+    request = request_for()
+    soap_calls()
+    assert image_ops.from_location(meta, [url], request, uuid.uuid4().hex) is None
+    assert soap_calls().total == 0
+    assert vms_named(backend, request.name) == []

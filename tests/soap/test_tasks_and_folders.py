@@ -1,11 +1,12 @@
-"""Faults around tasks and folders that the simulator cannot make, on a scripted vCenter."""
+"""Faults around tasks, folders and leases that the simulator cannot make, on a scripted
+vCenter."""
 
 import pytest
 
 from tests.soap import fake
 from vmdk_volume import folders
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors
+from vmdk_volume.vsphere import errors, leases
 
 
 def _task_update(*changes: str) -> fake.Returns:
@@ -73,3 +74,19 @@ def test_folder_created_concurrently_is_found_after_duplicate_name(fake_vc, clie
 
     assert ref == 'group-v9'
     assert fake_vc.calls == ['FindChild', 'CreateFolder', 'FindChild']
+
+
+def test_lease_refused_completion_is_a_lease_failure_with_its_error(fake_vc, client):
+    fake_vc.script('HttpNfcLeaseComplete', fake.Fault(
+        'InvalidState', 'The operation is not allowed in the current state.'))
+    fake_vc.script('RetrievePropertiesEx', fake.Returns(
+        '<objects><obj type="HttpNfcLease">lease-3</obj>'
+        '<propSet><name>state</name><val xsi:type="HttpNfcLeaseState">error</val></propSet>'
+        '<propSet><name>error</name><val xsi:type="LocalizedMethodFault"><fault '
+        'xsi:type="Timedout"></fault><localizedMessage>The lease timed out.'
+        '</localizedMessage></val></propSet></objects>'))
+    fake_vc.calls.clear()
+
+    with pytest.raises(leases.LeaseFailed, match='lease-3 is error, not ready: .*timed out'):
+        leases.Lease(client, client.ref('HttpNfcLease', 'lease-3')).complete()
+    assert fake_vc.calls == ['HttpNfcLeaseComplete', 'RetrievePropertiesEx']

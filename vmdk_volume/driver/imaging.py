@@ -4,7 +4,7 @@ volumes back into images (see ``vmdk_volume.images``)."""
 from cinder import exception
 
 from vmdk_volume.driver import errors
-from vmdk_volume.images import exporter, formats, importer
+from vmdk_volume.images import exporter, formats, importer, located
 
 GiB = 1024 ** 3
 
@@ -26,10 +26,16 @@ class Imaging:
 
     @errors.translated
     def clone_image(self, context, volume, image_location, image_meta, image_service):
-        """A volume from an image cached on the datastore: one clone task, no transfer."""
+        """A volume from an image cached on the datastore (one clone task), or from an
+        image file on this vCenter's datastores (a disk copy): no transfer either way."""
+        urls = located.locations_of(image_location)
         with errors.image_errors(image_meta['id']):
+            request = self._backing_request(volume)
             ref = self._images.from_cache(image_meta['id'], image_meta.get('checksum') or '',
-                                          self._backing_request(volume), volume.project_id)
+                                          request, volume.project_id)
+            if ref is None and urls:
+                ref = self._images.from_location(formats.ImageMeta.from_glance(image_meta),
+                                                 urls, request, volume.project_id)
         if ref is None:
             return None, False
         return {'provider_location': ref}, True

@@ -4,7 +4,7 @@ import logging
 import uuid
 
 from vmdk_volume.backings import Backing, BackingRequest
-from vmdk_volume.images import cache, exporter, formats, importer, transfer
+from vmdk_volume.images import cache, exporter, formats, importer, located, transfer
 from vmdk_volume.vsphere import leases
 
 LOG = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class Images:
         meta = image.meta
         if not (self._backend.config.image_cache.enabled and meta.checksum):
             return self._importer().import_image(
-                image, request, self._backend.volume_folder_path(project_id))
+                image, request, self._backend.volume_folder_path(project_id)).ref
         template = self.cache.lookup(meta.image_id, meta.checksum)
         if template is None:
             template = self._cache_template(image, request)
@@ -53,6 +53,21 @@ class Images:
             return None
         return self.clone_template(template, request, project_id, image_id)
 
+    def from_location(self, meta: formats.ImageMeta, urls: list[str],
+                      request: BackingRequest, project_id: str) -> str | None:
+        """A datastore-side copy of the image if one of ``urls`` is a sparse VMDK file on
+        this vCenter (see ``located``), else None."""
+        images = located.LocatedImages(self._backend, self.peer())
+        found = images.find(urls)
+        if found is None:
+            return None
+        probe = images.probe(found[0], meta)
+        if probe is None:
+            LOG.info('Image %s at %s is not a sparse VMDK vCenter can copy as it is: '
+                     'importing it instead', meta.image_id, found[0].datastore_path)
+            return None
+        return images.copy(*found, probe, request, project_id)
+
     def clone_template(self, template: Backing, request: BackingRequest, project_id: str,
                        image_id: str) -> str:
         formats.check_fits(template.size_bytes, request.size_bytes)
@@ -64,10 +79,9 @@ class Images:
     def _cache_template(self, image: importer.ImageData, request: BackingRequest) -> Backing:
         meta = image.meta
         wanted = self.cache.template_request(meta.image_id, meta.checksum, request)
-        ref = self._importer().import_image(image, wanted, self.cache.folder_path(),
-                                            grow=False)
-        template = self._backend.describe(ref)
-        self.cache.add(meta.image_id, meta.checksum, ref, template.size_bytes)
+        template = self._importer().import_image(image, wanted, self.cache.folder_path(),
+                                                 grow=False)
+        self.cache.add(meta.image_id, meta.checksum, template.ref, template.size_bytes)
         return template
 
     def _import_into(self, image: importer.ImageData, request: BackingRequest,
@@ -80,10 +94,9 @@ class Images:
             image, temporary, self._backend.volume_folder_path(project_id))
         backings = self._backend.backings
         try:
-            backings.copy_disk(self._backend.describe(source),
-                               self._backend.describe(existing))
+            backings.copy_disk(source, self._backend.describe(existing))
         finally:
-            backings.delete(source)
+            backings.delete(source.ref)
         return existing
 
     def export(self, ref: str | None, size_bytes: int, store: exporter.Store,

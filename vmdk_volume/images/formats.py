@@ -117,6 +117,28 @@ def stream_optimized_head(head: bytes) -> format_inspector.VMDKInspector | None:
     return inspector
 
 
+def sparse_disk_head(head: bytes, file_name: str) -> Probe | None:
+    """What ``head`` (the first ``HEAD_BYTES`` of the file ``file_name``) shows if it starts
+    a monolithicSparse VMDK whose descriptor passes the safety checks and names one sparse
+    extent, the file itself (not a neighbour), else None: a disk vSphere's CopyVirtualDisk
+    may read as it is."""
+    inspector = format_inspector.VMDKInspector()
+    try:
+        inspector.eat_chunk(head)
+        if not inspector.format_match or inspector.vmdktype != 'monolithicsparse':
+            return None
+        inspector.check_descriptor()
+    except (format_inspector.ImageFormatError, format_inspector.SafetyViolation):
+        return None
+    extents = [line for line in inspector.desc_text.splitlines()
+               if line.split(' ')[0] in ('rw', 'rdonly', 'noaccess')]
+    itself = 'sparse "%s"' % file_name.lower()
+    if len(extents) != 1 or extents[0].split(' ', 2)[2:] != [itself]:
+        return None
+    return Probe(format='vmdk', virtual_size=inspector.virtual_size,
+                 subformat='monolithicSparse')
+
+
 def check_stream_end(inspector: format_inspector.VMDKInspector) -> None:
     """Run the safety checks that needed the whole stream (descriptor, footer)."""
     inspector.finish()

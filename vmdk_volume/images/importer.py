@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 
-from vmdk_volume.backings import BackingRequest
+from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import convert, formats, source, transfer
 from vmdk_volume.images.formats import ImageMeta, Probe
 from vmdk_volume.vsphere import errors
@@ -56,23 +56,23 @@ class Importer:
         return self._backend.config.image_transfer_timeout_s
 
     def import_image(self, image: ImageData, request: BackingRequest,
-                     folder_path: tuple[str, ...], grow: bool = True) -> str:
+                     folder_path: tuple[str, ...], grow: bool = True) -> Backing:
         """A new backing for ``request`` in ``folder_path`` holding ``image``, grown to
-        ``request.size_bytes`` if the image is smaller and ``grow`` (larger is refused);
-        the backing's moref value."""
+        ``request.size_bytes`` if the image is smaller and ``grow`` (larger is refused)."""
         meta = image.meta
         if meta.adapter_type:
             profile = dataclasses.replace(request.profile, adapter_type=meta.adapter_type)
             request = dataclasses.replace(request, profile=profile)
         with self._vmdk_stream(image, request.size_bytes) as upload:
-            ref = self._upload(upload, request, folder_path, 'image %s' % meta.image_id)
-        if grow and request.size_bytes > upload.virtual_size:
+            landed = self._upload(upload, request, folder_path, 'image %s' % meta.image_id)
+        if grow and request.size_bytes > landed.size_bytes:
             try:
-                self._backend.extend(ref, request.size_bytes)
+                self._backend.extend(landed.ref, request.size_bytes, backing=landed)
             except BaseException:
-                _destroy_quietly(self._backend, ref)
+                _destroy_quietly(self._backend, landed.ref)
                 raise
-        return ref
+            landed = dataclasses.replace(landed, size_bytes=request.size_bytes)
+        return landed
 
     @contextlib.contextmanager
     def _vmdk_stream(self, image: ImageData, limit: int) -> Iterator[Upload]:
@@ -137,7 +137,7 @@ class Importer:
                     os.unlink(path)
 
     def _upload(self, upload: Upload, request: BackingRequest, folder_path: tuple[str, ...],
-                what: str) -> str:
+                what: str) -> Backing:
         backend = self._backend
         request, where, folder = backend.prepare_backing(request, folder_path)
         request = dataclasses.replace(request, size_bytes=upload.virtual_size)
@@ -153,20 +153,21 @@ class Importer:
             lease.complete()
             LOG.info('Imported %s into backing %s (%s) on datastore %s: %s', what,
                      request.name, entity, where.datastore.name, meter.summary())
-            self._verify(entity, upload.virtual_size)
+            return self._verify(entity, upload.virtual_size)
         except BaseException as error:
             lease.abort(str(error) or type(error).__name__)
             if entity is not None:
                 _destroy_quietly(backend, entity)
             raise
-        return entity
 
-    def _verify(self, entity: str, virtual_size: int) -> None:
-        landed = self._backend.backings.describe(entity)
+    def _verify(self, entity: str, virtual_size: int) -> Backing:
+        """The imported backing, if its disk holds the image's virtual size."""
+        landed = self._backend.describe(entity)
         if landed.size_bytes < virtual_size:
             raise transfer.TransferFailed(
                 'the imported disk of %s holds %d bytes, less than the image\'s %d'
                 % (entity, landed.size_bytes, virtual_size))
+        return landed
 
 
 def _destroy_quietly(backend, entity: str) -> None:

@@ -169,3 +169,22 @@ def download(peer: Peer, url: str, meter: Meter) -> Iterator[bytes]:
                              % (meter.what, url, meter.done, error)) from error
     finally:
         conn.close()
+
+
+def read_head(peer: Peer, url: str, size: int) -> bytes:
+    """The first ``size`` bytes at ``url`` (fewer if the file is shorter), asked for with
+    a Range header; a server that ignores it is read no further than ``size``."""
+    conn, path = peer.connect(url)
+    try:
+        headers = {'Range': 'bytes=0-%d' % (size - 1)}
+        if peer.cookie:
+            headers['Cookie'] = peer.cookie
+        conn.request('GET', path, headers=headers)
+        reply = conn.getresponse()
+        if reply.status not in (200, 206):
+            raise TransferFailed('GET %s answered %d %s' % (url, reply.status, reply.reason))
+        return reply.read(size)
+    except (OSError, http.client.HTTPException) as error:
+        raise TransferFailed('GET %s failed: %s' % (url, error)) from error
+    finally:
+        conn.close()

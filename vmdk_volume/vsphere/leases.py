@@ -51,10 +51,6 @@ class Lease:
         """Start exporting the disks of the VM ``vm`` (a moref value)."""
         return cls(client, client.call('ExportVm', client.ref('VirtualMachine', vm)))
 
-    def state(self) -> str | None:
-        """The lease state, or None if vCenter dropped the lease."""
-        return properties.fetch_one(self._client, self.ref, ['state']).get('state')
-
     def wait_ready(self, timeout_s: float) -> tuple[str, list[DeviceUrl]]:
         """Wait until the lease is ready; its entity (moref value) and device URLs."""
         deadline = time.monotonic() + timeout_s
@@ -85,12 +81,18 @@ class Lease:
         self._client.call('HttpNfcLeaseProgress', self.ref, percent=max(0, min(100, percent)))
 
     def complete(self) -> None:
-        """End a successful transfer; raise if the lease failed meanwhile."""
-        state = self.state()
-        if state not in ('ready', None):
+        """End a successful transfer; LeaseFailed if the lease failed meanwhile (vCenter
+        refuses to complete a lease that is not ready, with InvalidState: only then are
+        its state and error read)."""
+        try:
+            self._client.call('HttpNfcLeaseComplete', self.ref)
+        except errors.Busy as refused:
+            props = properties.fetch_one(self._client, self.ref, ['state', 'error'])
+            error = props.get('error')
+            reason = getattr(error, 'localizedMessage', None) or refused
             raise LeaseFailed('NFC lease %s is %s, not ready: the transfer failed on the '
-                              'vCenter side' % (self.ref.value, state))
-        self._client.call('HttpNfcLeaseComplete', self.ref)
+                              'vCenter side: %s' % (self.ref.value, props.get('state'),
+                                                    reason)) from refused
 
     def abort(self, reason: str) -> None:
         """End a failed transfer (best effort: a lease already gone is fine)."""

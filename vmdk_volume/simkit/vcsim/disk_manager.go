@@ -3,11 +3,20 @@
 // capacity of the VirtualDisk device of every VM backed by that file. The VirtualDiskManager
 // singleton is only used through an interface inside vcsim, so our type replaces it in
 // simulator.Map under the same moref.
+//
+// CopyVirtualDisk_Task of a hosted sparse disk (one file starting with "KDMV": monolithicSparse,
+// or streamOptimized as an NFC import leaves it) converts it as vCenter does: the destination
+// becomes a flat disk, a descriptor and its -flat extent holding the data (qemu-img). Other
+// sources are copied file by file, as vcsim does.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path"
+	"strings"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -102,4 +111,59 @@ func diskBytes(disk *types.VirtualDisk) int64 {
 func sameDatastorePath(a, b string) bool {
 	var pa, pb object.DatastorePath
 	return pa.FromString(a) && pb.FromString(b) && pa == pb
+}
+
+func (m *virtualDiskManager) CopyVirtualDiskTask(ctx *simulator.Context, req *types.CopyVirtualDisk_Task) soap.HasFault {
+	src, fault := localPath(req.SourceDatacenter, req.SourceName)
+	if fault == nil && !sparseVMDK(src) {
+		return m.VirtualDiskManager.CopyVirtualDiskTask(ctx, req)
+	}
+	task := simulator.CreateTask(m, "copyVirtualDisk", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		if fault != nil {
+			return nil, fault
+		}
+		return nil, flattenDisk(src, req)
+	})
+	return &methods.CopyVirtualDisk_TaskBody{
+		Res: &types.CopyVirtualDisk_TaskResponse{Returnval: task.Run()},
+	}
+}
+
+// flattenDisk writes the sparse disk src as the flat disk req.DestName.
+func flattenDisk(src string, req *types.CopyVirtualDisk_Task) types.BaseMethodFault {
+	dst, fault := localPath(req.DestDatacenter, req.DestName)
+	if fault != nil {
+		return fault
+	}
+	if _, err := os.Stat(dst); err == nil && (req.Force == nil || !*req.Force) {
+		return &types.FileAlreadyExists{FileFault: types.FileFault{File: req.DestName}}
+	}
+	flat := strings.TrimSuffix(dst, ".vmdk") + "-flat.vmdk"
+	cmd := exec.Command("qemu-img", "convert", "-q", "-f", "vmdk", "-O", "raw", src, flat)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return &types.CannotAccessFile{FileFault: types.FileFault{
+			File: fmt.Sprintf("%s (qemu-img: %v: %s)", req.SourceName, err, msg)}}
+	}
+	info, err := os.Stat(flat)
+	if err != nil {
+		return &types.CannotCreateFile{FileFault: types.FileFault{File: req.DestName}}
+	}
+	descriptor := fmt.Sprintf("# Disk DescriptorFile\nversion=1\ncreateType=\"vmfs\"\n"+
+		"RW %d VMFS \"%s\"\n", info.Size()/512, path.Base(flat))
+	if err := os.WriteFile(dst, []byte(descriptor), 0o644); err != nil {
+		return &types.CannotCreateFile{FileFault: types.FileFault{File: req.DestName}}
+	}
+	return nil
+}
+
+// sparseVMDK tells whether file is a hosted sparse VMDK (it starts with the "KDMV" magic).
+func sparseVMDK(file string) bool {
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	_, err = io.ReadFull(f, magic)
+	return err == nil && string(magic) == "KDMV"
 }

@@ -163,13 +163,8 @@ func (p *poolProxy) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) so
 // streamOptimized returns the disk file if it is a sparse VMDK already, else a temporary
 // streamOptimized VMDK of capacity bytes made of the disk's -flat extent.
 func streamOptimized(file string, capacity int64) (string, error) {
-	if f, err := os.Open(file); err == nil {
-		magic := make([]byte, 4)
-		_, _ = io.ReadFull(f, magic)
-		f.Close()
-		if string(magic) == "KDMV" {
-			return file, nil
-		}
+	if sparseVMDK(file) {
+		return file, nil
 	}
 	raw, err := os.CreateTemp("", "export-*.raw")
 	if err != nil {

@@ -1,0 +1,136 @@
+"""Glance images already on this vCenter's datastores, copied datastore-side.
+
+glance_store's VMware store keeps an image as a file on a datastore and gives its location
+as ``vsphere://<vCenter>/folder/<path>?dcPath=<datacenter path>&dsName=<datastore>``. When
+that vCenter is ours and the file is a monolithicSparse VMDK (``vmware_disktype=sparse``)
+whose one extent is the file itself,
+the volume's backing is made with the image's virtual size and its disk overwritten by
+``CopyVirtualDisk_Task`` from the image file (which converts the hosted sparse disk), then
+grown: no image byte crosses this host but the file's head, read to check it. Anything else
+(another vCenter, a streamOptimized or flat image, an unknown datacenter or datastore) is
+left to the streamed import.
+"""
+
+import dataclasses
+import logging
+import urllib.parse
+from collections.abc import Iterable
+
+from vmdk_volume.backings import BackingRequest
+from vmdk_volume.images import formats, transfer
+from vmdk_volume.vsphere import errors
+
+LOG = logging.getLogger(__name__)
+SCHEME = 'vsphere'
+
+
+@dataclasses.dataclass(frozen=True)
+class DatastoreFile:
+    """A file on a datastore, as a ``vsphere://`` location names it."""
+
+    host: str
+    datacenter_path: str      # dcPath: the datacenter's inventory path below the root
+    datastore: str
+    path: str                 # below the datastore's root
+
+    @classmethod
+    def parse(cls, url: str) -> 'DatastoreFile | None':
+        parts = urllib.parse.urlsplit(url)
+        query = urllib.parse.parse_qs(parts.query)
+        if (parts.scheme != SCHEME or not parts.path.startswith('/folder/')
+                or not query.get('dcPath') or not query.get('dsName')):
+            return None
+        return cls(host=parts.hostname or '', datacenter_path=query['dcPath'][0],
+                   datastore=query['dsName'][0],
+                   path=urllib.parse.unquote(parts.path[len('/folder/'):]))
+
+    @property
+    def datacenter_name(self) -> str:
+        return self.datacenter_path.rstrip('/').rsplit('/', 1)[-1]
+
+    @property
+    def datastore_path(self) -> str:
+        return '[%s] %s' % (self.datastore, self.path)
+
+    def http_url(self, port: int) -> str:
+        """The file on the vCenter's datastore HTTP interface."""
+        query = urllib.parse.urlencode({'dcPath': self.datacenter_path,
+                                        'dsName': self.datastore})
+        return 'https://%s:%d/folder/%s?%s' % (self.host, port,
+                                               urllib.parse.quote(self.path), query)
+
+
+def locations_of(image_location) -> list[str]:
+    """The URLs of Cinder's ``image_location`` (direct URL, list of location dicts)."""
+    if not image_location:
+        return []
+    direct_url, locations = image_location
+    urls = [direct_url] if direct_url else []
+    return urls + [loc.get('url') for loc in locations or () if loc.get('url')]
+
+
+class LocatedImages:
+    """Volumes from image files on the datastores of one backend's vCenter."""
+
+    def __init__(self, backend, peer: transfer.Peer):
+        self._backend = backend
+        self._peer = peer
+
+    def find(self, urls: Iterable[str]) -> tuple[DatastoreFile, str] | None:
+        """The first location on this vCenter, with its datacenter's moref value."""
+        host = self._backend.config.endpoint.host
+        for url in urls:
+            found = DatastoreFile.parse(url)
+            if found is None or found.host != host.lower():
+                continue
+            datacenter = self._datacenter(found)
+            if datacenter is not None:
+                return found, datacenter
+        return None
+
+    def _datacenter(self, found: DatastoreFile) -> str | None:
+        inventory = self._backend.inventory()
+        for store in inventory.datastores.values():
+            datacenter = inventory.datacenters.get(store.datacenter)
+            if (store.name == found.datastore and datacenter is not None
+                    and datacenter.name == found.datacenter_name):
+                return datacenter.ref
+        return None
+
+    def probe(self, found: DatastoreFile, meta: formats.ImageMeta) -> formats.Probe | None:
+        """The image file's probe if it can be copied as a disk, else None."""
+        if meta.disk_format is not formats.DiskFormat.VMDK or meta.container != 'bare':
+            return None
+        try:
+            head = transfer.read_head(self._peer, found.http_url(
+                self._backend.config.endpoint.port), formats.HEAD_BYTES)
+        except transfer.TransferFailed as error:
+            LOG.warning('Image %s: cannot read %s (%s): importing it instead',
+                        meta.image_id, found.datastore_path, error)
+            return None
+        probe = formats.sparse_disk_head(head, found.path.rsplit('/', 1)[-1])
+        if probe is not None:
+            formats.check_claim(meta, probe)
+        return probe
+
+    def copy(self, found: DatastoreFile, datacenter: str, probe: formats.Probe,
+             request: BackingRequest, project_id: str) -> str:
+        """A new backing for ``request`` whose disk is a datastore-side copy of the file."""
+        formats.check_fits(probe.virtual_size, request.size_bytes)
+        backend = self._backend
+        ref = backend.create_backing(
+            dataclasses.replace(request, size_bytes=probe.virtual_size), project_id)
+        try:
+            backend.backings.copy_disk_file(found.datastore_path, datacenter,
+                                            backend.describe(ref))
+            if request.size_bytes > probe.virtual_size:
+                backend.extend(ref, request.size_bytes)
+        except BaseException:
+            try:
+                backend.backings.delete(ref)
+            except errors.VSphereError as error:
+                LOG.warning('Could not destroy the half-made backing %s: %s', ref, error)
+            raise
+        LOG.info('Volume %s copied on vCenter from the image file %s', request.volume_id,
+                 found.datastore_path)
+        return ref
