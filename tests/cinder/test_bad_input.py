@@ -1,6 +1,7 @@
 """Bad input, table-driven through Cinder's VolumeManager: every wrong extra spec, image,
-manage reference and connector gets the matching Cinder exception with a message saying what
-to fix, and leaves nothing behind on vCenter (VMs, templates, folders, datastore files)."""
+manage reference, connector and backend option gets the matching Cinder exception with a
+message saying what to fix, and leaves nothing behind on vCenter (VMs, templates, folders,
+datastore files)."""
 
 import dataclasses
 import os
@@ -191,7 +192,7 @@ ROWS = [
                                                   vmware_disktype='streamOptimized'),
         exception.ImageUnacceptable, 'the vmdk image is corrupt or unsafe', 'error'),
     # Cinder's flow refuses it (Invalid) before the driver is called, then masks that error
-    # while cleaning up image metadata the volume never had (Cinder 2025.x): the driver's
+    # while cleaning up image metadata the volume never had (Cinder 29): the driver's
     # own refusal ('a qcow2 image may not have a data file or backing file') is
     # tests/functional/test_images.py's.
     Row('qcow2 image with a backing file', image(backed_qcow2, 'qcow2'),
@@ -234,3 +235,39 @@ def test_bad_input_is_refused_and_leaves_nothing(cinder, tmp_path, row):
     assert footprint(driver) == before
     if row.status:
         assert volume.status == row.status
+
+
+CONFIG_ROWS = [
+    ({'vmware_host_password': None}, 'vmware_host_password is not set'),
+    ({'vmware_host_ip': ''}, 'vmware_host_ip is not set'),
+    ({'vmware_cluster_name': ['gold', 'DC0_C0']}, 'vmware_cluster_name names clusters '
+                                                  '.* gold \\(it has: DC0_C0\\)'),
+    ({'vmware_datastore_regex': 'ssd-('}, "vmware_datastore_regex 'ssd-\\(' is not a valid"),
+    ({'vmware_ca_file': '/etc/ssl/certs/ca-certificates.crt'}, 'vmware_ca_file'),
+    ({'vmware_host_port': 1, 'vmware_api_retry_count': 0}, 'vmware_host_port'),
+    ({'vmware_volume_folder': ' '}, "vmware_volume_folder ' ' is not a valid folder path"),
+    ({'vmware_volume_folder': 'a//b'}, 'not blank, separated by /'),
+    ({'vmware_volume_folder': 'v' * 81}, 'each name must be 1 to 80 characters'),
+    ({'vmware_image_cache_folder': 'cache/images'},
+     "vmware_image_cache_folder 'cache/images' is not a valid folder name.*without /"),
+]
+
+
+@pytest.mark.parametrize('options, message', CONFIG_ROWS,
+                         ids=[','.join(options) for options, _ in CONFIG_ROWS])
+def test_bad_option_fails_setup_naming_it_and_leaves_nothing(cinder, driver_for, options,
+                                                              message):
+    before = footprint(cinder.managers['vc1'].driver)
+    driver = driver_for(**options)
+    with pytest.raises((exception.InvalidConfigurationValue,
+                        exception.VolumeBackendAPIException), match=message):
+        driver.do_setup(None)
+    assert footprint(cinder.managers['vc1'].driver) == before
+
+
+@pytest.mark.parametrize('option', ['vmware_image_transfer_timeout_secs',
+                                    'vmware_api_retry_count', 'vmware_task_poll_interval',
+                                    'vmware_image_cache_max_count'])
+def test_negative_numbers_are_refused_by_option_type(driver_for, option):
+    with pytest.raises(ValueError, match='greater than or equal to'):
+        driver_for(**{option: -1})
