@@ -15,9 +15,13 @@ from vmdk_volume import options
 from vmdk_volume.simkit import ModelSize, Simulator
 
 
+SCHEMA_LOGGERS = ('suds.xsd', 'suds.wsdl')    # parsing the WSDL, before any call: 30,000
+                                             # DEBUG records per session, no call data
+
+
 @pytest.fixture
 def debug_logs():
-    """Every log record of every logger, at DEBUG, as formatted text."""
+    """Every log record of every logger at DEBUG (but the WSDL parser's), as text."""
     records: list[str] = []
 
     class Keep(logging.Handler):
@@ -27,7 +31,8 @@ def debug_logs():
     loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict)]
     levels = [(logger, logger.level) for logger in [root, *loggers]]
     for logger, _ in levels:
-        logger.setLevel(logging.DEBUG)
+        logger.setLevel(logging.INFO if logger.name.startswith(SCHEMA_LOGGERS)
+                        else logging.DEBUG)
     root.addHandler(handler)
     yield records
     root.removeHandler(handler)
@@ -105,7 +110,7 @@ def test_password_is_in_no_log_record_exception_or_connection_info(cinder, drive
     infos = _lifecycle(cinder, driver)
     failures = _failures(cinder, driver)
 
-    assert len(debug_logs) > 1000 and any('Login' in line for line in debug_logs)
+    assert len(debug_logs) > 500 and any('Login' in line for line in debug_logs)
     assert not [line for line in debug_logs if password in line]
     assert not [str(error) for error in failures if password in str(error)]
     assert password not in repr(infos)
