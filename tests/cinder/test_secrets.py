@@ -10,10 +10,9 @@ import pytest
 from cinder import exception, objects
 
 from tests.cinder.test_attach_contract import BRICK_CONNECTOR
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
+from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _folder_path, _instance
 from vmdk_volume import options
 from vmdk_volume.simkit import ModelSize, Simulator
-
 
 SCHEMA_LOGGERS = ('suds.xsd', 'suds.wsdl')    # parsing the WSDL, before any call: 30,000
                                              # DEBUG records per session, no call data
@@ -153,3 +152,22 @@ def test_a_refused_login_names_the_options_not_the_password(driver_for, guarded_
         driver.do_setup(None)
     assert password not in str(caught.value)
     assert debug_logs and not [line for line in debug_logs if password in line]
+
+
+def test_a_project_id_with_path_characters_is_escaped_in_the_inventory(cinder):
+    manager = cinder.managers['vc1']
+    instance, _ = _instance(manager.driver)
+    volume = cinder.new_volume('vc1')
+    volume.project_id = 'p/1%[x]'
+    volume.save()
+    manager.initialize_connection(cinder.context, volume, dict(NOVA_CONNECTOR,
+                                                               instance=instance))
+    volume.refresh()
+    try:
+        backing = _backing(manager.driver, volume.id)
+        described = manager.driver._backend.backings.describe(volume.provider_location)
+        assert _folder_path(manager.driver._backend.client, backing['parent']) == (
+            'OpenStack/Project (p%2f1%25[x])/Volumes')
+        assert described.vmdk_path.endswith('] %s/%s.vmdk' % (volume.name, volume.name))
+    finally:
+        manager.delete_volume(cinder.context, volume)
