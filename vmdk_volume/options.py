@@ -46,7 +46,8 @@ vmdk_opts = [
     cfg.StrOpt('vmware_host_version',
                help='Overrides the vCenter version read from the server. Set it only '
                     'to work around a version the driver mis-detects.'),
-    cfg.StrOpt('vmware_tmp_dir', default='/tmp',
+    # The in-tree default; files in it are made with tempfile.mkstemp (unique, mode 0600).
+    cfg.StrOpt('vmware_tmp_dir', default='/tmp',  # nosec B108
                help='Directory for temporary files during image conversion, backup and '
                     'restore.'),
     cfg.StrOpt('vmware_ca_file',
