@@ -11,7 +11,7 @@ from vmdk_volume.vsphere import redact
 def test_a_registered_secret_is_masked_in_suds_records(caplog):
     secret = 'pw-%s' % uuid.uuid4().hex
     redact.protect(secret)
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger='suds'):
         logging.getLogger('suds.client').debug('message:\n<password>%s</password>', secret)
         logging.getLogger('suds.mx.literal').debug('value = "%s"' % secret)
     assert [r.getMessage() for r in caplog.records] == [
