@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype
+from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype, volume_type
 from vmdk_volume.options import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, policies, properties, specs
@@ -125,13 +125,30 @@ class Backend:
     def instance_host(self, instance: str) -> str:
         """The host running the VM ``instance`` (a moref value): one call."""
         vm = self.client.ref('VirtualMachine', instance)
-        host = properties.fetch_one(self.client, vm, ['runtime.host']).get('runtime.host')
+        try:
+            props = properties.fetch_one(self.client, vm, ['runtime.host'])
+        except errors.NotFound:
+            raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r is not "
+                                  'a VM vCenter has: it must be the moref value of the '
+                                  'instance VM' % instance) from None
+        host = props.get('runtime.host')
         if host is None:
             raise errors.NotFound('ManagedObjectNotFound',
                                   'instance VM %s has no host (is it registered?)' % instance)
         if host.value not in self.inventory().hosts:
             self.inventory(refresh=True)
         return host.value
+
+    def check_profile(self, profile: volume_type.VolumeProfile) -> None:
+        """Raise InvalidExtraSpec if the profile's storage policy is not on this vCenter
+        (policy names are cached: no call once a policy is known)."""
+        if profile.storage_policy:
+            try:
+                self.policies.profile_id(profile.storage_policy)
+            except errors.NotFound as error:
+                raise volume_type.InvalidExtraSpec(
+                    volume_type.PREFIX + 'storage_profile', profile.storage_policy,
+                    expected=error.message) from None
 
     # -- backings --------------------------------------------------------------------------
 

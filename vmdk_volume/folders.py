@@ -4,6 +4,10 @@ Folders are looked up or created level by level (FindChild, then CreateFolder), 
 concurrent creator (DuplicateName), and every level is cached per datacenter so a warm driver
 spends no call on them. A folder deleted behind our back is noticed by whoever uses it
 (``NotFound``); ``forget`` drops it so the next lookup creates it again.
+
+Names are given to vCenter as it stores them (``inventory_name``): a project id or folder option
+holding '%', '/' or '\\' is escaped, so FindChild finds what CreateFolder made and no name
+is read as a path.
 """
 
 import threading
@@ -13,10 +17,17 @@ from vmdk_volume.vsphere import errors
 ROOT_FOLDER = 'OpenStack'
 
 
+def inventory_name(name: str) -> str:
+    """``name`` as vCenter stores and matches it: '%', '/' and '\\' escaped as %25, %2f and
+    %5c (vCenter escapes them itself in names it is given, which FindChild would then miss)."""
+    return name.replace('%', '%25').replace('/', '%2f').replace('\\', '%5c')
+
+
 def volume_folder_path(project_id: str, volume_folder: str) -> tuple[str, ...]:
-    """The folder names below a datacenter's vmFolder for one project's volumes."""
-    path = (ROOT_FOLDER, 'Project (%s)' % project_id)
-    return path + tuple(name for name in volume_folder.split('/') if name)
+    """The folder names below a datacenter's vmFolder for one project's volumes ('/' in
+    ``volume_folder`` separates nested folders)."""
+    path = (ROOT_FOLDER, inventory_name('Project (%s)' % project_id))
+    return path + tuple(inventory_name(name) for name in volume_folder.split('/') if name)
 
 
 class Folders:

@@ -80,8 +80,12 @@ class Manager:
                 props = properties.fetch_one(self._backend.client, vm, _PATHS)
             except errors.NotFound:
                 props = None
-            if not props or props.get('config.template'):
+            if not props:
                 raise InvalidReference('vCenter has no VM %s' % ref)
+            if props.get('config.template'):
+                raise InvalidReference('%s (%s) is a template, not a VM: templates (snapshots, '
+                                       'cached images) cannot become volumes'
+                                       % (ref, props.get('name')))
             return _candidate(ref, props)
         name = (reference.get('source-name') or '').strip()
         if not name:

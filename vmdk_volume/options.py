@@ -15,6 +15,7 @@ from vmdk_volume.vsphere.session import Endpoint
 
 ADAPTER_TYPES = tuple(a.value for a in AdapterType)
 SNAPSHOT_FORMATS = ('template', 'COW')
+MAX_NAME_LENGTH = 80       # vCenter's limit on an inventory name
 
 vmdk_opts = [
     cfg.StrOpt('vmware_host_ip',
@@ -45,7 +46,8 @@ vmdk_opts = [
     cfg.StrOpt('vmware_host_version',
                help='Overrides the vCenter version read from the server. Set it only '
                     'to work around a version the driver mis-detects.'),
-    cfg.StrOpt('vmware_tmp_dir', default='/tmp',
+    # The in-tree default; files in it are made with tempfile.mkstemp (unique, mode 0600).
+    cfg.StrOpt('vmware_tmp_dir', default='/tmp',  # nosec B108
                help='Directory for temporary files during image conversion, backup and '
                     'restore.'),
     cfg.StrOpt('vmware_ca_file',
@@ -124,7 +126,8 @@ class ImageCacheConfig:
     @classmethod
     def from_options(cls, conf) -> 'ImageCacheConfig':
         return cls(enabled=conf.vmware_image_cache_enabled,
-                   folder=conf.vmware_image_cache_folder,
+                   folder=folder_name(conf.vmware_image_cache_folder, 'vmware_image_cache_folder',
+                               nested=False),
                    max_count=conf.vmware_image_cache_max_count,
                    max_size_gb=conf.vmware_image_cache_max_size_gb)
 
@@ -167,7 +170,7 @@ class BackendConfig:
                 task_poll_interval=conf.vmware_task_poll_interval,
                 pool_size=conf.vmware_connection_pool_size,
                 max_objects=conf.vmware_max_objects_retrieval),
-            volume_folder=conf.vmware_volume_folder,
+            volume_folder=folder_name(conf.vmware_volume_folder, 'vmware_volume_folder'),
             clusters=tuple(conf.vmware_cluster_name or ()),
             datastore_regex=_regex(conf.vmware_datastore_regex),
             default_adapter=AdapterType(conf.vmware_adapter_type),
@@ -179,6 +182,19 @@ class BackendConfig:
             image_transfer_timeout_s=conf.vmware_image_transfer_timeout_secs,
             host_version=conf.vmware_host_version,
             image_cache=ImageCacheConfig.from_options(conf))
+
+
+def folder_name(value: str | None, option: str, nested: bool = True) -> str:
+    """A folder option's value: one inventory name (or, if ``nested``, names separated by
+    '/'), none blank nor longer than vCenter allows."""
+    value = value or ''
+    names = value.strip('/').split('/') if nested else [value]
+    if any(not name.strip() or len(name) > MAX_NAME_LENGTH or '/' in name for name in names):
+        raise ConfigError('%s %r is not a valid folder %s: each name must be 1 to %d '
+                          'characters, not blank%s' % (
+                              option, value, 'path' if nested else 'name', MAX_NAME_LENGTH,
+                              ', separated by /' if nested else ', without /'))
+    return value
 
 
 def _regex(pattern: str | None) -> re.Pattern | None:

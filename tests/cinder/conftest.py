@@ -5,7 +5,11 @@ from cinder import objects
 
 objects.register_all()     # before any test module imports cinder.volume.manager
 
+from cinder.volume import configuration, manager  # noqa: E402
+from oslo_config import cfg  # noqa: E402
+
 from vmdk_volume.cinder_harness import Cinder  # noqa: E402
+from vmdk_volume.driver import VMwareVcVmdkDriver  # noqa: E402
 from vmdk_volume.simkit import ModelSize, Simulator  # noqa: E402
 
 
@@ -25,3 +29,26 @@ def cinder(vcenters, tmp_path_factory):
                       'vc1b': {'vmware_datastore_regex': 'LocalDS_2'}})
     yield harness
     harness.stop()
+
+
+@pytest.fixture
+def driver_for(vcenters, cinder):
+    """A driver for a fresh backend section, vc1's options changed as given."""
+    overrides = []
+
+    def make(**options):
+        group = 'setup-%d' % len(overrides)
+        conf = configuration.Configuration(manager.volume_backend_opts, config_group=group)
+        driver = VMwareVcVmdkDriver(configuration=conf)
+        vc = vcenters['vc1']
+        settings = dict(vmware_host_ip=vc.host, vmware_host_port=vc.port,
+                        vmware_host_username='admin', vmware_host_password='secret',
+                        vmware_ca_file=vc.ca_file)
+        settings.update(options)
+        for name, value in settings.items():
+            cfg.CONF.set_override(name, value, group=group)
+            overrides.append((name, group))
+        return driver
+    yield make
+    for name, group in overrides:
+        cfg.CONF.clear_override(name, group=group)

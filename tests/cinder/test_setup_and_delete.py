@@ -1,56 +1,14 @@
 """Start-up checks that name what to fix, and deletes that cost nothing they need not."""
 
-import pytest
-from cinder import exception
-from cinder.volume import configuration, manager
-from oslo_config import cfg
 from stevedore import driver as stevedore_driver
 
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
 from vmdk_volume.driver import VMwareVcVmdkDriver
 
 
-@pytest.fixture
-def driver_for(vcenters, cinder):
-    """A driver for a fresh backend section, vc1's options changed as given."""
-    overrides = []
-
-    def make(**options):
-        group = 'setup-%d' % len(overrides)
-        conf = configuration.Configuration(manager.volume_backend_opts, config_group=group)
-        driver = VMwareVcVmdkDriver(configuration=conf)
-        vc = vcenters['vc1']
-        settings = dict(vmware_host_ip=vc.host, vmware_host_port=vc.port,
-                        vmware_host_username='admin', vmware_host_password='secret',
-                        vmware_ca_file=vc.ca_file)
-        settings.update(options)
-        for name, value in settings.items():
-            cfg.CONF.set_override(name, value, group=group)
-            overrides.append((name, group))
-        return driver
-    yield make
-    for name, group in overrides:
-        cfg.CONF.clear_override(name, group=group)
-
-
 def test_the_driver_loads_through_its_stevedore_entry_point(cinder):
     manager = stevedore_driver.DriverManager('vmdk_volume.drivers', 'vmdk')
     assert manager.driver is VMwareVcVmdkDriver
-
-
-@pytest.mark.parametrize('options, message', [
-    ({'vmware_host_password': None}, 'vmware_host_password is not set'),
-    ({'vmware_cluster_name': ['gold', 'DC0_C0']}, 'vmware_cluster_name names clusters '
-                                                  '.* gold \\(it has: DC0_C0\\)'),
-    ({'vmware_datastore_regex': 'ssd-('}, "vmware_datastore_regex 'ssd-\\(' is not a valid"),
-    ({'vmware_ca_file': '/etc/ssl/certs/ca-certificates.crt'}, 'vmware_ca_file'),
-    ({'vmware_host_port': 1, 'vmware_api_retry_count': 0}, 'vmware_host_port'),
-])
-def test_setup_errors_name_the_option(driver_for, options, message):
-    driver = driver_for(**options)
-    with pytest.raises((exception.InvalidConfigurationValue,
-                        exception.VolumeBackendAPIException), match=message):
-        driver.do_setup(None)
 
 
 def test_setup_is_four_calls_and_scans_no_vm(driver_for, vcenters):

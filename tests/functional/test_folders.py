@@ -76,3 +76,22 @@ def test_a_non_folder_holding_the_name_is_a_clear_error(vsphere, sim_inventory, 
 ])
 def test_volume_folder_path(volume_folder, expected):
     assert folders.volume_folder_path('p1', volume_folder) == expected
+
+
+def test_names_are_escaped_as_vcenter_stores_them():
+    assert folders.volume_folder_path('a/b%c\\d[e]', 'x%y/z') == (
+        'OpenStack', 'Project (a%2fb%25c%5cd[e])', 'x%25y', 'z')
+
+
+def test_a_project_id_with_path_characters_makes_one_folder(vsphere, vm_folder, sim_inventory):
+    project = 'p/%s%%[x]\\y' % uuid.uuid4().hex[:8]
+    path = folders.volume_folder_path(project, 'Volumes')
+    ref = folders.Folders(vsphere).ensure(vm_folder, path)
+
+    assert folders.Folders(vsphere).ensure(vm_folder, path) == ref    # found, not duplicated
+    datacenter = next(iter(sim_inventory.datacenters.values())).name
+    found = vsphere.call('FindByInventoryPath', vsphere.content.searchIndex,
+                         inventoryPath='/'.join((datacenter, 'vm', *path)))
+    assert found.value == ref
+    assert _path(vsphere, ref).split('/')[1] == 'Project (%s)' % (
+        project.replace('%', '%25').replace('/', '%2f').replace('\\', '%5c'))

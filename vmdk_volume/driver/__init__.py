@@ -82,6 +82,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def create_volume(self, volume):
         """Check the volume type; the backing waits for the first attach (lazy create)."""
         profile = self._profile(volume)
+        self._backend.check_profile(profile)
         if self._backend.config.lazy_create:
             return None
         return {'provider_location': self._create_backing(volume, profile)}
@@ -215,6 +216,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         cannot be done here, so Cinder migrates instead."""
         profile = volume_type.parse(new_type.get('extra_specs') or {},
                                     self._backend.config.default_adapter)
+        self._backend.check_profile(profile)
         if not volume_utils.hosts_are_equivalent(self.host, host['host']):
             return False
         ref = self._backing_ref(volume)
@@ -287,6 +289,18 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     def remove_export(self, context, volume):
         pass
+
+    def validate_connector(self, connector):
+        """A dict whose ``instance``, if given, is a VM moref value (Nova's vmwareapi);
+        os-brick's connector (``platform``, ``os_type``) has none."""
+        if not isinstance(connector, dict):
+            raise exception.InvalidConnectorException(
+                missing='the connector must be a dict, not %s' % type(connector).__name__)
+        instance = connector.get('instance', 'vm')
+        if not (isinstance(instance, str) and instance.strip()):
+            raise exception.InvalidConnectorException(
+                missing="'instance' must be the moref value of the instance VM (e.g. vm-42), "
+                        'not %r' % (instance,))
 
     @errors.translated
     def initialize_connection(self, volume, connector):

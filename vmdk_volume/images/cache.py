@@ -52,7 +52,7 @@ class ImageCache:
         return self._backend.config.image_cache
 
     def folder_path(self) -> tuple[str, ...]:
-        return (folders.ROOT_FOLDER, self.limits.folder)
+        return (folders.ROOT_FOLDER, folders.inventory_name(self.limits.folder))
 
     def template_request(self, image_id: str, checksum: str,
                          request: BackingRequest) -> BackingRequest:

@@ -151,13 +151,15 @@ def check_stream_end(inspector: format_inspector.VMDKInspector) -> None:
 
 def probe_file(path: str, vmdk_types=DEFAULT_VMDK_TYPES) -> Probe:
     """Detect and check the image in ``path`` (see the module docstring)."""
+    inspector = None
     try:
         inspector = format_inspector.detect_file_format(path)
         if inspector is None:
             raise ImageUnacceptable('the image format could not be recognised')
         inspector.safety_check()
     except (format_inspector.ImageFormatError, format_inspector.SafetyCheckFailed) as error:
-        raise ImageUnacceptable('the image failed its safety checks: %s' % error) from None
+        raise ImageUnacceptable('the %s image is corrupt or unsafe (%s): upload a valid '
+                                'image' % (inspector or 'image', error)) from None
     detected = 'raw' if str(inspector) in RAW_LIKE else str(inspector)
     if detected == 'raw' and _is_vmdk_descriptor(path):
         raise ImageUnacceptable('the image is a VMDK descriptor whose extents are separate '

@@ -28,7 +28,7 @@ class Fault(VSphereError):
 
     def __init__(self, name: str, message: str, details: dict | None = None):
         super().__init__('%s: %s' % (name, message))
-        self.name = name
+        self.name, self.message = name, message
         self.details = details or {}
 
 

@@ -15,7 +15,7 @@ import requests
 from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
 
-from vmdk_volume.vsphere import errors
+from vmdk_volume.vsphere import errors, redact
 
 LOG = logging.getLogger(__name__)
 MAX_LOGIN_BACKOFF_S = 30
@@ -47,6 +47,7 @@ class Session(api.VMwareAPISession):
 
     def __init__(self, endpoint: Endpoint):
         self.endpoint = endpoint
+        redact.protect(endpoint.password)
         super().__init__(endpoint.host, endpoint.username, endpoint.password,
                          endpoint.api_retry_count, endpoint.task_poll_interval,
                          port=endpoint.port, wsdl_loc=endpoint.wsdl_location,
