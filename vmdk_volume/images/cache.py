@@ -10,6 +10,9 @@ drops the template. The cache keeps at most ``vmware_image_cache_max_count`` tem
 
 The index is read from vCenter once per process and kept in memory; use times are
 in-memory too, so after a restart the least recently *created* templates are evicted first.
+A fill runs under the image's lock (``Images``); whoever waited for it looks again, reading
+the index again if it predates the wait, so a template another process made is found
+rather than imported twice.
 """
 
 import dataclasses
@@ -46,6 +49,7 @@ class ImageCache:
         self._backend = backend
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] | None = None
+        self._read_at = 0.0     # time.monotonic() of the last read of the index
 
     @property
     def limits(self):
@@ -62,11 +66,13 @@ class ImageCache:
                               profile_id=request.profile_id,
                               extra_config={IMAGE_ID_KEY: image_id, CHECKSUM_KEY: checksum})
 
-    def lookup(self, image_id: str, checksum: str) -> Backing | None:
-        """The template of this image version, or None (a stale version is dropped)."""
-        entries = self._load()
-        with self._lock:
-            entry = entries.get(image_id)
+    def lookup(self, image_id: str, checksum: str,
+               read_since: float | None = None) -> Backing | None:
+        """The template of this image version, or None (a stale version is dropped); if
+        the index has none and was read before ``read_since``, it is read again first."""
+        entry = self._load().get(image_id)
+        if entry is None and read_since is not None and self._read_at < read_since:
+            entry = self._load(read_since).get(image_id)
         if entry is None:
             return None
         if entry.checksum != checksum:
@@ -86,9 +92,9 @@ class ImageCache:
         """Keep a freshly imported template, marked as such, and evict beyond the limits."""
         client = self._backend.client
         client.call('MarkAsTemplate', client.ref('VirtualMachine', ref))
-        entries = self._load()
+        self._load()
         with self._lock:
-            entries[image_id] = Entry(image_id, checksum, ref, size_bytes, time.time())
+            self._entries[image_id] = Entry(image_id, checksum, ref, size_bytes, time.time())
         self._evict(keep=image_id)
 
     def _evict(self, keep: str) -> None:
@@ -113,11 +119,14 @@ class ImageCache:
             if self._entries.get(entry.image_id) is entry:
                 del self._entries[entry.image_id]
 
-    def _load(self) -> dict[str, Entry]:
-        """The index, read once: every VM carrying our image key."""
+    def _load(self, read_since: float | None = None) -> dict[str, Entry]:
+        """A copy of the index, read once (again if read before ``read_since``): every VM
+        carrying our image key."""
         with self._lock:
-            if self._entries is not None:
-                return self._entries
+            if self._entries is not None and (read_since is None
+                                              or self._read_at >= read_since):
+                return dict(self._entries)
+        read_at = time.monotonic()
         found = {}
         client = self._backend.client
         view = properties.container_view(client, client.content.rootFolder,
@@ -130,9 +139,13 @@ class ImageCache:
             if entry is not None:
                 found[entry.image_id] = entry
         with self._lock:
-            if self._entries is None:
-                self._entries = found
-            return self._entries
+            if self._entries is None or read_at > self._read_at:
+                known = self._entries or {}
+                for entry in found.values():     # keep this process's use times
+                    if entry.ref == getattr(known.get(entry.image_id), 'ref', None):
+                        entry.used = known[entry.image_id].used
+                self._entries, self._read_at = found, read_at
+            return dict(self._entries)
 
 
 def _entry(item) -> Entry | None:
