@@ -10,9 +10,9 @@ makes one file per name), see ``name``.
 import hashlib
 import threading
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
-Locks = Callable[[str], ContextManager]
+Locks = Callable[[str], AbstractContextManager]
 PREFIX = 'vmdk-volume-'
 
 
@@ -20,7 +20,7 @@ def name(kind: str, *parts: str) -> str:
     """A lock name for ``kind`` (``backing``, ``folder``, ``image``) and what it guards:
     parts that are not plain ids (folder names) are hashed to stay file-name safe."""
     key = '-'.join(parts)
-    if not key.replace('-', '').isalnum():
+    if not (key.isascii() and key.replace('-', '').isalnum()):
         key = hashlib.sha1(key.encode()).hexdigest()
     return '%s%s-%s' % (PREFIX, kind, key)
 
@@ -32,6 +32,6 @@ class LocalLocks:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 
-    def __call__(self, lock_name: str) -> ContextManager:
+    def __call__(self, lock_name: str) -> AbstractContextManager:
         with self._guard:
             return self._locks.setdefault(lock_name, threading.Lock())
