@@ -57,4 +57,6 @@ def owned_ids(context) -> frozenset[str]:
 
 
 def orphans_now(client, context) -> set[orphans.Orphan]:
-    return set(orphans.find(client, owned_ids(context)))
+    """What ``vmdk-volume orphans`` reports, but the image cache (kept on purpose)."""
+    return {orphan for orphan in orphans.find(client, owned_ids(context))
+            if orphan.kind is not orphans.Kind.CACHE}

@@ -1,7 +1,6 @@
 """Images: Glance images into backings and back (formats, conversion, transfer, cache)."""
 
 import logging
-import time
 import uuid
 
 from vmdk_volume import locks as vlocks
@@ -40,10 +39,9 @@ class Images:
         if not (self._backend.config.image_cache.enabled and meta.checksum):
             return self._importer().import_image(
                 image, request, self._backend.volume_folder_path(project_id))
-        asked = time.monotonic()
         template = self.cache.lookup(meta.image_id, meta.checksum)
         if template is None:
-            template = self._cache_template(image, request, asked)
+            template = self._cache_template(image, request)
         return self.clone_template(template, request, project_id, meta.image_id)
 
     def from_cache(self, image_id: str, checksum: str, request: BackingRequest,
@@ -64,15 +62,14 @@ class Images:
         return self._backend.clone_backing(template, request, project_id,
                                            grow_in_clone=True)
 
-    def _cache_template(self, image: importer.ImageData, request: BackingRequest,
-                        asked: float) -> Backing:
+    def _cache_template(self, image: importer.ImageData, request: BackingRequest) -> Backing:
         """Import the image into its cached template: once, under the image's lock; who
-        waited for another fill (a thread, or another process: the index is read again if
-        it predates ``asked``) clones its template."""
+        waited for another fill (a thread, or another process: the index is read again)
+        gets its template."""
         meta = image.meta
         vcenter = self._backend.client.content.about.instanceUuid
         with self._backend.locks(vlocks.name('image', vcenter, meta.image_id)):
-            template = self.cache.lookup(meta.image_id, meta.checksum, read_since=asked)
+            template = self.cache.lookup(meta.image_id, meta.checksum, reread=True)
             return template or self._fill(image, request)
 
     def _fill(self, image: importer.ImageData, request: BackingRequest) -> Backing:

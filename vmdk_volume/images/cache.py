@@ -10,9 +10,9 @@ drops the template. The cache keeps at most ``vmware_image_cache_max_count`` tem
 
 The index is read from vCenter once per process and kept in memory; use times are
 in-memory too, so after a restart the least recently *created* templates are evicted first.
-A fill runs under the image's lock (``Images``); whoever waited for it looks again, reading
-the index again if it predates the wait, so a template another process made is found
-rather than imported twice.
+A fill runs under the image's lock (``Images``); whoever held it next looks again, reading
+the index again (one call) if its copy lacks the image, so a template another process made
+meanwhile is found rather than imported twice.
 """
 
 import dataclasses
@@ -66,13 +66,12 @@ class ImageCache:
                               profile_id=request.profile_id,
                               extra_config={IMAGE_ID_KEY: image_id, CHECKSUM_KEY: checksum})
 
-    def lookup(self, image_id: str, checksum: str,
-               read_since: float | None = None) -> Backing | None:
-        """The template of this image version, or None (a stale version is dropped); if
-        the index has none and was read before ``read_since``, it is read again first."""
+    def lookup(self, image_id: str, checksum: str, reread: bool = False) -> Backing | None:
+        """The template of this image version, or None (a stale version is dropped); with
+        ``reread``, an index without the image is read again from vCenter first."""
         entry = self._load().get(image_id)
-        if entry is None and read_since is not None and self._read_at < read_since:
-            entry = self._load(read_since).get(image_id)
+        if entry is None and reread:
+            entry = self._load(force=True).get(image_id)
         if entry is None:
             return None
         if entry.checksum != checksum:
@@ -119,12 +118,11 @@ class ImageCache:
             if self._entries.get(entry.image_id) is entry:
                 del self._entries[entry.image_id]
 
-    def _load(self, read_since: float | None = None) -> dict[str, Entry]:
-        """A copy of the index, read once (again if read before ``read_since``): every VM
-        carrying our image key."""
+    def _load(self, force: bool = False) -> dict[str, Entry]:
+        """A copy of the index, read once (again if ``force``): every VM carrying our
+        image key."""
         with self._lock:
-            if self._entries is not None and (read_since is None
-                                              or self._read_at >= read_since):
+            if self._entries is not None and not force:
                 return dict(self._entries)
         read_at = time.monotonic()
         found = {}
