@@ -52,6 +52,7 @@ def test_8_concurrent_first_attaches_of_one_volume(cinder, vc1, vcenters):
 
     run = racing.race(lambda _: manager.initialize_connection(cinder.context, volume,
                                                               connector), range(8), 8)
+    print(run.figures('8 first attaches of one volume'))
 
     assert run.failures == []
     assert len({info['data']['volume'] for info in run.results}) == 1
