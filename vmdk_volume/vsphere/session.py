@@ -101,7 +101,7 @@ def thread_safe(service) -> None:
         for port in wsdl_service.ports:
             for method in port.methods.values():
                 for binding in (method.binding.input, method.binding.output):
-                    if not isinstance(binding.multiref, _OneReplyAtATime):
+                    if binding and not isinstance(binding.multiref, _OneReplyAtATime):
                         binding.multiref = _OneReplyAtATime()
 
 
