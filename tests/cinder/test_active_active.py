@@ -15,7 +15,6 @@ from oslo_config import cfg
 
 from tests.cinder import racing
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
-from vmdk_volume import folders
 from vmdk_volume.images import formats, importer
 
 BACKEND = 'vc1'
@@ -103,8 +102,7 @@ def test_one_volume_attached_from_both_nodes_at_once(cinder, cluster, vcenters):
     vcenters[BACKEND].reset_stats()
 
     run = racing.race(lambda manager: manager.initialize_connection(
-        cinder.context, volume, connector), list(itertools.islice(
-            itertools.cycle(nodes), 8)), 8)
+        cinder.context, volume, connector), nodes * 4, 8)
     print(run.figures('one volume, 8 first attaches from 2 nodes'))
 
     assert run.failures == []
@@ -127,8 +125,6 @@ def test_a_new_project_folder_is_made_once_by_both_nodes(cinder, cluster, vcente
     datacenters = {nodes[0].driver._backend.describe(info['data']['volume']).datacenter
                    for info in run.results}
     assert vcenters[BACKEND].stats().calls['CreateFolder'] == 2 * len(datacenters)
-    assert folders.volume_folder_path(project, 'Volumes')[1:] == ('Project (%s)' % project,
-                                                                  'Volumes')
     _delete(cinder, nodes[1], volumes)
 
 
