@@ -4,6 +4,8 @@
 and knows nothing of Cinder: the driver, the CLI and the tests all use it. The inventory is
 read once per ``INVENTORY_TTL_S`` (one call), read again when placement finds nothing fitting,
 and debited locally on each placement so consecutive volumes spread across datastores.
+Critical sections other processes may enter too (a volume's first backing, folders, image
+cache fills) take a named lock from ``locks`` (Cinder's coordination in the driver).
 """
 
 import dataclasses
@@ -12,6 +14,7 @@ import threading
 import time
 
 from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype, volume_type
+from vmdk_volume import locks as vlocks
 from vmdk_volume.options import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, policies, properties, specs
@@ -27,10 +30,12 @@ MIN_VCENTER_VERSION = (6, 5)
 class Backend:
     """A vCenter used as one Cinder backend (see the module docstring)."""
 
-    def __init__(self, config: BackendConfig, client: vclient.Client):
+    def __init__(self, config: BackendConfig, client: vclient.Client,
+                 locks: vlocks.Locks | None = None):
         self.config = config
         self.client = client
-        self.folders = folders.Folders(client)
+        self.locks = locks or vlocks.LocalLocks()
+        self.folders = folders.Folders(client, self.locks)
         self.backings = backings.Backings(client)
         self.policies = policies.Policies(client)
         self.mover = retype.Mover(self)
@@ -41,9 +46,9 @@ class Backend:
         self._compatible: dict[str, frozenset[str]] = {}   # policy id -> datastores
 
     @classmethod
-    def connect(cls, config: BackendConfig) -> 'Backend':
+    def connect(cls, config: BackendConfig, locks: vlocks.Locks | None = None) -> 'Backend':
         """Log in, check the vCenter version and the configured clusters."""
-        backend = cls(config, vclient.Client.connect(config.endpoint))
+        backend = cls(config, vclient.Client.connect(config.endpoint), locks)
         backend.check()
         return backend
 
@@ -169,6 +174,19 @@ class Backend:
                 # A cached folder, pool or host was removed behind our back: look again.
                 self.folders.forget(where.datacenter.vm_folder)
                 self.inventory(refresh=True)
+
+    def ensure_backing(self, request: backings.BackingRequest, project_id: str,
+                       instance: str | None = None) -> str:
+        """The volume's backing, created if missing, on a datastore ``instance``'s host uses
+        (moved there if it is elsewhere): under the volume's lock, so concurrent first
+        attaches, here or in another process, make one backing."""
+        with self.locks(vlocks.name('backing', request.volume_id)):
+            found = self.backings.find(request.volume_id)
+            if found is None:
+                return self.create_backing(request, project_id, instance)
+            if instance:
+                self.make_reachable(found, request.size_bytes, instance)
+            return found
 
     def prepare_backing(self, request: backings.BackingRequest, folder_path: tuple[str, ...]
                         ) -> tuple[backings.BackingRequest, placement.Placement, str]:

@@ -76,15 +76,24 @@ class Cinder:
         self.context = context.RequestContext(USER_ID, PROJECT_ID, is_admin=True)
         self.managers = {name: self._manager(name) for name in simulators}
 
-    def _manager(self, name: str):
+    def _manager(self, name: str, node: str = 'cinder', cluster: str | None = None):
         from cinder import objects
         from cinder.volume import manager
+        host = '%s@%s' % (node, name)
+        cluster_name = '%s@%s' % (cluster, name) if cluster else None
         # The service row a cinder-volume service would have (migration looks it up).
-        objects.Service(context=self.context, host='cinder@%s' % name, binary='cinder-volume',
-                        topic='cinder-volume', availability_zone='nova').create()
-        volume_manager = manager.VolumeManager(service_name=name, host='cinder@%s' % name)
+        objects.Service(context=self.context, host=host, binary='cinder-volume',
+                        topic='cinder-volume', availability_zone='nova',
+                        cluster_name=cluster_name).create()
+        volume_manager = manager.VolumeManager(service_name=name, host=host,
+                                               cluster=cluster_name)
         volume_manager.init_host(service_id=None)
         return volume_manager
+
+    def clustered(self, backend: str, nodes: tuple[str, ...], cluster: str) -> list:
+        """VolumeManagers of one Cinder cluster (active-active), one per node, each with
+        its own driver for ``backend``'s section: as cinder-volume services on ``nodes``."""
+        return [self._manager(backend, node, cluster) for node in nodes]
 
     def volume_type(self, name: str, extra_specs: dict):
         from cinder.volume import volume_types
@@ -95,9 +104,9 @@ class Cinder:
         from cinder import objects
         volume = objects.Volume(
             context=self.context, size=size_gb, status='creating', attach_status='detached',
-            host='cinder@%s#%s' % (backend, backend), project_id=PROJECT_ID, user_id=USER_ID,
+            host='cinder@%s#%s' % (backend, backend), user_id=USER_ID,
             volume_type_id=volume_type['id'] if volume_type else None,
-            availability_zone='nova', **fields)
+            availability_zone='nova', **{'project_id': PROJECT_ID, **fields})
         volume.create()
         return volume
 

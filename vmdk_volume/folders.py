@@ -1,7 +1,9 @@
 """Volume folders: ``<datacenter vmFolder>/OpenStack/Project (<project id>)/<volume folder>``.
 
-Folders are looked up or created level by level (FindChild, then CreateFolder), tolerating a
-concurrent creator (DuplicateName), and every level is cached per datacenter so a warm driver
+Folders are looked up or created level by level (FindChild, then CreateFolder) under a lock
+named after the vCenter, the parent and the name, so concurrent creators (threads, or other
+cinder-volume processes sharing the coordination backend) make one folder; a creator outside
+our locks is tolerated (DuplicateName). Every level is cached per datacenter so a warm driver
 spends no call on them. A folder deleted behind our back is noticed by whoever uses it
 (``NotFound``); ``forget`` drops it so the next lookup creates it again.
 
@@ -12,6 +14,7 @@ is read as a path.
 
 import threading
 
+from vmdk_volume import locks as vlocks
 from vmdk_volume.vsphere import errors
 
 ROOT_FOLDER = 'OpenStack'
@@ -33,8 +36,9 @@ def volume_folder_path(project_id: str, volume_folder: str) -> tuple[str, ...]:
 class Folders:
     """Finds or creates folders below datacenters' VM folders, caching what it found."""
 
-    def __init__(self, client):
+    def __init__(self, client, locks: vlocks.Locks | None = None):
         self._client = client
+        self._locks = locks or vlocks.LocalLocks()
         self._cache: dict[tuple[str, ...], str] = {}   # (vm folder, *names) -> folder ref
         self._lock = threading.Lock()
 
@@ -60,14 +64,16 @@ class Folders:
     def _find_or_create(self, parent: str, name: str) -> str:
         client = self._client
         parent_ref = client.ref('Folder', parent)
-        found = client.call('FindChild', client.content.searchIndex, entity=parent_ref,
-                            name=name)
-        if found is None:
-            try:
-                return client.call('CreateFolder', parent_ref, name=name).value
-            except errors.AlreadyExists:    # created meanwhile by someone else
-                found = client.call('FindChild', client.content.searchIndex,
-                                    entity=parent_ref, name=name)
+        vcenter = client.content.about.instanceUuid
+        with self._locks(vlocks.name('folder', vcenter, parent, name)):
+            found = client.call('FindChild', client.content.searchIndex, entity=parent_ref,
+                                name=name)
+            if found is None:
+                try:
+                    return client.call('CreateFolder', parent_ref, name=name).value
+                except errors.AlreadyExists:    # made meanwhile by someone outside our locks
+                    found = client.call('FindChild', client.content.searchIndex,
+                                        entity=parent_ref, name=name)
         if found is None or found._type != 'Folder':
             raise errors.VSphereError('cannot use folder %r in %s: %s holds that name'
                                       % (name, parent, found._type if found else 'nothing'))

@@ -1,7 +1,6 @@
-"""What Nova's vmwareapi and os-brick's VMDK connector read from our connection info, and
-that concurrent first attaches of one volume create exactly one backing."""
+"""What Nova's vmwareapi and os-brick's VMDK connector read from our connection info
+(concurrent first attaches: ``test_concurrency``, ``test_active_active``)."""
 
-import concurrent.futures
 import os
 
 import pytest
@@ -63,18 +62,3 @@ def test_password_stays_out_of_connection_info_by_default(cinder, volume):
     config = info['data']['config']
     assert 'vmware_host_password' not in config
     assert 'secret-vc1' not in repr(info)
-
-
-def test_concurrent_first_attaches_create_one_backing(cinder, volume, vcenters):
-    manager = cinder.managers['vc1']
-    instance, _ = _instance(manager.driver)
-    vcenters['vc1'].reset_stats()
-
-    def attach(_):
-        return manager.initialize_connection(cinder.context, volume,
-                                             dict(NOVA_CONNECTOR, instance=instance))
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        infos = list(pool.map(attach, range(8)))
-
-    assert len({info['data']['volume'] for info in infos}) == 1
-    assert vcenters['vc1'].stats().calls['CreateVM_Task'] == 1

@@ -1,10 +1,11 @@
 """The volume-folder manager against the simulator: create once, reuse, recover."""
 
+import concurrent.futures
 import uuid
 
 import pytest
 
-from vmdk_volume import folders
+from vmdk_volume import folders, locks
 from vmdk_volume.vsphere import errors, properties
 
 
@@ -95,3 +96,19 @@ def test_a_project_id_with_path_characters_makes_one_folder(vsphere, vm_folder, 
     assert found.value == ref
     assert _path(vsphere, ref).split('/')[1] == 'Project (%s)' % (
         project.replace('%', '%25').replace('/', '%2f').replace('\\', '%5c'))
+
+
+def test_folder_managers_sharing_locks_create_each_folder_once(vsphere, vm_folder, simulator,
+                                                               soap_calls):
+    """As two cinder-volume processes would: separate caches, one lock namespace."""
+    shared = locks.LocalLocks()
+    managers = [folders.Folders(vsphere, shared) for _ in range(8)]
+    path = folders.volume_folder_path(uuid.uuid4().hex, 'Volumes')
+    managers[0].ensure(vm_folder, path[:1])
+    simulator.reset_stats()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        refs = set(pool.map(lambda manager: manager.ensure(vm_folder, path), managers))
+
+    assert len(refs) == 1
+    assert soap_calls().calls['CreateFolder'] == 2     # 'Project (<id>)' and 'Volumes'

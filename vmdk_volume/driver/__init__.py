@@ -46,6 +46,9 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     VERSION = DRIVER_VERSION
     CI_WIKI_NAME = 'VMware_CI'
+    # Every critical section shared with other cinder-volume processes (a volume's first
+    # backing, folders, image cache fills) takes a lock from Cinder's coordination.
+    SUPPORTS_ACTIVE_ACTIVE = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,7 +66,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     @errors.translated
     def do_setup(self, context):
         config = options.BackendConfig.from_options(self.configuration)
-        self._backend = vbackend.Backend.connect(config)
+        self._backend = vbackend.Backend.connect(config, coordination.COORDINATOR.get_lock)
         self._backend.register_extension()
         self._images = vimages.Images(self._backend, image_utils.CONF.vmdk_allowed_types)
         LOG.info('Backend %s uses vCenter %s', self._backend_name,
@@ -318,18 +321,9 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     def _ensure_backing(self, volume, connector) -> str:
         """The volume's backing, created if missing, on a datastore the instance's host
-        uses (moved there if it is elsewhere)."""
-        instance = (connector or {}).get('instance')
-
-        @coordination.synchronized('vmdk-volume-backing-{volume_id}')
-        def ensure(volume_id):
-            found = self._backend.backings.find(volume_id)
-            if found is None:
-                return self._create_backing(volume, self._profile(volume), instance)
-            if instance:
-                self._backend.make_reachable(found, volume.size * GiB, instance)
-            return found
-        return ensure(volume.name_id)
+        uses (moved there if it is elsewhere); one backing across the cluster."""
+        return self._backend.ensure_backing(self._backing_request(volume), volume.project_id,
+                                            (connector or {}).get('instance'))
 
     def _create_backing(self, volume, profile, instance=None) -> str:
         request = self._backing_request(volume, profile)

@@ -3,6 +3,7 @@
 import logging
 import uuid
 
+from vmdk_volume import locks as vlocks
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import cache, exporter, formats, importer, located, transfer
 from vmdk_volume.vsphere import leases
@@ -77,6 +78,16 @@ class Images:
                                            grow_in_clone=True)
 
     def _cache_template(self, image: importer.ImageData, request: BackingRequest) -> Backing:
+        """Import the image into its cached template: once, under the image's lock; who
+        waited for another fill (a thread, or another process: the index is read again)
+        gets its template."""
+        meta = image.meta
+        vcenter = self._backend.client.content.about.instanceUuid
+        with self._backend.locks(vlocks.name('image', vcenter, meta.image_id)):
+            template = self.cache.lookup(meta.image_id, meta.checksum, reread=True)
+            return template or self._fill(image, request)
+
+    def _fill(self, image: importer.ImageData, request: BackingRequest) -> Backing:
         meta = image.meta
         wanted = self.cache.template_request(meta.image_id, meta.checksum, request)
         template = self._importer().import_image(image, wanted, self.cache.folder_path(),

@@ -10,6 +10,9 @@ drops the template. The cache keeps at most ``vmware_image_cache_max_count`` tem
 
 The index is read from vCenter once per process and kept in memory; use times are
 in-memory too, so after a restart the least recently *created* templates are evicted first.
+A fill runs under the image's lock (``Images``); whoever held it next looks again, reading
+the index again (one call) if its copy lacks the image, so a template another process made
+meanwhile is found rather than imported twice.
 """
 
 import dataclasses
@@ -46,6 +49,7 @@ class ImageCache:
         self._backend = backend
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] | None = None
+        self._read_at = 0.0     # time.monotonic() of the last read of the index
 
     @property
     def limits(self):
@@ -62,11 +66,12 @@ class ImageCache:
                               profile_id=request.profile_id,
                               extra_config={IMAGE_ID_KEY: image_id, CHECKSUM_KEY: checksum})
 
-    def lookup(self, image_id: str, checksum: str) -> Backing | None:
-        """The template of this image version, or None (a stale version is dropped)."""
-        entries = self._load()
-        with self._lock:
-            entry = entries.get(image_id)
+    def lookup(self, image_id: str, checksum: str, reread: bool = False) -> Backing | None:
+        """The template of this image version, or None (a stale version is dropped); with
+        ``reread``, an index without the image is read again from vCenter first."""
+        entry = self._load().get(image_id)
+        if entry is None and reread:
+            entry = self._load(force=True).get(image_id)
         if entry is None:
             return None
         if entry.checksum != checksum:
@@ -86,9 +91,9 @@ class ImageCache:
         """Keep a freshly imported template, marked as such, and evict beyond the limits."""
         client = self._backend.client
         client.call('MarkAsTemplate', client.ref('VirtualMachine', ref))
-        entries = self._load()
+        self._load()
         with self._lock:
-            entries[image_id] = Entry(image_id, checksum, ref, size_bytes, time.time())
+            self._entries[image_id] = Entry(image_id, checksum, ref, size_bytes, time.time())
         self._evict(keep=image_id)
 
     def _evict(self, keep: str) -> None:
@@ -113,11 +118,13 @@ class ImageCache:
             if self._entries.get(entry.image_id) is entry:
                 del self._entries[entry.image_id]
 
-    def _load(self) -> dict[str, Entry]:
-        """The index, read once: every VM carrying our image key."""
+    def _load(self, force: bool = False) -> dict[str, Entry]:
+        """A copy of the index, read once (again if ``force``): every VM carrying our
+        image key."""
         with self._lock:
-            if self._entries is not None:
-                return self._entries
+            if self._entries is not None and not force:
+                return dict(self._entries)
+        read_at = time.monotonic()
         found = {}
         items = inventory.virtual_machines(self._backend.client, [
             'config.extraConfig', 'config.hardware.device', 'config.createDate'])
@@ -126,9 +133,13 @@ class ImageCache:
             if entry is not None:
                 found[entry.image_id] = entry
         with self._lock:
-            if self._entries is None:
-                self._entries = found
-            return self._entries
+            if self._entries is None or read_at > self._read_at:
+                known = self._entries or {}
+                for entry in found.values():     # keep this process's use times
+                    if entry.ref == getattr(known.get(entry.image_id), 'ref', None):
+                        entry.used = known[entry.image_id].used
+                self._entries, self._read_at = found, read_at
+            return dict(self._entries)
 
 
 def _entry(item) -> Entry | None:

@@ -10,6 +10,7 @@ import threading
 from oslo_vmware import pbm
 
 from vmdk_volume.vsphere import errors
+from vmdk_volume.vsphere import session as vsession
 
 
 class Policies:
@@ -25,6 +26,7 @@ class Policies:
         if session.pbm is None:
             version = self._client.content.about.version
             session.pbm_wsdl_loc_set(pbm.get_pbm_wsdl_location(version))
+            vsession.thread_safe(session.pbm)
         return session.pbm
 
     def _call(self, method: str, this, **kwargs):

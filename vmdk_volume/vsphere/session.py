@@ -4,16 +4,22 @@ oslo.vmware retries its login forever on connection errors, a certificate it can
 included, so a wrong ``vmware_ca_file`` would hang cinder-volume's start-up. Here the login is
 tried ``api_retry_count`` times, TLS and credential failures are not retried at all, and each
 failure becomes an exception from ``vsphere.errors`` that names what to fix.
+
+suds keeps the reply being parsed in one ``MultiRef`` per binding: two replies parsed at once
+on native threads swap contents (a WaitForUpdatesEx reply read as another call's). Each
+service's bindings get a ``MultiRef`` that parses one reply at a time (``thread_safe``).
 """
 
 import dataclasses
 import logging
 import ssl
+import threading
 import time
 
 import requests
 from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
+from suds.bindings import multiref
 
 from vmdk_volume.vsphere import errors, redact
 
@@ -73,7 +79,31 @@ def connect(endpoint: Endpoint) -> Session:
     """Log in to ``endpoint`` and return the session, or raise a ``vsphere.errors`` error."""
     session = Session(endpoint)
     session._create_session()
+    thread_safe(session.vim)
     return session
+
+
+class _OneReplyAtATime(multiref.MultiRef):
+    """suds' per-binding reply state, used by one thread at a time (parsing only: no
+    I/O under the lock)."""
+
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def process(self, body):
+        with self._lock:
+            return super().process(body)
+
+
+def thread_safe(service) -> None:
+    """Make an oslo.vmware service (vim, pbm) parse concurrent replies safely."""
+    for wsdl_service in service.client.wsdl.services:
+        for port in wsdl_service.ports:
+            for method in port.methods.values():
+                for binding in (method.binding.input, method.binding.output):
+                    if binding and not isinstance(binding.multiref, _OneReplyAtATime):
+                        binding.multiref = _OneReplyAtATime()
 
 
 def _is_transient(failure: errors.VSphereError) -> bool:
