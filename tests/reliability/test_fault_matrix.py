@@ -1,0 +1,114 @@
+"""Every driver operation under every fault, through Cinder's VolumeManager and the fault
+proxy: the operation succeeds after retry or ends in a Cinder error, never hangs; what
+succeeded holds the expected bytes; and once the case's volumes are deleted, the simulator
+holds no VM that no Cinder volume or snapshot owns (``vmdk_volume.orphans``)."""
+
+import threading
+
+import pytest
+from cinder import exception, objects
+
+from tests.reliability.operations import OPERATIONS, Case, Operation
+from vmdk_volume import orphans
+from vmdk_volume.simkit.faults import Fault, FaultKind
+
+HANG_S = 90
+SOAP_KINDS = (FaultKind.NOT_AUTHENTICATED, FaultKind.RESET, FaultKind.HTTP_503,
+              FaultKind.DELAY, FaultKind.TASK_ERROR)
+
+
+def _cases():
+    """(operation, fault) pairs; the simulator restarts come last, as they lose the
+    inventory the other cases would start from."""
+    for kind in (*SOAP_KINDS, FaultKind.CUT_TRANSFER, FaultKind.RESTART):
+        for op in OPERATIONS:
+            if kind is FaultKind.CUT_TRANSFER and op.transfer:
+                yield pytest.param(op, Fault(op.transfer, kind, at_byte=64 * 1024),
+                                   id='%s-%s' % (op.name, kind))
+            elif kind is FaultKind.TASK_ERROR and not op.fault_on.endswith('_Task'):
+                continue
+            elif kind is not FaultKind.CUT_TRANSFER:
+                yield pytest.param(op, Fault(op.fault_on, kind, delay_s=3),
+                                   id='%s-%s' % (op.name, kind))
+
+
+@pytest.mark.parametrize('op, fault', _cases())
+def test_operation_under_fault(cinder, proxy, record, tmp_path, op: Operation, fault: Fault):
+    case = Case(cinder, op.backend, tmp_path)
+    op.setup(case)
+    proxy.arm(fault)
+    error = _run_bounded(op, case)
+    proxy.arm(None)
+    outcome = _outcome(case, error, proxy.fired)
+    try:
+        if outcome == 'ok after retry':
+            op.verify(case)
+        _clean_up(case)
+        leftovers = orphans.find(cinder.managers['vc'].driver._backend.client, _owned(cinder))
+        assert not leftovers, 'left behind: %s' % leftovers
+    except BaseException as failure:
+        outcome = 'FAILED'
+        raise failure
+    finally:
+        record(op.name, str(fault.kind), outcome)
+    assert outcome in ('ok after retry', 'error'), outcome
+
+
+def _run_bounded(op: Operation, case: Case) -> BaseException | None:
+    """Run the operation; its exception, or an AssertionError if it did not end in time."""
+    errors = []
+
+    def target():
+        try:
+            op.run(case)
+        except BaseException as error:  # noqa: BLE001 - judged by _outcome
+            errors.append(error)
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HANG_S)
+    if thread.is_alive():
+        return AssertionError('%s hung for %d s' % (op.name, HANG_S))
+    return errors[0] if errors else None
+
+
+def _outcome(case: Case, error: BaseException | None, fired: bool) -> str:
+    """'ok after retry', 'error' (a Cinder exception or error status), 'not reached' (the
+    fault never fired), or 'FAILED: ...'."""
+    failed = [item for item in case.result if _refresh(item) and 'error' in item.status]
+    if isinstance(error, AssertionError) or (
+            error is not None and not isinstance(error, exception.CinderException)):
+        return 'FAILED: %s' % type(error).__name__
+    if error is not None or failed:
+        return 'error'
+    return 'ok after retry' if fired else 'not reached'
+
+
+def _clean_up(case: Case) -> None:
+    """Delete what the case made, as a user would (error states included)."""
+    manager = case.manager
+    made = [case.snapshot, case.volume] + case.result
+    for snapshot in [s for s in made if isinstance(s, objects.Snapshot)]:
+        if _refresh(snapshot):
+            manager.delete_snapshot(case.context, snapshot)
+    volumes = {v.id: v for v in made if isinstance(v, objects.Volume)}
+    for volume in volumes.values():
+        if _refresh(volume):
+            volume.status = 'available'
+            manager.delete_volume(case.context, volume)
+
+
+def _refresh(item) -> bool:
+    """Re-read ``item``; False if it is deleted."""
+    try:
+        item.refresh()
+    except exception.NotFound:
+        return False
+    return not item.deleted
+
+
+def _owned(cinder) -> frozenset[str]:
+    context = cinder.context
+    volumes = objects.VolumeList.get_all(context, filters={'deleted': False})
+    snapshots = objects.SnapshotList.get_all(context, filters={'deleted': False})
+    return frozenset([v.id for v in volumes] + [v.name_id for v in volumes]
+                     + [s.id for s in snapshots])
