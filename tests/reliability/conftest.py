@@ -16,7 +16,7 @@ objects.register_all()     # before any test module imports cinder.volume.manage
 from oslo_service import loopingcall  # noqa: E402
 
 from vmdk_volume.cinder_harness import Cinder  # noqa: E402
-from vmdk_volume.simkit import ModelSize, Simulator  # noqa: E402
+from vmdk_volume.simkit import ModelSize  # noqa: E402
 from vmdk_volume.simkit.faults import FaultProxy  # noqa: E402
 
 # oslo.vmware waits 10 s, then 20 s... between retries of a failed call: keep the behaviour
@@ -29,8 +29,8 @@ MATRIX: dict[str, dict[str, str]] = collections.defaultdict(dict)
 
 @pytest.fixture(scope='session')
 def proxy(tmp_path_factory):
-    with Simulator(ModelSize(hosts=2, datastores=2, vms=1)) as vc, \
-            FaultProxy(vc, tmp_path_factory.mktemp('proxy')) as fault_proxy:
+    with FaultProxy(tmp_path_factory.mktemp('proxy'),
+                    ModelSize(hosts=2, datastores=2, vms=1)) as fault_proxy:
         yield fault_proxy
 
 

@@ -38,8 +38,9 @@ def test_operation_under_fault(cinder, proxy, record, tmp_path, op: Operation, f
     op.setup(case)
     proxy.arm(fault)
     error = _run_bounded(op, case)
+    fired = proxy.fired
     proxy.arm(None)
-    outcome = _outcome(case, error, proxy.fired)
+    outcome = _outcome(case, error, fired)
     try:
         if outcome == 'ok after retry':
             op.verify(case)

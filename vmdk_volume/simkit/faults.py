@@ -1,6 +1,7 @@
 """A fault-injecting HTTPS proxy between a client and the simulator, for the fault suite.
 
-``FaultProxy`` listens on loopback with its own CA-signed certificate (clients verify it with
+``FaultProxy`` runs a simulator and the proxy in front of it in a process of their own. The
+proxy listens on loopback with its own CA-signed certificate (clients verify it with
 ``ca_file``), reads each request whole, names it (the SOAP method: the first element inside
 the Body; ``nfc-upload`` / ``nfc-download`` for NFC transfers) and forwards it to the
 simulator, rewriting the simulator's address in answers to its own so NFC device URLs come
@@ -22,22 +23,29 @@ import enum
 import http.client
 import http.server
 import ipaddress
+import json
+import os
 import pathlib
 import re
+import signal
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 import time
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from vmdk_volume.simkit.server import Simulator
+from vmdk_volume.simkit.server import ModelSize, Simulator
 
 FAIL_TASK_HEADER = 'X-Vmdk-Sim-Fail-Task'
+CONTROL = '/_faults/'   # GET: the state; POST: arm a fault (JSON) or disarm (empty)
 _HOP_BY_HOP = {'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'host'}
 _METHOD = re.compile(rb'<(?:[\w.-]+:)?Body\b[^>]*>\s*<(?:[\w.-]+:)?([\w.-]+)')
 _LOGOUT = (b'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv='
@@ -74,49 +82,25 @@ class _Armed:
     fired: bool = False
 
 
-class FaultProxy:
-    """The proxy (see the module docstring); a context manager."""
+class _Proxy:
+    """The proxy's state, in its own process: the simulator behind it and the armed fault."""
 
-    def __init__(self, simulator: Simulator, workdir: pathlib.Path):
+    def __init__(self, simulator: Simulator, port: int):
         self.simulator = simulator
-        self.ca_file = str(workdir / 'fault-proxy.pem')
+        self.host, self.port = '127.0.0.1', port
         self._lock = threading.Lock()
         self._armed: _Armed | None = None
-        self._server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.proxy = self
-        self._server.socket = _tls_context(workdir, self.ca_file).wrap_socket(
-            self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def host(self) -> str:
-        return '127.0.0.1'
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    def __enter__(self) -> 'FaultProxy':
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def arm(self, fault: Fault | None) -> None:
-        """Fire ``fault`` once on its N-th call from now (None: no fault)."""
         with self._lock:
             self._armed = _Armed(fault) if fault else None
 
-    @property
-    def fired(self) -> bool:
-        """Whether the armed fault has fired."""
+    def state(self) -> dict:
         with self._lock:
-            return bool(self._armed and self._armed.fired)
+            return {'fired': bool(self._armed and self._armed.fired)}
 
-    def _take(self, method: str) -> Fault | None:
+    def take(self, method: str) -> Fault | None:
+        """The armed fault if this call of ``method`` is the one it fires on."""
         with self._lock:
             armed = self._armed
             if not armed or armed.fired or armed.fault.method != method:
@@ -126,8 +110,6 @@ class FaultProxy:
                 return None
             armed.fired = True
             return armed.fault
-
-    # -- upstream --------------------------------------------------------------------------
 
     def upstream(self) -> http.client.HTTPSConnection:
         context = ssl.create_default_context(cafile=self.simulator.ca_file)
@@ -166,9 +148,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST
 
     def _serve(self) -> None:
-        proxy: FaultProxy = self.server.proxy
+        proxy: _Proxy = self.server.proxy
         body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
-        fault = proxy._take(_name(self.command, self.path, body))
+        if self.path.startswith(CONTROL):
+            return self._control(proxy, body)
+        fault = proxy.take(_name(self.command, self.path, body))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         kind = fault.kind if fault else None
         if kind is FaultKind.RESET:
@@ -187,7 +171,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._cut_upload(proxy, headers, body, fault.at_byte)
         self._forward(proxy, headers, body, fault.at_byte if kind else None)
 
-    def _forward(self, proxy: FaultProxy, headers: dict, body: bytes,
+    def _control(self, proxy: _Proxy, body: bytes) -> None:
+        if self.command == 'POST':
+            fields = json.loads(body) if body else None
+            proxy.arm(Fault(**dict(fields, kind=FaultKind(fields['kind']))) if fields else None)
+        data = json.dumps(proxy.state()).encode()
+        self._answer(200, 'OK', {'Content-Type': 'application/json'}, data)
+
+    def _forward(self, proxy: _Proxy, headers: dict, body: bytes,
                  cut_at: int | None) -> None:
         conn = proxy.upstream()
         try:
@@ -206,7 +197,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._reset()
         self._answer(reply.status, reply.reason, reply_headers, data)
 
-    def _cut_upload(self, proxy: FaultProxy, headers: dict, body: bytes, at: int) -> None:
+    def _cut_upload(self, proxy: _Proxy, headers: dict, body: bytes, at: int) -> None:
         conn = proxy.upstream()
         try:
             conn.putrequest(self.command, self.path, skip_accept_encoding=True)
@@ -251,7 +242,7 @@ def _tls_context(workdir: pathlib.Path, ca_file: str) -> ssl.SSLContext:
     to ``ca_file`` (what clients verify the proxy with)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'vmdk-volume fault proxy')])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(hours=1))
@@ -269,3 +260,78 @@ def _tls_context(workdir: pathlib.Path, ca_file: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(ca_file, key_file)
     return context
+
+
+# -- the process and its handle ------------------------------------------------------------
+
+def serve(model: ModelSize, workdir: pathlib.Path) -> None:
+    """Start a simulator and the proxy in front of it; print the ready line; serve until
+    SIGTERM."""
+    signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
+    ca_file = str(workdir / 'fault-proxy.pem')
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
+    server.daemon_threads = True
+    server.socket = _tls_context(workdir, ca_file).wrap_socket(server.socket,
+                                                               server_side=True)
+    with Simulator(model) as simulator:
+        server.proxy = _Proxy(simulator, server.server_address[1])
+        print(json.dumps({'port': server.server_address[1], 'ca_file': ca_file}), flush=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+
+
+class FaultProxy:
+    """A simulator behind the fault proxy, in a process of their own (so neither shares a
+    process with the client under test); a context manager. Point clients at ``host``,
+    ``port`` and ``ca_file``; ``arm`` a fault, then ask whether it ``fired``."""
+
+    host = '127.0.0.1'
+
+    def __init__(self, workdir: pathlib.Path, model: ModelSize | None = None):
+        self._workdir = workdir
+        self._model = model or ModelSize()
+        self._process: subprocess.Popen | None = None
+        self.port = 0
+        self.ca_file = ''
+
+    def __enter__(self) -> 'FaultProxy':
+        self._process = subprocess.Popen(
+            [sys.executable, '-m', 'vmdk_volume.simkit.faults', str(self._workdir),
+             json.dumps(dataclasses.asdict(self._model))], stdout=subprocess.PIPE,
+            env=dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[2])))
+        line = self._process.stdout.readline()
+        if not line:
+            self.__exit__()
+            raise RuntimeError('the fault proxy did not start')
+        ready = json.loads(line)
+        self.port, self.ca_file = ready['port'], ready['ca_file']
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=30)
+        self._process.stdout.close()
+
+    def arm(self, fault: Fault | None) -> None:
+        """Fire ``fault`` once on its N-th call from now (None: no fault)."""
+        self._control(json=dataclasses.asdict(fault) if fault else None)
+
+    @property
+    def fired(self) -> bool:
+        """Whether the armed fault has fired."""
+        return self._control()['fired']
+
+    def _control(self, **kwargs) -> dict:
+        url = 'https://%s:%d%s' % (self.host, self.port, CONTROL)
+        reply = requests.request('POST' if kwargs else 'GET', url, verify=self.ca_file,
+                                 timeout=30, **kwargs)
+        reply.raise_for_status()
+        return reply.json()
+
+
+if __name__ == '__main__':
+    model_fields = json.loads(sys.argv[2])
+    model_fields['datastore_types'] = tuple(model_fields['datastore_types'])
+    serve(ModelSize(**model_fields), pathlib.Path(sys.argv[1]))
