@@ -32,6 +32,7 @@ class Case:
     snapshot: object = None
     raw: pathlib.Path | None = None
     image_id: str | None = None
+    unmanaged: str | None = None                              # a VM left for manage
     result: list = dataclasses.field(default_factory=list)   # objects the run made
 
     @property
@@ -143,6 +144,7 @@ def _retype(case: Case) -> None:
 def _setup_unmanaged(case: Case) -> None:
     _backed_volume(case)
     case.manager.delete_volume(case.context, case.volume, unmanage_only=True)
+    case.unmanaged = case.volume.provider_location
 
 
 def _manage(case: Case) -> None:

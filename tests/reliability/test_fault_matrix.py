@@ -45,7 +45,10 @@ def test_operation_under_fault(cinder, proxy, record, tmp_path, op: Operation, f
         if outcome == 'ok after retry':
             op.verify(case)
         _clean_up(case)
-        assert not _leftovers(cinder), 'left behind: %s' % _leftovers(cinder)
+        leftovers = _leftovers(cinder)
+        for orphan in leftovers:      # so that the next cases start clean
+            orphans.delete(cinder.managers['vc'].driver._backend.client, orphan)
+        assert not leftovers, 'left behind: %s' % leftovers
     except BaseException as failure:
         outcome = 'FAILED'
         raise failure
@@ -84,7 +87,8 @@ def _outcome(case: Case, error: BaseException | None, fired: bool) -> str:
 
 
 def _clean_up(case: Case) -> None:
-    """Delete what the case made, as a user would (error states included)."""
+    """Delete what the case made, as a user would (error states included), and the VM it
+    unmanaged if no volume took it."""
     manager = case.manager
     made = [case.snapshot, case.volume] + case.result
     for snapshot in [s for s in made if isinstance(s, objects.Snapshot)]:
@@ -95,6 +99,9 @@ def _clean_up(case: Case) -> None:
         if _refresh(volume):
             volume.status = 'available'
             manager.delete_volume(case.context, volume)
+    if case.unmanaged:
+        orphans.delete(manager.driver._backend.client, orphans.Orphan(
+            orphans.Kind.BACKING, '', case.unmanaged, ''))
 
 
 def _refresh(item) -> bool:
