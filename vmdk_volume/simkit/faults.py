@@ -88,16 +88,32 @@ class _Proxy:
     def __init__(self, simulator: Simulator, port: int):
         self.simulator = simulator
         self.host, self.port = '127.0.0.1', port
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._armed: _Armed | None = None
+        self._late = 0     # delayed calls still to be forwarded
 
     def arm(self, fault: Fault | None) -> None:
         with self._lock:
             self._armed = _Armed(fault) if fault else None
 
     def state(self) -> dict:
+        """Whether the armed fault fired, once the calls it delayed have been forwarded
+        (their effects, such as a second VM, belong to the operation that made them)."""
         with self._lock:
+            self._lock.wait_for(lambda: not self._late, timeout=60)
             return {'fired': bool(self._armed and self._armed.fired)}
+
+    def delay(self, seconds: float, forward) -> None:
+        """Hold a call for ``seconds``, then ``forward`` it."""
+        with self._lock:
+            self._late += 1
+        try:
+            time.sleep(seconds)
+            forward()
+        finally:
+            with self._lock:
+                self._late -= 1
+                self._lock.notify_all()
 
     def take(self, method: str) -> Fault | None:
         """The armed fault if this call of ``method`` is the one it fires on."""
@@ -160,8 +176,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if kind is FaultKind.HTTP_503:
             return self._answer(503, 'Service Unavailable', {}, b'service unavailable')
         if kind is FaultKind.DELAY:
-            time.sleep(fault.delay_s)
-        elif kind is FaultKind.NOT_AUTHENTICATED:
+            return proxy.delay(fault.delay_s, lambda: self._forward(proxy, headers, body, None))
+        if kind is FaultKind.NOT_AUTHENTICATED:
             proxy.logout(headers)
         elif kind is FaultKind.RESTART:
             proxy.restart_simulator()
