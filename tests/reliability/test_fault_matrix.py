@@ -15,6 +15,23 @@ from vmdk_volume.simkit.faults import Fault, FaultKind
 HANG_S = 90
 SOAP_KINDS = (FaultKind.NOT_AUTHENTICATED, FaultKind.RESET, FaultKind.HTTP_503,
               FaultKind.DELAY, FaultKind.TASK_ERROR)
+# Cells the matrix fails today, each a defect found and not fixed yet (see the README).
+DUPLICATE = ('a timed-out CreateVM/CloneVM that vCenter still runs leaves a second VM: '
+             'oslo.vmware retries the call, which is not idempotent')
+KNOWN = {
+    ('create+attach', FaultKind.DELAY): DUPLICATE,
+    ('clone', FaultKind.DELAY): DUPLICATE,
+    ('snapshot (template)', FaultKind.DELAY): DUPLICATE,
+    ('volume from snapshot', FaultKind.DELAY): DUPLICATE,
+    ('volume to image', FaultKind.RESTART): 'after restarts, ImportVApp on the new simulator '
+                                             'drops the connection (setup fails)',
+}
+
+
+def _param(op: Operation, fault: Fault):
+    reason = KNOWN.get((op.name, fault.kind))
+    marks = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
+    return pytest.param(op, fault, marks=marks, id='%s-%s' % (op.name, fault.kind))
 
 
 def _cases():
@@ -23,13 +40,11 @@ def _cases():
     for kind in (*SOAP_KINDS, FaultKind.CUT_TRANSFER, FaultKind.RESTART):
         for op in OPERATIONS:
             if kind is FaultKind.CUT_TRANSFER and op.transfer:
-                yield pytest.param(op, Fault(op.transfer, kind, at_byte=64 * 1024),
-                                   id='%s-%s' % (op.name, kind))
+                yield _param(op, Fault(op.transfer, kind, at_byte=64 * 1024))
             elif kind is FaultKind.TASK_ERROR and not op.fault_on.endswith('_Task'):
                 continue
             elif kind is not FaultKind.CUT_TRANSFER:
-                yield pytest.param(op, Fault(op.fault_on, kind, delay_s=3),
-                                   id='%s-%s' % (op.name, kind))
+                yield _param(op, Fault(op.fault_on, kind, delay_s=3))
 
 
 @pytest.mark.parametrize('op, fault', _cases())
