@@ -1,7 +1,7 @@
 """A fault-injecting HTTPS proxy between a client and the simulator, for the fault suite.
 
 ``FaultProxy`` runs a simulator and the proxy in front of it in a process of their own. The
-proxy listens on loopback with its own CA-signed certificate (clients verify it with
+proxy listens on loopback with a self-signed CA certificate of its own (clients verify it with
 ``ca_file``), reads each request whole, names it (the SOAP method: the first element inside
 the Body; ``nfc-upload`` / ``nfc-download`` for NFC transfers) and forwards it to the
 simulator, rewriting the simulator's address in answers to its own so NFC device URLs come
@@ -185,7 +185,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             headers[FAIL_TASK_HEADER] = '1'
         elif kind is FaultKind.CUT_TRANSFER and self.command != 'GET':
             return self._cut_upload(proxy, headers, body, fault.at_byte)
-        self._forward(proxy, headers, body, fault.at_byte if kind else None)
+        cut_at = fault.at_byte if kind is FaultKind.CUT_TRANSFER else None
+        self._forward(proxy, headers, body, cut_at)
 
     def _control(self, proxy: _Proxy, body: bytes) -> None:
         if self.command == 'POST':
