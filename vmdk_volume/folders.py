@@ -5,7 +5,8 @@ named after the vCenter, the parent and the name, so concurrent creators (thread
 cinder-volume processes sharing the coordination backend) make one folder; a creator outside
 our locks is tolerated (DuplicateName). Every level is cached per datacenter so a warm driver
 spends no call on them. A folder deleted behind our back is noticed by whoever uses it
-(``NotFound``); ``forget`` drops it so the next lookup creates it again.
+(``NotFound``); ``forget`` drops it so the next lookup creates it again (``ensure`` does so
+itself when a cached level it walks through is gone).
 
 Names are given to vCenter as it stores them (``inventory_name``): a project id or folder option
 holding '%', '/' or '\\' is escaped, so FindChild finds what CreateFolder made and no name
@@ -43,7 +44,15 @@ class Folders:
         self._lock = threading.Lock()
 
     def ensure(self, vm_folder: str, path: tuple[str, ...]) -> str:
-        """The moref value of ``vm_folder/path...``, created where missing."""
+        """The moref value of ``vm_folder/path...``, created where missing; looked up
+        afresh once if a cached level was deleted (or vCenter restored) behind our back."""
+        try:
+            return self._ensure(vm_folder, path)
+        except errors.NotFound:
+            self.forget(vm_folder)
+            return self._ensure(vm_folder, path)
+
+    def _ensure(self, vm_folder: str, path: tuple[str, ...]) -> str:
         parent = vm_folder
         for depth in range(1, len(path) + 1):
             key = (vm_folder, *path[:depth])

@@ -32,6 +32,10 @@ vmdk_opts = [
     cfg.IntOpt('vmware_api_retry_count', default=10, min=0,
                help='Number of times a vCenter API call is retried on connection or '
                     'session problems.'),
+    cfg.FloatOpt('vmware_api_timeout_secs', min=1,
+                 help='Time limit, in seconds, for one vCenter API call to answer; a call '
+                      'that takes longer is retried like a dropped connection. Unset: no '
+                      'limit. Must exceed the task-wait long poll (60 s).'),
     cfg.FloatOpt('vmware_task_poll_interval', default=2.0, min=0,
                  help='Kept for compatibility with the in-tree driver: tasks are awaited '
                       'through property-collector updates, not by polling.'),
@@ -167,6 +171,7 @@ class BackendConfig:
                 ca_file=conf.vmware_ca_file, insecure=conf.vmware_insecure,
                 wsdl_location=conf.vmware_wsdl_location,
                 api_retry_count=conf.vmware_api_retry_count,
+                timeout_s=conf.vmware_api_timeout_secs,
                 task_poll_interval=conf.vmware_task_poll_interval,
                 pool_size=conf.vmware_connection_pool_size,
                 max_objects=conf.vmware_max_objects_retrieval),

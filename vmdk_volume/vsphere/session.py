@@ -39,6 +39,7 @@ class Endpoint:
     insecure: bool = False
     wsdl_location: str | None = None
     api_retry_count: int = 10
+    timeout_s: float | None = None
     task_poll_interval: float = 2.0
     pool_size: int = 10
     max_objects: int = 100
@@ -58,7 +59,8 @@ class Session(api.VMwareAPISession):
                          endpoint.api_retry_count, endpoint.task_poll_interval,
                          port=endpoint.port, wsdl_loc=endpoint.wsdl_location,
                          cacert=endpoint.ca_file, insecure=endpoint.insecure,
-                         pool_size=endpoint.pool_size, create_session=False)
+                         pool_size=endpoint.pool_size, create_session=False,
+                         connection_timeout=endpoint.timeout_s)
 
     def _create_session(self):
         # oslo's login without its endless RetryDecorator (still under its lock).

@@ -1,9 +1,9 @@
 // The HTTP handler in front of vcsim's mux. vcsim 0.24.2 offers no hook around its SOAP
 // dispatch, so this wrapper is where we count SOAP calls per method, add the emulated latency,
 // rewrite what vcsim's decoder rejects (naive xsd:dateTime), route the methods vcsim lacks to
-// our proxies, settle returned tasks (entity, emulated duration), and serve what vcsim does not
-// serve at all: the admin endpoints (/_sim/), NFC transfers that keep their bytes (/nfc/) and
-// the WSDL files (/sdk/<file>, from -wsdl-dir).
+// our proxies, settle returned tasks (entity, emulated duration), fail the tasks the fault
+// proxy marks (task_fault.go), and serve what vcsim does not serve at all: the admin endpoints
+// (/_sim/), NFC transfers that keep their bytes (/nfc/) and the WSDL files (/sdk/<file>).
 package main
 
 import (
@@ -73,6 +73,9 @@ func (h *handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(d)
 	}
 
+	if failTask(w, r, method, body) {
+		return
+	}
 	body = zoneNaiveDateTimes(body)
 	body = routeToProxy(method, body)
 	headerSessionToCookie(r, body)

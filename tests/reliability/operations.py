@@ -1,0 +1,199 @@
+"""The driver's operations as the fault matrix runs them, through Cinder's VolumeManager.
+
+Each ``Operation`` prepares what it needs (``setup``, without faults), then does the one
+thing under test (``run``) and returns the Cinder objects whose status tells the outcome;
+``fault_on`` names the SOAP method (or NFC transfer) its faults are placed on, and ``verify``
+checks the bytes of what succeeded.
+"""
+
+import dataclasses
+import os
+import pathlib
+import subprocess
+from collections.abc import Callable
+
+from cinder import objects
+
+from vmdk_volume.cinder_harness import PROJECT_ID
+from vmdk_volume.vsphere import properties
+
+MiB = 1024 ** 2
+CONNECTOR = {'host': 'compute-1', 'ip': '10.0.0.5', 'initiator': None}
+
+
+@dataclasses.dataclass
+class Case:
+    """What one run of an operation works with."""
+
+    cinder: object
+    backend: str
+    tmp: pathlib.Path
+    volume: object = None
+    snapshot: object = None
+    raw: pathlib.Path | None = None
+    image_id: str | None = None
+    unmanaged: str | None = None                              # a VM left for manage
+    result: list = dataclasses.field(default_factory=list)   # objects the run made
+
+    @property
+    def manager(self):
+        return self.cinder.managers[self.backend]
+
+    @property
+    def context(self):
+        return self.cinder.context
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    name: str
+    fault_on: str
+    run: Callable[[Case], None]
+    setup: Callable[[Case], None] = lambda case: None
+    backend: str = 'vc'
+    transfer: str | None = None          # the NFC transfer its CUT_TRANSFER fault cuts
+    verify: Callable[[Case], None] = lambda case: None
+
+
+def attach(case: Case, volume) -> None:
+    client = case.manager.driver._backend.client
+    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
+    try:
+        instance = next(item.value for item in properties.collect(
+            client, view, {'VirtualMachine': ['name', 'config.template']})
+            if not item.get('config.template') and not item.get('name').startswith(
+                ('volume-', 'snapshot-', 'image-', 'tmp-')))
+    finally:
+        client.call('DestroyView', view)
+    case.manager.initialize_connection(case.context, volume, dict(CONNECTOR, instance=instance))
+
+
+def _backed_volume(case: Case) -> None:
+    case.volume = case.cinder.create_volume(case.backend)
+    attach(case, case.volume)
+
+
+def _image(case: Case) -> None:
+    case.raw = case.tmp / 'disk.raw'
+    case.raw.write_bytes(os.urandom(2 * MiB))
+    qcow2 = case.tmp / 'disk.qcow2'
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', str(case.raw),
+                    str(qcow2)], check=True)
+    case.image_id = case.cinder.images.add(qcow2, 'qcow2')
+
+
+def _volume_from_image(case: Case) -> None:
+    volume = case.cinder.new_volume(case.backend)
+    case.result.append(volume)
+    case.manager.create_volume(case.context, volume,
+                               request_spec=objects.RequestSpec(image_id=case.image_id),
+                               allow_reschedule=False)
+
+
+def _to_image(case: Case, volume) -> pathlib.Path:
+    upload = case.cinder.images.create_empty()
+    case.manager.copy_volume_to_image(case.context, volume.id, dict(upload))
+    back = case.tmp / ('%s.raw' % upload['id'])
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(case.cinder.images.path(upload['id'])), str(back)], check=True)
+    return back
+
+
+def _same_bytes(case: Case, back: pathlib.Path) -> None:
+    assert back.read_bytes()[:2 * MiB] == case.raw.read_bytes(), 'the bytes differ'
+
+
+# -- the runs ------------------------------------------------------------------------------
+
+def _create_attach(case: Case) -> None:
+    volume = case.cinder.create_volume(case.backend)
+    case.result.append(volume)
+    attach(case, volume)
+
+
+def _clone(case: Case, **source) -> None:
+    volume = case.cinder.new_volume(case.backend, **source)
+    case.result.append(volume)
+    case.manager.create_volume(case.context, volume, allow_reschedule=False)
+
+
+def _snapshot(case: Case) -> None:
+    snapshot = objects.Snapshot(context=case.context, volume_id=case.volume.id,
+                                volume_size=case.volume.size, status='creating',
+                                project_id=PROJECT_ID, user_id='u')
+    snapshot.create()
+    case.result.append(snapshot)
+    case.manager.create_snapshot(case.context, snapshot)
+
+
+def _setup_snapshot(case: Case) -> None:
+    _backed_volume(case)
+    case.snapshot = case.cinder.create_snapshot(case.backend, case.volume)
+
+
+def _retype(case: Case) -> None:
+    thick = case.cinder.volume_type('thick-%s' % case.volume.id, {'vmware:vmdk_type': 'thick'})
+    case.volume.status, case.volume.previous_status = 'retyping', case.volume.status
+    case.volume.save()
+    case.result.append(case.volume)
+    host = {'host': 'cinder@vc#vc', 'capabilities': case.manager.driver.get_volume_stats()}
+    case.manager.retype(case.context, case.volume, thick['id'], host,
+                        migration_policy='never')
+
+
+def _setup_unmanaged(case: Case) -> None:
+    _backed_volume(case)
+    case.manager.delete_volume(case.context, case.volume, unmanage_only=True)
+    case.unmanaged = case.volume.provider_location
+
+
+def _manage(case: Case) -> None:
+    volume = objects.Volume(context=case.context, size=0, status='managing',
+                            attach_status='detached', host='cinder@vc#vc',
+                            project_id=PROJECT_ID, user_id='u', availability_zone='nova')
+    volume.create()
+    case.result.append(volume)
+    case.manager.manage_existing(case.context, volume,
+                                 {'source-id': case.volume.provider_location})
+
+
+def _delete(case: Case) -> None:
+    case.result.append(case.volume)
+    case.manager.delete_volume(case.context, case.volume)
+
+
+def _extend(case: Case) -> None:
+    case.result.append(case.volume)
+    case.manager.extend_volume(case.context, case.volume, 2, None)
+
+
+def _export(case: Case) -> None:
+    case.result.append(case.volume)
+    _same_bytes(case, _to_image(case, case.volume))
+
+
+def _setup_image_volume(case: Case) -> None:
+    _image(case)
+    _volume_from_image(case)
+    case.volume = case.result.pop()
+
+
+OPERATIONS = [
+    Operation('create+attach', 'CreateVM_Task', _create_attach),
+    Operation('delete', 'Destroy_Task', _delete, setup=_backed_volume),
+    Operation('clone', 'CloneVM_Task', lambda c: _clone(c, source_volid=c.volume.id),
+              setup=_backed_volume),
+    Operation('snapshot (template)', 'CloneVM_Task', _snapshot, setup=_backed_volume),
+    Operation('snapshot (COW)', 'CreateSnapshot_Task', _snapshot, setup=_backed_volume,
+              backend='cow'),
+    Operation('volume from snapshot', 'CloneVM_Task',
+              lambda c: _clone(c, snapshot_id=c.snapshot.id), setup=_setup_snapshot),
+    Operation('extend', 'ExtendVirtualDisk_Task', _extend, setup=_backed_volume),
+    Operation('retype', 'RelocateVM_Task', _retype, setup=_backed_volume),
+    Operation('image to volume', 'ImportVApp', _volume_from_image, setup=_image,
+              transfer='nfc-upload',
+              verify=lambda c: _same_bytes(c, _to_image(c, c.result[0]))),
+    Operation('volume to image', 'ExportVm', _export, setup=_setup_image_volume,
+              transfer='nfc-download'),
+    Operation('manage', 'ReconfigVM_Task', _manage, setup=_setup_unmanaged),
+]
