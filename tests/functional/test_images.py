@@ -99,6 +99,13 @@ def export_to_raw(image_ops, ref, size, glance, tmp_path) -> bytes:
     return raw.read_bytes()
 
 
+def assert_holds_image(exported: bytes, raw_file: pathlib.Path, tmp_dir: pathlib.Path):
+    """The exported disk starts with the image's bytes, zeros after; no temporary file."""
+    assert exported[:RAW_SIZE] == raw_file.read_bytes()
+    assert not exported[RAW_SIZE:].strip(b'\0')
+    assert list(tmp_dir.iterdir()) == []
+
+
 def vms_named(backend, name) -> list:
     view = properties.container_view(backend.client, backend.client.content.rootFolder,
                                      ['VirtualMachine'])
@@ -140,9 +147,7 @@ def test_each_format_round_trips(kind, raw_file, glance, tmp_dir, image_ops, bac
         exported = export_to_raw(image_ops, ref, GiB, glance, tmp_path)
     finally:
         backend.backings.delete(ref)
-    assert exported[:RAW_SIZE] == raw_file.read_bytes()
-    assert not exported[RAW_SIZE:].strip(b'\0')
-    assert list(tmp_dir.iterdir()) == []
+    assert_holds_image(exported, raw_file, tmp_dir)
 
 
 def _bad_images(raw: pathlib.Path):
@@ -358,9 +363,7 @@ def test_import_into_an_existing_backing_replaces_its_disk(kind, raw_file, glanc
         exported = export_to_raw(image_ops, existing, GiB, glance, tmp_path)
     finally:
         backend.backings.delete(existing)
-    assert exported[:RAW_SIZE] == raw_file.read_bytes()
-    assert not exported[RAW_SIZE:].strip(b'\0')
-    assert list(tmp_dir.iterdir()) == []
+    assert_holds_image(exported, raw_file, tmp_dir)
 
 
 def on_datastore(backend, simulator, path: pathlib.Path, name: str, host=None) -> str:
