@@ -138,26 +138,46 @@ func (p *poolProxy) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) so
 	if spec, ok := req.Spec.(*types.VirtualMachineImportSpec); ok {
 		_ = normalizeDisks(spec.ConfigSpec.DeviceChange, nil)
 	}
+	refuse := func(fault types.BaseMethodFault) soap.HasFault {
+		return &faultBody{simulator.Fault("", fault)}
+	}
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
-		res := obj.(vAppImporter).ImportVApp(ctx, req)
-		body := res.(*methods.ImportVAppBody)
-		if body.Res == nil {
-			return res
-		}
-		lease := ctx.Session.Get(body.Res.Returnval).(*simulator.HttpNfcLease)
-		vm := ctx.Map.Get(lease.Info.Entity).(*simulator.VirtualMachine)
-		_, paths := diskFiles(vm)
-		files := make(map[string]string)
-		for _, file := range paths {
-			files[path.Base(file)] = file
-		}
-		for i := range lease.Info.DeviceUrl {
-			u := &lease.Info.DeviceUrl[i]
-			u.Url = strings.Replace(u.Url, "https://*", nfc.baseURL, 1)
-		}
-		nfc.add(lease.Self.Value, files)
-		return res
+		return uniquelyNamed(req.Folder, importName(req.Spec), refuse, func() soap.HasFault {
+			return p.importWithNfc(ctx, obj, req)
+		})
 	})
+}
+
+func (p *poolProxy) importWithNfc(ctx *simulator.Context, obj mo.Reference, req *types.ImportVApp) soap.HasFault {
+	res := obj.(vAppImporter).ImportVApp(ctx, req)
+	body := res.(*methods.ImportVAppBody)
+	if body.Res == nil {
+		return res
+	}
+	lease := ctx.Session.Get(body.Res.Returnval).(*simulator.HttpNfcLease)
+	vm := ctx.Map.Get(lease.Info.Entity).(*simulator.VirtualMachine)
+	_, paths := diskFiles(vm)
+	files := make(map[string]string)
+	for _, file := range paths {
+		files[path.Base(file)] = file
+	}
+	for i := range lease.Info.DeviceUrl {
+		u := &lease.Info.DeviceUrl[i]
+		u.Url = strings.Replace(u.Url, "https://*", nfc.baseURL, 1)
+	}
+	nfc.add(lease.Self.Value, files)
+	return res
+}
+
+// importName is the name of the entity an import spec makes.
+func importName(spec types.BaseImportSpec) string {
+	switch s := spec.(type) {
+	case *types.VirtualMachineImportSpec:
+		return s.ConfigSpec.Name
+	case *types.VirtualAppImportSpec:
+		return s.Name
+	}
+	return ""
 }
 
 // streamOptimized returns the disk file if it is a sparse VMDK already, else a temporary

@@ -30,13 +30,19 @@ func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_T
 	req.This = p.target
 	_ = normalizeDisks(req.Config.DeviceChange, nil)
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
-		res := obj.(*simulator.Folder).CreateVMTask(ctx, req)
-		task := simulator.Map.Get(res.(*methods.CreateVM_TaskBody).Res.Returnval).(*simulator.Task)
-		if vm, ok := task.Info.Result.(types.ManagedObjectReference); ok {
-			recordProfiles(vm, req.Config.VmProfile, nil)
-			recordDeviceProfiles(vm, req.Config.DeviceChange)
+		refuse := func(fault types.BaseMethodFault) soap.HasFault {
+			return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{
+				Returnval: failedTask(obj, "createVm", fault)}}
 		}
-		return res
+		return uniquelyNamed(&p.target, req.Config.Name, refuse, func() soap.HasFault {
+			res := obj.(*simulator.Folder).CreateVMTask(ctx, req)
+			task := simulator.Map.Get(res.(*methods.CreateVM_TaskBody).Res.Returnval).(*simulator.Task)
+			if vm, ok := task.Info.Result.(types.ManagedObjectReference); ok {
+				recordProfiles(vm, req.Config.VmProfile, nil)
+				recordDeviceProfiles(vm, req.Config.DeviceChange)
+			}
+			return res
+		})
 	})
 }
 
@@ -45,10 +51,8 @@ func (p *vmProxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_T
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
 		if fault := normalizeDisks(req.Spec.DeviceChange, vm.Config.Hardware.Device); fault != nil {
-			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
-				return nil, fault
-			})
-			return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
+			return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{
+				Returnval: failedTask(vm, "reconfigVm", fault)}}
 		}
 		mergeExtraConfig(vm, &req.Spec)
 		recordProfiles(vm.Self, req.Spec.VmProfile, nil)
@@ -118,42 +122,51 @@ func normalizeDisks(changes []types.BaseVirtualDeviceConfigSpec, current object.
 func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
 	req.This = p.target
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
-		vm := obj.(*simulator.VirtualMachine)
-		_, sources := diskFiles(vm)
-		devices := vm.Config.Hardware.Device
-		copies := make([]types.BaseVirtualDevice, len(devices))
-		for i, d := range devices {
-			copies[i] = d
-			if disk, ok := d.(*types.VirtualDisk); ok {
-				diskCopy := *disk
-				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
-					backing := *b
-					applyDiskLocator(&backing, disk.Key, req.Spec.Location.Disk)
-					diskCopy.Backing = &backing
-				}
-				growClonedDisk(&diskCopy, req.Spec.Config)
-				copies[i] = &diskCopy
-			}
+		refuse := func(fault types.BaseMethodFault) soap.HasFault {
+			return &methods.CloneVM_TaskBody{Res: &types.CloneVM_TaskResponse{
+				Returnval: failedTask(obj, "cloneVm", fault)}}
 		}
-		vm.Config.Hardware.Device = copies
-		if req.Spec.Config != nil { // applied to the copies above; vcsim's own edit would panic
-			req.Spec.Config.DeviceChange = withoutDiskEdits(req.Spec.Config.DeviceChange)
-		}
-		res := vm.CloneVMTask(ctx, req)
-		vm.Config.Hardware.Device = devices
-
-		task := simulator.Map.Get(res.(*methods.CloneVM_TaskBody).Res.Returnval).(*simulator.Task)
-		if clone, ok := task.Info.Result.(types.ManagedObjectReference); ok {
-			recordProfiles(clone, req.Spec.Location.Profile, req.Spec.Location.Disk)
-			_, targets := diskFiles(simulator.Map.Get(clone).(*simulator.VirtualMachine))
-			for i := 0; i < len(sources) && i < len(targets); i++ {
-				if err := copyFile(sources[i], targets[i]); err != nil {
-					log.Printf("clone %s: copying %s: %v", vm.Name, sources[i], err)
-				}
-			}
-		}
-		return res
+		return uniquelyNamed(&req.Folder, req.Name, refuse, func() soap.HasFault {
+			return cloneWithDisks(ctx, obj.(*simulator.VirtualMachine), req)
+		})
 	})
+}
+
+func cloneWithDisks(ctx *simulator.Context, vm *simulator.VirtualMachine, req *types.CloneVM_Task) soap.HasFault {
+	_, sources := diskFiles(vm)
+	devices := vm.Config.Hardware.Device
+	copies := make([]types.BaseVirtualDevice, len(devices))
+	for i, d := range devices {
+		copies[i] = d
+		if disk, ok := d.(*types.VirtualDisk); ok {
+			diskCopy := *disk
+			if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+				backing := *b
+				applyDiskLocator(&backing, disk.Key, req.Spec.Location.Disk)
+				diskCopy.Backing = &backing
+			}
+			growClonedDisk(&diskCopy, req.Spec.Config)
+			copies[i] = &diskCopy
+		}
+	}
+	vm.Config.Hardware.Device = copies
+	if req.Spec.Config != nil { // applied to the copies above; vcsim's own edit would panic
+		req.Spec.Config.DeviceChange = withoutDiskEdits(req.Spec.Config.DeviceChange)
+	}
+	res := vm.CloneVMTask(ctx, req)
+	vm.Config.Hardware.Device = devices
+
+	task := simulator.Map.Get(res.(*methods.CloneVM_TaskBody).Res.Returnval).(*simulator.Task)
+	if clone, ok := task.Info.Result.(types.ManagedObjectReference); ok {
+		recordProfiles(clone, req.Spec.Location.Profile, req.Spec.Location.Disk)
+		_, targets := diskFiles(simulator.Map.Get(clone).(*simulator.VirtualMachine))
+		for i := 0; i < len(sources) && i < len(targets); i++ {
+			if err := copyFile(sources[i], targets[i]); err != nil {
+				log.Printf("clone %s: copying %s: %v", vm.Name, sources[i], err)
+			}
+		}
+	}
+	return res
 }
 
 // applyDiskLocator gives a cloned disk what the relocate spec's disk locator asks for

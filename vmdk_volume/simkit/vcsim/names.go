@@ -1,0 +1,40 @@
+// VM names unique within a folder, as vCenter keeps them: CreateVM_Task, CloneVM_Task and
+// ImportVApp refuse a name that an entity of the destination folder holds already with
+// DuplicateName, naming the holder (the tasks fail, ImportVApp answers the fault). vcsim 0.24.2
+// checks no name, so a call that a client retries after losing its reply made a second VM
+// here where vCenter makes none. The check and the creation happen under one lock.
+package main
+
+import (
+	"sync"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+var namingMu sync.Mutex
+
+// uniquelyNamed runs create (a call that makes an entity called name in folder) unless the
+// folder holds that name already; then it returns refuse(the DuplicateName fault) instead.
+func uniquelyNamed(folder *types.ManagedObjectReference, name string,
+	refuse func(types.BaseMethodFault) soap.HasFault, create func() soap.HasFault) soap.HasFault {
+	namingMu.Lock()
+	defer namingMu.Unlock()
+	if folder != nil {
+		if f, ok := simulator.Map.Get(*folder).(*simulator.Folder); ok {
+			if holder := simulator.Map.FindByName(name, f.ChildEntity); holder != nil {
+				return refuse(&types.DuplicateName{Name: name, Object: holder.Reference()})
+			}
+		}
+	}
+	return create()
+}
+
+// failedTask answers a *_Task call with a task of obj that fails with fault.
+func failedTask(obj mo.Reference, method string, fault types.BaseMethodFault) types.ManagedObjectReference {
+	return simulator.CreateTask(obj, method, func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		return nil, fault
+	}).Run()
+}
