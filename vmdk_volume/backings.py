@@ -3,6 +3,11 @@
 A backing is named after its volume and carries the volume id as its ``instanceUuid``, its
 disk's UUID and the extraConfig key ``cinder.volume.id``, so it is found with one
 ``FindAllByUuid`` through the SearchIndex, never by scanning the inventory.
+
+A call that makes a VM or a snapshot is not repeated blindly when its answer is lost
+(``errors.ReplyLost``): vCenter keeps VM names unique in a folder, so the repeat of a VM's
+creation fails with DuplicateName if the lost call made the VM, and that VM is taken if it
+carries the identity asked for; a snapshot's twin made by the lost call is removed.
 """
 
 import dataclasses
@@ -83,31 +88,75 @@ class Backings:
     def create(self, request: BackingRequest, placement: Placement, folder: str) -> str:
         """Create the backing in ``folder`` as ``placement`` says; return its moref value."""
         client = self._client
-        vm = client.run('CreateVM_Task', client.ref('Folder', folder),
-                        config=self._config(request, placement),
-                        pool=client.ref('ResourcePool', placement.resource_pool),
-                        host=client.ref('HostSystem', placement.host.ref))
+        vm = self._made_once(request, lambda: client.run(
+            'CreateVM_Task', client.ref('Folder', folder),
+            config=self._config(request, placement),
+            pool=client.ref('ResourcePool', placement.resource_pool),
+            host=client.ref('HostSystem', placement.host.ref)))
         LOG.info('Created backing %s (%s) of volume %s on datastore %s, host %s',
-                 request.name, vm.value, request.volume_id, placement.datastore.name,
+                 request.name, vm, request.volume_id, placement.datastore.name,
                  placement.host.name)
-        return vm.value
+        return vm
 
     def import_lease(self, request: BackingRequest, placement: Placement,
                      folder: str) -> leases.Lease:
         """Start creating the backing with a disk of ``request.size_bytes`` that arrives
-        as a streamOptimized VMDK over the returned NFC import lease."""
-        return leases.Lease.import_vm(self._client, config=self._config(request, placement),
-                                      pool=placement.resource_pool, folder=folder,
-                                      host=placement.host.ref)
+        as a streamOptimized VMDK over the returned NFC import lease. If a lost answer left
+        the VM of an import nobody holds the lease of, that VM is destroyed and the import
+        started again."""
+        def start():
+            return leases.Lease.import_vm(self._client,
+                                          config=self._config(request, placement),
+                                          pool=placement.resource_pool, folder=folder,
+                                          host=placement.host.ref)
+        try:
+            return start()
+        except errors.ReplyLost as lost:
+            LOG.warning('%s; importing %s again', lost, request.name)
+        try:
+            return start()
+        except errors.AlreadyExists as duplicate:
+            abandoned = self._holder(duplicate, _identity(request))
+        LOG.warning('Destroying %s (%s), made by the import whose answer was lost',
+                    request.name, abandoned)
+        self.delete(abandoned)
+        return start()
 
     def _config(self, request: BackingRequest, placement: Placement):
         profile = request.profile
         return specs.backing_config(
             self._client, name=request.name, datastore_name=placement.datastore.name,
             instance_uuid=request.volume_id, profile_id=request.profile_id,
-            extra_config=request.extra_config or {VOLUME_ID_KEY: request.volume_id},
+            extra_config=_identity(request),
             disk=specs.DiskSpec(request.size_bytes, profile.disk_type, profile.adapter_type,
                                 uuid=request.volume_id))
+
+    def _made_once(self, request: BackingRequest, make, identity=None) -> str:
+        """The moref value of the VM that ``make`` (a task making the VM ``request.name`` in
+        a folder) returns; made again if the answer was lost, taking the VM the lost call
+        made if vCenter refuses the name (see the module docstring)."""
+        try:
+            return make().value
+        except errors.ReplyLost as lost:
+            LOG.warning('%s; making %s again', lost, request.name)
+        try:
+            return make().value
+        except errors.AlreadyExists as duplicate:
+            made = self._holder(duplicate, identity or _identity(request))
+        LOG.info('Took %s (%s), made by the call whose answer was lost', request.name, made)
+        return made
+
+    def _holder(self, duplicate: errors.AlreadyExists, identity: Mapping[str, str]) -> str:
+        """The VM holding the name ``duplicate`` refused, if it carries ``identity`` (its
+        extraConfig marks); else ``duplicate`` is raised again."""
+        holder = duplicate.holder
+        if holder:
+            props = properties.fetch_one(self._client, self._client.ref('VirtualMachine', holder),
+                                         ['config.extraConfig'])
+            marks = properties.options(props.get('config.extraConfig'))
+            if all(marks.get(key) == value for key, value in identity.items()):
+                return holder
+        raise duplicate
 
     def datastores(self, ref: str) -> list[str]:
         """Moref values of the datastores holding the backing's files: one call."""
@@ -150,11 +199,13 @@ class Backings:
         spec = specs.clone_spec(client, relocate, volume_id=request.volume_id,
                                 template=template, snapshot=snapshot_ref, linked=linked,
                                 grow=(source.disk_key, request.size_bytes) if grow else None)
-        vm = client.run('CloneVM_Task', client.ref('VirtualMachine', source.ref),
-                        folder=client.ref('Folder', folder), name=request.name, spec=spec)
-        LOG.info('Cloned backing %s of %s into %s (%s)', source.ref, request.name, vm.value,
+        vm = self._made_once(request, lambda: client.run(
+            'CloneVM_Task', client.ref('VirtualMachine', source.ref),
+            folder=client.ref('Folder', folder), name=request.name, spec=spec),
+            identity={VOLUME_ID_KEY: request.volume_id})
+        LOG.info('Cloned backing %s of %s into %s (%s)', source.ref, request.name, vm,
                  'linked' if linked else 'template' if template else 'full')
-        return vm.value
+        return vm
 
     def extend(self, backing: Backing, size_bytes: int) -> None:
         """Grow the backing's disk in place: one ExtendVirtualDisk task."""
@@ -189,9 +240,25 @@ class Backings:
     def snapshot(self, ref: str, name: str, description: str = '') -> str:
         """A VM snapshot of the backing (its disk becomes copy-on-write); its moref value."""
         client = self._client
-        snap = client.run('CreateSnapshot_Task', client.ref('VirtualMachine', ref), name=name,
-                          description=description, memory=False, quiesce=False)
-        return snap.value
+        vm = client.ref('VirtualMachine', ref)
+
+        def take():
+            return client.run('CreateSnapshot_Task', vm, name=name, description=description,
+                              memory=False, quiesce=False).value
+        try:
+            return take()
+        except errors.ReplyLost as lost:
+            LOG.warning('%s; taking snapshot %s of %s again', lost, name, ref)
+        snap = take()
+        # vCenter runs a VM's snapshot tasks one after the other: a twin the lost call made
+        # is in the tree by now.
+        info = properties.fetch_one(client, vm, ['snapshot']).get('snapshot')
+        for tree in properties.snapshot_trees(info):
+            if tree.name == name and tree.snapshot.value != snap:
+                LOG.warning('Removing snapshot %s of %s, the twin of %s made by the call '
+                            'whose answer was lost', tree.snapshot.value, ref, snap)
+                self.remove_snapshot(tree.snapshot.value)
+        return snap
 
     def remove_snapshot(self, snapshot: str) -> bool:
         """Remove a VM snapshot, consolidating its delta; False if it was gone already."""
@@ -235,6 +302,11 @@ class Backings:
         except errors.NotFound:
             return False
         return True
+
+
+def _identity(request: BackingRequest) -> Mapping[str, str]:
+    """The extraConfig marks a backing made for ``request`` carries."""
+    return request.extra_config or {VOLUME_ID_KEY: request.volume_id}
 
 
 def backing_of(ref: str, name: str, devices, has_snapshots: bool = False) -> Backing:

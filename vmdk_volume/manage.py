@@ -191,15 +191,10 @@ def _unsafe(props: Mapping, disks: list, snapshots: tuple, volume_id: str | None
 
 
 def _mark(extra_config) -> str | None:
-    options = getattr(extra_config, 'OptionValue', None) or []
-    values = [o.value for o in options if o.key == vbackings.VOLUME_ID_KEY]
-    return values[-1] if values and values[-1] else None
+    return properties.options(extra_config).get(vbackings.VOLUME_ID_KEY) or None
 
 
 def _snapshots(info) -> Iterator[Snapshot]:
     """The snapshots of a VM's snapshot tree, depth first."""
-    stack = list(getattr(info, 'rootSnapshotList', None) or [])
-    while stack:
-        tree = stack.pop(0)
+    for tree in properties.snapshot_trees(info):
         yield Snapshot(ref=tree.snapshot.value, name=tree.name)
-        stack[:0] = getattr(tree, 'childSnapshotList', None) or []

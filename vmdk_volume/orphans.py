@@ -21,7 +21,7 @@ import dataclasses
 import enum
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from vmdk_volume import backend as vbackend
 from vmdk_volume import backings as vbackings
@@ -89,7 +89,7 @@ def _read(client: vclient.Client) -> list[properties.Item]:
 
 
 def _vm_orphans(vms: list[properties.Item], owned: frozenset[str]) -> list[Orphan]:
-    marked = [(item, _extra_config(item)) for item in vms]
+    marked = [(item, properties.options(item.get('config.extraConfig'))) for item in vms]
     backed = {extra.get(specs.VOLUME_ID_KEY) for item, extra in marked
               if not _retyped(item)} - {None, ''}
     found = []
@@ -123,23 +123,12 @@ def _retyped(item: properties.Item) -> bool:
     return (item.get('name') or '').endswith(RETYPED_SUFFIX)
 
 
-def _extra_config(item: properties.Item) -> dict[str, str]:
-    options = getattr(item.get('config.extraConfig'), 'OptionValue', None) or []
-    return {option.key: option.value for option in options}
-
-
 def _orphan_snapshots(item: properties.Item, owned: frozenset[str]) -> list[Orphan]:
     info = item.get('snapshot')
     return [Orphan(Kind.VM_SNAPSHOT, tree.name, tree.snapshot.value, match.group(2),
                    vm=item.get('name'))
-            for tree in _walk(getattr(info, 'rootSnapshotList', None) or [])
+            for tree in properties.snapshot_trees(info)
             if (match := _SNAPSHOT_NAME.match(tree.name)) and match.group(2) not in owned]
-
-
-def _walk(trees) -> Iterator:
-    for tree in trees:
-        yield tree
-        yield from _walk(getattr(tree, 'childSnapshotList', None) or [])
 
 
 def _used_files(vms: list[properties.Item]) -> set[str]:

@@ -35,8 +35,15 @@ def proxy(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def cinder(proxy, tmp_path_factory):
-    common = {'vmware_api_retry_count': '3', 'vmware_api_timeout_secs': str(API_TIMEOUT_S)}
+def spool(tmp_path_factory):
+    """The backends' vmware_tmp_dir (the matrix checks it empty after each case)."""
+    return tmp_path_factory.mktemp('spool')
+
+
+@pytest.fixture(scope='session')
+def cinder(proxy, spool, tmp_path_factory):
+    common = {'vmware_api_retry_count': '3', 'vmware_api_timeout_secs': str(API_TIMEOUT_S),
+              'vmware_tmp_dir': str(spool)}
     harness = Cinder(tmp_path_factory.mktemp('cinder'), {'vc': proxy, 'cow': proxy},
                      {'vc': common, 'cow': dict(common, vmware_snapshot_format='COW')})
     yield harness

@@ -126,6 +126,15 @@ def _snapshot(case: Case) -> None:
     case.manager.create_snapshot(case.context, snapshot)
 
 
+def _one_vm_snapshot(case: Case) -> None:
+    """The backing holds the one VM snapshot taken, no twin."""
+    backend = case.manager.driver._backend
+    vm = backend.client.ref('VirtualMachine', backend.backings.find(case.volume.id))
+    info = properties.fetch_one(backend.client, vm, ['snapshot']).get('snapshot')
+    names = [tree.name for tree in properties.snapshot_trees(info)]
+    assert len(names) == 1, 'VM snapshots of the backing: %s' % names
+
+
 def _setup_snapshot(case: Case) -> None:
     _backed_volume(case)
     case.snapshot = case.cinder.create_snapshot(case.backend, case.volume)
@@ -185,7 +194,7 @@ OPERATIONS = [
               setup=_backed_volume),
     Operation('snapshot (template)', 'CloneVM_Task', _snapshot, setup=_backed_volume),
     Operation('snapshot (COW)', 'CreateSnapshot_Task', _snapshot, setup=_backed_volume,
-              backend='cow'),
+              backend='cow', verify=_one_vm_snapshot),
     Operation('volume from snapshot', 'CloneVM_Task',
               lambda c: _clone(c, snapshot_id=c.snapshot.id), setup=_setup_snapshot),
     Operation('extend', 'ExtendVirtualDisk_Task', _extend, setup=_backed_volume),

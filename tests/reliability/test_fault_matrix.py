@@ -1,7 +1,8 @@
 """Every driver operation under every fault, through Cinder's VolumeManager and the fault
 proxy: the operation succeeds after retry or ends in a Cinder error, never hangs; what
-succeeded holds the expected bytes; and once the case's volumes are deleted, the simulator
-holds no VM that no Cinder volume or snapshot owns (``vmdk_volume.orphans``)."""
+succeeded holds the expected bytes; the driver's temporary directory is empty; and once the
+case's volumes are deleted, the simulator holds no VM, VM snapshot or disk file in our
+folders that no Cinder volume or snapshot owns (``vmdk_volume.orphans``)."""
 
 import signal
 
@@ -13,19 +14,17 @@ from vmdk_volume import orphans
 from vmdk_volume.simkit.faults import Fault, FaultKind
 
 HANG_S = 90
-SOAP_KINDS = (FaultKind.NOT_AUTHENTICATED, FaultKind.RESET, FaultKind.HTTP_503,
-              FaultKind.DELAY, FaultKind.TASK_ERROR)
+SOAP_KINDS = (FaultKind.NOT_AUTHENTICATED, FaultKind.RESET, FaultKind.LOST_REPLY,
+              FaultKind.HTTP_503, FaultKind.DELAY, FaultKind.TASK_ERROR)
 # Cells the matrix fails today, each a defect found and not fixed yet (see the README).
-DUPLICATE = ('a timed-out CreateVM/CloneVM/ImportVApp that vCenter still runs leaves a second '
-             'VM: oslo.vmware retries the call, which is not idempotent')
 AFTER_RESTARTS = ('after earlier restarts in the run, the restarted simulator drops a '
                   'connection while the case sets up (passes when run alone)')
+LATE_SNAPSHOT = ('a CreateSnapshot held past the timeout reaches vCenter after its repeat '
+                 'has succeeded and makes a twin VM snapshot in the backing (vCenter does not '
+                 'keep snapshot names unique, so nothing refuses it; the twin goes with the '
+                 'backing)')
 KNOWN = {
-    ('create+attach', FaultKind.DELAY): DUPLICATE,
-    ('clone', FaultKind.DELAY): DUPLICATE,
-    ('snapshot (template)', FaultKind.DELAY): DUPLICATE,
-    ('volume from snapshot', FaultKind.DELAY): DUPLICATE,
-    ('image to volume', FaultKind.DELAY): DUPLICATE,
+    ('snapshot (COW)', FaultKind.DELAY): LATE_SNAPSHOT,
     ('volume to image', FaultKind.RESTART): AFTER_RESTARTS,
     ('snapshot (COW)', FaultKind.RESTART): AFTER_RESTARTS,
     ('volume from snapshot', FaultKind.RESTART): AFTER_RESTARTS,
@@ -52,7 +51,8 @@ def _cases():
 
 
 @pytest.mark.parametrize('op, fault', _cases())
-def test_operation_under_fault(cinder, proxy, record, tmp_path, op: Operation, fault: Fault):
+def test_operation_under_fault(cinder, proxy, spool, record, tmp_path, op: Operation,
+                               fault: Fault):
     case = Case(cinder, op.backend, tmp_path)
     op.setup(case)
     proxy.arm(fault)
@@ -63,6 +63,7 @@ def test_operation_under_fault(cinder, proxy, record, tmp_path, op: Operation, f
     try:
         if outcome == 'ok after retry':
             op.verify(case)
+        assert not list(spool.iterdir()), 'temporary files left: %s' % list(spool.iterdir())
         _clean_up(case)
         leftovers = _leftovers(cinder)
         for orphan in leftovers:      # so that the next cases start clean

@@ -23,7 +23,7 @@ import uuid
 
 from vmdk_volume import folders
 from vmdk_volume.backings import Backing, BackingRequest
-from vmdk_volume.vsphere import errors, inventory
+from vmdk_volume.vsphere import errors, inventory, properties
 
 LOG = logging.getLogger(__name__)
 IMAGE_ID_KEY = 'cinder.image.id'
@@ -143,8 +143,7 @@ class ImageCache:
 
 
 def _entry(item) -> Entry | None:
-    extra = item.get('config.extraConfig')
-    values = {o.key: o.value for o in getattr(extra, 'OptionValue', None) or []}
+    values = properties.options(item.get('config.extraConfig'))
     if IMAGE_ID_KEY not in values:
         return None
     devices = getattr(item.get('config.hardware.device'), 'VirtualDevice', None) or []

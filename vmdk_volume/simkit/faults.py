@@ -10,6 +10,8 @@ back through it. An armed ``Fault`` fires once, on the N-th call of its method a
 - NOT_AUTHENTICATED: the session is logged out on the simulator first, so the call meets a
   real NotAuthenticated and the client must log in again;
 - RESET: the connection is reset, unanswered; HTTP_503: answered 503;
+- LOST_REPLY: forwarded (the simulator does what was asked), then the connection is reset
+  instead of answering;
 - DELAY: held ``delay_s`` (past the client's timeout), then forwarded all the same;
 - TASK_ERROR: forwarded marked so the simulator answers with a task that fails;
 - CUT_TRANSFER: an upload reaches the simulator cut at byte ``at_byte``, a download reaches
@@ -57,6 +59,7 @@ _LOGOUT = (b'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soape
 class FaultKind(enum.StrEnum):
     NOT_AUTHENTICATED = 'not-authenticated'
     RESET = 'reset'
+    LOST_REPLY = 'lost-reply'
     HTTP_503 = 'http-503'
     DELAY = 'delay'
     TASK_ERROR = 'task-error'
@@ -175,6 +178,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._reset()
         if kind is FaultKind.HTTP_503:
             return self._answer(503, 'Service Unavailable', {}, b'service unavailable')
+        if kind is FaultKind.LOST_REPLY:
+            self._upstream(proxy, headers, body)
+            return self._reset()
         if kind is FaultKind.DELAY:
             return proxy.delay(fault.delay_s, lambda: self._forward(proxy, headers, body, None))
         if kind is FaultKind.NOT_AUTHENTICATED:
@@ -197,22 +203,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _forward(self, proxy: _Proxy, headers: dict, body: bytes,
                  cut_at: int | None) -> None:
-        conn = proxy.upstream()
         try:
-            conn.request(self.command, self.path, body, headers=headers)
-            reply = conn.getresponse()
-            data = proxy.rewrite(reply.read())
-            reply_headers = {k: v for k, v in reply.getheaders()
-                             if k.lower() not in _HOP_BY_HOP}
+            reply, reply_headers, data = self._upstream(proxy, headers, body)
         except OSError:
             return self._reset()
-        finally:
-            conn.close()
         if cut_at is not None and self.command == 'GET':
             self._answer(reply.status, reply.reason, reply_headers, data[:cut_at],
                          length=len(data))
             return self._reset()
         self._answer(reply.status, reply.reason, reply_headers, data)
+
+    def _upstream(self, proxy: _Proxy, headers: dict, body: bytes):
+        """Send the request to the simulator: its response, headers to pass on and body."""
+        conn = proxy.upstream()
+        try:
+            conn.request(self.command, self.path, body, headers=headers)
+            reply = conn.getresponse()
+            data = proxy.rewrite(reply.read())
+        finally:
+            conn.close()
+        return reply, {k: v for k, v in reply.getheaders()
+                       if k.lower() not in _HOP_BY_HOP}, data
 
     def _cut_upload(self, proxy: _Proxy, headers: dict, body: bytes, at: int) -> None:
         conn = proxy.upstream()

@@ -5,11 +5,18 @@ exceptions into ``vsphere.errors``; tasks are awaited by ``Client.run`` through 
 property collector (``tasks.TaskWaiter``), never by sleeping on a poll interval.
 """
 
+import requests
+import urllib3
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
 
 from vmdk_volume.vsphere import errors, tasks
 from vmdk_volume.vsphere import session as vsession
+
+# Calls that make something each time they run: oslo.vmware would repeat one whose answer was
+# lost, making a second VM or snapshot; these raise ``errors.ReplyLost`` instead and the caller
+# reconciles (``backings``).
+MAKING_CALLS = frozenset({'CreateVM_Task', 'CloneVM_Task', 'ImportVApp', 'CreateSnapshot_Task'})
 
 
 class Client:
@@ -45,9 +52,15 @@ class Client:
 
         ``service`` is the vim25 service unless another (the policy service) is given.
         """
+        service = service or self.session.vim
         try:
-            return self.session.invoke_api(service or self.session.vim, method, this,
-                                           **kwargs)
+            return self.session.invoke_api(
+                _SentOnce(service) if method in MAKING_CALLS else service, method, this,
+                **kwargs)
+        except _Unanswered as error:
+            raise errors.ReplyLost('vCenter %s: the answer to %s was lost (%s)'
+                                   % (self.session.endpoint.address, method,
+                                      error.cause)) from error
         except vexc.VimConnectionException as error:
             raise errors.ConnectionFailed('vCenter %s: %s during %s'
                                           % (self.session.endpoint.address, error.msg,
@@ -64,3 +77,42 @@ class Client:
 
     def close(self) -> None:
         self.session.logout()
+
+
+class _Unanswered(vexc.VimException):
+    """A call was sent and no answer came: not one oslo.vmware's retry repeats."""
+
+
+class _SentOnce:
+    """A service whose calls oslo.vmware repeats only if they never reached vCenter (the
+    connection could not be made); a call that was sent and got no answer raises
+    ``_Unanswered``. A lost session (NotAuthenticated: vCenter refused the call) is still
+    renewed and the call repeated by oslo.vmware."""
+
+    def __init__(self, service):
+        self._service = service
+
+    def __getattr__(self, method: str):
+        call = getattr(self._service, method)
+
+        def once(*args, **kwargs):
+            try:
+                return call(*args, **kwargs)
+            except vexc.VimConnectionException as error:
+                if _was_sent(error.cause):
+                    raise _Unanswered(error.msg, error.cause) from error
+                raise
+        return once
+
+
+def _was_sent(cause) -> bool:
+    """Whether a requests failure happened after the request went out: the answer timed out,
+    or the connection broke while it was awaited."""
+    if isinstance(cause, requests.exceptions.ReadTimeout):
+        return True
+    if not isinstance(cause, requests.exceptions.ConnectionError) or not cause.args:
+        return False
+    failure = cause.args[0]
+    if isinstance(failure, urllib3.exceptions.MaxRetryError):
+        failure = failure.reason
+    return isinstance(failure, urllib3.exceptions.ProtocolError)

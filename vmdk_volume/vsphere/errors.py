@@ -15,6 +15,11 @@ class ConnectionFailed(VSphereError):
     """vCenter could not be reached (after the configured retries)."""
 
 
+class ReplyLost(ConnectionFailed):
+    """A call that makes something each time it runs was sent, but its answer was lost: vCenter
+    may or may not have done it, so it is not repeated blindly (``Client.call``)."""
+
+
 class CertificateNotTrusted(ConnectionFailed):
     """TLS verification of the vCenter certificate failed."""
 
@@ -38,6 +43,14 @@ class NotFound(Fault):
 
 class AlreadyExists(Fault):
     """An object or file of that name exists already."""
+
+    @property
+    def holder(self) -> str | None:
+        """The moref value of the object holding the name, if vCenter named it
+        (DuplicateName, as a task's fault or as a call's)."""
+        fault = self.details.get('fault')
+        held = getattr(fault, 'object', None) if fault is not None else self.details.get('object')
+        return getattr(held, 'value', held) or None
 
 
 class NoDiskSpace(Fault):

@@ -7,7 +7,7 @@ properties that are set.
 """
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 
@@ -24,6 +24,21 @@ class Item:
 
     def get(self, path: str, default=None):
         return self.props.get(path, default)
+
+
+def options(extra_config) -> dict[str, str]:
+    """A VM's ``config.extraConfig`` as read, as a dict (a key set twice: the last value)."""
+    return {option.key: option.value
+            for option in getattr(extra_config, 'OptionValue', None) or []}
+
+
+def snapshot_trees(info) -> Iterator:
+    """The snapshot tree nodes of a VM's ``snapshot`` as read, depth first."""
+    stack = list(getattr(info, 'rootSnapshotList', None) or [])
+    while stack:
+        tree = stack.pop(0)
+        yield tree
+        stack[:0] = getattr(tree, 'childSnapshotList', None) or []
 
 
 def fetch(client, refs: Sequence, paths: Iterable[str]) -> list[Item]:
