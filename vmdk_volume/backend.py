@@ -17,7 +17,7 @@ from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, re
 from vmdk_volume import locks as vlocks
 from vmdk_volume.options import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, policies, properties, specs
+from vmdk_volume.vsphere import errors, leases, policies, properties, specs
 from vmdk_volume.vsphere import inventory as vinventory
 
 LOG = logging.getLogger(__name__)
@@ -164,16 +164,23 @@ class Backend:
         if policy:
             request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
         host = self.instance_host(instance) if instance else None
-        for attempt in (1, 2):
+
+        def create():
             where = self.place(self._backing_placement(request, host))
-            try:
-                return self.backings.create(request, where, self.volume_folder(where, project_id))
-            except errors.NotFound:
-                if attempt == 2:
-                    raise
-                # A cached folder, pool or host was removed behind our back: look again.
-                self.folders.forget(where.datacenter.vm_folder)
-                self.inventory(refresh=True)
+            return self.backings.create(request, where, self.volume_folder(where, project_id))
+        return self._afresh_if_gone(create)
+
+    def _afresh_if_gone(self, make):
+        """``make()``; once more with folders and inventory looked up afresh if it met a
+        NotFound: a cached folder, pool or host was removed behind our back (a vCenter
+        restored from a backup, an operator's clean-up)."""
+        try:
+            return make()
+        except errors.NotFound as error:
+            LOG.info('%s; looking up folders and inventory again', error)
+            self.folders.forget()
+            self.inventory(refresh=True)
+        return make()
 
     def ensure_backing(self, request: backings.BackingRequest, project_id: str,
                        instance: str | None = None) -> str:
@@ -188,16 +195,19 @@ class Backend:
                 self.make_reachable(found, request.size_bytes, instance)
             return found
 
-    def prepare_backing(self, request: backings.BackingRequest, folder_path: tuple[str, ...]
-                        ) -> tuple[backings.BackingRequest, placement.Placement, str]:
-        """For a backing made by other means than CreateVM (an image import): the request
-        with its policy id, where it goes and its folder (``folder_path`` below the
-        datacenter's VM folder)."""
+    def start_import(self, request: backings.BackingRequest, folder_path: tuple[str, ...]
+                     ) -> tuple[placement.Placement, leases.Lease]:
+        """Place a backing for ``request`` in ``folder_path`` (below the datacenter's VM
+        folder) and start importing it: where it goes and the NFC import lease."""
         policy = request.profile.storage_policy
         if policy:
             request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
-        where = self.place(self._backing_placement(request, None))
-        return request, where, self.folders.ensure(where.datacenter.vm_folder, folder_path)
+
+        def start():
+            where = self.place(self._backing_placement(request, None))
+            folder = self.folders.ensure(where.datacenter.vm_folder, folder_path)
+            return where, self.backings.import_lease(request, where, folder)
+        return self._afresh_if_gone(start)
 
     def volume_folder_path(self, project_id: str) -> tuple[str, ...]:
         return folders.volume_folder_path(project_id, self.config.volume_folder)
@@ -248,18 +258,21 @@ class Backend:
         policy = request.profile.storage_policy
         if policy and not linked:
             request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
-        if linked:
-            exclude = frozenset(self.inventory().datastores) - {source.datastore}
-            where = self.place(self.placement_request(0, exclude_datastores=exclude))
-        else:
-            where = self.place(self._backing_placement(request, None))
         path = folders.volume_folder_path(project_id, self.config.volume_folder)
         if template:
             path += (SNAPSHOT_FOLDER,)
-        folder = self.folders.ensure(where.datacenter.vm_folder, path)
         grow = grow_in_clone and not linked and request.size_bytes > source.size_bytes
-        ref = self.backings.clone(source, request, where, folder, template=template,
-                                  snapshot=snapshot, linked=linked, grow=grow)
+
+        def clone():
+            if linked:
+                exclude = frozenset(self.inventory().datastores) - {source.datastore}
+                where = self.place(self.placement_request(0, exclude_datastores=exclude))
+            else:
+                where = self.place(self._backing_placement(request, None))
+            folder = self.folders.ensure(where.datacenter.vm_folder, path)
+            return self.backings.clone(source, request, where, folder, template=template,
+                                       snapshot=snapshot, linked=linked, grow=grow)
+        ref = self._afresh_if_gone(clone)
         if request.size_bytes > source.size_bytes and not template and not grow:
             try:
                 self.extend(ref, request.size_bytes)

@@ -95,8 +95,7 @@ def _request(size: int) -> backings.BackingRequest:
 def raw_put(backend: vbackend.Backend, vc: Simulator, path: pathlib.Path,
             volume_size: int) -> float:
     """Seconds for a plain ``requests.put`` of the file to an import lease's URL."""
-    request, where, folder = backend.prepare_backing(_request(volume_size), ('bench',))
-    lease = backend.backings.import_lease(request, where, folder)
+    _, lease = backend.start_import(_request(volume_size), ('bench',))
     entity, urls = lease.wait_ready(60)
     start = time.monotonic()
     with open(path, 'rb') as data:

@@ -65,10 +65,12 @@ class Folders:
             parent = cached
         return parent
 
-    def forget(self, vm_folder: str) -> None:
-        """Drop every cached folder below ``vm_folder`` (one was found deleted)."""
+    def forget(self, vm_folder: str | None = None) -> None:
+        """Drop every cached folder below ``vm_folder`` (one was found deleted), or every
+        cached folder."""
         with self._lock:
-            self._cache = {k: v for k, v in self._cache.items() if k[0] != vm_folder}
+            self._cache = {k: v for k, v in self._cache.items()
+                           if vm_folder is not None and k[0] != vm_folder}
 
     def _find_or_create(self, parent: str, name: str) -> str:
         client = self._client

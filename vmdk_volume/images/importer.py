@@ -139,9 +139,8 @@ class Importer:
     def _upload(self, upload: Upload, request: BackingRequest, folder_path: tuple[str, ...],
                 what: str) -> Backing:
         backend = self._backend
-        request, where, folder = backend.prepare_backing(request, folder_path)
         request = dataclasses.replace(request, size_bytes=upload.virtual_size)
-        lease = backend.backings.import_lease(request, where, folder)
+        where, lease = backend.start_import(request, folder_path)
         entity = None
         try:
             entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)

@@ -2,7 +2,9 @@
 // ImportVApp refuse a name that an entity of the destination folder holds already with
 // DuplicateName, naming the holder (the tasks fail, ImportVApp answers the fault). vcsim 0.24.2
 // checks no name, so a call that a client retries after losing its reply made a second VM
-// here where vCenter makes none. The check and the creation happen under one lock.
+// here where vCenter makes none. The check and the creation happen under one lock. A
+// destination folder that does not exist is refused with ManagedObjectNotFound, as vCenter
+// does (vcsim's ImportVApp panics, which drops the connection).
 package main
 
 import (
@@ -23,10 +25,12 @@ func uniquelyNamed(folder *types.ManagedObjectReference, name string,
 	namingMu.Lock()
 	defer namingMu.Unlock()
 	if folder != nil {
-		if f, ok := simulator.Map.Get(*folder).(*simulator.Folder); ok {
-			if holder := simulator.Map.FindByName(name, f.ChildEntity); holder != nil {
-				return refuse(&types.DuplicateName{Name: name, Object: holder.Reference()})
-			}
+		f, ok := simulator.Map.Get(*folder).(*simulator.Folder)
+		if !ok { // vcsim would panic on a folder that is gone
+			return refuse(&types.ManagedObjectNotFound{Obj: *folder})
+		}
+		if holder := simulator.Map.FindByName(name, f.ChildEntity); holder != nil {
+			return refuse(&types.DuplicateName{Name: name, Object: holder.Reference()})
 		}
 	}
 	return create()
