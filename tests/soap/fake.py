@@ -9,6 +9,9 @@ import collections
 import dataclasses
 import xml.etree.ElementTree as ET
 
+import requests
+import urllib3
+
 HOST = 'vc.test'
 SOAP_URL = 'https://%s:443/sdk' % HOST
 _SOAP_ENV = 'http://schemas.xmlsoap.org/soap/envelope/'
@@ -76,6 +79,16 @@ class Fault:
         return 500, _ENVELOPE % body
 
 
+class Lost:
+    """No answer: the connection breaks once the request is sent (vCenter may have run it)."""
+
+    def render(self, method: str) -> tuple[int, str]:
+        raise requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+            'Connection aborted.', ConnectionResetError(104, 'Connection reset by peer')))
+
+
+LOST = Lost()
+
 NOT_AUTHENTICATED = Fault('NotAuthenticated', 'The session is not authenticated.',
                           '<object type="Folder">group-d1</object>'
                           '<privilegeId>System.View</privilegeId>')
@@ -95,7 +108,7 @@ class ScriptedVCenter:
         }
         requests_mock.post(SOAP_URL, text=self._answer)
 
-    def script(self, method: str, *replies: Returns | Fault) -> None:
+    def script(self, method: str, *replies: Returns | Fault | Lost) -> None:
         """Queue ``replies`` for the next calls of ``method``."""
         self._script[method].extend(replies)
 

@@ -62,6 +62,11 @@ class Session(api.VMwareAPISession):
                          pool_size=endpoint.pool_size, create_session=False,
                          connection_timeout=endpoint.timeout_s)
 
+    @property
+    def key(self) -> str | None:
+        """The current login's session key: it changes when the session is renewed."""
+        return self._session_id
+
     def _create_session(self):
         # oslo's login without its endless RetryDecorator (still under its lock).
         login = api.VMwareAPISession._create_session.__wrapped__

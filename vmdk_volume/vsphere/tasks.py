@@ -7,6 +7,10 @@ WaitForUpdatesEx, which returns as soon as vCenter reports a change. A collector
 wait at a time, so one thread at a time calls it and publishes what it learns (about every
 task it sees, since a task may be reported before its waiter asks); the others sleep on a
 condition. A steady-state wait costs one or two WaitForUpdatesEx calls.
+
+A collector belongs to its session: once the session is renewed (vCenter restarted, or the
+session expired), the next wait builds a new one and forgets what the old one reported, as
+a restarted vCenter may give a new task the moref of one already seen.
 """
 
 import threading
@@ -26,6 +30,7 @@ class TaskWaiter:
         self._cond = threading.Condition()
         self._setup_lock = threading.Lock()
         self._collector = None
+        self._session_key = None                # the session the collector belongs to
         self._version = ''
         self._waiting: dict[str, object] = {}   # task value -> moref, for rebuilding
         self._infos: dict[str, dict] = {}       # task value -> the info paths seen so far
@@ -37,7 +42,7 @@ class TaskWaiter:
             self._waiting[task.value] = task
         try:
             with self._setup_lock:
-                if self._collector is None:
+                if self._collector is None or self._session_key != self._client.session.key:
                     self._create_filter()
             while (info := self._await_change(task)) is None:
                 pass
@@ -55,6 +60,7 @@ class TaskWaiter:
         client = self._client
         with self._cond:
             waiting = list(self._waiting.values())
+        session_key = client.session.key
         collector = client.call('CreatePropertyCollector', client.content.propertyCollector)
         recent = client.create('TraversalSpec', name='recent', type='TaskManager',
                                path='recentTask', skip=False)
@@ -68,8 +74,8 @@ class TaskWaiter:
         client.call('CreateFilter', collector, spec=spec, partialUpdates=False)
         with self._cond:    # published only once complete: a half-made watch is never used
             self._collector, self._version = collector, ''
-            self._infos = {value: info for value, info in self._infos.items()
-                           if value in self._waiting}
+            self._session_key = session_key
+            self._infos = {}    # the new filter reports every waited task's state afresh
 
     def _await_change(self, task) -> dict | None:
         """Return the task's info once terminal, else wait for (or lead) one update round."""
@@ -91,7 +97,7 @@ class TaskWaiter:
         finally:
             with self._cond:
                 self._leader = False
-                if updates:
+                if updates and self._collector is collector:   # not rebuilt meanwhile
                     self._apply(updates)
                 self._cond.notify_all()
         return None
