@@ -89,6 +89,16 @@ class Lost:
 
 LOST = Lost()
 
+
+class Unavailable:
+    """HTTP 503 with no SOAP, as vCenter's front end answers while its service is down."""
+
+    def render(self, method: str) -> tuple[int, str]:
+        return 503, 'Service Unavailable'
+
+
+UNAVAILABLE = Unavailable()
+
 NOT_AUTHENTICATED = Fault('NotAuthenticated', 'The session is not authenticated.',
                           '<object type="Folder">group-d1</object>'
                           '<privilegeId>System.View</privilegeId>')
@@ -108,7 +118,7 @@ class ScriptedVCenter:
         }
         requests_mock.post(SOAP_URL, text=self._answer)
 
-    def script(self, method: str, *replies: Returns | Fault | Lost) -> None:
+    def script(self, method: str, *replies: Returns | Fault | Lost | Unavailable) -> None:
         """Queue ``replies`` for the next calls of ``method``."""
         self._script[method].extend(replies)
 

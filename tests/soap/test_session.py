@@ -1,8 +1,9 @@
-"""Session faults the simulator cannot make: expiry mid-call and refused logins."""
+"""Session faults the simulator cannot make: expiry mid-call, refused logins, HTTP 503."""
 
 import pytest
 
 from tests.soap import fake
+from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors
 from vmdk_volume.vsphere import session as vsession
 
@@ -22,6 +23,19 @@ def test_expired_session_is_renewed_and_the_call_retried(fake_vc, fake_endpoint)
     # oslo.vmware asks twice whether the session is active before it logs in again.
     assert fake_vc.calls == ['RetrievePropertiesEx', 'SessionIsActive', 'SessionIsActive',
                              'Login', 'RetrievePropertiesEx']
+
+
+def test_http_503_is_retried_as_the_call_did_not_run(fake_vc, fake_endpoint):
+    client = vclient.Client.connect(fake_endpoint)
+    fake_vc.script('CreateVM_Task', fake.UNAVAILABLE, fake.ref('Task', 'task-7'))
+    fake_vc.calls.clear()
+
+    task = client.call('CreateVM_Task', client.ref('Folder', 'group-v3'),
+                       config=client.create('VirtualMachineConfigSpec', name='volume-1'),
+                       pool=client.ref('ResourcePool', 'resgroup-1'))
+
+    assert task.value == 'task-7'
+    assert fake_vc.calls == ['CreateVM_Task', 'SessionIsActive', 'CreateVM_Task']
 
 
 def test_refused_login_is_not_retried_and_names_the_options(fake_vc, fake_endpoint):

@@ -26,7 +26,7 @@ class Policies:
         if session.pbm is None:
             version = self._client.content.about.version
             session.pbm_wsdl_loc_set(pbm.get_pbm_wsdl_location(version))
-            vsession.thread_safe(session.pbm)
+            vsession.prepare(session.pbm)
         return session.pbm
 
     def _call(self, method: str, this, **kwargs):

@@ -5,9 +5,15 @@ included, so a wrong ``vmware_ca_file`` would hang cinder-volume's start-up. Her
 tried ``api_retry_count`` times, TLS and credential failures are not retried at all, and each
 failure becomes an exception from ``vsphere.errors`` that names what to fix.
 
-suds keeps the reply being parsed in one ``MultiRef`` per binding: two replies parsed at once
-on native threads swap contents (a WaitForUpdatesEx reply read as another call's). Each
-service's bindings get a ``MultiRef`` that parses one reply at a time (``thread_safe``).
+Each oslo.vmware service (vim, pbm) is ``prepare``d for two things oslo.vmware gets wrong:
+
+- suds keeps the reply being parsed in one ``MultiRef`` per binding: two replies parsed at
+  once on native threads swap contents (a WaitForUpdatesEx reply read as another call's).
+  Each binding gets a ``MultiRef`` that parses one reply at a time.
+- oslo.vmware's transport hands suds an HTTP 503 (vCenter's front end without its service
+  behind it) as if it were an answer, which fails as unparseable XML and is not retried.
+  It is raised as a connection failure instead, which oslo.vmware retries: the call did
+  not run.
 """
 
 import dataclasses
@@ -19,6 +25,7 @@ import time
 import requests
 from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
+from suds import transport
 from suds.bindings import multiref
 
 from vmdk_volume.vsphere import errors, redact
@@ -86,7 +93,7 @@ def connect(endpoint: Endpoint) -> Session:
     """Log in to ``endpoint`` and return the session, or raise a ``vsphere.errors`` error."""
     session = Session(endpoint)
     session._create_session()
-    thread_safe(session.vim)
+    prepare(session.vim)
     return session
 
 
@@ -103,8 +110,30 @@ class _OneReplyAtATime(multiref.MultiRef):
             return super().process(body)
 
 
-def thread_safe(service) -> None:
-    """Make an oslo.vmware service (vim, pbm) parse concurrent replies safely."""
+class _UnavailableIsNoAnswer(transport.Transport):
+    """oslo.vmware's transport, raising an HTTP 503 as a connection failure."""
+
+    def __init__(self, inner: transport.Transport):
+        super().__init__()
+        self._inner = inner
+
+    def open(self, request):
+        return self._inner.open(request)
+
+    def send(self, request):
+        reply = self._inner.send(request)
+        if reply.code == 503:
+            raise requests.exceptions.ConnectionError(
+                '%s answered HTTP 503 Service Unavailable' % request.url)
+        return reply
+
+
+def prepare(service) -> None:
+    """Make an oslo.vmware service (vim, pbm) parse concurrent replies safely and retry
+    what an HTTP 503 refused (see the module docstring)."""
+    options = service.client.options
+    if not isinstance(options.transport, _UnavailableIsNoAnswer):
+        options.transport = _UnavailableIsNoAnswer(options.transport)
     for wsdl_service in service.client.wsdl.services:
         for port in wsdl_service.ports:
             for method in port.methods.values():
