@@ -88,11 +88,12 @@ class Backings:
     def create(self, request: BackingRequest, placement: Placement, folder: str) -> str:
         """Create the backing in ``folder`` as ``placement`` says; return its moref value."""
         client = self._client
-        vm = self._made_once(request, lambda: client.run(
+        created, made = self._once(request.name, _identity(request), lambda: client.run(
             'CreateVM_Task', client.ref('Folder', folder),
             config=self._config(request, placement),
             pool=client.ref('ResourcePool', placement.resource_pool),
             host=client.ref('HostSystem', placement.host.ref)))
+        vm = made or created.value
         LOG.info('Created backing %s (%s) of volume %s on datastore %s, host %s',
                  request.name, vm, request.volume_id, placement.datastore.name,
                  placement.host.name)
@@ -109,16 +110,11 @@ class Backings:
                                           config=self._config(request, placement),
                                           pool=placement.resource_pool, folder=folder,
                                           host=placement.host.ref)
-        try:
-            return start()
-        except errors.ReplyLost as lost:
-            LOG.warning('%s; importing %s again', lost, request.name)
-        try:
-            return start()
-        except errors.AlreadyExists as duplicate:
-            abandoned = self._holder(duplicate, _identity(request))
-        LOG.warning('Destroying %s (%s), made by the import whose answer was lost',
-                    request.name, abandoned)
+        lease, abandoned = self._once(request.name, _identity(request), start)
+        if abandoned is None:
+            return lease
+        LOG.warning('Destroying %s (%s): its import lease is nobody\'s', request.name,
+                    abandoned)
         self.delete(abandoned)
         return start()
 
@@ -131,20 +127,21 @@ class Backings:
             disk=specs.DiskSpec(request.size_bytes, profile.disk_type, profile.adapter_type,
                                 uuid=request.volume_id))
 
-    def _made_once(self, request: BackingRequest, make, identity=None) -> str:
-        """The moref value of the VM that ``make`` (a task making the VM ``request.name`` in
-        a folder) returns; made again if the answer was lost, taking the VM the lost call
-        made if vCenter refuses the name (see the module docstring)."""
+    def _once(self, name: str, identity: Mapping[str, str], make) -> tuple[object, str | None]:
+        """``(make(), None)``, ``make`` being a call that makes the VM ``name`` in a folder.
+        If the answer is lost, ``make`` runs again; if vCenter then refuses the name, the
+        lost call made the VM: ``(None, its moref value)``, provided it carries ``identity``
+        (see the module docstring)."""
         try:
-            return make().value
+            return make(), None
         except errors.ReplyLost as lost:
-            LOG.warning('%s; making %s again', lost, request.name)
+            LOG.warning('%s; making %s again', lost, name)
         try:
-            return make().value
+            return make(), None
         except errors.AlreadyExists as duplicate:
-            made = self._holder(duplicate, identity or _identity(request))
-        LOG.info('Took %s (%s), made by the call whose answer was lost', request.name, made)
-        return made
+            made = self._holder(duplicate, identity)
+        LOG.info('%s (%s) was made by the call whose answer was lost', name, made)
+        return None, made
 
     def _holder(self, duplicate: errors.AlreadyExists, identity: Mapping[str, str]) -> str:
         """The VM holding the name ``duplicate`` refused, if it carries ``identity`` (its
@@ -199,10 +196,11 @@ class Backings:
         spec = specs.clone_spec(client, relocate, volume_id=request.volume_id,
                                 template=template, snapshot=snapshot_ref, linked=linked,
                                 grow=(source.disk_key, request.size_bytes) if grow else None)
-        vm = self._made_once(request, lambda: client.run(
+        identity = {VOLUME_ID_KEY: request.volume_id}
+        clone, made = self._once(request.name, identity, lambda: client.run(
             'CloneVM_Task', client.ref('VirtualMachine', source.ref),
-            folder=client.ref('Folder', folder), name=request.name, spec=spec),
-            identity={VOLUME_ID_KEY: request.volume_id})
+            folder=client.ref('Folder', folder), name=request.name, spec=spec))
+        vm = made or clone.value
         LOG.info('Cloned backing %s of %s into %s (%s)', source.ref, request.name, vm,
                  'linked' if linked else 'template' if template else 'full')
         return vm
