@@ -7,7 +7,9 @@ disk's UUID and the extraConfig key ``cinder.volume.id``, so it is found with on
 A call that makes a VM or a snapshot is not repeated blindly when its answer is lost
 (``errors.ReplyLost``): vCenter keeps VM names unique in a folder, so the repeat of a VM's
 creation fails with DuplicateName if the lost call made the VM, and that VM is taken if it
-carries the identity asked for; a snapshot's twin made by the lost call is removed.
+carries the identity asked for. Snapshot names are not unique, so a snapshot is first awaited
+(``LOST_SNAPSHOT_WAIT_S``) and taken if it appears, then made again, and a twin the lost call
+made meanwhile is removed.
 """
 
 import dataclasses
@@ -21,6 +23,9 @@ from vmdk_volume.vsphere.disks import AdapterType, DiskType
 
 LOG = logging.getLogger(__name__)
 VOLUME_ID_KEY = specs.VOLUME_ID_KEY
+# How long a snapshot whose CreateSnapshot answer was lost may take to appear before the
+# call is made again: vCenter takes a call it received late after the client gave up.
+LOST_SNAPSHOT_WAIT_S = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,10 +251,17 @@ class Backings:
         try:
             return take()
         except errors.ReplyLost as lost:
-            LOG.warning('%s; taking snapshot %s of %s again', lost, name, ref)
+            LOG.warning('%s; waiting up to %d s for snapshot %s of %s', lost,
+                        LOST_SNAPSHOT_WAIT_S, name, ref)
+        named = properties.wait_for(client, vm, 'snapshot', lambda info: any(
+            tree.name == name for tree in properties.snapshot_trees(info)),
+            LOST_SNAPSHOT_WAIT_S)
+        if named is not None:
+            return next(tree.snapshot.value for tree in properties.snapshot_trees(named)
+                        if tree.name == name)
         snap = take()
         # vCenter runs a VM's snapshot tasks one after the other: a twin the lost call made
-        # is in the tree by now.
+        # meanwhile is in the tree by now.
         info = properties.fetch_one(client, vm, ['snapshot']).get('snapshot')
         for tree in properties.snapshot_trees(info):
             if tree.name == name and tree.snapshot.value != snap:

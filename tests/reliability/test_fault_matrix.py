@@ -16,18 +16,10 @@ from vmdk_volume.simkit.faults import Fault, FaultKind
 HANG_S = 90
 SOAP_KINDS = (FaultKind.NOT_AUTHENTICATED, FaultKind.RESET, FaultKind.LOST_REPLY,
               FaultKind.HTTP_503, FaultKind.DELAY, FaultKind.TASK_ERROR)
-# Cells the matrix fails today, each a limit found and not overcome (see the README).
-LATE_SNAPSHOT = ('a CreateSnapshot held past the timeout reaches vCenter after its repeat '
-                 'has succeeded and makes a twin VM snapshot in the backing (vCenter does not '
-                 'keep snapshot names unique, so nothing refuses it; the twin goes with the '
-                 'backing)')
-KNOWN = {('snapshot (COW)', FaultKind.DELAY): LATE_SNAPSHOT}
 
 
 def _param(op: Operation, fault: Fault):
-    reason = KNOWN.get((op.name, fault.kind))
-    marks = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
-    return pytest.param(op, fault, marks=marks, id='%s-%s' % (op.name, fault.kind))
+    return pytest.param(op, fault, id='%s-%s' % (op.name, fault.kind))
 
 
 def _cases():

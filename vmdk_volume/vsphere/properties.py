@@ -7,7 +7,8 @@ properties that are set.
 """
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 
@@ -59,6 +60,36 @@ def fetch_one(client, ref, paths: Iterable[str]) -> Mapping[str, Any]:
     """Read ``paths`` of one object; ``errors.NotFound`` if it is gone."""
     items = fetch(client, [ref], paths)
     return items[0].props if items else {}
+
+
+def wait_for(client, ref, path: str, done: Callable[[Any], bool], timeout_s: float) -> Any:
+    """Watch ``path`` of ``ref`` until ``done(value)`` holds; that value, or None after
+    ``timeout_s``. A collector of its own, whose WaitForUpdatesEx answers as the value
+    changes (the first answer: the value as it is), in rounds the call's own time limit
+    allows."""
+    collector = client.call('CreatePropertyCollector', client.content.propertyCollector)
+    try:
+        spec = client.create(
+            'PropertyFilterSpec', objectSet=[client.create('ObjectSpec', obj=ref, skip=False)],
+            propSet=[client.create('PropertySpec', type=ref._type, all=False, pathSet=[path])])
+        client.call('CreateFilter', collector, spec=spec, partialUpdates=False)
+        call_limit = client.session.endpoint.timeout_s
+        deadline, version = time.monotonic() + timeout_s, ''
+        while (left := deadline - time.monotonic()) > 0:
+            round_s = min(left, call_limit / 2) if call_limit else left
+            updates = client.call('WaitForUpdatesEx', collector, version=version,
+                                  options=client.create('WaitOptions',
+                                                        maxWaitSeconds=max(1, int(round_s))))
+            if not updates:
+                continue
+            version = updates.version
+            for change in (c for f in updates.filterSet for c in f.objectSet or []):
+                for prop in getattr(change, 'changeSet', None) or []:
+                    if prop.name == path and done(value := getattr(prop, 'val', None)):
+                        return value
+        return None
+    finally:
+        client.call('DestroyPropertyCollector', collector)
 
 
 def container_view(client, root, types: Sequence[str]):
