@@ -34,8 +34,10 @@ vmdk_opts = [
                     'session problems.'),
     cfg.FloatOpt('vmware_api_timeout_secs', min=1,
                  help='Time limit, in seconds, for one vCenter API call to answer; a call '
-                      'that takes longer is retried like a dropped connection. Unset: no '
-                      'limit. Must exceed the task-wait long poll (60 s).'),
+                      'that takes longer is retried like a dropped connection (one that '
+                      'makes a VM or snapshot is first reconciled with what vCenter did). '
+                      'Task waits poll vCenter in rounds of half this limit. Unset: no '
+                      'limit.'),
     cfg.FloatOpt('vmware_task_poll_interval', default=2.0, min=0,
                  help='Kept for compatibility with the in-tree driver: tasks are awaited '
                       'through property-collector updates, not by polling.'),

@@ -71,6 +71,12 @@ class Client:
                 raise errors.VSphereError('%s failed: %s' % (method, error.msg)) from error
             raise fault from error
 
+    def long_poll_s(self, seconds: float) -> int:
+        """The maxWaitSeconds for a WaitForUpdatesEx meant to wait ``seconds``: at most half
+        the time limit of a call (``vmware_api_timeout_secs``), at least 1."""
+        limit = self.session.endpoint.timeout_s
+        return max(1, int(min(seconds, limit / 2) if limit else seconds))
+
     def run(self, method: str, this, **kwargs):
         """Start a task with ``method`` and return its result once it succeeded."""
         return self._tasks.wait(self.call(method, this, **kwargs))

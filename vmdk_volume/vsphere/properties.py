@@ -3,7 +3,7 @@
 ``fetch`` reads named objects; ``traverse`` reads every object of some types that traversal
 specs reach from a root, and ``collect`` every object below a ContainerView, both following
 ``ContinueRetrievePropertiesEx`` pages. Results are ``Item``s: a reference and a dict of the
-properties that are set.
+properties that are set. ``wait_for`` watches one property until it meets a condition.
 """
 
 import dataclasses
@@ -73,13 +73,11 @@ def wait_for(client, ref, path: str, done: Callable[[Any], bool], timeout_s: flo
             'PropertyFilterSpec', objectSet=[client.create('ObjectSpec', obj=ref, skip=False)],
             propSet=[client.create('PropertySpec', type=ref._type, all=False, pathSet=[path])])
         client.call('CreateFilter', collector, spec=spec, partialUpdates=False)
-        call_limit = client.session.endpoint.timeout_s
         deadline, version = time.monotonic() + timeout_s, ''
         while (left := deadline - time.monotonic()) > 0:
-            round_s = min(left, call_limit / 2) if call_limit else left
             updates = client.call('WaitForUpdatesEx', collector, version=version,
                                   options=client.create('WaitOptions',
-                                                        maxWaitSeconds=max(1, int(round_s))))
+                                                        maxWaitSeconds=client.long_poll_s(left)))
             if not updates:
                 continue
             version = updates.version

@@ -90,7 +90,8 @@ class TaskWaiter:
         try:
             updates = self._client.call(
                 'WaitForUpdatesEx', collector, version=version,
-                options=self._client.create('WaitOptions', maxWaitSeconds=MAX_WAIT_S))
+                options=self._client.create(
+                    'WaitOptions', maxWaitSeconds=self._client.long_poll_s(MAX_WAIT_S)))
         except errors.NotFound:         # the session was renewed: rebuild and retry
             with self._setup_lock:
                 self._create_filter()
