@@ -111,11 +111,17 @@ class _OneReplyAtATime(multiref.MultiRef):
 
 
 class _UnavailableIsNoAnswer(transport.Transport):
-    """oslo.vmware's transport, raising an HTTP 503 as a connection failure."""
+    """oslo.vmware's transport, raising an HTTP 503 as a connection failure; every other
+    attribute (its requests session, cookie jar, options) is the transport's own."""
 
     def __init__(self, inner: transport.Transport):
-        super().__init__()
-        self._inner = inner
+        object.__setattr__(self, '_inner', inner)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._inner, name, value)
 
     def open(self, request):
         return self._inner.open(request)
