@@ -48,7 +48,8 @@ def test_operation_under_fault(cinder, proxy, spool, record, tmp_path, op: Opera
     try:
         if outcome == 'ok after retry':
             op.verify(case)
-        assert not list(spool.iterdir()), 'temporary files left: %s' % list(spool.iterdir())
+        left_in_spool = list(spool.iterdir())
+        assert not left_in_spool, 'temporary files left: %s' % left_in_spool
         _clean_up(case)
         leftovers = _leftovers(cinder)
         for orphan in leftovers:      # so that the next cases start clean

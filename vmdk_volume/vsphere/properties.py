@@ -81,7 +81,7 @@ def wait_for(client, ref, path: str, done: Callable[[Any], bool], timeout_s: flo
             if not updates:
                 continue
             version = updates.version
-            for change in (c for f in updates.filterSet for c in f.objectSet or []):
+            for change in (c for f in updates.filterSet or [] for c in f.objectSet or []):
                 for prop in getattr(change, 'changeSet', None) or []:
                     if prop.name == path and done(value := getattr(prop, 'val', None)):
                         return value

@@ -30,10 +30,7 @@ func failTask(w http.ResponseWriter, r *http.Request, method string, body []byte
 	if !ok || obj == nil {
 		return false
 	}
-	task := simulator.CreateTask(obj, method, func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
-		return nil, &types.SystemError{Reason: "task failure injected by the fault proxy"}
-	})
-	ref := task.Run()
+	ref := failedTask(obj, method, &types.SystemError{Reason: "task failure injected by the fault proxy"})
 	response := []byte(fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>`+
 		`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">`+
 		`<soapenv:Body><%sResponse xmlns="urn:vim25"><returnval type="Task">%s</returnval>`+
