@@ -21,7 +21,7 @@ def name(kind: str, *parts: str) -> str:
     parts that are not plain ids (folder names) are hashed to stay file-name safe."""
     key = '-'.join(parts)
     if not (key.isascii() and key.replace('-', '').isalnum()):
-        key = hashlib.sha1(key.encode()).hexdigest()
+        key = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
     return '%s%s-%s' % (PREFIX, kind, key)
 
 
