@@ -42,9 +42,22 @@ def test_login_verifies_tls_and_is_counted(simulator):
 def test_wrong_ca_file_fails_fast_and_names_the_option(simulator, tmp_path):
     with Simulator() as other:     # a CA that did not sign this simulator's certificate
         start = time.monotonic()
-        with pytest.raises(errors.CertificateNotTrusted, match='vmware_ca_file'):
+        with pytest.raises(errors.CertificateNotTrusted, match='vmware_ca_file') as raised:
             vsession.connect(endpoint_for(simulator, ca_file=other.ca_file))
         assert time.monotonic() - start < 10
+    assert 'vmware_host_ip' not in str(raised.value)
+
+
+def test_host_name_the_certificate_lacks_fails_fast_and_names_vmware_host_ip(simulator):
+    """127.1 reaches the simulator (127.0.0.1) under a name its certificate does not carry."""
+    start = time.monotonic()
+    with pytest.raises(errors.CertificateNotTrusted) as raised:
+        vsession.connect(endpoint_for(simulator, host='127.1'))
+    assert time.monotonic() - start < 5
+    message = str(raised.value)
+    assert "issued for localhost, 127.0.0.1, ::1, not for '127.1'" in message
+    assert 'set vmware_host_ip to one of those names' in message
+    assert 'vmware_ca_file' not in message
 
 
 def test_wrong_password_is_refused_with_the_options_named():
