@@ -182,7 +182,8 @@ func cloneWithDisks(ctx *simulator.Context, vm *simulator.VirtualMachine, req *t
 }
 
 // copyExtraConfig gives a clone the source's extraConfig with the clone spec's config applied
-// on top, as vCenter does (vcsim gives it the spec's options only, empty values included).
+// on top, as vCenter does (vcsim gives it the spec's options only, empty values included). A
+// clone at a snapshot gets the source's current extraConfig: the kit keeps none per snapshot.
 func copyExtraConfig(source, clone *simulator.VirtualMachine, config *types.VirtualMachineConfigSpec) {
 	var changes []types.BaseOptionValue
 	if config != nil {
