@@ -60,7 +60,7 @@ class BackingRequest:
     size_bytes: int
     profile: VolumeProfile
     profile_id: str | None = None
-    # identity keys; a volume's backing gets {VOLUME_ID_KEY: volume_id}
+    # the marks (specs.*_marks); a volume's backing gets specs.volume_marks(volume_id)
     extra_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -198,10 +198,10 @@ class Backings:
             disk_type=request.profile.disk_type, disk_uuid=request.volume_id,
             profile_id=request.profile_id)
         snapshot_ref = client.ref('VirtualMachineSnapshot', snapshot) if snapshot else None
-        spec = specs.clone_spec(client, relocate, volume_id=request.volume_id,
+        identity = _identity(request)
+        spec = specs.clone_spec(client, relocate, volume_id=request.volume_id, marks=identity,
                                 template=template, snapshot=snapshot_ref, linked=linked,
                                 grow=(source.disk_key, request.size_bytes) if grow else None)
-        identity = {VOLUME_ID_KEY: request.volume_id}
         clone, made = self._once(request.name, identity, lambda: client.run(
             'CloneVM_Task', client.ref('VirtualMachine', source.ref),
             folder=client.ref('Folder', folder), name=request.name, spec=spec))
@@ -315,8 +315,8 @@ class Backings:
 
 
 def _identity(request: BackingRequest) -> Mapping[str, str]:
-    """The extraConfig marks a backing made for ``request`` carries."""
-    return request.extra_config or {VOLUME_ID_KEY: request.volume_id}
+    """The extraConfig marks a VM made for ``request`` carries (and no other mark)."""
+    return request.extra_config or specs.volume_marks(request.volume_id)
 
 
 def backing_of(ref: str, name: str, devices, has_snapshots: bool = False) -> Backing:

@@ -19,6 +19,7 @@ from vmdk_volume import folders, placement
 from vmdk_volume.options import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, permissions
+from vmdk_volume.vsphere import session as vsession
 from vmdk_volume.vsphere.inventory import GiB, Inventory
 
 CONNECT_TIMEOUT_S = 10
@@ -138,7 +139,10 @@ def _certificate(report: BackendReport, config: BackendConfig) -> None:
         with socket.create_connection((endpoint.host, endpoint.port), CONNECT_TIMEOUT_S) as raw, \
                 context.wrap_socket(raw, server_hostname=endpoint.host):
             pass
-    except (ssl.SSLError, ssl.CertificateError) as error:
+    except ssl.SSLError as error:
+        if vsession.hostname_mismatch(error):
+            report.add('certificate', Status.ERROR, vsession.wrong_name(endpoint))
+            raise _Stop from None
         report.add('certificate', Status.ERROR, 'not verified with %s (%s): set '
                    'vmware_ca_file to the CA bundle that signed it'
                    % (how, getattr(error, 'verify_message', None) or error.reason or error))

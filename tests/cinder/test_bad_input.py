@@ -158,6 +158,20 @@ def a_template(cinder):
     return {'source-id': snapshot.provider_location.split(':', 1)[1]}
 
 
+def grown(source: str):
+    """Create a 1 GiB volume from a template snapshot (``source`` 'snapshot') or a volume
+    whose disk grew to 2 GiB after Cinder recorded 1 GiB (an extend raced the snapshot)."""
+    def prepare(cinder, tmp_path):
+        volume = _attached_once(cinder, 'vc1')
+        cinder.managers['vc1'].driver.extend_volume(volume, 2)
+        if source == 'snapshot':
+            made = {'snapshot_id': cinder.create_snapshot('vc1', volume).id}
+        else:
+            made = {'source_volid': volume.id}
+        return _creation(cinder, cinder.new_volume('vc1', **made))
+    return prepare
+
+
 def a_running_vm(cinder):
     instance, _ = _instance(cinder.managers['vc1'].driver)
     return {'source-id': instance}
@@ -202,6 +216,12 @@ ROWS = [
         exception.GlanceMetadataNotFound, 'Glance metadata for volume', 'error'),
     Row('qcow2 data declared raw', image(qcow2, 'raw'),
         exception.ImageUnacceptable, 'claims to be raw but its data is qcow2', 'error'),
+    Row('template snapshot larger than recorded', grown('snapshot'),
+        exception.InvalidVolume, 'the disk of snapshot-.* on vCenter is 2.00 GiB, larger than '
+                                 'the 1 GiB volume asked for .*at least 2 GiB', 'error'),
+    Row('source volume larger than recorded', grown('volume'),
+        exception.InvalidVolume, 'the disk of volume-.* on vCenter is 2.00 GiB.*at least 2 GiB',
+        'error'),
     Row('manage reference without keys', managed(lambda cinder: {'name': 'x'}),
         exception.ManageExistingInvalidReference, "give {'source-id'", 'error_managing'),
     Row('manage reference to an unknown VM', managed(lambda cinder: {'source-id': 'vm-4242'}),

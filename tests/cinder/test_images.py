@@ -5,6 +5,8 @@ import subprocess
 
 import requests
 
+from tests.cinder.test_lifecycle import _backing
+from vmdk_volume import orphans
 from vmdk_volume.images import located
 from vmdk_volume.vsphere import leases
 
@@ -76,3 +78,21 @@ def test_volume_from_image_on_a_vcenter_datastore_is_copied_there(cinder, vcente
                     str(glance.path(upload['id'])), str(back)], check=True)
     assert back.read_bytes()[:2 * MiB] == raw.read_bytes()
     cinder.managers['vc1'].delete_volume(cinder.context, volume)
+
+
+def test_volume_from_a_cached_image_carries_its_own_mark_only(cinder, tmp_path):
+    """The volume is a clone of the image's cached template: it carries its own id, not the
+    image's, so orphans does not list it (as temporary, for ``--delete`` to destroy)."""
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(os.urandom(MiB))
+    manager = cinder.managers['vc1']
+    volume = cinder.create_volume('vc1', image_id=cinder.images.add(raw, 'raw'))
+    client = manager.driver._backend.client
+    try:
+        options = _backing(manager.driver, volume.id)['config.extraConfig'].OptionValue
+        listed = [o.name for o in orphans.find(client, frozenset([volume.id]))]
+    finally:
+        manager.delete_volume(cinder.context, volume)
+    assert {o.key: o.value for o in options if o.key.startswith('cinder.')} == {
+        'cinder.volume.id': volume.id}
+    assert volume.name not in listed

@@ -11,7 +11,7 @@ from vmdk_volume import backend as vbackend
 from vmdk_volume import options
 from vmdk_volume.simkit import Simulator
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import inventory
+from vmdk_volume.vsphere import inventory, properties, specs
 
 
 @pytest.fixture(scope='session')
@@ -25,6 +25,23 @@ def vsphere(simulator):
 @pytest.fixture(scope='session')
 def sim_inventory(vsphere):
     return inventory.read(vsphere)
+
+
+def marks(client, ref: str) -> dict[str, str]:
+    """The ``cinder.*`` extraConfig marks the VM ``ref`` carries."""
+    props = properties.fetch_one(client, client.ref('VirtualMachine', ref),
+                                 ['config.extraConfig'])
+    options = properties.options(props.get('config.extraConfig'))
+    return {key: value for key, value in options.items() if key.startswith('cinder.')}
+
+
+def plant_image_marks(client, ref: str) -> None:
+    """Give the VM ``ref`` the image-cache marks, as a clone from an image-cache template made
+    by an earlier release carries them."""
+    client.run('ReconfigVM_Task', client.ref('VirtualMachine', ref), spec=client.create(
+        'VirtualMachineConfigSpec', extraConfig=[
+            client.create('OptionValue', key=key, value=value)
+            for key, value in specs.image_marks('an-image', 'md5:0').items()]))
 
 
 def backend_config(vc, **changes) -> options.BackendConfig:

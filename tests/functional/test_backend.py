@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config
+from tests.functional.conftest import backend_config, marks, plant_image_marks
 from vmdk_volume import backend as vbackend
 from vmdk_volume import backings, placement, volume_type
 from vmdk_volume.options import ConfigError
@@ -94,3 +94,22 @@ def _vm_on_a_host(backend, exclude_backing):
     vm = next(item for item in properties.collect(backend.client, view, {
         'VirtualMachine': ['runtime.host']}) if item.value != exclude_backing)
     return vm.value, vm.get('runtime.host').value
+
+
+def test_clones_carry_exactly_their_own_mark(backend):
+    """A volume's clone, a template snapshot and a volume from it carry their own id only,
+    though the source carries the image-cache marks (as an earlier release left them)."""
+    project, source = uuid.uuid4().hex, _request()
+    made = [backend.create_backing(source, project)]
+    plant_image_marks(backend.client, made[0])
+    try:
+        clone, snapshot, from_snapshot = _request(), _request(), _request()
+        made.append(backend.clone_backing(backend.describe(made[0]), clone, project))
+        made.append(backend.clone_backing(backend.describe(made[0]), snapshot, project,
+                                          template=True))
+        made.append(backend.clone_backing(backend.describe(made[2]), from_snapshot, project))
+        found = [marks(backend.client, ref) for ref in made[1:]]
+    finally:
+        for ref in made:
+            backend.backings.delete(ref)
+    assert found == [{'cinder.volume.id': r.volume_id} for r in (clone, snapshot, from_snapshot)]

@@ -74,6 +74,22 @@ def test_a_wrong_ca_fails_certificate_verification(capsys, tmp_path, guarded_vc)
     assert topic == 'certificate'
     assert detail.startswith('not verified with %s (' % certifi.where())
     assert detail.endswith('set vmware_ca_file to the CA bundle that signed it')
+    assert 'vmware_host_ip' not in detail
+    assert [t for t, _, _ in findings(backend)][-1] == 'certificate'   # login not tried
+
+
+def test_a_host_name_the_certificate_lacks_is_told_to_change_vmware_host_ip(
+        capsys, tmp_path, guarded_vc):
+    """127.1 reaches the simulator (127.0.0.1) under a name its certificate does not carry:
+    the CA file is right, the name is not."""
+    code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc, vmware_host_ip='127.1'))
+    assert code == 1
+    [(topic, _, detail)] = findings(backend, 'error')
+    assert topic == 'certificate'
+    assert detail == (
+        "the certificate of vCenter 127.1:%d is signed by a trusted CA but issued for "
+        "localhost, 127.0.0.1, ::1, not for '127.1': set vmware_host_ip to one of those "
+        'names' % guarded_vc.port)
     assert [t for t, _, _ in findings(backend)][-1] == 'certificate'   # login not tried
 
 

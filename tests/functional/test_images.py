@@ -12,8 +12,9 @@ import uuid
 import pytest
 import requests
 
-from vmdk_volume import backings, images, volume_type
-from vmdk_volume.images import formats, importer, located, transfer
+from tests.functional.conftest import marks
+from vmdk_volume import backings, images, orphans, volume_type
+from vmdk_volume.images import cache, formats, importer, located, transfer
 from vmdk_volume.local_images import LocalImages
 from vmdk_volume.vsphere import leases, properties
 
@@ -296,6 +297,30 @@ def test_template_is_in_the_cache_folder_and_not_a_volume(raw_file, glance, tmp_
     assert props['config.template'] is True
     assert 'cinder.volume.id' not in keys and 'cinder.image.id' in keys
     assert folder == 'Image cache'
+
+
+def test_clone_of_a_template_is_a_volume_not_the_template(raw_file, glance, tmp_dir,
+                                                          image_ops, backend):
+    """It carries its volume's mark only: orphans does not call it temporary, and a cache
+    index read afresh (a restarted driver) takes it neither for the template nor, once the
+    template is gone, in its place."""
+    image_id = glance.add(raw_file, 'raw')
+    checksum = glance.show(None, image_id)['checksum']
+    request = request_for()
+    volume = image_ops.import_image(image_data(glance, image_id), request, uuid.uuid4().hex)
+    template = image_ops.cache.lookup(image_id, checksum)
+    try:
+        carried = marks(backend.client, volume)
+        listed = {o.ref for o in orphans.find(backend.client, frozenset([request.volume_id]))}
+        restarted = cache.ImageCache(backend).lookup(image_id, checksum)
+        backend.backings.delete(template.ref)
+        after_eviction = cache.ImageCache(backend).lookup(image_id, checksum)
+    finally:
+        backend.backings.delete(volume)
+    assert carried == {'cinder.volume.id': request.volume_id}
+    assert volume not in listed
+    assert restarted.ref == template.ref
+    assert after_eviction is None
 
 
 def test_changed_image_replaces_its_template(raw_file, glance, tmp_dir, image_ops, backend,

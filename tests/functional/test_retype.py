@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config
+from tests.functional.conftest import backend_config, marks, plant_image_marks
 from tests.functional.test_backend import _request
 from vmdk_volume import backend as vbackend
 from vmdk_volume import retype, volume_type
@@ -132,6 +132,25 @@ def test_disk_type_change_on_the_only_datastore_clones_in_place(simulator):
         backend.backings.delete(new_ref)
     finally:
         backend.close()
+
+
+def test_clone_in_place_leaves_the_volume_its_mark_only(simulator):
+    """The copy and the backing it becomes carry the volume's mark only, though the original
+    carries the image-cache marks (as an earlier release left them)."""
+    backend = vbackend.Backend.connect(backend_config(simulator,
+                                                      vmware_datastore_regex='LocalDS_0'))
+    try:
+        request, project = _request(), uuid.uuid4().hex
+        ref = backend.create_backing(request, project)
+        plant_image_marks(backend.client, ref)
+        new_ref = backend.mover.retype(ref, _retyped(request, **{
+            'vmware:vmdk_type': 'eagerZeroedThick'}), None, project)
+        carried = marks(backend.client, new_ref)
+        backend.backings.delete(new_ref)
+    finally:
+        backend.close()
+    assert new_ref != ref
+    assert carried == {'cinder.volume.id': request.volume_id}
 
 
 def test_impossible_retypes_change_nothing(simulator):

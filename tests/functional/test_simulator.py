@@ -42,9 +42,22 @@ def test_login_verifies_tls_and_is_counted(simulator):
 def test_wrong_ca_file_fails_fast_and_names_the_option(simulator, tmp_path):
     with Simulator() as other:     # a CA that did not sign this simulator's certificate
         start = time.monotonic()
-        with pytest.raises(errors.CertificateNotTrusted, match='vmware_ca_file'):
+        with pytest.raises(errors.CertificateNotTrusted, match='vmware_ca_file') as raised:
             vsession.connect(endpoint_for(simulator, ca_file=other.ca_file))
         assert time.monotonic() - start < 10
+    assert 'vmware_host_ip' not in str(raised.value)
+
+
+def test_host_name_the_certificate_lacks_fails_fast_and_names_vmware_host_ip(simulator):
+    """127.1 reaches the simulator (127.0.0.1) under a name its certificate does not carry."""
+    start = time.monotonic()
+    with pytest.raises(errors.CertificateNotTrusted) as raised:
+        vsession.connect(endpoint_for(simulator, host='127.1'))
+    assert time.monotonic() - start < 5
+    message = str(raised.value)
+    assert "issued for localhost, 127.0.0.1, ::1, not for '127.1'" in message
+    assert 'set vmware_host_ip to one of those names' in message
+    assert 'vmware_ca_file' not in message
 
 
 def test_wrong_password_is_refused_with_the_options_named():
@@ -171,3 +184,36 @@ def test_nfc_import_lands_in_the_disk_and_reads_back_identical(
     vsphere.run('Destroy_Task', vm)
     assert received == payload
     assert simulator.stats().nfc_bytes_downloaded == len(payload)
+
+
+def _options(vsphere, vm) -> dict[str, str]:
+    props = properties.fetch_one(vsphere, vm, ['config.extraConfig'])
+    return properties.options(props.get('config.extraConfig'))
+
+
+def test_clone_copies_the_extra_config_with_the_spec_applied_on_top(vsphere, sim_inventory):
+    vm, volume_id = _create_backing(vsphere, sim_inventory, 'volume-marked')
+    marks = vsphere.create('VirtualMachineConfigSpec', extraConfig=[
+        vsphere.create('OptionValue', key=key, value='source')
+        for key in ('kept', 'replaced', 'removed')])
+    vsphere.run('ReconfigVM_Task', vm, spec=marks)
+    source = _options(vsphere, vm)
+    config = vsphere.create('VirtualMachineConfigSpec', extraConfig=[
+        vsphere.create('OptionValue', key=key, value=value)
+        for key, value in (('replaced', 'spec'), ('removed', ''), ('added', 'spec'))])
+    clone_spec = vsphere.create('VirtualMachineCloneSpec', powerOn=False, template=False,
+                                location=vsphere.create('VirtualMachineRelocateSpec'),
+                                config=config)
+    folder = properties.fetch_one(vsphere, vm, ['parent'])['parent']
+    clone = vsphere.run('CloneVM_Task', vm, folder=folder, name='volume-marked-clone',
+                        spec=clone_spec)
+    try:
+        cloned = _options(vsphere, clone)
+        assert _options(vsphere, vm) == source
+    finally:
+        for each in (vm, clone):
+            vsphere.run('Destroy_Task', each)
+    expected = {k: v for k, v in source.items() if k != 'removed'}
+    expected.update(replaced='spec', added='spec')
+    assert cloned == expected
+    assert cloned['cinder.volume.id'] == volume_id and cloned['kept'] == 'source'

@@ -138,6 +138,12 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
             raise
 
     def _clone(self, volume, profile, source, **kwargs) -> dict:
+        if source.size_bytes > volume.size * GiB:   # never a silent larger disk
+            raise exception.InvalidVolume(
+                reason='the disk of %s on vCenter is %.2f GiB, larger than the %d GiB volume '
+                       'asked for (it grew after Cinder recorded its size): ask for a volume '
+                       'of at least %d GiB' % (source.name, source.size_bytes / GiB,
+                                               volume.size, -(-source.size_bytes // GiB)))
         if kwargs.get('linked') and volume.size * GiB > source.size_bytes:
             raise exception.InvalidVolume(
                 reason='a linked clone cannot be larger than its source (%d GiB > %d GiB): '

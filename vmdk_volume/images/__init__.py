@@ -6,7 +6,7 @@ import uuid
 from vmdk_volume import locks as vlocks
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import cache, exporter, formats, importer, located, transfer
-from vmdk_volume.vsphere import leases
+from vmdk_volume.vsphere import leases, specs
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Images:
         temporary = BackingRequest(volume_id=str(uuid.uuid4()),
                                    name='%s-image' % request.name,
                                    size_bytes=request.size_bytes, profile=request.profile,
-                                   extra_config={'cinder.image.import': request.volume_id})
+                                   extra_config=specs.import_marks(request.volume_id))
         source = self._importer().import_image(
             image, temporary, self._backend.volume_folder_path(project_id))
         backings = self._backend.backings

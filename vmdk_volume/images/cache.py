@@ -23,11 +23,11 @@ import uuid
 
 from vmdk_volume import folders
 from vmdk_volume.backings import Backing, BackingRequest
-from vmdk_volume.vsphere import errors, inventory, properties
+from vmdk_volume.vsphere import errors, inventory, properties, specs
 
 LOG = logging.getLogger(__name__)
-IMAGE_ID_KEY = 'cinder.image.id'
-CHECKSUM_KEY = 'cinder.image.checksum'
+IMAGE_ID_KEY = specs.IMAGE_ID_KEY
+CHECKSUM_KEY = specs.CHECKSUM_KEY
 GiB = 1024 ** 3
 
 
@@ -64,7 +64,7 @@ class ImageCache:
         return BackingRequest(volume_id=str(uuid.uuid4()), name='image-%s' % image_id,
                               size_bytes=request.size_bytes, profile=request.profile,
                               profile_id=request.profile_id,
-                              extra_config={IMAGE_ID_KEY: image_id, CHECKSUM_KEY: checksum})
+                              extra_config=specs.image_marks(image_id, checksum))
 
     def lookup(self, image_id: str, checksum: str, reread: bool = False) -> Backing | None:
         """The template of this image version, or None (a stale version is dropped); with

@@ -17,7 +17,9 @@ Each oslo.vmware service (vim, pbm) is ``prepare``d for two things oslo.vmware g
 """
 
 import dataclasses
+import ipaddress
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -32,6 +34,8 @@ from vmdk_volume.vsphere import errors, redact
 
 LOG = logging.getLogger(__name__)
 MAX_LOGIN_BACKOFF_S = 30
+HOSTNAME_MISMATCH = 62      # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH
+CERTIFICATE_READ_TIMEOUT_S = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +157,42 @@ def _is_transient(failure: errors.VSphereError) -> bool:
             and not isinstance(failure, errors.CertificateNotTrusted))
 
 
+def hostname_mismatch(error: BaseException) -> bool:
+    """Whether ``error`` comes of a certificate a trusted CA signed for other names."""
+    found = _cause(error, ssl.SSLCertVerificationError)
+    return found is not None and found.verify_code == HOSTNAME_MISMATCH
+
+
+def wrong_name(endpoint: Endpoint) -> str:
+    """What is wrong with a trusted certificate not issued for ``endpoint.host``, and the
+    fix: the names it is issued for (read with one more TLS handshake)."""
+    names = certificate_names(endpoint)
+    return ('the certificate of vCenter %s is signed by a trusted CA but issued for %s, not '
+            'for %r: set vmware_host_ip to %s' % (
+                endpoint.address, ', '.join(names) or 'other names', endpoint.host,
+                'one of those names' if names else 'the name in the certificate'))
+
+
+def certificate_names(endpoint: Endpoint) -> list[str]:
+    """The DNS names and IP addresses the certificate of ``endpoint`` is issued for, read
+    with its CA verified but not its name ([] if it cannot be read)."""
+    context = ssl.create_default_context(cafile=endpoint.ca_file)
+    context.check_hostname = False
+    try:
+        with socket.create_connection((endpoint.host, endpoint.port),
+                                      CERTIFICATE_READ_TIMEOUT_S) as raw, \
+                context.wrap_socket(raw, server_hostname=endpoint.host) as tls:
+            certificate = tls.getpeercert()
+    except OSError:
+        return []
+    return [str(ipaddress.ip_address(value)) if kind == 'IP Address' else value
+            for kind, value in certificate.get('subjectAltName', ())
+            if kind in ('DNS', 'IP Address')]
+
+
 def _explain(error: Exception, endpoint: Endpoint) -> errors.VSphereError:
+    if hostname_mismatch(error):
+        return errors.CertificateNotTrusted(wrong_name(endpoint))
     if _caused_by(error, ssl.SSLError, requests.exceptions.SSLError):
         how = ('the CA file %s' % endpoint.ca_file if endpoint.ca_file
                else "the system's trusted CAs")
@@ -175,11 +214,16 @@ def _explain(error: Exception, endpoint: Endpoint) -> errors.VSphereError:
 
 
 def _caused_by(error: BaseException, *types: type) -> bool:
+    return _cause(error, *types) is not None
+
+
+def _cause(error: BaseException, *types: type) -> BaseException | None:
+    """``error`` or the first exception of ``types`` in what caused it, or None."""
     while error is not None:
         if isinstance(error, types):
-            return True
+            return error
         error = error.__cause__ or error.__context__ or getattr(error, 'cause', None)
-    return False
+    return None
 
 
 def _root_cause(error: BaseException) -> str:

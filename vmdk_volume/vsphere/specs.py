@@ -3,6 +3,11 @@
 A backing is a "shadow" VM that exists only to hold a volume's disk: 1 vCPU, 128 MB, guest
 ``otherGuest``, one controller and one VirtualDisk. Identity goes into the create spec itself
 (``instanceUuid``, the disk's UUID, extraConfig, ``managedBy``), so no reconfigure follows.
+
+The extraConfig marks say what a VM of ours is (``*_marks`` below). vCenter's CloneVM copies
+the source's extraConfig, so every clone and reconfigure spec giving a VM its identity sets
+that VM's marks and removes every other mark of ``MARKS`` (a key set to ""): a volume cloned
+from an image-cache template must not be taken for the template.
 """
 
 import dataclasses
@@ -13,11 +18,39 @@ from vmdk_volume.vsphere.disks import AdapterType, DiskType
 
 EXTENSION_KEY = 'org.openstack.storage'
 VOLUME_ID_KEY = 'cinder.volume.id'
+IMAGE_ID_KEY = 'cinder.image.id'
+CHECKSUM_KEY = 'cinder.image.checksum'
+IMPORT_KEY = 'cinder.image.import'
+MARKS = (VOLUME_ID_KEY, IMAGE_ID_KEY, CHECKSUM_KEY, IMPORT_KEY)    # every mark we set
 EXTENSION_TYPE = 'volume'
 HARDWARE_VERSION = 'vmx-08'     # every ESXi since 5.0 runs it: backings can move anywhere
 _CONTROLLER_KEY = -100
 _IDE_CONTROLLER_KEY = 200       # the IDE controller every VM gets by default
 KiB = 1024
+
+
+def volume_marks(volume_id: str) -> dict[str, str]:
+    """The marks of a volume's backing, of a template snapshot (``volume_id`` is then the
+    snapshot's id) and of a ``-retyped`` copy (its name tells it apart)."""
+    return {VOLUME_ID_KEY: volume_id}
+
+
+def image_marks(image_id: str, checksum: str) -> dict[str, str]:
+    """The marks of an image-cache template (and of the import that becomes one)."""
+    return {IMAGE_ID_KEY: image_id, CHECKSUM_KEY: checksum}
+
+
+def import_marks(volume_id: str) -> dict[str, str]:
+    """The marks of the VM an image is imported into for the existing backing of
+    ``volume_id`` (its disk is copied over, then the VM destroyed)."""
+    return {IMPORT_KEY: volume_id}
+
+
+def mark_options(client, marks: Mapping[str, str]) -> list:
+    """extraConfig options setting ``marks`` and removing every other mark of ``MARKS``."""
+    cleared = {key: '' for key in MARKS if key not in marks}
+    return [client.create('OptionValue', key=key, value=value)
+            for key, value in {**marks, **cleared}.items()]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,17 +153,17 @@ def relocate_spec(client, *, datastore: str, host: str, pool: str, disk_key: int
     return spec
 
 
-def clone_spec(client, relocate, *, volume_id: str, template: bool = False, snapshot=None,
-               linked: bool = False, grow: tuple[int, int] | None = None):
-    """A CloneVM spec giving the clone its volume's identity (instanceUuid, extraConfig; the
-    disk UUID travels in ``relocate``'s locator). A ``linked`` clone shares ``snapshot``'s
-    disk through a child delta disk. ``grow`` (disk key, bytes) enlarges the copied disk
-    in the same task."""
+def clone_spec(client, relocate, *, volume_id: str, marks: Mapping[str, str],
+               template: bool = False, snapshot=None, linked: bool = False,
+               grow: tuple[int, int] | None = None):
+    """A CloneVM spec giving the clone its identity (instanceUuid ``volume_id``, exactly
+    ``marks``; the disk UUID travels in ``relocate``'s locator). A ``linked`` clone shares
+    ``snapshot``'s disk through a child delta disk. ``grow`` (disk key, bytes) enlarges the
+    copied disk in the same task."""
     if linked:
         relocate.diskMoveType = 'createNewChildDiskBacking'
-    config = client.create(
-        'VirtualMachineConfigSpec', instanceUuid=volume_id,
-        extraConfig=[client.create('OptionValue', key=VOLUME_ID_KEY, value=volume_id)])
+    config = client.create('VirtualMachineConfigSpec', instanceUuid=volume_id,
+                           extraConfig=mark_options(client, marks))
     if grow is not None:
         disk = client.create('VirtualDisk', key=grow[0], capacityInKB=-(-grow[1] // KiB))
         config.deviceChange = [client.create('VirtualDeviceConfigSpec', operation='edit',
@@ -181,14 +214,14 @@ def adapter_change(client, disk, controller, adapter_type: AdapterType) -> list:
 
 
 def identity_config(client, *, name: str | None, volume_id: str, disk=None, mark: bool = True):
-    """A ReconfigVM spec giving a VM a volume's identity (name, instanceUuid, extraConfig,
-    managedBy, its disk's UUID); with ``mark`` False, only dropping the extraConfig mark."""
+    """A ReconfigVM spec giving a VM a volume's identity (name, instanceUuid, exactly the
+    volume's marks, managedBy, its disk's UUID); with ``mark`` False, only removing every
+    mark."""
     if not mark:
-        return client.create('VirtualMachineConfigSpec', extraConfig=[
-            client.create('OptionValue', key=VOLUME_ID_KEY, value='')])
+        return client.create('VirtualMachineConfigSpec', extraConfig=mark_options(client, {}))
     spec = client.create(
         'VirtualMachineConfigSpec', instanceUuid=volume_id,
-        extraConfig=[client.create('OptionValue', key=VOLUME_ID_KEY, value=volume_id)],
+        extraConfig=mark_options(client, volume_marks(volume_id)),
         managedBy=client.create('ManagedByInfo', extensionKey=EXTENSION_KEY,
                                 type=EXTENSION_TYPE))
     if name:

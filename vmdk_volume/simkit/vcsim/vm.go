@@ -2,7 +2,8 @@
 //   - vcsim keeps whichever of a disk's capacityInKB / capacityInBytes the client sent (the other
 //     stays 0); vCenter reports both, so CreateVM_Task, ReconfigVM_Task and ImportVApp make them
 //     agree (an edit takes the one that changed);
-//   - vcsim's CloneVM_Task rewires the source's disks to the clone's files and copies no data;
+//   - vcsim's CloneVM_Task rewires the source's disks to the clone's files and copies no data,
+//     and gives the clone the spec's extraConfig instead of the source's with the spec's applied;
 //   - vcsim's ReconfigVM_Task appends extraConfig options instead of replacing them;
 //   - vcsim's ReconfigVM_Task panics on a device edit without deviceInfo (a client that builds a
 //     fresh VirtualDisk to grow it), and lets a disk shrink, which vCenter refuses.
@@ -67,23 +68,32 @@ func mergeExtraConfig(vm *simulator.VirtualMachine, spec *types.VirtualMachineCo
 	if len(spec.ExtraConfig) == 0 {
 		return
 	}
-	set := map[string]bool{}
-	var keep []types.BaseOptionValue
-	for _, o := range spec.ExtraConfig {
-		set[o.GetOptionValue().Key] = true
-		if v, ok := o.GetOptionValue().Value.(string); !ok || v != "" {
-			keep = append(keep, o)
-		}
-	}
-	var current []types.BaseOptionValue
-	for _, o := range vm.Config.ExtraConfig {
-		if !set[o.GetOptionValue().Key] {
-			current = append(current, o)
-		}
-	}
+	current := withoutKeys(vm.Config.ExtraConfig, spec.ExtraConfig)
 	vm.Config.ExtraConfig = current
-	spec.ExtraConfig = keep
+	spec.ExtraConfig = withoutKeys(spec.ExtraConfig, nil)
 	simulator.Map.Update(vm, []types.PropertyChange{{Name: "config.extraConfig", Val: current}})
+}
+
+// appliedExtraConfig is current with a config spec's extraConfig changes applied as vCenter
+// applies them: a key the changes set replaces the current one, a key set to "" is removed.
+func appliedExtraConfig(current, changes []types.BaseOptionValue) []types.BaseOptionValue {
+	return append(withoutKeys(current, changes), withoutKeys(changes, nil)...)
+}
+
+// withoutKeys is options less those whose key is set in changes and those set to "".
+func withoutKeys(options, changes []types.BaseOptionValue) []types.BaseOptionValue {
+	set := map[string]bool{}
+	for _, o := range changes {
+		set[o.GetOptionValue().Key] = true
+	}
+	var kept []types.BaseOptionValue
+	for _, o := range options {
+		v, ok := o.GetOptionValue().Value.(string)
+		if !set[o.GetOptionValue().Key] && (!ok || v != "") {
+			kept = append(kept, o)
+		}
+	}
+	return kept
 }
 
 // normalizeDisks makes the two capacities of each disk in a device change agree, gives edited
@@ -159,7 +169,9 @@ func cloneWithDisks(ctx *simulator.Context, vm *simulator.VirtualMachine, req *t
 	task := simulator.Map.Get(res.(*methods.CloneVM_TaskBody).Res.Returnval).(*simulator.Task)
 	if clone, ok := task.Info.Result.(types.ManagedObjectReference); ok {
 		recordProfiles(clone, req.Spec.Location.Profile, req.Spec.Location.Disk)
-		_, targets := diskFiles(simulator.Map.Get(clone).(*simulator.VirtualMachine))
+		cloned := simulator.Map.Get(clone).(*simulator.VirtualMachine)
+		copyExtraConfig(vm, cloned, req.Spec.Config)
+		_, targets := diskFiles(cloned)
 		for i := 0; i < len(sources) && i < len(targets); i++ {
 			if err := copyFile(sources[i], targets[i]); err != nil {
 				log.Printf("clone %s: copying %s: %v", vm.Name, sources[i], err)
@@ -167,6 +179,18 @@ func cloneWithDisks(ctx *simulator.Context, vm *simulator.VirtualMachine, req *t
 		}
 	}
 	return res
+}
+
+// copyExtraConfig gives a clone the source's extraConfig with the clone spec's config applied
+// on top, as vCenter does (vcsim gives it the spec's options only, empty values included). A
+// clone at a snapshot gets the source's current extraConfig: the kit keeps none per snapshot.
+func copyExtraConfig(source, clone *simulator.VirtualMachine, config *types.VirtualMachineConfigSpec) {
+	var changes []types.BaseOptionValue
+	if config != nil {
+		changes = config.ExtraConfig
+	}
+	clone.Config.ExtraConfig = appliedExtraConfig(source.Config.ExtraConfig, changes)
+	simulator.Map.Update(clone, []types.PropertyChange{{Name: "config.extraConfig", Val: clone.Config.ExtraConfig}})
 }
 
 // applyDiskLocator gives a cloned disk what the relocate spec's disk locator asks for
