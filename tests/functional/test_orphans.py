@@ -43,9 +43,12 @@ def _template(backend, source: str, snapshot_id: str) -> str:
     return backend.clone_backing(backend.describe(source), request, PROJECT, template=True)
 
 
-def _run(monkeypatch, capsys, conf, owned, *extra) -> list[str]:
+def _run(monkeypatch, capsys, conf, owned, *extra, grace='0.001') -> list[str]:
+    """The command's lines, ``owned`` given on stdin, with a grace period of ``grace``
+    minutes (the planted objects are older than 60 ms)."""
     monkeypatch.setattr('sys.stdin', io.StringIO('\n'.join(owned) + '\n'))
-    assert cli.main(['orphans', '--config-file', str(conf), '--ids-from-stdin', *extra]) == 0
+    assert cli.main(['orphans', '--config-file', str(conf), '--ids-from-stdin',
+                     '--grace-minutes', grace, *extra]) == 0
     return capsys.readouterr().out.splitlines()
 
 
