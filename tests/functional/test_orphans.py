@@ -1,5 +1,7 @@
 """``vmdk-volume orphans``: planted leftovers are found, nothing else is, --delete removes them."""
 
+import contextlib
+import datetime
 import io
 import uuid
 
@@ -197,3 +199,107 @@ def test_without_a_database_or_ids_it_says_what_to_pass(vc, tmp_path, capsys):
     assert capsys.readouterr().err == (
         "vmdk-volume orphans: %s has no [database] connection to read Cinder's volumes from: "
         'set it, or pass their ids with --ids-from-stdin\n' % conf)
+
+
+def test_what_is_younger_than_the_grace_period_is_skipped(vc, backend, tmp_path, monkeypatch,
+                                                          capsys):
+    gone = str(uuid.uuid4())
+    leftover = _backing(backend, gone)
+    conf = write_conf(tmp_path, vc)
+    try:
+        lines = _run(monkeypatch, capsys, conf, [], '--delete', grace='60')
+        assert 'vc  backing      volume-%s (%s) id %s: skipped, too new' % (
+            gone, leftover, gone) in lines
+        assert lines[-1].startswith('0 orphans; ')
+        assert lines[-1].endswith(' skipped (younger than the grace period, or changed since '
+                                  'the scan)')
+        assert backend.backings.find(gone) == leftover
+    finally:
+        backend.backings.delete(leftover)
+
+
+@pytest.mark.parametrize('grace, error', [
+    ('0', "vmdk-volume orphans: --grace-minutes 0 needs the ids read again before each "
+          "deletion, from Cinder's database ([database] connection): ids from stdin are read "
+          "once; give a grace period longer than the time since they were listed\n"),
+    ('-1', "argument --grace-minutes: '-1' is not a number of minutes (0 or more)"),
+    ('nan', "argument --grace-minutes: 'nan' is not a number of minutes (0 or more)"),
+    ('soon', "argument --grace-minutes: 'soon' is not a number of minutes (0 or more)")])
+def test_a_grace_period_it_cannot_keep_is_refused(vc, tmp_path, capsys, grace, error):
+    conf = write_conf(tmp_path, vc)
+    with pytest.raises(SystemExit) if grace != '0' else contextlib.nullcontext():
+        assert cli.main(['orphans', '--config-file', str(conf), '--ids-from-stdin',
+                         '--grace-minutes', grace]) == 2
+    assert error in capsys.readouterr().err
+
+
+def _attach_disk(backend, ref: str, path: str) -> None:
+    """Give the backing ``ref`` the existing disk at ``path`` as a second disk."""
+    client = backend.client
+    controller = backend.describe(ref).disk.controllerKey
+    disk = client.create('VirtualDisk', key=-1, controllerKey=controller, unitNumber=1,
+                         capacityInKB=1024, backing=client.create(
+                             'VirtualDiskFlatVer2BackingInfo', fileName=path,
+                             diskMode='persistent', thinProvisioned=True))
+    change = client.create('VirtualDeviceConfigSpec', operation='add', device=disk)
+    backend.backings.reconfigure(ref, client.create('VirtualMachineConfigSpec',
+                                                    deviceChange=[change]))
+
+
+def test_each_candidate_is_read_again_just_before_it_is_deleted(vc, backend):
+    """What became Cinder's, was renamed, came into use or went away since the scan is not
+    deleted; the rest is, each after one property read of it (a file: of every VM's disks)."""
+    kept_id, owned_later, renamed, removed, plain, owned_cow = (
+        str(uuid.uuid4()) for _ in range(6))
+    kept = _backing(backend, kept_id)
+    refs = {volume: _backing(backend, volume) for volume in (owned_later, renamed, removed,
+                                                              plain)}
+    cow = backend.backings.snapshot(kept, 'snapshot-%s' % owned_cow)
+    stray = '%s/volume-%s_1.vmdk' % (_folder_of(backend, kept), kept_id)
+    _stray_disk(backend, stray)
+    reads = iter([frozenset({kept_id})])
+
+    def owned():
+        return next(reads, frozenset({kept_id, owned_later, owned_cow}))
+
+    def meanwhile(orphan):
+        """Between the scan and the deletion, someone else acts on the candidate."""
+        if orphan.owner_id == renamed:
+            backend.backings.reconfigure(orphan.ref, specs.identity_config(
+                backend.client, name='volume-%s-renamed' % renamed, volume_id=renamed))
+        elif orphan.owner_id == removed:
+            backend.backings.delete(orphan.ref)
+        elif orphan.kind is orphans.Kind.FILE:
+            _attach_disk(backend, kept, stray)
+        vc.reset_stats()
+        return orphan.kind is not orphans.Kind.CACHE
+
+    outcomes, calls = {}, {}
+    for orphan, status in orphans.sweep(backend.client, owned, datetime.timedelta(0),
+                                        meanwhile):
+        outcomes[orphan.owner_id, orphan.kind] = status
+        calls[orphan.owner_id, orphan.kind] = vc.stats().calls
+    try:
+        assert {key: outcomes[key] for key in [
+            (owned_later, orphans.Kind.BACKING), (renamed, orphans.Kind.BACKING),
+            (removed, orphans.Kind.BACKING), (plain, orphans.Kind.BACKING),
+            (owned_cow, orphans.Kind.VM_SNAPSHOT), (kept_id, orphans.Kind.FILE)]} == {
+            (owned_later, orphans.Kind.BACKING): 'skipped, owned',
+            (renamed, orphans.Kind.BACKING): 'skipped, changed',
+            (removed, orphans.Kind.BACKING): 'gone already',
+            (plain, orphans.Kind.BACKING): 'deleted',
+            (owned_cow, orphans.Kind.VM_SNAPSHOT): 'skipped, owned',
+            (kept_id, orphans.Kind.FILE): 'skipped, in use'}
+        assert calls[owned_later, orphans.Kind.BACKING] == {'RetrievePropertiesEx': 1}
+        assert calls[owned_cow, orphans.Kind.VM_SNAPSHOT] == {'RetrievePropertiesEx': 1}
+        assert calls[kept_id, orphans.Kind.FILE] == {
+            'CreateContainerView': 1, 'RetrievePropertiesEx': 1, 'DestroyView': 1}
+        assert backend.backings.find(owned_later) == refs[owned_later]
+        assert backend.backings.find(renamed) == refs[renamed]
+        assert backend.backings.find(plain) is None
+        assert cow in {t.snapshot.value for t in properties.snapshot_trees(
+            properties.fetch_one(backend.client, backend.client.ref('VirtualMachine', kept),
+                                 ['snapshot'])['snapshot'])}
+    finally:
+        for ref in (kept, refs[owned_later], refs[renamed]):
+            backend.backings.delete(ref)
