@@ -65,12 +65,8 @@ class Orphan:
     owner_id: str                    # the volume, snapshot or image id it carries
     vm: str = ''                     # for a VM snapshot: its backing's name
     datacenter: str = ''             # for a file: its datacenter's moref value
-    created: datetime.datetime | None = None     # None: vCenter does not say
+    created: datetime.datetime | None = None     # None: vCenter does not say (before 6.7)
     parent: str = ''                 # a VM snapshot's VM, or the backing beside a -retyped copy
-
-    def too_new(self, limit: datetime.datetime) -> bool:
-        """Whether it may be younger than ``limit`` (or its age is unknown)."""
-        return self.created is None or self.created > limit
 
 
 Owned = frozenset[str] | Callable[[], frozenset[str]]
@@ -202,12 +198,20 @@ def sweep(client: vclient.Client, owned: Callable[[], frozenset[str]],
     skipped, and what ``remove`` picks is deleted if a last read shows it unchanged."""
     limit = _now(client) - grace
     for orphan in sorted(find(client, owned), key=lambda o: o.kind is Kind.CACHE):
-        if orphan.too_new(limit):
-            yield orphan, 'skipped, too new'
+        if young := too_young(orphan, limit, grace):
+            yield orphan, 'skipped, %s' % young
         elif remove(orphan):
             yield orphan, _dispose(client, orphan, owned())
         else:
             yield orphan, ''
+
+
+def too_young(orphan: Orphan, limit: datetime.datetime, grace: datetime.timedelta) -> str:
+    """Why ``orphan`` may be younger than ``limit`` ('' if it is not): made after it, or of
+    unknown age while there is a grace period to keep (with none, the re-reads decide)."""
+    if orphan.created is None:
+        return 'age unknown' if grace else ''
+    return 'too new' if orphan.created > limit else ''
 
 
 def _now(client: vclient.Client) -> datetime.datetime:

@@ -303,3 +303,18 @@ def test_each_candidate_is_read_again_just_before_it_is_deleted(vc, backend):
     finally:
         for ref in (kept, refs[owned_later], refs[renamed]):
             backend.backings.delete(ref)
+
+
+@pytest.mark.parametrize('created_minutes_ago, grace_minutes, why', [
+    (61, 60, ''), (59, 60, 'too new'), (1, 0, ''), (-1, 0, 'too new'),
+    (None, 60, 'age unknown'), (None, 0, '')])
+def test_the_age_that_counts_is_vcenters_at_the_scan_less_the_grace_period(
+        created_minutes_ago, grace_minutes, why):
+    """Made after the scan began: too new; of unknown age (vCenter before 6.7 does not date
+    VMs): skipped while there is a grace period to keep."""
+    scan = datetime.datetime(2026, 1, 1, 12, tzinfo=datetime.UTC)
+    created = (None if created_minutes_ago is None
+               else scan - datetime.timedelta(minutes=created_minutes_ago))
+    grace = datetime.timedelta(minutes=grace_minutes)
+    orphan = orphans.Orphan(orphans.Kind.BACKING, 'volume-x', 'vm-1', 'x', created=created)
+    assert orphans.too_young(orphan, scan - grace, grace) == why
