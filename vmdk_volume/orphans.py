@@ -93,10 +93,10 @@ def delete(client: vclient.Client, orphan: Orphan) -> bool:
     return backings.delete(orphan.ref)
 
 
-def _read(client: vclient.Client) -> list[properties.Item]:
-    view = properties.container_view(client, client.content.rootFolder, list(_PATHS))
+def _read(client: vclient.Client, paths=_PATHS) -> list[properties.Item]:
+    view = properties.container_view(client, client.content.rootFolder, list(paths))
     try:
-        return properties.collect(client, view, _PATHS)
+        return properties.collect(client, view, paths)
     finally:
         client.call('DestroyView', view)
 
@@ -188,6 +188,7 @@ def _refs(value) -> Iterable:
 # -- checked again just before deletion ----------------------------------------------------
 
 _MARK = ('name', 'config.template', 'config.extraConfig')
+_DISKS = {'VirtualMachine': ('config.hardware.device', 'layoutEx.file')}
 
 
 def sweep(client: vclient.Client, owned: Callable[[], frozenset[str]],
@@ -232,15 +233,15 @@ def _changed(client: vclient.Client, orphan: Orphan, owned: frozenset[str]) -> s
     """Why ``orphan`` is no orphan any more ('' if it still is): one property read (for a
     file, of every VM's disks); ``errors.NotFound`` if it is gone."""
     if orphan.kind is Kind.FILE:
-        return 'in use' if orphan.name in _used_files(_read_vms(client)) else ''
+        return 'in use' if orphan.name in _used_files(_read(client, _DISKS)) else ''
     if orphan.kind is Kind.VM_SNAPSHOT:
         return _snapshot_changed(client, orphan, owned)
     items = _fetch_vms(client, [orphan.ref, orphan.parent] if orphan.parent else [orphan.ref])
     marked = [(item, properties.options(item.get('config.extraConfig'))) for item in items]
     mine = [pair for pair in marked if pair[0].value == orphan.ref]
     if not mine:
-        raise errors.NotFound('ManagedObjectNotFound', 'VM %s (%s) is gone' % (orphan.name,
-                                                                       orphan.ref))
+        raise errors.NotFound('ManagedObjectNotFound',
+                              'VM %s (%s) is gone' % (orphan.name, orphan.ref))
     item, extra = mine[0]
     kind = _kind(item, extra, owned, _backed(marked))
     if (item.get('name'), extra.get(IMAGE_ID_KEY) or extra.get(specs.VOLUME_ID_KEY)) != (
@@ -270,16 +271,6 @@ def _snapshot_changed(client: vclient.Client, orphan: Orphan, owned: frozenset[s
     if trees[0].name != orphan.name:
         return 'changed'
     return 'owned' if orphan.owner_id in owned else ''
-
-
-def _read_vms(client: vclient.Client) -> list[properties.Item]:
-    """Every VM's disks and files (one property read)."""
-    paths = {'VirtualMachine': ('config.hardware.device', 'layoutEx.file')}
-    view = properties.container_view(client, client.content.rootFolder, list(paths))
-    try:
-        return properties.collect(client, view, paths)
-    finally:
-        client.call('DestroyView', view)
 
 
 # -- the command ---------------------------------------------------------------------------

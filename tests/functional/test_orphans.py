@@ -248,19 +248,23 @@ def _attach_disk(backend, ref: str, path: str) -> None:
 
 def test_each_candidate_is_read_again_just_before_it_is_deleted(vc, backend):
     """What became Cinder's, was renamed, came into use or went away since the scan is not
-    deleted; the rest is, each after one property read of it (a file: of every VM's disks)."""
-    kept_id, owned_later, renamed, removed, plain, owned_cow = (
-        str(uuid.uuid4()) for _ in range(6))
+    deleted, nor a -retyped copy whose volume's other backing went (retype's last step); the
+    rest is, each after one property read of it (a file: of every VM's disks)."""
+    kept_id, owned_later, renamed, removed, plain, owned_cow, retyping = (
+        str(uuid.uuid4()) for _ in range(7))
     kept = _backing(backend, kept_id)
     refs = {volume: _backing(backend, volume) for volume in (owned_later, renamed, removed,
-                                                              plain)}
+                                                              plain, retyping)}
+    retyped = backend.clone_backing(backend.describe(refs[retyping]), BackingRequest(
+        volume_id=retyping, name='volume-%s%s' % (retyping, RETYPED_SUFFIX),
+        size_bytes=1024 ** 3, profile=volume_type.parse({})), PROJECT)
     cow = backend.backings.snapshot(kept, 'snapshot-%s' % owned_cow)
     stray = '%s/volume-%s_1.vmdk' % (_folder_of(backend, kept), kept_id)
     _stray_disk(backend, stray)
-    reads = iter([frozenset({kept_id})])
+    reads = iter([frozenset({kept_id, retyping})])
 
     def owned():
-        return next(reads, frozenset({kept_id, owned_later, owned_cow}))
+        return next(reads, frozenset({kept_id, retyping, owned_later, owned_cow}))
 
     def meanwhile(orphan):
         """Between the scan and the deletion, someone else acts on the candidate."""
@@ -271,6 +275,8 @@ def test_each_candidate_is_read_again_just_before_it_is_deleted(vc, backend):
             backend.backings.delete(orphan.ref)
         elif orphan.kind is orphans.Kind.FILE:
             _attach_disk(backend, kept, stray)
+        elif orphan.kind is orphans.Kind.TEMPORARY:
+            backend.backings.delete(refs[retyping])     # the copy is the volume's only one
         vc.reset_stats()
         return orphan.kind is not orphans.Kind.CACHE
 
@@ -283,25 +289,30 @@ def test_each_candidate_is_read_again_just_before_it_is_deleted(vc, backend):
         assert {key: outcomes[key] for key in [
             (owned_later, orphans.Kind.BACKING), (renamed, orphans.Kind.BACKING),
             (removed, orphans.Kind.BACKING), (plain, orphans.Kind.BACKING),
-            (owned_cow, orphans.Kind.VM_SNAPSHOT), (kept_id, orphans.Kind.FILE)]} == {
+            (owned_cow, orphans.Kind.VM_SNAPSHOT), (kept_id, orphans.Kind.FILE),
+            (retyping, orphans.Kind.TEMPORARY)]} == {
             (owned_later, orphans.Kind.BACKING): 'skipped, owned',
             (renamed, orphans.Kind.BACKING): 'skipped, changed',
             (removed, orphans.Kind.BACKING): 'gone already',
             (plain, orphans.Kind.BACKING): 'deleted',
             (owned_cow, orphans.Kind.VM_SNAPSHOT): 'skipped, owned',
-            (kept_id, orphans.Kind.FILE): 'skipped, in use'}
+            (kept_id, orphans.Kind.FILE): 'skipped, in use',
+            (retyping, orphans.Kind.TEMPORARY): 'skipped, owned'}
         assert calls[owned_later, orphans.Kind.BACKING] == {'RetrievePropertiesEx': 1}
         assert calls[owned_cow, orphans.Kind.VM_SNAPSHOT] == {'RetrievePropertiesEx': 1}
+        # the copy and the backing beside it in one read; that one gone, the copy alone
+        assert calls[retyping, orphans.Kind.TEMPORARY] == {'RetrievePropertiesEx': 2}
         assert calls[kept_id, orphans.Kind.FILE] == {
             'CreateContainerView': 1, 'RetrievePropertiesEx': 1, 'DestroyView': 1}
         assert backend.backings.find(owned_later) == refs[owned_later]
         assert backend.backings.find(renamed) == refs[renamed]
         assert backend.backings.find(plain) is None
+        assert backend.describe(retyped).name == 'volume-%s%s' % (retyping, RETYPED_SUFFIX)
         assert cow in {t.snapshot.value for t in properties.snapshot_trees(
             properties.fetch_one(backend.client, backend.client.ref('VirtualMachine', kept),
                                  ['snapshot'])['snapshot'])}
     finally:
-        for ref in (kept, refs[owned_later], refs[renamed]):
+        for ref in (kept, retyped, refs[owned_later], refs[renamed]):
             backend.backings.delete(ref)
 
 
