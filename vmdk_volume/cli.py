@@ -76,9 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     orphans.add_argument('--include-cache', action='store_true',
                          help='with --delete, delete the image-cache entries listed too')
     orphans.add_argument('--grace-minutes', type=_minutes, default=60, metavar='MINUTES',
-                         help='skip (list as "skipped, too new") what was made or changed '
-                              'less than this long before the run began, by vCenter\'s '
-                              'clock (default: 60)')
+                         help='skip (list as "skipped, too new") what was made (a file: '
+                              'last written) less than this long before the scan began, by '
+                              'vCenter\'s clock (default: 60)')
     orphans.set_defaults(run=_orphans)
 
     demo = commands.add_parser('demo', parents=[common],
