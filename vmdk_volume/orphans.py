@@ -171,7 +171,7 @@ def _stray_files(client: vclient.Client, items: list[properties.Item],
     for item in items:
         if item.ref._type != 'Datastore' or not item.get('summary.accessible'):
             continue
-        disks = datastore_files.disks_modified(client, item.get('browser'), item.get('name'))
+        disks = datastore_files.disks(client, item.get('browser'), item.get('name'))
         for path, modified in disks.items():
             match = _OUR_FOLDER.match(path)
             if match and path not in used:

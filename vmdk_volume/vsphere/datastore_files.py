@@ -16,15 +16,10 @@ def normalize(path: str) -> str:
     return '[%s] %s' % (match.group(1), '/'.join(p for p in match.group(2).split('/') if p))
 
 
-def disks(client, browser, datastore_name: str) -> list[str]:
-    """The (normalized) paths of every VMDK descriptor on a datastore, in any folder, without
-    their extents: one SearchDatastoreSubFolders task on the datastore's ``browser``."""
-    return sorted(disks_modified(client, browser, datastore_name))
-
-
-def disks_modified(client, browser, datastore_name: str) -> dict:
-    """Each VMDK descriptor's (normalized) path on a datastore and when it was last modified
-    (a datetime, None if vCenter does not say): one SearchDatastoreSubFolders task."""
+def disks(client, browser, datastore_name: str) -> dict:
+    """The (normalized) path of every VMDK descriptor on a datastore, in any folder, without
+    their extents, and when it was last modified (a datetime, None if vCenter does not say):
+    one SearchDatastoreSubFolders task on the datastore's ``browser``."""
     spec = client.create('HostDatastoreBrowserSearchSpec', matchPattern=['*.vmdk'],
                          query=[client.create('VmDiskFileQuery')],
                          details=client.create('FileQueryFlags', modification=True,
