@@ -68,11 +68,17 @@ def _parser() -> argparse.ArgumentParser:
                                   help='list (and delete) what no Cinder volume owns')
     orphans.add_argument('--ids-from-stdin', action='store_true',
                          help="read the ids of Cinder's volumes and snapshots from stdin "
-                              "instead of Cinder's database")
+                              "instead of Cinder's database (read once: the grace period "
+                              "must then be longer than the time since they were listed, "
+                              "and cannot be 0)")
     orphans.add_argument('--delete', action='store_true',
                          help='delete the orphans listed (not image-cache entries)')
     orphans.add_argument('--include-cache', action='store_true',
                          help='with --delete, delete the image-cache entries listed too')
+    orphans.add_argument('--grace-minutes', type=_minutes, default=60, metavar='MINUTES',
+                         help='skip (list as "skipped, too new") what was made (a file: '
+                              'last written) less than this long before the scan began, by '
+                              'vCenter\'s clock (default: 60)')
     orphans.set_defaults(run=_orphans)
 
     demo = commands.add_parser('demo', parents=[common],
@@ -130,8 +136,24 @@ def _check(args) -> int:
     return 0 if all(r.usable for r in reports) else EXIT_UNUSABLE
 
 
+def _minutes(text: str) -> float:
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = -1.0
+    if not 0 <= minutes <= 10 ** 8:        # also refuses nan and inf
+        raise argparse.ArgumentTypeError('%r is not a number of minutes (0 or more)' % text)
+    return minutes
+
+
 def _orphans(args) -> int:
     from vmdk_volume import orphans
+    from vmdk_volume.cinderconf import ConfFileError
+    if args.ids_from_stdin and not args.grace_minutes:
+        raise ConfFileError('--grace-minutes 0 needs the ids read again before each deletion, '
+                            "from Cinder's database ([database] connection): ids from stdin "
+                            'are read once; give a grace period longer than the time since '
+                            'they were listed')
     files, conf = _conf(args)
     return orphans.run(files, conf, args)
 

@@ -15,13 +15,19 @@ datastore's root) that no VM's disk uses, found with one datastore search task p
 datastore. Image-cache templates are owned by the cache, not orphans: whether their image
 still exists in Glance cannot be told from here, so they are listed apart and deleted only
 with ``--delete --include-cache`` (a driver meeting a removed entry imports the image again).
+
+Volumes come and go while it runs, so (``sweep``) Cinder's ids are read after vCenter and
+again before each deletion, nothing younger than the grace period before the scan began
+(vCenter's clock) is deleted, and each candidate's mark is read again just before it goes.
 """
 
+import collections
 import dataclasses
+import datetime
 import enum
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from vmdk_volume import backend as vbackend
 from vmdk_volume import backings as vbackings
@@ -29,13 +35,13 @@ from vmdk_volume.images.cache import IMAGE_ID_KEY
 from vmdk_volume.options import BackendConfig
 from vmdk_volume.retype import RETYPED_SUFFIX
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import datastore_files, properties, specs
+from vmdk_volume.vsphere import datastore_files, errors, properties, specs
 
 _UUID = r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 _SNAPSHOT_NAME = re.compile(r'^(snapshot|clone)-(%s)$' % _UUID)
 _OUR_FOLDER = re.compile(r'^\[[^\]]+\] (?:volume|snapshot|image)-(%s)[^/]*/' % _UUID)
 _PATHS = {
-    'VirtualMachine': ('name', 'config.template', 'config.extraConfig',
+    'VirtualMachine': ('name', 'config.template', 'config.extraConfig', 'config.createDate',
                        'config.hardware.device', 'layoutEx.file', 'snapshot'),
     'Datastore': ('name', 'browser', 'summary.accessible'),
     'Datacenter': ('datastore',),
@@ -59,14 +65,21 @@ class Orphan:
     owner_id: str                    # the volume, snapshot or image id it carries
     vm: str = ''                     # for a VM snapshot: its backing's name
     datacenter: str = ''             # for a file: its datacenter's moref value
+    created: datetime.datetime | None = None     # None: vCenter does not say (before 6.7)
+    parent: str = ''                 # a VM snapshot's VM, or the backing beside a -retyped copy
 
 
-def find(client: vclient.Client, owned: frozenset[str]) -> list[Orphan]:
+Owned = frozenset[str] | Callable[[], frozenset[str]]
+
+
+def find(client: vclient.Client, owned: Owned) -> list[Orphan]:
     """Our objects on this vCenter that nothing in ``owned`` owns, and the image-cache
-    entries (``Kind.CACHE``): one property read, one search task per datastore."""
+    entries (``Kind.CACHE``): one property read, one search task per datastore. A callable
+    ``owned`` is called once vCenter has been read."""
     items = _read(client)
     vms = [item for item in items if item.ref._type == 'VirtualMachine']
-    found = _vm_orphans(vms, owned) + _stray_files(client, items, _used_files(vms))
+    files = _stray_files(client, items, _used_files(vms))
+    found = _vm_orphans(vms, owned() if callable(owned) else owned) + files
     return sorted(found, key=lambda o: (o.kind, o.name, o.ref))
 
 
@@ -80,31 +93,38 @@ def delete(client: vclient.Client, orphan: Orphan) -> bool:
     return backings.delete(orphan.ref)
 
 
-def _read(client: vclient.Client) -> list[properties.Item]:
-    view = properties.container_view(client, client.content.rootFolder, list(_PATHS))
+def _read(client: vclient.Client, paths=_PATHS) -> list[properties.Item]:
+    view = properties.container_view(client, client.content.rootFolder, list(paths))
     try:
-        return properties.collect(client, view, _PATHS)
+        return properties.collect(client, view, paths)
     finally:
         client.call('DestroyView', view)
 
 
 def _vm_orphans(vms: list[properties.Item], owned: frozenset[str]) -> list[Orphan]:
     marked = [(item, properties.options(item.get('config.extraConfig'))) for item in vms]
-    backed = {extra.get(specs.VOLUME_ID_KEY) for item, extra in marked
-              if not _retyped(item)} - {None, ''}
+    backed = _backed(marked)
     found = []
     for item, extra in marked:
         kind = _kind(item, extra, owned, backed)
         if kind is not None:
             owner = extra.get(IMAGE_ID_KEY) or extra[specs.VOLUME_ID_KEY]
-            found.append(Orphan(kind, item.get('name'), item.value, owner))
+            beside = backed.get(owner, '') if _retyped(item) else ''
+            found.append(Orphan(kind, item.get('name'), item.value, owner,
+                                created=item.get('config.createDate'), parent=beside))
         elif extra.get(specs.VOLUME_ID_KEY):
             found += _orphan_snapshots(item, owned)
     return found
 
 
+def _backed(marked: list[tuple[properties.Item, dict[str, str]]]) -> dict[str, str]:
+    """The VM (moref value) of each volume id carried by a VM that is not a -retyped copy."""
+    return {extra[specs.VOLUME_ID_KEY]: item.value for item, extra in marked
+            if extra.get(specs.VOLUME_ID_KEY) and not _retyped(item)}
+
+
 def _kind(item: properties.Item, extra: dict[str, str], owned: frozenset[str],
-          backed: set[str]) -> Kind | None:
+          backed: dict[str, str]) -> Kind | None:
     """What an orphan (or cache entry) this VM is, or None if it is owned or not ours."""
     template = bool(item.get('config.template'))
     if extra.get(IMAGE_ID_KEY):
@@ -126,7 +146,8 @@ def _retyped(item: properties.Item) -> bool:
 def _orphan_snapshots(item: properties.Item, owned: frozenset[str]) -> list[Orphan]:
     info = item.get('snapshot')
     return [Orphan(Kind.VM_SNAPSHOT, tree.name, tree.snapshot.value, match.group(2),
-                   vm=item.get('name'))
+                   vm=item.get('name'), created=getattr(tree, 'createTime', None),
+                   parent=item.value)
             for tree in properties.snapshot_trees(info)
             if (match := _SNAPSHOT_NAME.match(tree.name)) and match.group(2) not in owned]
 
@@ -150,11 +171,13 @@ def _stray_files(client: vclient.Client, items: list[properties.Item],
     for item in items:
         if item.ref._type != 'Datastore' or not item.get('summary.accessible'):
             continue
-        for path in datastore_files.disks(client, item.get('browser'), item.get('name')):
+        disks = datastore_files.disks(client, item.get('browser'), item.get('name'))
+        for path, modified in disks.items():
             match = _OUR_FOLDER.match(path)
             if match and path not in used:
                 found.append(Orphan(Kind.FILE, path, item.value, match.group(1),
-                                    datacenter=datacenter_of.get(item.value, '')))
+                                    datacenter=datacenter_of.get(item.value, ''),
+                                    created=modified))
     return found
 
 
@@ -162,28 +185,123 @@ def _refs(value) -> Iterable:
     return getattr(value, 'ManagedObjectReference', None) or []
 
 
+# -- checked again just before deletion ----------------------------------------------------
+
+_MARK = ('name', 'config.template', 'config.extraConfig')
+_DISKS = {'VirtualMachine': ('config.hardware.device', 'layoutEx.file')}
+
+
+def sweep(client: vclient.Client, owned: Callable[[], frozenset[str]],
+          grace: datetime.timedelta, remove: Callable[[Orphan], bool]):
+    """Each orphan and cache entry (cache entries last), and what became of it: '' (listed),
+    'deleted', 'gone already' or 'skipped, <why>'. ``owned`` is read after the scan and again
+    before each deletion; what may be younger than ``grace`` before the scan began is
+    skipped, and what ``remove`` picks is deleted if a last read shows it unchanged."""
+    limit = _now(client) - grace
+    for orphan in sorted(find(client, owned), key=lambda o: o.kind is Kind.CACHE):
+        if young := too_young(orphan, limit, grace):
+            yield orphan, 'skipped, %s' % young
+        elif remove(orphan):
+            yield orphan, _dispose(client, orphan, owned())
+        else:
+            yield orphan, ''
+
+
+def too_young(orphan: Orphan, limit: datetime.datetime, grace: datetime.timedelta) -> str:
+    """Why ``orphan`` may be younger than ``limit`` ('' if it is not): made after it, or of
+    unknown age while there is a grace period to keep (with none, the re-reads decide)."""
+    if orphan.created is None:
+        return 'age unknown' if grace else ''
+    return 'too new' if orphan.created > limit else ''
+
+
+def _now(client: vclient.Client) -> datetime.datetime:
+    return client.call('CurrentTime', client.ref('ServiceInstance', 'ServiceInstance'))
+
+
+def _dispose(client: vclient.Client, orphan: Orphan, owned: frozenset[str]) -> str:
+    try:
+        why = _changed(client, orphan, owned)
+    except errors.NotFound:
+        return 'gone already'
+    if why:
+        return 'skipped, %s' % why
+    return 'deleted' if delete(client, orphan) else 'gone already'
+
+
+def _changed(client: vclient.Client, orphan: Orphan, owned: frozenset[str]) -> str:
+    """Why ``orphan`` is no orphan any more ('' if it still is): one property read (for a
+    file, of every VM's disks); ``errors.NotFound`` if it is gone."""
+    if orphan.kind is Kind.FILE:
+        return 'in use' if orphan.name in _used_files(_read(client, _DISKS)) else ''
+    if orphan.kind is Kind.VM_SNAPSHOT:
+        return _snapshot_changed(client, orphan, owned)
+    items = _fetch_vms(client, [orphan.ref, orphan.parent] if orphan.parent else [orphan.ref])
+    marked = [(item, properties.options(item.get('config.extraConfig'))) for item in items]
+    mine = [pair for pair in marked if pair[0].value == orphan.ref]
+    if not mine:
+        raise errors.NotFound('ManagedObjectNotFound',
+                              'VM %s (%s) is gone' % (orphan.name, orphan.ref))
+    item, extra = mine[0]
+    kind = _kind(item, extra, owned, _backed(marked))
+    if (item.get('name'), extra.get(IMAGE_ID_KEY) or extra.get(specs.VOLUME_ID_KEY)) != (
+            orphan.name, orphan.owner_id) or kind not in (orphan.kind, None):
+        return 'changed'
+    return 'owned' if kind is None else ''
+
+
+def _fetch_vms(client: vclient.Client, values: list[str]) -> list[properties.Item]:
+    """The marks of these VMs; the first must exist (``errors.NotFound``), others may not."""
+    refs = [client.ref('VirtualMachine', value) for value in values]
+    try:
+        return properties.fetch(client, refs, _MARK)
+    except errors.NotFound:
+        if len(refs) == 1:
+            raise
+        return properties.fetch(client, refs[:1], _MARK)
+
+
+def _snapshot_changed(client: vclient.Client, orphan: Orphan, owned: frozenset[str]) -> str:
+    info = properties.fetch_one(client, client.ref('VirtualMachine', orphan.parent),
+                                ['snapshot']).get('snapshot')
+    trees = [t for t in properties.snapshot_trees(info) if t.snapshot.value == orphan.ref]
+    if not trees:
+        raise errors.NotFound('ManagedObjectNotFound', 'snapshot %s of %s is gone'
+                             % (orphan.ref, orphan.vm))
+    if trees[0].name != orphan.name:
+        return 'changed'
+    return 'owned' if orphan.owner_id in owned else ''
+
+
 # -- the command ---------------------------------------------------------------------------
 
-def owned_ids(files: tuple[str, ...], conf, from_stdin: bool) -> frozenset[str]:
-    """The ids Cinder owns: from stdin (whitespace-separated) or Cinder's database."""
+def owned_reader(files: tuple[str, ...], conf, from_stdin: bool) -> Callable[[], frozenset[str]]:
+    """What reads the ids Cinder owns: Cinder's database each time, or stdin
+    (whitespace-separated) once."""
     if from_stdin:
-        return frozenset(sys.stdin.read().split())
+        ids = frozenset(sys.stdin.read().split())
+        return lambda: ids
     if not conf.database_connection:
         from vmdk_volume.cinderconf import ConfFileError
         raise ConfFileError('%s has no [database] connection to read Cinder\'s volumes '
                             'from: set it, or pass their ids with --ids-from-stdin'
                             % ', '.join(files))
     from vmdk_volume import cinderdb
-    return cinderdb.owned_ids(files)
+    return lambda: cinderdb.owned_ids(files)
 
 
 def run(files: tuple[str, ...], conf, args) -> int:
     """List (and with ``args.delete`` remove) the orphans of each backend's vCenter, and its
     image-cache entries (removed with ``args.include_cache`` too)."""
     sections = conf.ours(args.backend)
-    owned = owned_ids(files, conf, args.ids_from_stdin)
+    owned = owned_reader(files, conf, args.ids_from_stdin)
+    grace = datetime.timedelta(minutes=args.grace_minutes)
+
+    def remove(orphan: Orphan) -> bool:
+        return args.delete and (orphan.kind is not Kind.CACHE or args.include_cache)
+
     seen = set()
-    orphans = cached = 0
+    counts = collections.Counter()
     for section in sections:
         config = BackendConfig.from_options(section)
         if config.endpoint.address in seen:      # two sections on one vCenter: look once
@@ -191,29 +309,30 @@ def run(files: tuple[str, ...], conf, args) -> int:
         seen.add(config.endpoint.address)
         client = vbackend.Backend.connect(config).client
         try:
-            found = find(client, owned)
-            lost = [o for o in found if o.kind is not Kind.CACHE]
-            cache = [o for o in found if o.kind is Kind.CACHE]
-            orphans += _report(section.name, client, lost, args.delete)
-            cached += _report(section.name, client, cache, args.delete and args.include_cache)
+            for orphan, status in sweep(client, owned, grace, remove):
+                print(_line(section.name, orphan, status), flush=True)
+                counts[_counted(orphan, status)] += 1
         finally:
             client.close()
-    print(_summary(orphans, cached, args.delete, args.delete and args.include_cache))
+    print(_summary(counts, args.delete, args.delete and args.include_cache))
     return 0
 
 
-def _report(backend: str, client: vclient.Client, orphans: list[Orphan], remove: bool) -> int:
-    for orphan in orphans:
-        where = ' of %s' % orphan.vm if orphan.vm else ''
-        line = '%s  %-12s %s%s (%s) id %s' % (backend, orphan.kind, orphan.name, where,
-                                             orphan.ref, orphan.owner_id or '-')
-        if remove:
-            line += ': deleted' if delete(client, orphan) else ': gone already'
-        print(line, flush=True)
-    return len(orphans)
+def _line(backend: str, orphan: Orphan, status: str) -> str:
+    where = ' of %s' % orphan.vm if orphan.vm else ''
+    line = '%s  %-12s %s%s (%s) id %s' % (backend, orphan.kind, orphan.name, where,
+                                         orphan.ref, orphan.owner_id or '-')
+    return '%s: %s' % (line, status) if status else line
 
 
-def _summary(orphans: int, cached: int, deleted: bool, cache_deleted: bool) -> str:
+def _counted(orphan: Orphan, status: str) -> str:
+    if status.startswith('skipped'):
+        return 'skipped'
+    return 'cached' if orphan.kind is Kind.CACHE else 'orphans'
+
+
+def _summary(counts: collections.Counter, deleted: bool, cache_deleted: bool) -> str:
+    orphans, cached, skipped = counts['orphans'], counts['cached'], counts['skipped']
     line = '%d orphan%s' % (orphans, '' if orphans == 1 else 's')
     if orphans:
         line += ' deleted' if deleted else ' (vmdk-volume orphans --delete removes them)'
@@ -221,4 +340,7 @@ def _summary(orphans: int, cached: int, deleted: bool, cache_deleted: bool) -> s
         line += '; %d image-cache entr%s %s' % (
             cached, 'y' if cached == 1 else 'ies', 'deleted' if cache_deleted else
             '(kept: the cache owns them; --delete --include-cache removes them too)')
+    if skipped:
+        line += '; %d skipped (younger than the grace period, or changed since the scan)' % (
+            skipped)
     return line

@@ -1,5 +1,7 @@
 """``vmdk-volume orphans``: planted leftovers are found, nothing else is, --delete removes them."""
 
+import contextlib
+import datetime
 import io
 import uuid
 
@@ -43,9 +45,12 @@ def _template(backend, source: str, snapshot_id: str) -> str:
     return backend.clone_backing(backend.describe(source), request, PROJECT, template=True)
 
 
-def _run(monkeypatch, capsys, conf, owned, *extra) -> list[str]:
+def _run(monkeypatch, capsys, conf, owned, *extra, grace='0.001') -> list[str]:
+    """The command's lines, ``owned`` given on stdin, with a grace period of ``grace``
+    minutes (the planted objects are older than 60 ms)."""
     monkeypatch.setattr('sys.stdin', io.StringIO('\n'.join(owned) + '\n'))
-    assert cli.main(['orphans', '--config-file', str(conf), '--ids-from-stdin', *extra]) == 0
+    assert cli.main(['orphans', '--config-file', str(conf), '--ids-from-stdin',
+                     '--grace-minutes', grace, *extra]) == 0
     return capsys.readouterr().out.splitlines()
 
 
@@ -194,3 +199,133 @@ def test_without_a_database_or_ids_it_says_what_to_pass(vc, tmp_path, capsys):
     assert capsys.readouterr().err == (
         "vmdk-volume orphans: %s has no [database] connection to read Cinder's volumes from: "
         'set it, or pass their ids with --ids-from-stdin\n' % conf)
+
+
+def test_what_is_younger_than_the_grace_period_is_skipped(vc, backend, tmp_path, monkeypatch,
+                                                          capsys):
+    gone = str(uuid.uuid4())
+    leftover = _backing(backend, gone)
+    conf = write_conf(tmp_path, vc)
+    try:
+        lines = _run(monkeypatch, capsys, conf, [], '--delete', grace='60')
+        assert 'vc  backing      volume-%s (%s) id %s: skipped, too new' % (
+            gone, leftover, gone) in lines
+        assert lines[-1].startswith('0 orphans; ')
+        assert lines[-1].endswith(' skipped (younger than the grace period, or changed since '
+                                  'the scan)')
+        assert backend.backings.find(gone) == leftover
+    finally:
+        backend.backings.delete(leftover)
+
+
+@pytest.mark.parametrize('grace, error', [
+    ('0', "vmdk-volume orphans: --grace-minutes 0 needs the ids read again before each "
+          "deletion, from Cinder's database ([database] connection): ids from stdin are read "
+          "once; give a grace period longer than the time since they were listed\n"),
+    ('-1', "argument --grace-minutes: '-1' is not a number of minutes (0 or more)"),
+    ('nan', "argument --grace-minutes: 'nan' is not a number of minutes (0 or more)"),
+    ('soon', "argument --grace-minutes: 'soon' is not a number of minutes (0 or more)")])
+def test_a_grace_period_it_cannot_keep_is_refused(vc, tmp_path, capsys, grace, error):
+    conf = write_conf(tmp_path, vc)
+    with pytest.raises(SystemExit) if grace != '0' else contextlib.nullcontext():
+        assert cli.main(['orphans', '--config-file', str(conf), '--ids-from-stdin',
+                         '--grace-minutes', grace]) == 2
+    assert error in capsys.readouterr().err
+
+
+def _attach_disk(backend, ref: str, path: str) -> None:
+    """Give the backing ``ref`` the existing disk at ``path`` as a second disk."""
+    client = backend.client
+    controller = backend.describe(ref).disk.controllerKey
+    disk = client.create('VirtualDisk', key=-1, controllerKey=controller, unitNumber=1,
+                         capacityInKB=1024, backing=client.create(
+                             'VirtualDiskFlatVer2BackingInfo', fileName=path,
+                             diskMode='persistent', thinProvisioned=True))
+    change = client.create('VirtualDeviceConfigSpec', operation='add', device=disk)
+    backend.backings.reconfigure(ref, client.create('VirtualMachineConfigSpec',
+                                                    deviceChange=[change]))
+
+
+def test_each_candidate_is_read_again_just_before_it_is_deleted(vc, backend):
+    """What became Cinder's, was renamed, came into use or went away since the scan is not
+    deleted, nor a -retyped copy whose volume's other backing went (retype's last step); the
+    rest is, each after one property read of it (a file: of every VM's disks)."""
+    kept_id, owned_later, renamed, removed, plain, owned_cow, retyping = (
+        str(uuid.uuid4()) for _ in range(7))
+    kept = _backing(backend, kept_id)
+    refs = {volume: _backing(backend, volume) for volume in (owned_later, renamed, removed,
+                                                              plain, retyping)}
+    retyped = backend.clone_backing(backend.describe(refs[retyping]), BackingRequest(
+        volume_id=retyping, name='volume-%s%s' % (retyping, RETYPED_SUFFIX),
+        size_bytes=1024 ** 3, profile=volume_type.parse({})), PROJECT)
+    cow = backend.backings.snapshot(kept, 'snapshot-%s' % owned_cow)
+    stray = '%s/volume-%s_1.vmdk' % (_folder_of(backend, kept), kept_id)
+    _stray_disk(backend, stray)
+    reads = iter([frozenset({kept_id, retyping})])
+
+    def owned():
+        return next(reads, frozenset({kept_id, retyping, owned_later, owned_cow}))
+
+    def meanwhile(orphan):
+        """Between the scan and the deletion, someone else acts on the candidate."""
+        if orphan.owner_id == renamed:
+            backend.backings.reconfigure(orphan.ref, specs.identity_config(
+                backend.client, name='volume-%s-renamed' % renamed, volume_id=renamed))
+        elif orphan.owner_id == removed:
+            backend.backings.delete(orphan.ref)
+        elif orphan.kind is orphans.Kind.FILE:
+            _attach_disk(backend, kept, stray)
+        elif orphan.kind is orphans.Kind.TEMPORARY:
+            backend.backings.delete(refs[retyping])     # the copy is the volume's only one
+        vc.reset_stats()
+        return orphan.kind is not orphans.Kind.CACHE
+
+    outcomes, calls = {}, {}
+    for orphan, status in orphans.sweep(backend.client, owned, datetime.timedelta(0),
+                                        meanwhile):
+        outcomes[orphan.owner_id, orphan.kind] = status
+        calls[orphan.owner_id, orphan.kind] = vc.stats().calls
+    try:
+        assert {key: outcomes[key] for key in [
+            (owned_later, orphans.Kind.BACKING), (renamed, orphans.Kind.BACKING),
+            (removed, orphans.Kind.BACKING), (plain, orphans.Kind.BACKING),
+            (owned_cow, orphans.Kind.VM_SNAPSHOT), (kept_id, orphans.Kind.FILE),
+            (retyping, orphans.Kind.TEMPORARY)]} == {
+            (owned_later, orphans.Kind.BACKING): 'skipped, owned',
+            (renamed, orphans.Kind.BACKING): 'skipped, changed',
+            (removed, orphans.Kind.BACKING): 'gone already',
+            (plain, orphans.Kind.BACKING): 'deleted',
+            (owned_cow, orphans.Kind.VM_SNAPSHOT): 'skipped, owned',
+            (kept_id, orphans.Kind.FILE): 'skipped, in use',
+            (retyping, orphans.Kind.TEMPORARY): 'skipped, owned'}
+        assert calls[owned_later, orphans.Kind.BACKING] == {'RetrievePropertiesEx': 1}
+        assert calls[owned_cow, orphans.Kind.VM_SNAPSHOT] == {'RetrievePropertiesEx': 1}
+        # the copy and the backing beside it in one read; that one gone, the copy alone
+        assert calls[retyping, orphans.Kind.TEMPORARY] == {'RetrievePropertiesEx': 2}
+        assert calls[kept_id, orphans.Kind.FILE] == {
+            'CreateContainerView': 1, 'RetrievePropertiesEx': 1, 'DestroyView': 1}
+        assert backend.backings.find(owned_later) == refs[owned_later]
+        assert backend.backings.find(renamed) == refs[renamed]
+        assert backend.backings.find(plain) is None
+        assert backend.describe(retyped).name == 'volume-%s%s' % (retyping, RETYPED_SUFFIX)
+        assert cow in {t.snapshot.value for t in properties.snapshot_trees(
+            properties.fetch_one(backend.client, backend.client.ref('VirtualMachine', kept),
+                                 ['snapshot'])['snapshot'])}
+    finally:
+        for ref in (kept, retyped, refs[owned_later], refs[renamed]):
+            backend.backings.delete(ref)
+
+
+@pytest.mark.parametrize('created_minutes_ago, grace_minutes, why', [
+    (61, 60, ''), (59, 60, 'too new'), (1, 0, ''), (-1, 0, 'too new'),
+    (None, 60, 'age unknown'), (None, 0, '')])
+def test_the_age_that_counts_is_vcenters_at_the_scan_less_the_grace_period(
+        created_minutes_ago, grace_minutes, why):
+    """Made after the scan began: too new; of unknown age (vCenter before 6.7 does not date
+    VMs): skipped while there is a grace period to keep."""
+    scan = datetime.datetime(2026, 1, 1, 12, tzinfo=datetime.UTC)
+    created = (None if created_minutes_ago is None
+               else scan - datetime.timedelta(minutes=created_minutes_ago))
+    grace = datetime.timedelta(minutes=grace_minutes)
+    orphan = orphans.Orphan(orphans.Kind.BACKING, 'volume-x', 'vm-1', 'x', created=created)
+    assert orphans.too_young(orphan, scan - grace, grace) == why

@@ -132,6 +132,27 @@ def test_backing_lifecycle_create_reconfigure_clone_extend_find_destroy(
                         vmSearch=True, instanceUuid=True) == []
 
 
+def test_vms_are_dated_when_created_or_cloned(vsphere, sim_inventory):
+    """vCenter sets config.createDate of each VM it makes; a clone gets its own."""
+    def now():
+        return vsphere.call('CurrentTime', vsphere.ref('ServiceInstance', 'ServiceInstance'))
+
+    before = now()
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-dated')
+    between = now()
+    folder = properties.fetch_one(vsphere, vm, ['parent'])['parent']
+    clone = vsphere.run('CloneVM_Task', vm, folder=folder, name='volume-dated-clone',
+                        spec=vsphere.create('VirtualMachineCloneSpec', powerOn=False,
+                                            template=False,
+                                            location=vsphere.create('VirtualMachineRelocateSpec')))
+    after = now()
+    dated = {item.value: item.get('config.createDate')
+             for item in properties.fetch(vsphere, [vm, clone], ['config.createDate'])}
+    for each in (vm, clone):
+        vsphere.run('Destroy_Task', each)
+    assert before <= dated[vm.value] <= between <= dated[clone.value] <= after
+
+
 def test_task_error_becomes_our_fault(vsphere):
     with pytest.raises(errors.NotFound, match='FileNotFound'):
         vsphere.run('ExtendVirtualDisk_Task', vsphere.content.virtualDiskManager,

@@ -16,16 +16,21 @@ def normalize(path: str) -> str:
     return '[%s] %s' % (match.group(1), '/'.join(p for p in match.group(2).split('/') if p))
 
 
-def disks(client, browser, datastore_name: str) -> list[str]:
-    """The (normalized) paths of every VMDK descriptor on a datastore, in any folder, without
-    their extents: one SearchDatastoreSubFolders task on the datastore's ``browser``."""
+def disks(client, browser, datastore_name: str) -> dict:
+    """The (normalized) path of every VMDK descriptor on a datastore, in any folder, without
+    their extents, and when it was last modified (a datetime, None if vCenter does not say):
+    one SearchDatastoreSubFolders task on the datastore's ``browser``."""
     spec = client.create('HostDatastoreBrowserSearchSpec', matchPattern=['*.vmdk'],
-                         query=[client.create('VmDiskFileQuery')])
+                         query=[client.create('VmDiskFileQuery')],
+                         details=client.create('FileQueryFlags', modification=True,
+                                               fileType=False, fileSize=False,
+                                               fileOwner=False))
     found = client.run('SearchDatastoreSubFolders_Task', browser,
                        datastorePath='[%s]' % datastore_name, searchSpec=spec)
     results = getattr(found, 'HostDatastoreBrowserSearchResults', None) or []
-    return sorted(normalize('%s/%s' % (result.folderPath, info.path))
-                  for result in results for info in getattr(result, 'file', None) or [])
+    return {normalize('%s/%s' % (result.folderPath, info.path)):
+            getattr(info, 'modification', None)
+            for result in results for info in getattr(result, 'file', None) or []}
 
 
 def delete_disk(client, path: str, datacenter: str) -> bool:

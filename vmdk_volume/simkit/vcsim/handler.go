@@ -1,9 +1,10 @@
 // The HTTP handler in front of vcsim's mux. vcsim 0.24.2 offers no hook around its SOAP
 // dispatch, so this wrapper is where we count SOAP calls per method, add the emulated latency,
 // rewrite what vcsim's decoder rejects (naive xsd:dateTime), route the methods vcsim lacks to
-// our proxies, settle returned tasks (entity, emulated duration), fail the tasks the fault
-// proxy marks (task_fault.go), and serve what vcsim does not serve at all: the admin endpoints
-// (/_sim/), NFC transfers that keep their bytes (/nfc/) and the WSDL files (/sdk/<file>).
+// our proxies, settle returned tasks (entity, emulated duration), date the VMs a call made
+// (create_date.go), fail the tasks the fault proxy marks (task_fault.go), and serve what vcsim
+// does not serve at all: the admin endpoints (/_sim/), NFC transfers that keep their bytes
+// (/nfc/) and the WSDL files (/sdk/<file>).
 package main
 
 import (
@@ -84,6 +85,7 @@ func (h *handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 
 	rec := &responseRecorder{header: w.Header(), status: http.StatusOK}
 	h.sim.ServeHTTP(rec, r)
+	stampCreateDates()
 	if strings.HasSuffix(method, "_Task") && rec.status == http.StatusOK {
 		settleReturnedTasks(rec.body.Bytes())
 	}

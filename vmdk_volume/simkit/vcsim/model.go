@@ -35,10 +35,12 @@ func buildModel(o options) (*simulator.Model, error) {
 	installVirtualDiskManager()
 	installExtensionManager()
 	installAuthorizationManager()
+	watchCreateDates()
 	if err := createVMs(model, o.vms); err != nil {
 		model.Remove()
 		return nil, err
 	}
+	stampCreateDates()
 	return model, nil
 }
 
