@@ -58,6 +58,7 @@ class ImageMeta:
     checksum: str
     disk_type: VmdkDiskType | None
     adapter_type: AdapterType | None
+    min_disk_gb: int = 0
 
     @classmethod
     def from_glance(cls, meta: dict) -> 'ImageMeta':
@@ -72,6 +73,9 @@ class ImageMeta:
         if container == 'ova' and disk_format is not DiskFormat.VMDK:
             raise ImageUnacceptable('an ova container must hold a vmdk disk, not %s'
                                     % disk_format)
+        if meta.get('status', 'active') != 'active':
+            raise ImageUnacceptable('the image is %s, not active: only an image whose upload '
+                                    'finished can become a volume' % meta.get('status'))
         disk_type = props.get('vmware_disktype')
         adapter = props.get('vmware_adaptertype')
         return cls(image_id=image_id, disk_format=disk_format, container=container,
@@ -79,7 +83,7 @@ class ImageMeta:
                    disk_type=_choice(VmdkDiskType, disk_type, 'vmware_disktype')
                    if disk_type else None,
                    adapter_type=_choice(AdapterType, adapter, 'vmware_adaptertype')
-                   if adapter else None)
+                   if adapter else None, min_disk_gb=int(meta.get('min_disk') or 0))
 
 
 def _choice(kind: type[enum.StrEnum], value, name: str):
@@ -166,9 +170,8 @@ def probe_file(path: str, vmdk_types=DEFAULT_VMDK_TYPES) -> Probe:
     if detected == 'qcow2' and (specific.get('data-file') or info.get('backing-filename')):
         raise ImageUnacceptable('a qcow2 image may not have a data file or backing file')
     subformat = specific.get('create-type', '') if detected == 'vmdk' else ''
-    if detected == 'vmdk' and subformat not in vmdk_types:
-        raise ImageUnacceptable('VMDK subformat %r is not allowed (allowed: %s)'
-                                % (subformat, ', '.join(vmdk_types)))
+    if detected == 'vmdk':
+        check_subformat(subformat, vmdk_types)
     if detected != 'raw':
         qemu.check(path, detected)
     return Probe(format=detected, virtual_size=int(info['virtual-size']), subformat=subformat)
@@ -209,6 +212,20 @@ def check_claim(meta: ImageMeta, probe: Probe) -> None:
         claim = meta.disk_format
     raise ImageUnacceptable('the image claims to be %s but its data is %s%s' % (
         claim, probe.format, ' (%s)' % probe.subformat if probe.subformat else ''))
+
+
+def check_min_disk(meta: ImageMeta, volume_size: int) -> None:
+    """Glance's ``min_disk`` (GiB) must fit the volume, as Cinder's API checks."""
+    if meta.min_disk_gb * GiB > volume_size:
+        raise ImageUnacceptable('the image needs a volume of at least %d GiB (its min_disk), '
+                                'not %d GiB' % (meta.min_disk_gb, volume_size // GiB))
+
+
+def check_subformat(subformat: str, vmdk_types) -> None:
+    """The VMDK createType must be one of Cinder's ``vmdk_allowed_types``."""
+    if subformat not in vmdk_types:
+        raise ImageUnacceptable('VMDK subformat %r is not allowed (allowed: %s)'
+                                % (subformat, ', '.join(vmdk_types) or 'none'))
 
 
 def check_fits(probe_size: int, volume_size: int) -> None:

@@ -96,6 +96,7 @@ class Importer:
         probe = Probe(format='vmdk', virtual_size=stream.virtual_size,
                       subformat='streamOptimized')
         formats.check_claim(meta, probe)
+        formats.check_subformat(probe.subformat, self._vmdk_types)
         formats.check_fits(probe.virtual_size, limit)
 
         def checked() -> Iterator[bytes]:
