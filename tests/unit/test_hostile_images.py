@@ -4,24 +4,29 @@ the checks never saw, opens no parent and makes no connection (strace and canari
 
 import os
 import pathlib
-import socket
 import struct
 import subprocess
-import threading
-import zlib
 
 import pytest
 
-from vmdk_volume.images import formats, grains, qemu, vmdk
+from tests.hostile_images import (
+    SECRET,
+    SECTOR,
+    Listener,
+    extents,
+    hint,
+    patched,
+    qemu_img,
+    shift_table_entry,
+    sparse,
+    vsphere_stream,
+    with_descriptor,
+    with_header,
+)
+from tests.hostile_images import traced as traced_path
+from vmdk_volume.images import formats, qemu, vmdk
 
 MiB = 1024 ** 2
-SECTOR = 512
-GRAIN = 128                       # sectors (64 KiB), as qemu and vSphere write
-SECRET = b'vmware_host_password = canary-secret\n'
-
-
-def qemu_img(*args):
-    subprocess.run(['qemu-img', *args], check=True, capture_output=True)
 
 
 @pytest.fixture(scope='module')
@@ -46,31 +51,9 @@ def secret(work) -> pathlib.Path:
     return path
 
 
-class Listener:
-    """A loopback TCP socket that records who connects (and closes at once)."""
-
-    def __init__(self):
-        self._sock = socket.create_server(('127.0.0.1', 0))
-        self._sock.settimeout(0.2)
-        self.port = self._sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                conn, _peer = self._sock.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join()
-        self._sock.close()
+@pytest.fixture
+def traced(tmp_path, monkeypatch) -> pathlib.Path:
+    return traced_path(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -78,44 +61,6 @@ def listener():
     canary = Listener()
     yield canary
     canary.close()
-
-
-def sparse(raw: pathlib.Path, out: pathlib.Path, subformat='monolithicSparse') -> bytes:
-    qemu_img('convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=' + subformat, str(raw),
-             str(out))
-    return out.read_bytes()
-
-
-def with_descriptor(data: bytes, edit) -> bytes:
-    """``data`` (a hosted sparse VMDK) with its embedded descriptor text edited."""
-    header = vmdk.Header.parse(data)
-    text = edit(vmdk.descriptor_text(data, header))
-    room = header.descriptor_size * SECTOR
-    assert len(text) < room
-    start = header.descriptor_offset * SECTOR
-    return data[:start] + text.encode().ljust(room, b'\0') + data[start + room:]
-
-
-def with_header(data: bytes, **fields) -> bytes:
-    """``data`` with header fields (capacity, gd_offset) replaced."""
-    offsets = {'capacity': 12, 'gd_offset': 56}
-    out = bytearray(data)
-    for name, value in fields.items():
-        struct.pack_into('<Q', out, offsets[name], value)
-    return bytes(out)
-
-
-def hint(target: str):
-    return lambda text: text.replace('parentCID=ffffffff',
-                                     'parentCID=1234abcd\nparentFileNameHint="%s"' % target)
-
-
-def extents(*lines: str):
-    def edit(text):
-        kept = [line for line in text.splitlines() if not line.startswith('RW ')]
-        at = kept.index('# Extent description') + 1
-        return '\n'.join(kept[:at] + list(lines) + kept[at:]) + '\n'
-    return edit
 
 
 def hostile_descriptors(secret: pathlib.Path, port: int) -> dict:
@@ -207,45 +152,6 @@ def test_descriptor_qemu_would_follow_is_refused(case, monolithic, secret, tmp_p
             check(data[:formats.HEAD_BYTES])
 
 
-def vsphere_stream(data: bytes, cut_tables=False) -> bytes:
-    """``data`` as a streamOptimized VMDK laid out as vSphere writes it: grains, then grain
-    tables and directory behind markers, a footer and an end-of-stream marker."""
-    capacity = len(data) // SECTOR
-    tables = -(-capacity // (GRAIN * 512))
-    descriptor = ('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
-                  'createType="streamOptimized"\nRW %d SPARSE "disk.vmdk"\n'
-                  'ddb.adapterType = "lsilogic"\n' % capacity).encode().ljust(2 * SECTOR,
-                                                                               b'\0')
-
-    def header(gd_offset):
-        return struct.pack('<4sIIQQQQIQQQB4sH', b'KDMV', 3, 0x30001, capacity, GRAIN, 1, 2,
-                           512, 0, gd_offset, GRAIN, 0, b'\n \r\n', 1).ljust(SECTOR, b'\0')
-
-    def marker(sectors, kind):
-        return struct.pack('<QII', sectors, 0, kind).ljust(SECTOR, b'\0')
-    out = bytearray(header(vmdk.GD_AT_END) + descriptor)
-    out += bytes(GRAIN * SECTOR - len(out))
-    entries = [0] * (tables * 512)
-    for index in range(capacity // GRAIN):
-        grain = data[index * GRAIN * SECTOR:(index + 1) * GRAIN * SECTOR]
-        if grain.strip(b'\0'):
-            entries[index] = len(out) // SECTOR
-            packed = zlib.compress(grain)
-            out += struct.pack('<QI', index * GRAIN, len(packed)) + packed
-            out += bytes(-len(out) % SECTOR)
-    directory = []
-    for number in range(tables):
-        out += marker(4, grains.GRAIN_TABLE)
-        directory.append(len(out) // SECTOR)
-        out += struct.pack('<512I', *entries[number * 512:(number + 1) * 512])
-    out += marker(-(-tables * 4 // SECTOR), grains.GRAIN_DIRECTORY)
-    gd_at = len(out) // SECTOR
-    out += struct.pack('<%dI' % tables, *directory).ljust(-(-tables * 4 // SECTOR) * SECTOR,
-                                                          b'\0')
-    out += marker(1, grains.FOOTER) + header(gd_at) + bytes(SECTOR)
-    return bytes(out)
-
-
 def stream_check(data: bytes, chunk=MiB) -> None:
     stream = formats.stream_optimized_head(data[:formats.HEAD_BYTES])
     assert stream is not None
@@ -277,15 +183,8 @@ def corrupt_streams(raw: bytes, qemu_stream: bytes) -> dict:
         'vsphere layout without end-of-stream': (ours[:-SECTOR], 'truncated'),
         'vsphere layout with bytes after its end': (ours + bytes(SECTOR), 'goes on after'),
         'vsphere layout with a grain table past the end': (
-            _shift_table_entry(ours, 10 ** 6), 'truncated or corrupt'),
+            shift_table_entry(ours, 10 ** 6), 'truncated or corrupt'),
     }
-
-
-def _shift_table_entry(stream: bytes, value: int) -> bytes:
-    """``stream`` (vSphere layout) with its first grain table's first entry set to
-    ``value``: a grain that never arrived."""
-    at = stream.index(struct.pack('<QII', 4, 0, grains.GRAIN_TABLE)) + SECTOR
-    return stream[:at] + struct.pack('<I', value) + stream[at + 4:]
 
 
 CORRUPT_NAMES = ['qemu layout cut at a sector', 'qemu layout cut in half',
@@ -312,16 +211,12 @@ def test_monolithic_sparse_pointing_past_its_end_is_refused(case, monolithic, tm
     directory = header.gd_offset * SECTOR
     table = struct.unpack_from('<I', monolithic, directory)[0] * SECTOR
     data = {
-        'grain table past the end': lambda: _patched(monolithic, table, 10 ** 6),
+        'grain table past the end': lambda: patched(monolithic, table, 10 ** 6),
         'grain directory past the end': lambda: with_header(monolithic, gd_offset=10 ** 6),
         'file cut in half': lambda: monolithic[:len(monolithic) // 2],
     }[case]()
     with pytest.raises(formats.ImageUnacceptable, match='past the end'):
         formats.probe_file(write(tmp_path / 'disk.vmdk', data))
-
-
-def _patched(data: bytes, offset: int, value: int) -> bytes:
-    return data[:offset] + struct.pack('<I', value) + data[offset + 4:]
 
 
 def test_sound_images_still_pass(monolithic, stream_optimized, tmp_path):
@@ -335,20 +230,6 @@ def test_sound_images_still_pass(monolithic, stream_optimized, tmp_path):
 
 
 # Confinement: qemu-img through our wrapper, on files our checks never saw.
-
-@pytest.fixture
-def traced(tmp_path, monkeypatch) -> pathlib.Path:
-    """A ``qemu-img`` first on PATH that runs the real one under strace; its log."""
-    log = tmp_path / 'strace.log'
-    shim = tmp_path / 'bin'
-    shim.mkdir()
-    (shim / 'qemu-img').write_text(
-        '#!/bin/sh\nexec strace -f -qq -o %s -e trace=openat,open,connect /usr/bin/qemu-img '
-        '"$@"\n' % log)
-    (shim / 'qemu-img').chmod(0o755)
-    monkeypatch.setenv('PATH', '%s:%s' % (shim, os.environ['PATH']))
-    return log
-
 
 def _bypass_cases(secret: pathlib.Path, port: int) -> dict:
     """Hostile files by name: builders from a plain monolithicSparse VMDK's bytes."""
