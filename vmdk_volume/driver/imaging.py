@@ -17,14 +17,15 @@ class Imaging:
     def copy_image_to_volume(self, context, volume, image_service, image_id,
                              disable_sparse=False):
         """Import the image (any subformat of VMDK, qcow2 or raw, bare or in an OVA) into
-        the volume's backing through an NFC lease, grown to the volume's size. Create from
-        image and reimage both come here, Cinder's image checks applied either way."""
+        the volume's backing through an NFC lease, grown to the volume's size (a backing it
+        has already, as when reimaged, gets its disk replaced). Create from image and reimage
+        both come here, Cinder's image checks applied either way."""
         with errors.image_errors(image_id):
             meta = _checked(image_service.show(context, image_id), volume)
             image = importer.ImageData(
                 meta, lambda: image_service.download(context, image_id))
             self._images.import_image(image, self._backing_request(volume),
-                                      volume.project_id, existing=volume.provider_location)
+                                      volume.project_id, existing=self._backing_ref(volume))
 
     @errors.translated
     def clone_image(self, context, volume, image_location, image_meta, image_service):

@@ -120,7 +120,7 @@ class Descriptor:
                 continue
             key, equals, value = line.partition('=')
             if equals and re.fullmatch(r'[A-Za-z][A-Za-z0-9_.]*', key.strip()):
-                fields[key.strip().lower()] = value.strip().strip('"')
+                fields[key.strip()] = value.strip().strip('"')
             elif _EXTENT.match(line):
                 extents.append(_EXTENT.match(line))
             else:
@@ -129,15 +129,16 @@ class Descriptor:
         return cls._checked(fields, extents)
 
     @classmethod
-    def _checked(cls, fields: dict, extents: list) -> 'Descriptor':
+    def _checked(cls, named: dict, extents: list) -> 'Descriptor':
+        fields = {key.lower(): value for key, value in named.items()}
         create_type = fields.get('createtype', '')
         known = {kind.lower(): kind for kind in SUBFORMATS}
         if create_type.lower() not in known:
             raise ImageUnacceptable('VMDK createType %r is not allowed (only %s: a delta or '
                                     'a descriptor naming other files may not be imported)'
                                     % (create_type[:64], ', '.join(SUBFORMATS)))
-        parents = sorted(key for key in fields if key.startswith('parent')
-                         and key != 'parentcid')
+        parents = sorted(key for key in named if key.lower().startswith('parent')
+                         and key.lower() != 'parentcid')
         if parents or fields.get('parentcid', NO_PARENT).lower() != NO_PARENT:
             raise ImageUnacceptable('the VMDK descriptor names a parent disk (%s): only a '
                                     'disk without parent may be imported'
