@@ -521,3 +521,29 @@ def test_hostile_image_on_a_datastore_is_refused_not_copied(
     assert 'CopyVirtualDisk_Task' not in stats.calls and 'CreateVM_Task' not in stats.calls
     assert vms_named(backend, request.name) == []
     assert listener.connections == 0
+
+
+@pytest.mark.parametrize('kind', ['vmdk-streamOptimized', 'qcow2'])
+def test_glance_stream_dropped_midway_is_blamed_on_glance(kind, raw_file, glance, tmp_dir,
+                                                          image_ops, backend):
+    """glanceclient raises requests' ChunkedEncodingError when Glance's connection drops:
+    the failure names Glance, not the NFC PUT it was feeding."""
+    path, disk_format, container, props = FORMATS[kind](raw_file)
+    image_id = glance.add(path, disk_format, container, **props)
+    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
+
+    def dropped():
+        sent = 0
+        for chunk in glance.download(None, image_id):
+            if sent > path.stat().st_size * 3 // 4:
+                raise requests.exceptions.ChunkedEncodingError('Connection broken: '
+                                                               'IncompleteRead')
+            sent += len(chunk)
+            yield chunk
+    request = request_for()
+    with pytest.raises(transfer.TransferFailed, match='reading its data from Glance failed '
+                       'after .*check the image service.*vCenter is not at fault'):
+        image_ops.import_image(importer.ImageData(meta, dropped), request, uuid.uuid4().hex)
+    assert vms_named(backend, request.name) == []
+    assert _template_names(backend, image_id) == []
+    assert list(tmp_dir.iterdir()) == []
