@@ -547,3 +547,20 @@ def test_glance_stream_dropped_midway_is_blamed_on_glance(kind, raw_file, glance
     assert vms_named(backend, request.name) == []
     assert _template_names(backend, image_id) == []
     assert list(tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize('case', ['sparse, parent hint to a host file',
+                                  'stream, parent hint to a host file', 'stream cut in half'])
+def test_hostile_disk_inside_an_ova_is_refused(case, raw_file, glance, tmp_dir, image_ops,
+                                               backend, canaries, tmp_path):
+    secret, listener = canaries
+    data, props, message = hostile.refused_everywhere(case, raw_file, secret, listener.port,
+                                                      tmp_path)
+    disk = tmp_path / 'hostile.vmdk'
+    disk.write_bytes(data)
+    image_id = glance.add(ova(disk), 'vmdk', 'ova', **props)
+    request = request_for()
+    with pytest.raises(formats.ImageUnacceptable, match=message):
+        image_ops.import_image(image_data(glance, image_id), request, uuid.uuid4().hex)
+    assert vms_named(backend, request.name) == []
+    assert list(tmp_dir.iterdir()) == [] and listener.connections == 0

@@ -103,12 +103,12 @@ class Probe:
     subformat: str = ''         # VMDK createType
 
 
-def check_head(head: bytes) -> vmdk.Header | None:
-    """The sparse header of the VMDK ``head`` starts, its descriptor checked (see ``vmdk``),
-    or None if ``head`` is no VMDK; a text descriptor (its extents are other files) is
-    refused."""
+def check_head(head: bytes) -> tuple[vmdk.Header, vmdk.Descriptor] | None:
+    """The sparse header and descriptor of the VMDK ``head`` starts, both checked (see
+    ``vmdk``), or None if ``head`` is no VMDK; a text descriptor (its extents are other
+    files) is refused."""
     if head.startswith(vmdk.MAGIC):
-        return vmdk.check_head(head)[0]
+        return vmdk.check_head(head)
     if vmdk.is_vmdk_text(head):
         raise ImageUnacceptable('the image is a VMDK descriptor whose extents are separate '
                                 'files, which is not allowed (upload a streamOptimized or '
@@ -121,10 +121,10 @@ def stream_optimized_head(head: bytes) -> grains.StreamCheck | None:
     starts none; a VMDK naming anything but itself is refused.
 
     Feed it the rest of the stream and call ``check_stream_end`` when done."""
-    header = check_head(head)
-    if header is None or not header.stream:
+    found = check_head(head)
+    if found is None or not found[0].stream:
         return None
-    stream = grains.StreamCheck(header)
+    stream = grains.StreamCheck(found[0])
     stream.feed(head)
     return stream
 
@@ -134,10 +134,10 @@ def sparse_disk_head(head: bytes, file_name: str) -> Probe | None:
     a monolithicSparse VMDK whose one extent names the file itself (not a neighbour), else
     None: a disk vSphere's CopyVirtualDisk may read as it is. A VMDK naming a parent, a
     delta or other extents is refused (ImageUnacceptable), not left to another path."""
-    header = check_head(head)
-    if header is None or header.stream:
+    found = check_head(head)
+    if found is None or found[0].stream:
         return None
-    descriptor = vmdk.check_head(head)[1]
+    header, descriptor = found
     if descriptor.extent_name.lower() != file_name.lower():
         return None
     return Probe(format='vmdk', virtual_size=header.capacity * vmdk.SECTOR,
@@ -181,9 +181,10 @@ def _check_own_vmdk(path: str) -> None:
     """Our own checks of a VMDK file: it names nothing but itself, its grains are inside
     it (a stream: every grain its tables name arrived)."""
     with open(path, 'rb') as image:
-        header = check_head(image.read(HEAD_BYTES))
-        if header is None:
+        found = check_head(image.read(HEAD_BYTES))
+        if found is None:
             return
+        header = found[0]
         if not header.stream:
             grains.check_sparse_file(path, header)
             return
