@@ -230,3 +230,34 @@ def test_image_conversion_disable_refuses_images_that_are_not_vmdk(cinder, tmp_p
     volume.refresh()
     assert volume.status == 'error'
     assert cinder.managers['vc1'].driver._backend.backings.find(volume.id) is None
+
+
+def test_without_a_network_namespace_qemu_img_images_are_refused(cinder, tmp_path,
+                                                                 monkeypatch):
+    """Not root and no user namespaces: qemu-img is not run unconfined; a qcow2 image is
+    refused naming the fix, a streamOptimized one (no qemu-img needed) still imports."""
+    from cinder import exception
+    shim = tmp_path / 'bin'
+    shim.mkdir()
+    (shim / 'unshare').write_text('#!/bin/sh\necho "unshare: unshare failed: Operation not '
+                                  'permitted" >&2\nexit 1\n')
+    (shim / 'unshare').chmod(0o755)
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(os.urandom(MiB))
+    qcow2, stream = tmp_path / 'disk.qcow2', tmp_path / 'disk.vmdk'
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', str(raw), str(qcow2)],
+                   check=True)
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                    'subformat=streamOptimized', str(raw), str(stream)], check=True)
+    monkeypatch.setenv('PATH', '%s:%s' % (shim, os.environ['PATH']))
+    manager = cinder.managers['vc1']
+    volume = cinder.new_volume('vc1')
+    with pytest.raises(exception.VolumeBackendAPIException,
+                       match='private network namespace.*unprivileged user namespaces'):
+        manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images,
+                                            cinder.images.add(qcow2, 'qcow2'))
+    assert manager.driver._backend.backings.find(volume.id) is None
+    image_id = cinder.images.add(stream, 'vmdk', vmware_disktype='streamOptimized')
+    manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images, image_id)
+    assert manager.driver._backend.backings.find(volume.id) is not None
+    manager.delete_volume(cinder.context, volume)
