@@ -154,7 +154,7 @@ def upload(peer: Peer, url: str, chunks: Iterable[bytes], size: int, meter: Mete
         reply = conn.getresponse()
         body = reply.read(64 * 1024)
         if not 200 <= reply.status < 300:
-            raise TransferFailed('%s: %s %s answered %d %s: %s' % (
+            raise TransferFailed('%s: vCenter answered %s %s with %d %s: %s' % (
                 meter.what, method, url, reply.status, reply.reason,
                 body.decode(errors='replace').strip()[:200]))
     except (OSError, http.client.HTTPException) as error:

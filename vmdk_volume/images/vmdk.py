@@ -171,4 +171,4 @@ def check_head(data: bytes) -> tuple[Header, Descriptor]:
 def is_vmdk_text(data: bytes) -> bool:
     """Whether ``data`` (a file's head) looks like a text VMDK descriptor."""
     head = data[:4096].lower()
-    return head.lstrip().startswith(b'# disk descriptorfile') or b'createtype' in head
+    return head.lstrip().startswith(b'# disk descriptorfile') or b'createtype=' in head
