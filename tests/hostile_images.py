@@ -182,7 +182,7 @@ def refused_everywhere(name: str, raw: pathlib.Path, secret: pathlib.Path, port:
                                        dict([stream]), 'truncated'),
         'vSphere stream without its end': lambda: (
             vsphere_stream(raw.read_bytes())[:-SECTOR], dict([stream]), 'truncated'),
-        'sparse grain table past the end': lambda: (_table_past_end(_sparse(raw, work)), {},
+        'sparse grain table past the end': lambda: (table_past_end(_sparse(raw, work)), {},
                                                     'past the end'),
     }
     return table[name]()
@@ -204,7 +204,7 @@ def _half(data: bytes) -> bytes:
     return data[:len(data) // 2]
 
 
-def _table_past_end(data: bytes) -> bytes:
+def table_past_end(data: bytes) -> bytes:
     header = vmdk.Header.parse(data)
     table = struct.unpack_from('<I', data, header.gd_offset * SECTOR)[0] * SECTOR
     return patched(data, table, 10 ** 6)

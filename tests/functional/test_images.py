@@ -564,3 +564,18 @@ def test_hostile_disk_inside_an_ova_is_refused(case, raw_file, glance, tmp_dir, 
         image_ops.import_image(image_data(glance, image_id), request, uuid.uuid4().hex)
     assert vms_named(backend, request.name) == []
     assert list(tmp_dir.iterdir()) == [] and listener.connections == 0
+
+
+def test_sparse_file_on_a_datastore_pointing_past_its_end_is_refused(
+        raw_file, glance, image_ops, backend, simulator, tmp_path):
+    image_id = glance.add(raw_file, 'vmdk', vmware_disktype='sparse')
+    path = tmp_path / image_id          # its extent named after the file, as the store keeps it
+    path.write_bytes(hostile.table_past_end(hostile.sparse(raw_file, path)))
+    url = on_datastore(backend, simulator, path, image_id)
+    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
+    request = request_for()
+    simulator.reset_stats()
+    with pytest.raises(formats.ImageUnacceptable, match='grain table 0 points past the end'):
+        image_ops.from_location(meta, [url], request, uuid.uuid4().hex)
+    assert simulator.stats().total == 0
+    assert vms_named(backend, request.name) == []

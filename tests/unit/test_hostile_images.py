@@ -330,3 +330,13 @@ def test_qcow2_with_an_external_data_file_is_not_given_to_qemu_img(secret, trace
     assert not traced.exists()
     with pytest.raises(formats.ImageUnacceptable, match='data file|unsafe'):
         formats.probe_file(path)
+
+
+def test_vsphere_head_with_tables_past_the_file_end_is_refused(monolithic):
+    head = monolithic[:formats.HEAD_BYTES]
+    name = 'plain-sparse.vmdk'
+    assert formats.sparse_disk_head(head, name, len(monolithic)) is not None
+    with pytest.raises(formats.ImageUnacceptable, match='grain table 0 points past the end'):
+        formats.sparse_disk_head(head, name, len(monolithic) // 2)
+    with pytest.raises(formats.ImageUnacceptable, match='grain directory points past'):
+        formats.sparse_disk_head(with_header(head, gd_offset=10 ** 6), name, len(monolithic))

@@ -129,17 +129,20 @@ def stream_optimized_head(head: bytes) -> grains.StreamCheck | None:
     return stream
 
 
-def sparse_disk_head(head: bytes, file_name: str) -> Probe | None:
-    """What ``head`` (the first ``HEAD_BYTES`` of the file ``file_name``) shows if it starts
-    a monolithicSparse VMDK whose one extent names the file itself (not a neighbour), else
-    None: a disk vSphere's CopyVirtualDisk may read as it is. A VMDK naming a parent, a
-    delta or other extents is refused (ImageUnacceptable), not left to another path."""
+def sparse_disk_head(head: bytes, file_name: str, size: int | None = None) -> Probe | None:
+    """What ``head`` (the first ``HEAD_BYTES`` of the file ``file_name``, ``size`` bytes
+    long if known) shows if it starts a monolithicSparse VMDK whose one extent names the
+    file itself (not a neighbour), else None: a disk vSphere's CopyVirtualDisk may read as
+    it is. A VMDK naming a parent, a delta or other extents, or whose grain tables in the
+    head point past ``size``, is refused (ImageUnacceptable), not left to another path."""
     found = check_head(head)
     if found is None or found[0].stream:
         return None
     header, descriptor = found
     if descriptor.extent_name.lower() != file_name.lower():
         return None
+    if size is not None:
+        grains.check_sparse_head(head, header, size)
     return Probe(format='vmdk', virtual_size=header.capacity * vmdk.SECTOR,
                  subformat='monolithicSparse')
 

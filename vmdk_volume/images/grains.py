@@ -28,29 +28,37 @@ def _entries(data: bytes) -> array.array:
 
 def check_sparse_file(path: str, header: Header) -> None:
     """Every grain table and grain of the monolithicSparse file ``path`` inside the file."""
-    size = os.path.getsize(path)
+    with open(path, 'rb') as image:
+        def read(offset: int, count: int) -> bytes:
+            image.seek(offset)
+            return image.read(count)
+        _check_tables(header, os.path.getsize(path), read)
+
+
+def check_sparse_head(head: bytes, header: Header, size: int) -> None:
+    """The same for a file of ``size`` bytes of which only ``head`` is at hand: tables
+    beyond the head are not read (only their place is checked)."""
+    _check_tables(header, size, lambda offset, count: head[offset:offset + count]
+                  if offset + count <= len(head) else None)
+
+
+def _check_tables(header: Header, size: int, read) -> None:
     if header.gd_offset == GD_AT_END or header.stream:
         raise ImageUnacceptable('the monolithicSparse VMDK has no grain directory in place')
     table_bytes = header.gtes_per_gt * 4
-    grain_bytes = header.grain * SECTOR
+    past_end = 'points past the end of the file (%d bytes): the image is truncated or ' \
+        'corrupt' % size
+    if header.gd_offset * SECTOR + header.gd_entries * 4 > size:
+        raise ImageUnacceptable('the VMDK grain directory %s' % past_end)
+    directory = read(header.gd_offset * SECTOR, header.gd_entries * 4)
     zeroed = 1 if header.flags & FLAG_ZEROED_GTE else 0
-    with open(path, 'rb') as image:
-        image.seek(header.gd_offset * SECTOR)
-        directory = image.read(header.gd_entries * 4)
-        if len(directory) < header.gd_entries * 4:
-            raise ImageUnacceptable('the VMDK grain directory lies past the end of the file '
-                                    '(%d bytes): the image is truncated or corrupt' % size)
-        for number, table in enumerate(_entries(directory)):
-            if not table:
-                continue
-            image.seek(table * SECTOR)
-            entries = _entries(image.read(table_bytes)) if table * SECTOR + table_bytes \
-                <= size else None
-            if entries is None or max(entries) * SECTOR + grain_bytes > size and \
-                    max(entries) > zeroed:
-                raise ImageUnacceptable('the VMDK grain table %d points past the end of the '
-                                        'file (%d bytes): the image is truncated or corrupt'
-                                        % (number, size))
+    for number, table in enumerate(_entries(directory or b'')):
+        if table and table * SECTOR + table_bytes > size:
+            raise ImageUnacceptable('the VMDK grain directory entry %d %s' % (number, past_end))
+        data = read(table * SECTOR, table_bytes) if table else None
+        last = max(_entries(data)) if data else 0
+        if last > zeroed and (last + header.grain) * SECTOR > size:
+            raise ImageUnacceptable('the VMDK grain table %d %s' % (number, past_end))
 
 
 class _Tally:

@@ -104,13 +104,13 @@ class LocatedImages:
         if meta.disk_format is not formats.DiskFormat.VMDK or meta.container != 'bare':
             return None
         try:
-            head = transfer.read_head(self._peer, found.http_url(
+            head, size = transfer.read_head(self._peer, found.http_url(
                 self._backend.config.endpoint.port), formats.HEAD_BYTES)
         except transfer.TransferFailed as error:
             LOG.warning('Image %s: cannot read %s (%s): importing it instead',
                         meta.image_id, found.datastore_path, error)
             return None
-        probe = formats.sparse_disk_head(head, found.path.rsplit('/', 1)[-1])
+        probe = formats.sparse_disk_head(head, found.path.rsplit('/', 1)[-1], size)
         if probe is not None:
             formats.check_claim(meta, probe)
         return probe

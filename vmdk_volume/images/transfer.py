@@ -189,9 +189,10 @@ def download(peer: Peer, url: str, meter: Meter) -> Iterator[bytes]:
         conn.close()
 
 
-def read_head(peer: Peer, url: str, size: int) -> bytes:
+def read_head(peer: Peer, url: str, size: int) -> tuple[bytes, int | None]:
     """The first ``size`` bytes at ``url`` (fewer if the file is shorter), asked for with
-    a Range header; a server that ignores it is read no further than ``size``."""
+    a Range header (a server that ignores it is read no further than ``size``), and the
+    file's whole length if the server says it."""
     conn, path = peer.connect(url)
     try:
         headers = {'Range': 'bytes=0-%d' % (size - 1)}
@@ -201,8 +202,16 @@ def read_head(peer: Peer, url: str, size: int) -> bytes:
         reply = conn.getresponse()
         if reply.status not in (200, 206):
             raise TransferFailed('GET %s answered %d %s' % (url, reply.status, reply.reason))
-        return reply.read(size)
+        return reply.read(size), _whole_length(reply)
     except (OSError, http.client.HTTPException) as error:
         raise TransferFailed('GET %s failed: %s' % (url, error)) from error
     finally:
         conn.close()
+
+
+def _whole_length(reply: http.client.HTTPResponse) -> int | None:
+    """The length of the whole file a (ranged) reply is part of, if it says."""
+    whole = (reply.getheader('Content-Range') or '').rpartition('/')[2]
+    if reply.status == 200:
+        whole = reply.getheader('Content-Length') or ''
+    return int(whole) if whole.isdigit() else None
