@@ -207,7 +207,8 @@ ROWS = [
                                      'size 1GB', 'error'),
     Row('image with a corrupt VMDK header', image(corrupt_vmdk, 'vmdk',
                                                   vmware_disktype='streamOptimized'),
-        exception.ImageUnacceptable, 'the vmdk image is corrupt or unsafe', 'error'),
+        exception.ImageUnacceptable, 'the VMDK sparse header is not acceptable \\(version 99',
+        'error'),
     # Cinder's flow refuses it (Invalid) before the driver is called, then masks that error
     # while cleaning up image metadata the volume never had (Cinder 29): the driver's
     # own refusal ('a qcow2 image may not have a data file or backing file') is

@@ -1,10 +1,13 @@
 """A volume from a Glance image and back to an image, through Cinder's VolumeManager."""
 
+import glob
 import os
 import subprocess
 
+import pytest
 import requests
 
+from tests import hostile_images as hostile
 from tests.cinder.test_lifecycle import _backing
 from vmdk_volume import orphans
 from vmdk_volume.images import located
@@ -96,3 +99,185 @@ def test_volume_from_a_cached_image_carries_its_own_mark_only(cinder, tmp_path):
     assert {o.key: o.value for o in options if o.key.startswith('cinder.')} == {
         'cinder.volume.id': volume.id}
     assert volume.name not in listed
+
+
+@pytest.fixture
+def listener():
+    canary = hostile.Listener()
+    yield canary
+    canary.close()
+
+
+@pytest.fixture(scope='module')
+def imaged_volume(cinder, tmp_path_factory):
+    """A volume of vc1 made from a raw image (it has a backing) and the image's bytes."""
+    raw = tmp_path_factory.mktemp('reimage') / 'disk.raw'
+    raw.write_bytes(os.urandom(3 * MiB))
+    volume = cinder.create_volume('vc1', cinder.images.add(raw, 'raw'))
+    assert volume.status == 'available'
+    yield volume, raw
+    cinder.managers['vc1'].delete_volume(cinder.context, volume)
+
+
+def _spools() -> set:
+    return set(glob.glob('/tmp/vmdk-image-*'))
+
+
+REIMAGE_CASES = ('sparse, parent hint to a host file', 'sparse, parent hint to nbd://',
+                 'sparse, parent hint to /proc/self/fd/N', 'stream, parent hint to a host file',
+                 'stream cut in half', 'sparse grain table past the end')
+
+
+@pytest.mark.parametrize('case', REIMAGE_CASES)
+def test_reimage_with_a_hostile_image_is_refused(case, cinder, imaged_volume, listener,
+                                                 tmp_path, monkeypatch):
+    """os-reimage (any project member): VolumeManager.reimage calls copy_image_to_volume
+    without Cinder's image checks; the driver refuses, the backing stays, nothing is read.
+    The parent hint names the cinder.conf holding vmware_host_password."""
+    from cinder import exception
+    volume, raw = imaged_volume
+    manager = cinder.managers['vc1']
+    backing = manager.driver._backend.backings.find(volume.id)
+    data, props, message = hostile.refused_everywhere(case, raw, cinder.conf_file,
+                                                      listener.port, tmp_path)
+    image = tmp_path / 'hostile.vmdk'
+    image.write_bytes(data)
+    image_id = cinder.images.add(image, 'vmdk', **props)
+    volume.update({'status': 'downloading', 'previous_status': 'available'})
+    volume.save()
+    log, spools = hostile.traced(tmp_path, monkeypatch), _spools()
+    with pytest.raises(exception.ImageUnacceptable, match=message):
+        manager.reimage(cinder.context, volume, cinder.images.show(None, image_id))
+    volume.refresh()
+    assert volume.status == 'error'
+    assert manager.driver._backend.backings.find(volume.id) == backing
+    assert listener.connections == 0 and not log.exists() and _spools() == spools
+    volume.update({'status': 'available'})
+    volume.save()
+
+
+def test_reimage_with_a_sound_image_replaces_the_disk(cinder, imaged_volume, tmp_path):
+    volume, _raw = imaged_volume
+    manager = cinder.managers['vc1']
+    raw = tmp_path / 'new.raw'
+    raw.write_bytes(os.urandom(2 * MiB))
+    image_id = cinder.images.add(raw, 'raw')
+    volume.update({'status': 'downloading', 'previous_status': 'available'})
+    volume.save()
+    manager.reimage(cinder.context, volume, cinder.images.show(None, image_id))
+    volume.refresh()
+    assert volume.status == 'available'
+    upload = cinder.images.create_empty()
+    manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
+    back = tmp_path / 'back.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(cinder.images.path(upload['id'])), str(back)], check=True)
+    assert back.read_bytes()[:2 * MiB] == raw.read_bytes()
+
+
+@pytest.mark.parametrize('case', ['stream cut in half', 'vSphere stream without its end',
+                                  'sparse grain table past the end'])
+def test_create_from_a_corrupt_image_fails_and_leaves_no_backing(case, cinder, listener,
+                                                                 tmp_path):
+    """Cinder's create flow (which refuses a VMDK naming a parent itself, see
+    test_bad_input) passes these on; the driver refuses them."""
+    from cinder import exception, objects
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(os.urandom(3 * MiB))
+    data, props, message = hostile.refused_everywhere(case, raw, cinder.conf_file,
+                                                      listener.port, tmp_path)
+    image = tmp_path / 'corrupt.vmdk'
+    image.write_bytes(data)
+    image_id = cinder.images.add(image, 'vmdk', **props)
+    volume = cinder.new_volume('vc1')
+    with pytest.raises(exception.ImageUnacceptable, match=message):
+        cinder.managers['vc1'].create_volume(
+            cinder.context, volume, request_spec=objects.RequestSpec(image_id=image_id),
+            allow_reschedule=False)
+    volume.refresh()
+    assert volume.status == 'error'
+    assert cinder.managers['vc1'].driver._backend.backings.find(volume.id) is None
+
+
+def test_clone_image_refuses_a_hostile_file_on_a_vcenter_datastore(cinder, vcenters,
+                                                                    listener, tmp_path):
+    """Cinder's create flow hands the vsphere:// location to clone_image: a file naming a
+    parent is refused there, not copied by vCenter (which may follow the parent)."""
+    from cinder import exception, objects
+    glance, vc1 = cinder.images, vcenters['vc1']
+    backend = cinder.managers['vc1'].driver._backend
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(os.urandom(2 * MiB))
+    data, _props, _message = hostile.refused_everywhere(
+        'sparse, parent hint to a host file', raw, cinder.conf_file, listener.port, tmp_path)
+    image_id = glance.add(raw, 'vmdk', vmware_disktype='sparse')
+    inventory = backend.inventory()
+    store = min(inventory.datastores.values(), key=lambda ds: ds.name)
+    found = located.DatastoreFile(vc1.host, inventory.datacenters[store.datacenter].name,
+                                  store.name, 'glance/%s' % image_id)
+    requests.put(found.http_url(vc1.port), data=data, verify=vc1.ca_file,
+                 headers={'Cookie': leases.session_cookie(backend.client)},
+                 timeout=30).raise_for_status()
+    glance.locations[image_id] = ['vsphere://%s/folder/glance/%s?%s' % (
+        vc1.host, image_id, found.http_url(vc1.port).split('?', 1)[1])]
+    vc1.reset_stats()
+    volume = cinder.new_volume('vc1')
+    with pytest.raises(exception.ImageUnacceptable, match='names a parent'):
+        cinder.managers['vc1'].create_volume(
+            cinder.context, volume, request_spec=objects.RequestSpec(image_id=image_id),
+            allow_reschedule=False)
+    volume.refresh()
+    assert volume.status == 'error'
+    assert 'CopyVirtualDisk_Task' not in vc1.stats().calls
+    assert backend.backings.find(volume.id) is None
+
+
+def test_image_conversion_disable_refuses_images_that_are_not_vmdk(cinder, tmp_path):
+    from cinder import exception, objects
+    from oslo_config import cfg
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(os.urandom(MiB))
+    image_id = cinder.images.add(raw, 'raw')
+    volume = cinder.new_volume('vc1')
+    cfg.CONF.set_override('image_conversion_disable', True)
+    try:
+        with pytest.raises(exception.ImageConversionNotAllowed, match='upload it as a vmdk'):
+            cinder.managers['vc1'].create_volume(
+                cinder.context, volume, request_spec=objects.RequestSpec(image_id=image_id),
+                allow_reschedule=False)
+    finally:
+        cfg.CONF.clear_override('image_conversion_disable')
+    volume.refresh()
+    assert volume.status == 'error'
+    assert cinder.managers['vc1'].driver._backend.backings.find(volume.id) is None
+
+
+def test_without_a_network_namespace_qemu_img_images_are_refused(cinder, tmp_path,
+                                                                 monkeypatch):
+    """Not root and no user namespaces: qemu-img is not run unconfined; a qcow2 image is
+    refused naming the fix, a streamOptimized one (no qemu-img needed) still imports."""
+    from cinder import exception
+    shim = tmp_path / 'bin'
+    shim.mkdir()
+    (shim / 'unshare').write_text('#!/bin/sh\necho "unshare: unshare failed: Operation not '
+                                  'permitted" >&2\nexit 1\n')
+    (shim / 'unshare').chmod(0o755)
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(os.urandom(MiB))
+    qcow2, stream = tmp_path / 'disk.qcow2', tmp_path / 'disk.vmdk'
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', str(raw), str(qcow2)],
+                   check=True)
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                    'subformat=streamOptimized', str(raw), str(stream)], check=True)
+    monkeypatch.setenv('PATH', '%s:%s' % (shim, os.environ['PATH']))
+    manager = cinder.managers['vc1']
+    volume = cinder.new_volume('vc1')
+    with pytest.raises(exception.VolumeBackendAPIException,
+                       match='private network namespace.*unprivileged user namespaces'):
+        manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images,
+                                            cinder.images.add(qcow2, 'qcow2'))
+    assert manager.driver._backend.backings.find(volume.id) is None
+    image_id = cinder.images.add(stream, 'vmdk', vmware_disktype='streamOptimized')
+    manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images, image_id)
+    assert manager.driver._backend.backings.find(volume.id) is not None
+    manager.delete_volume(cinder.context, volume)

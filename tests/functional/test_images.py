@@ -12,6 +12,7 @@ import uuid
 import pytest
 import requests
 
+from tests import hostile_images as hostile
 from tests.functional.conftest import marks
 from vmdk_volume import backings, images, orphans, volume_type
 from vmdk_volume.images import cache, formats, importer, located, transfer
@@ -469,4 +470,137 @@ def test_image_location_not_copyable_here_falls_back_to_the_import(
     soap_calls()
     assert image_ops.from_location(meta, [url], request, uuid.uuid4().hex) is None
     assert soap_calls().total == 0
+    assert vms_named(backend, request.name) == []
+
+
+@pytest.fixture
+def canaries(tmp_path):
+    """A secret file of the host and a listening socket no image may reach."""
+    secret = tmp_path / 'cinder.conf'
+    secret.write_bytes(hostile.SECRET)
+    listener = hostile.Listener()
+    yield secret, listener
+    listener.close()
+
+
+ENTRY_POINTS = ('cache fill', 'no cache', 'into an existing backing')
+STREAMED_TO_THEIR_END = ('stream cut in half', 'vSphere stream without its end')
+
+
+@pytest.mark.parametrize('entry', ENTRY_POINTS)
+@pytest.mark.parametrize('case', hostile.REFUSED_EVERYWHERE)
+def test_hostile_or_corrupt_image_is_refused_and_leaves_nothing(
+        case, entry, raw_file, glance, tmp_dir, image_ops, backend, simulator, canaries,
+        tmp_path, monkeypatch):
+    secret, listener = canaries
+    data, props, message = hostile.refused_everywhere(case, raw_file, secret, listener.port,
+                                                      tmp_path)
+    path = tmp_path / 'hostile.vmdk'
+    path.write_bytes(data)
+    image_id = glance.add(path, 'vmdk', **props)
+    if entry == 'no cache':
+        _cache_config(backend, monkeypatch, enabled=False)
+    request, project = request_for(), uuid.uuid4().hex
+    existing = backend.create_backing(request, project) if entry.startswith('into') else None
+    log = hostile.traced(tmp_path, monkeypatch)
+    simulator.reset_stats()
+    try:
+        with pytest.raises(formats.ImageUnacceptable, match=message):
+            image_ops.import_image(image_data(glance, image_id), request, project,
+                                   existing=existing)
+        calls = simulator.stats().calls
+        assert [vm.value for vm in vms_named(backend, request.name)] == \
+            ([existing] if existing else [])
+    finally:
+        if existing:
+            backend.backings.delete(existing)
+    assert vms_named(backend, request.name + '-image') == []
+    assert _template_names(backend, image_id) == []
+    assert list(tmp_dir.iterdir()) == []
+    assert listener.connections == 0
+    if case in STREAMED_TO_THEIR_END:       # refused at the end: the lease was aborted
+        assert calls['HttpNfcLeaseAbort'] == 1 and 'HttpNfcLeaseComplete' not in calls
+    else:                                   # refused before anything was made
+        assert set(calls) <= READS
+    assert not log.exists()                 # refused before qemu-img would have run
+
+
+@pytest.mark.parametrize('case', ['sparse, parent hint to a host file',
+                                  'sparse, parent hint to nbd://', 'sparse delta (vmfsSparse)',
+                                  'sparse, extent at an absolute path', 'sparse, two extents'])
+def test_hostile_image_on_a_datastore_is_refused_not_copied(
+        case, raw_file, glance, image_ops, backend, simulator, canaries, tmp_path):
+    secret, listener = canaries
+    data, _props, message = hostile.refused_everywhere(case, raw_file, secret, listener.port,
+                                                       tmp_path)
+    image_id = glance.add(raw_file, 'vmdk', vmware_disktype='sparse')
+    path = tmp_path / image_id
+    path.write_bytes(data)
+    url = on_datastore(backend, simulator, path, image_id)
+    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
+    request = request_for()
+    simulator.reset_stats()
+    with pytest.raises(formats.ImageUnacceptable, match=message):
+        image_ops.from_location(meta, [url], request, uuid.uuid4().hex)
+    stats = simulator.stats()
+    assert 'CopyVirtualDisk_Task' not in stats.calls and 'CreateVM_Task' not in stats.calls
+    assert vms_named(backend, request.name) == []
+    assert listener.connections == 0
+
+
+@pytest.mark.parametrize('kind', ['vmdk-streamOptimized', 'qcow2'])
+def test_glance_stream_dropped_midway_is_blamed_on_glance(kind, raw_file, glance, tmp_dir,
+                                                          image_ops, backend):
+    """glanceclient raises requests' ChunkedEncodingError when Glance's connection drops:
+    the failure names Glance, not the NFC PUT it was feeding."""
+    path, disk_format, container, props = FORMATS[kind](raw_file)
+    image_id = glance.add(path, disk_format, container, **props)
+    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
+
+    def dropped():
+        sent = 0
+        for chunk in glance.download(None, image_id):
+            if sent > path.stat().st_size * 3 // 4:
+                raise requests.exceptions.ChunkedEncodingError('Connection broken: '
+                                                               'IncompleteRead')
+            sent += len(chunk)
+            yield chunk
+    request = request_for()
+    with pytest.raises(transfer.TransferFailed, match='reading its data from Glance failed '
+                       'after .*check the image service.*vCenter is not at fault'):
+        image_ops.import_image(importer.ImageData(meta, dropped), request, uuid.uuid4().hex)
+    assert vms_named(backend, request.name) == []
+    assert _template_names(backend, image_id) == []
+    assert list(tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize('case', ['sparse, parent hint to a host file',
+                                  'stream, parent hint to a host file', 'stream cut in half'])
+def test_hostile_disk_inside_an_ova_is_refused(case, raw_file, glance, tmp_dir, image_ops,
+                                               backend, canaries, tmp_path):
+    secret, listener = canaries
+    data, props, message = hostile.refused_everywhere(case, raw_file, secret, listener.port,
+                                                      tmp_path)
+    disk = tmp_path / 'hostile.vmdk'
+    disk.write_bytes(data)
+    image_id = glance.add(ova(disk), 'vmdk', 'ova', **props)
+    request = request_for()
+    with pytest.raises(formats.ImageUnacceptable, match=message):
+        image_ops.import_image(image_data(glance, image_id), request, uuid.uuid4().hex)
+    assert vms_named(backend, request.name) == []
+    assert list(tmp_dir.iterdir()) == [] and listener.connections == 0
+
+
+def test_sparse_file_on_a_datastore_pointing_past_its_end_is_refused(
+        raw_file, glance, image_ops, backend, simulator, tmp_path):
+    image_id = glance.add(raw_file, 'vmdk', vmware_disktype='sparse')
+    path = tmp_path / image_id          # its extent named after the file, as the store keeps it
+    path.write_bytes(hostile.table_past_end(hostile.sparse(raw_file, path)))
+    url = on_datastore(backend, simulator, path, image_id)
+    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
+    request = request_for()
+    simulator.reset_stats()
+    with pytest.raises(formats.ImageUnacceptable, match='grain table 0 points past the end'):
+        image_ops.from_location(meta, [url], request, uuid.uuid4().hex)
+    assert simulator.stats().total == 0
     assert vms_named(backend, request.name) == []

@@ -6,7 +6,7 @@ import functools
 from cinder import exception
 
 from vmdk_volume import manage, options, placement, volume_type
-from vmdk_volume.images import formats, transfer
+from vmdk_volume.images import formats, qemu, transfer
 from vmdk_volume.vsphere import errors
 
 
@@ -37,6 +37,8 @@ def image_errors(image_id: str):
         raise exception.ImageUnacceptable(image_id=image_id, reason=str(error)) from error
     except transfer.TransferFailed as error:
         raise exception.ImageCopyFailure(reason=str(error)) from error
+    except qemu.Unconfined as error:
+        raise exception.VolumeBackendAPIException(data=str(error)) from error
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 volumes back into images (see ``vmdk_volume.images``)."""
 
 from cinder import exception
+from cinder.image import image_utils
 
 from vmdk_volume.driver import errors
 from vmdk_volume.images import exporter, formats, importer, located
@@ -16,13 +17,15 @@ class Imaging:
     def copy_image_to_volume(self, context, volume, image_service, image_id,
                              disable_sparse=False):
         """Import the image (any subformat of VMDK, qcow2 or raw, bare or in an OVA) into
-        the volume's backing through an NFC lease, grown to the volume's size."""
+        the volume's backing through an NFC lease, grown to the volume's size (a backing it
+        has already, as when reimaged, gets its disk replaced). Create from image and reimage
+        both come here, Cinder's image checks applied either way."""
         with errors.image_errors(image_id):
-            meta = formats.ImageMeta.from_glance(image_service.show(context, image_id))
+            meta = _checked(image_service.show(context, image_id), volume)
             image = importer.ImageData(
                 meta, lambda: image_service.download(context, image_id))
             self._images.import_image(image, self._backing_request(volume),
-                                      volume.project_id, existing=volume.provider_location)
+                                      volume.project_id, existing=self._backing_ref(volume))
 
     @errors.translated
     def clone_image(self, context, volume, image_location, image_meta, image_service):
@@ -30,12 +33,12 @@ class Imaging:
         image file on this vCenter's datastores (a disk copy): no transfer either way."""
         urls = located.locations_of(image_location)
         with errors.image_errors(image_meta['id']):
+            meta = _checked(image_meta, volume)
             request = self._backing_request(volume)
-            ref = self._images.from_cache(image_meta['id'], image_meta.get('checksum') or '',
-                                          request, volume.project_id)
+            ref = self._images.from_cache(meta.image_id, meta.checksum, request,
+                                          volume.project_id)
             if ref is None and urls:
-                ref = self._images.from_location(formats.ImageMeta.from_glance(image_meta),
-                                                 urls, request, volume.project_id)
+                ref = self._images.from_location(meta, urls, request, volume.project_id)
         if ref is None:
             return None, False
         return {'provider_location': ref}, True
@@ -62,3 +65,18 @@ class Imaging:
         with errors.image_errors(image_id):
             self._images.export(self._backing_ref(volume), volume.size * GiB, store,
                                 'volume %s' % volume.id)
+
+
+def _checked(image_meta: dict, volume) -> formats.ImageMeta:
+    """The image's metadata with the checks Cinder's own flows make (formats, status,
+    min_disk, ``image_conversion_disable``), made here whichever flow called."""
+    meta = formats.ImageMeta.from_glance(image_meta)
+    formats.check_min_disk(meta, volume.size * GiB)
+    if image_utils.CONF.image_conversion_disable and meta.disk_format \
+            is not formats.DiskFormat.VMDK:
+        raise exception.ImageConversionNotAllowed(
+            image_id=meta.image_id,
+            reason='image conversion is disabled (image_conversion_disable) and volumes of '
+                   'this backend are vmdk, but the image is %s: upload it as a vmdk image'
+                   % meta.disk_format)
+    return meta

@@ -67,6 +67,7 @@ class Images:
             LOG.info('Image %s at %s is not a sparse VMDK vCenter can copy as it is: '
                      'importing it instead', meta.image_id, found[0].datastore_path)
             return None
+        formats.check_subformat(probe.subformat, self._vmdk_types)
         return images.copy(*found, probe, request, project_id)
 
     def clone_template(self, template: Backing, request: BackingRequest, project_id: str,

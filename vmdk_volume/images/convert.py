@@ -1,22 +1,20 @@
-"""qemu-img conversions to the one format NFC imports: streamOptimized VMDK."""
+"""qemu-img conversions to the one format NFC imports: streamOptimized VMDK (the untrusted
+source read confined, see ``qemu``)."""
 
 import os
 
 from oslo_concurrency import processutils
 
-from vmdk_volume.images.formats import ImageUnacceptable
+from vmdk_volume.images import qemu
 
 STREAM_OPTIMIZED = 'subformat=streamOptimized'
+CONVERT_CPU_S = 7200         # vmware_image_transfer_timeout_secs' default
 
 
-def to_stream_optimized(source: str, source_format: str, dest: str) -> int:
+def to_stream_optimized(source: str, source_format: str, dest: str,
+                        cpu_time_s: int = CONVERT_CPU_S) -> int:
     """Convert ``source`` (raw, qcow2 or a VMDK) into ``dest``; the bytes written."""
-    try:
-        processutils.execute('qemu-img', 'convert', '-f', source_format, '-O', 'vmdk',
-                             '-o', STREAM_OPTIMIZED, source, dest)
-    except processutils.ProcessExecutionError as error:
-        raise ImageUnacceptable('qemu-img could not convert the %s image: %s'
-                                % (source_format, (error.stderr or error).strip())) from None
+    qemu.convert(source, source_format, dest, 'vmdk', STREAM_OPTIMIZED, cpu_time_s)
     return os.path.getsize(dest)
 
 

@@ -74,13 +74,17 @@ class Exporter:
 def _checked(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """``chunks`` if they make a streamOptimized VMDK; raises before the last one if not."""
     head, chunks = source.peek(chunks, formats.HEAD_BYTES)
-    inspector = formats.stream_optimized_head(head)
-    if inspector is None:
-        raise transfer.TransferFailed('the export is not a streamOptimized VMDK')
-    pending = next(chunks, b'')     # the head, already inspected
-    for chunk in chunks:
-        yield pending
-        inspector.eat_chunk(chunk)
-        pending = chunk
-    formats.check_stream_end(inspector)
+    try:
+        stream = formats.stream_optimized_head(head)
+        if stream is None:
+            raise transfer.TransferFailed('the export is not a streamOptimized VMDK')
+        pending = next(chunks, b'')     # the head, already checked
+        for chunk in chunks:
+            yield pending
+            stream.feed(chunk)
+            pending = chunk
+        formats.check_stream_end(stream)
+    except formats.ImageUnacceptable as error:
+        raise transfer.TransferFailed('vCenter\'s export is not a valid streamOptimized '
+                                      'VMDK: %s' % error) from None
     yield pending

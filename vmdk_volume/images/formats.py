@@ -1,32 +1,30 @@
 """What an image is, decided from its bytes: detection, validation and virtual size.
 
-Glance metadata says what an image claims to be; the bytes decide. A streamOptimized VMDK is
-recognised from its head (sparse header and embedded descriptor) so it can be streamed
-without a temporary file, and its footer is checked when the stream ends. Anything else is
-inspected as a file: oslo.utils' format inspector (the safety checks Cinder uses: no backing
-or data files, no external extents) and ``qemu-img info`` under resource limits.
+Glance metadata says what an image claims to be; the bytes decide. Any VMDK, streamed or in
+a file, first passes our own reading of its sparse header and descriptor (``vmdk``): one that
+names a parent, a delta or any extent but itself is refused before anything else opens it.
+A streamOptimized VMDK is recognised from its head so it can be streamed without a temporary
+file, and walked as it passes (``grains``): a stream cut short or whose tables point where no
+grain arrived is refused at its end. Anything else is inspected as a file: our VMDK checks
+(grain tables inside the file), oslo.utils' format inspector (the safety checks Cinder uses)
+and ``qemu-img info`` and ``check``, confined (``qemu``).
 """
 
 import dataclasses
 import enum
-import json
 import logging
 
-from oslo_concurrency import processutils
 from oslo_utils.imageutils import format_inspector
 
+from vmdk_volume.images import grains, qemu, transfer, vmdk
+from vmdk_volume.images.errors import ImageUnacceptable
 from vmdk_volume.vsphere.disks import AdapterType
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
 HEAD_BYTES = 2 * 1024 * 1024    # enough for a sparse header and its (at most 1 MiB) descriptor
-QEMU_IMG_LIMITS = processutils.ProcessLimits(cpu_time=30, address_space=1 * GiB)
 DEFAULT_VMDK_TYPES = ('streamOptimized', 'monolithicSparse')
 RAW_LIKE = ('raw', 'gpt')       # qemu-img sees a partitioned raw disk as raw
-
-
-class ImageUnacceptable(ValueError):
-    """The image cannot become a volume; the message says why."""
 
 
 class DiskFormat(enum.StrEnum):
@@ -60,6 +58,7 @@ class ImageMeta:
     checksum: str
     disk_type: VmdkDiskType | None
     adapter_type: AdapterType | None
+    min_disk_gb: int = 0
 
     @classmethod
     def from_glance(cls, meta: dict) -> 'ImageMeta':
@@ -74,6 +73,9 @@ class ImageMeta:
         if container == 'ova' and disk_format is not DiskFormat.VMDK:
             raise ImageUnacceptable('an ova container must hold a vmdk disk, not %s'
                                     % disk_format)
+        if meta.get('status', 'active') != 'active':
+            raise ImageUnacceptable('the image is %s, not active: only an image whose upload '
+                                    'finished can become a volume' % meta.get('status'))
         disk_type = props.get('vmware_disktype')
         adapter = props.get('vmware_adaptertype')
         return cls(image_id=image_id, disk_format=disk_format, container=container,
@@ -81,7 +83,7 @@ class ImageMeta:
                    disk_type=_choice(VmdkDiskType, disk_type, 'vmware_disktype')
                    if disk_type else None,
                    adapter_type=_choice(AdapterType, adapter, 'vmware_adaptertype')
-                   if adapter else None)
+                   if adapter else None, min_disk_gb=int(meta.get('min_disk') or 0))
 
 
 def _choice(kind: type[enum.StrEnum], value, name: str):
@@ -101,56 +103,58 @@ class Probe:
     subformat: str = ''         # VMDK createType
 
 
-def stream_optimized_head(head: bytes) -> format_inspector.VMDKInspector | None:
-    """An inspector fed ``head`` if it starts a streamOptimized VMDK, else None.
+def check_head(head: bytes) -> tuple[vmdk.Header, vmdk.Descriptor] | None:
+    """The sparse header and descriptor of the VMDK ``head`` starts, both checked (see
+    ``vmdk``), or None if ``head`` is no VMDK; a text descriptor (its extents are other
+    files) is refused."""
+    if head.startswith(vmdk.MAGIC):
+        return vmdk.check_head(head)
+    if vmdk.is_vmdk_text(head):
+        raise ImageUnacceptable('the image is a VMDK descriptor whose extents are separate '
+                                'files, which is not allowed (upload a streamOptimized or '
+                                'monolithicSparse VMDK, or the flat extent itself)')
+    return None
+
+
+def stream_optimized_head(head: bytes) -> grains.StreamCheck | None:
+    """A check of the streamOptimized VMDK ``head`` starts (fed ``head``), or None if it
+    starts none; a VMDK naming anything but itself is refused.
 
     Feed it the rest of the stream and call ``check_stream_end`` when done."""
-    inspector = format_inspector.VMDKInspector()
-    try:
-        inspector.eat_chunk(head)
-    except format_inspector.ImageFormatError:
+    found = check_head(head)
+    if found is None or not found[0].stream:
         return None
-    if not inspector.format_match or getattr(inspector, 'desc_text', None) is None:
-        return None
-    if inspector.vmdktype != 'streamoptimized':
-        return None
-    return inspector
+    stream = grains.StreamCheck(found[0])
+    stream.feed(head)
+    return stream
 
 
-def sparse_disk_head(head: bytes, file_name: str) -> Probe | None:
-    """What ``head`` (the first ``HEAD_BYTES`` of the file ``file_name``) shows if it starts
-    a monolithicSparse VMDK whose descriptor passes the safety checks and names one sparse
-    extent, the file itself (not a neighbour), else None: a disk vSphere's CopyVirtualDisk
-    may read as it is."""
-    inspector = format_inspector.VMDKInspector()
-    try:
-        inspector.eat_chunk(head)
-        if not inspector.format_match or inspector.vmdktype != 'monolithicsparse':
-            return None
-        inspector.check_descriptor()
-    except (format_inspector.ImageFormatError, format_inspector.SafetyViolation):
+def sparse_disk_head(head: bytes, file_name: str, size: int | None = None) -> Probe | None:
+    """What ``head`` (the first ``HEAD_BYTES`` of the file ``file_name``, ``size`` bytes
+    long if known) shows if it starts a monolithicSparse VMDK whose one extent names the
+    file itself (not a neighbour), else None: a disk vSphere's CopyVirtualDisk may read as
+    it is. A VMDK naming a parent, a delta or other extents, or whose grain tables in the
+    head point past ``size``, is refused (ImageUnacceptable), not left to another path."""
+    found = check_head(head)
+    if found is None or found[0].stream:
         return None
-    extents = [line for line in inspector.desc_text.splitlines()
-               if line.split(' ')[0] in ('rw', 'rdonly', 'noaccess')]
-    itself = 'sparse "%s"' % file_name.lower()
-    if len(extents) != 1 or extents[0].split(' ', 2)[2:] != [itself]:
+    header, descriptor = found
+    if descriptor.extent_name.lower() != file_name.lower():
         return None
-    return Probe(format='vmdk', virtual_size=inspector.virtual_size,
+    if size is not None:
+        grains.check_sparse_head(head, header, size)
+    return Probe(format='vmdk', virtual_size=header.capacity * vmdk.SECTOR,
                  subformat='monolithicSparse')
 
 
-def check_stream_end(inspector: format_inspector.VMDKInspector) -> None:
-    """Run the safety checks that needed the whole stream (descriptor, footer)."""
-    inspector.finish()
-    try:
-        inspector.safety_check()
-    except (format_inspector.ImageFormatError, format_inspector.SafetyCheckFailed) as error:
-        raise ImageUnacceptable('the VMDK stream failed its safety checks: %s' % error) \
-            from None
+def check_stream_end(stream: grains.StreamCheck) -> None:
+    """The checks that needed the whole stream (its end, its grains)."""
+    stream.finish()
 
 
 def probe_file(path: str, vmdk_types=DEFAULT_VMDK_TYPES) -> Probe:
     """Detect and check the image in ``path`` (see the module docstring)."""
+    _check_own_vmdk(path)
     inspector = None
     try:
         inspector = format_inspector.detect_file_format(path)
@@ -161,38 +165,37 @@ def probe_file(path: str, vmdk_types=DEFAULT_VMDK_TYPES) -> Probe:
         raise ImageUnacceptable('the %s image is corrupt or unsafe (%s): upload a valid '
                                 'image' % (inspector or 'image', error)) from None
     detected = 'raw' if str(inspector) in RAW_LIKE else str(inspector)
-    if detected == 'raw' and _is_vmdk_descriptor(path):
-        raise ImageUnacceptable('the image is a VMDK descriptor whose extents are separate '
-                                'files, which is not allowed (upload a streamOptimized or '
-                                'monolithicSparse VMDK, or the flat extent itself)')
     if detected not in ('raw', 'qcow2', 'vmdk'):
         raise ImageUnacceptable('the image data is %s, which is not supported (raw, qcow2 '
                                 'and vmdk are)' % detected)
-    info = _qemu_img_info(path, detected)
+    info = qemu.info(path, detected)
     specific = (info.get('format-specific') or {}).get('data') or {}
     if detected == 'qcow2' and (specific.get('data-file') or info.get('backing-filename')):
         raise ImageUnacceptable('a qcow2 image may not have a data file or backing file')
     subformat = specific.get('create-type', '') if detected == 'vmdk' else ''
-    if detected == 'vmdk' and subformat not in vmdk_types:
-        raise ImageUnacceptable('VMDK subformat %r is not allowed (allowed: %s)'
-                                % (subformat, ', '.join(vmdk_types)))
+    if detected == 'vmdk':
+        check_subformat(subformat, vmdk_types)
+    if detected != 'raw':
+        qemu.check(path, detected)
     return Probe(format=detected, virtual_size=int(info['virtual-size']), subformat=subformat)
 
 
-def _is_vmdk_descriptor(path: str) -> bool:
+def _check_own_vmdk(path: str) -> None:
+    """Our own checks of a VMDK file: it names nothing but itself, its grains are inside
+    it (a stream: every grain its tables name arrived)."""
     with open(path, 'rb') as image:
-        head = image.read(4096).lower()
-    return head.startswith(b'# disk descriptorfile') or b'createtype=' in head
-
-
-def _qemu_img_info(path: str, fmt: str) -> dict:
-    try:
-        out, _err = processutils.execute('env', 'LC_ALL=C', 'qemu-img', 'info', '-f', fmt,
-                                         '--output=json', path, prlimit=QEMU_IMG_LIMITS)
-    except processutils.ProcessExecutionError as error:
-        raise ImageUnacceptable('qemu-img info refused the image: %s'
-                                % (error.stderr or error).strip()) from None
-    return json.loads(out)
+        found = check_head(image.read(HEAD_BYTES))
+        if found is None:
+            return
+        header = found[0]
+        if not header.stream:
+            grains.check_sparse_file(path, header)
+            return
+        image.seek(0)
+        stream = grains.StreamCheck(header)
+        while chunk := image.read(transfer.CHUNK):
+            stream.feed(chunk)
+    stream.finish()
 
 
 def check_claim(meta: ImageMeta, probe: Probe) -> None:
@@ -213,6 +216,20 @@ def check_claim(meta: ImageMeta, probe: Probe) -> None:
         claim = meta.disk_format
     raise ImageUnacceptable('the image claims to be %s but its data is %s%s' % (
         claim, probe.format, ' (%s)' % probe.subformat if probe.subformat else ''))
+
+
+def check_min_disk(meta: ImageMeta, volume_size: int) -> None:
+    """Glance's ``min_disk`` (GiB) must fit the volume, as Cinder's API checks."""
+    if meta.min_disk_gb * GiB > volume_size:
+        raise ImageUnacceptable('the image needs a volume of at least %d GiB (its min_disk), '
+                                'not %d GiB' % (meta.min_disk_gb, volume_size // GiB))
+
+
+def check_subformat(subformat: str, vmdk_types) -> None:
+    """The VMDK createType must be one of Cinder's ``vmdk_allowed_types``."""
+    if subformat not in vmdk_types:
+        raise ImageUnacceptable('VMDK subformat %r is not allowed (allowed: %s)'
+                                % (subformat, ', '.join(vmdk_types) or 'none'))
 
 
 def check_fits(probe_size: int, volume_size: int) -> None:

@@ -1,11 +1,13 @@
 """Glance image -> new backing, through an NFC import lease.
 
 A streamOptimized VMDK (bare, or the disk inside an OVA) streams from Glance to vCenter with
-no temporary file; its head is checked before anything is created and its footer when the
-stream ends. Anything else (qcow2, raw, monolithicSparse VMDK, a flat VMDK extent) is spooled
-into ``vmware_tmp_dir``, checked, converted to streamOptimized with qemu-img and uploaded
-from the converted file. The import creates the backing; on any failure the lease is aborted,
-the half-made backing destroyed and the temporary files removed.
+no temporary file; its head is checked before anything is created, its grains as they pass
+and its end (every grain its tables name arrived, footer and end-of-stream marker where
+vSphere writes them) before the lease completes. Anything else (qcow2, raw, monolithicSparse
+VMDK, a flat VMDK extent) is spooled into ``vmware_tmp_dir``, checked, converted to
+streamOptimized with qemu-img (confined, see ``qemu``) and uploaded from the converted file.
+The import creates the backing; on any failure the lease is aborted, the half-made backing
+destroyed and the temporary files removed.
 """
 
 import contextlib
@@ -40,6 +42,7 @@ class Upload:
     size: int
     virtual_size: int
     finish: Callable[[], None] = lambda: None    # checks once every byte went through
+    source: str = 'Glance'                       # where the chunks come from
 
 
 class Importer:
@@ -78,38 +81,33 @@ class Importer:
     def _vmdk_stream(self, image: ImageData, limit: int) -> Iterator[Upload]:
         meta = image.meta
         with contextlib.ExitStack() as stack:
-            chunks, size = image.open(), meta.size
+            chunks, size = transfer.from_glance(image.open(), meta.image_id), meta.size
             if meta.container == 'ova':
                 chunks, size = stack.enter_context(source.ova_disk(chunks))
             head, chunks = source.peek(chunks, formats.HEAD_BYTES)
-            inspector = None
-            if meta.disk_format is formats.DiskFormat.VMDK and size:
-                inspector = formats.stream_optimized_head(head)
-            if inspector is not None:
-                yield self._direct(meta, inspector, head, chunks, size, limit)
+            stream = formats.stream_optimized_head(head)     # any VMDK head is checked
+            if stream is not None and meta.disk_format is formats.DiskFormat.VMDK and size:
+                yield self._direct(meta, stream, chunks, size, limit)
             else:
                 yield stack.enter_context(self._converted(meta, chunks, limit))
 
-    def _direct(self, meta: ImageMeta, inspector, head: bytes, chunks: Iterator[bytes],
-                size: int, limit: int) -> Upload:
-        probe = Probe(format='vmdk', virtual_size=inspector.virtual_size,
+    def _direct(self, meta: ImageMeta, stream, chunks: Iterator[bytes], size: int,
+                limit: int) -> Upload:
+        probe = Probe(format='vmdk', virtual_size=stream.virtual_size,
                       subformat='streamOptimized')
         formats.check_claim(meta, probe)
+        formats.check_subformat(probe.subformat, self._vmdk_types)
         formats.check_fits(probe.virtual_size, limit)
 
-        def inspected() -> Iterator[bytes]:
-            first = next(chunks, b'')
-            yield first            # the head, which the inspector has seen already
-            if not inspector.has_region('footer'):
-                yield from chunks  # nothing left to check (the grain directory was ahead)
-                return
+        def checked() -> Iterator[bytes]:
+            yield next(chunks, b'')     # the head, which the check has seen already
             for chunk in chunks:
-                inspector.eat_chunk(chunk)
+                stream.feed(chunk)
                 yield chunk
         LOG.info('Image %s is a streamOptimized VMDK of %d bytes (virtual size %d): '
                  'streaming it to vCenter', meta.image_id, size, probe.virtual_size)
-        return Upload(inspected(), size, probe.virtual_size,
-                      finish=lambda: formats.check_stream_end(inspector))
+        return Upload(checked(), size, probe.virtual_size,
+                      finish=lambda: formats.check_stream_end(stream), source='Glance')
 
     @contextlib.contextmanager
     def _converted(self, meta: ImageMeta, chunks: Iterable[bytes], limit: int
@@ -126,11 +124,12 @@ class Importer:
             LOG.info('Image %s is %s%s (virtual size %d): converting it to streamOptimized',
                      meta.image_id, probe.format, ' ' + probe.subformat
                      if probe.subformat else '', probe.virtual_size)
-            size = convert.to_stream_optimized(spooled, probe.format, converted)
+            size = convert.to_stream_optimized(spooled, probe.format, converted,
+                                               self._timeout_s)
             os.unlink(spooled)
             with open(converted, 'rb') as data:
                 yield Upload(iter(lambda: data.read(transfer.CHUNK), b''), size,
-                             probe.virtual_size)
+                             probe.virtual_size, source='the converted file')
         finally:
             for path in (spooled, converted):
                 with contextlib.suppress(FileNotFoundError):
@@ -147,7 +146,7 @@ class Importer:
             meter = transfer.Meter('upload of %s to %s' % (what, request.name), upload.size,
                                    self._timeout_s, on_progress=lease.progress)
             transfer.upload(self._peer, urls[0].url, transfer.coalesce(upload.chunks),
-                            upload.size, meter)
+                            upload.size, meter, source=upload.source)
             upload.finish()
             lease.complete()
             LOG.info('Imported %s into backing %s (%s) on datastore %s: %s', what,

@@ -6,9 +6,11 @@ that vCenter is ours and the file is a monolithicSparse VMDK (``vmware_disktype=
 whose one extent is the file itself,
 the volume's backing is made with the image's virtual size and its disk overwritten by
 ``CopyVirtualDisk_Task`` from the image file (which converts the hosted sparse disk), then
-grown: no image byte crosses this host but the file's head, read to check it. Anything else
-(another vCenter, a streamOptimized or flat image, an unknown datacenter or datastore) is
-left to the streamed import.
+grown: no image byte crosses this host but the file's head, read to check it. A file whose
+descriptor names a parent, a delta or any extent but itself (vCenter's copy might follow it)
+is refused outright. Anything else (another vCenter, a streamOptimized or flat image, an
+extent named differently from the file, an unknown datacenter or datastore) is left to the
+streamed import, which checks it again.
 """
 
 import dataclasses
@@ -102,13 +104,13 @@ class LocatedImages:
         if meta.disk_format is not formats.DiskFormat.VMDK or meta.container != 'bare':
             return None
         try:
-            head = transfer.read_head(self._peer, found.http_url(
+            head, size = transfer.read_head(self._peer, found.http_url(
                 self._backend.config.endpoint.port), formats.HEAD_BYTES)
         except transfer.TransferFailed as error:
             LOG.warning('Image %s: cannot read %s (%s): importing it instead',
                         meta.image_id, found.datastore_path, error)
             return None
-        probe = formats.sparse_disk_head(head, found.path.rsplit('/', 1)[-1])
+        probe = formats.sparse_disk_head(head, found.path.rsplit('/', 1)[-1], size)
         if probe is not None:
             formats.check_claim(meta, probe)
         return probe

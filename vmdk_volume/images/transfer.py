@@ -112,9 +112,25 @@ def coalesce(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:
         yield b''.join(pending)
 
 
+def from_glance(chunks: Iterable[bytes], image_id: str) -> Iterator[bytes]:
+    """``chunks`` of image ``image_id`` from Glance; a failure reading them is a
+    TransferFailed that names Glance (not the vCenter they are sent to)."""
+    done = 0
+    try:
+        for chunk in chunks:
+            done += len(chunk)
+            yield chunk
+    except (OSError, http.client.HTTPException) as error:
+        raise TransferFailed(
+            'image %s: reading its data from Glance failed after %d bytes (%s): check the '
+            'image service and its store, then retry; vCenter is not at fault'
+            % (image_id, done, error)) from error
+
+
 def upload(peer: Peer, url: str, chunks: Iterable[bytes], size: int, meter: Meter,
-           method: str = 'PUT') -> None:
-    """Send exactly ``size`` bytes from ``chunks`` to ``url`` and check the response."""
+           method: str = 'PUT', source: str = 'the source') -> None:
+    """Send exactly ``size`` bytes from ``chunks`` (read from ``source``) to ``url`` and
+    check the response."""
     conn, path = peer.connect(url)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
@@ -126,22 +142,24 @@ def upload(peer: Peer, url: str, chunks: Iterable[bytes], size: int, meter: Mete
         sent = 0
         for chunk in chunks:
             if sent + len(chunk) > size:
-                raise TransferFailed('%s: the source has more than the %d bytes announced'
-                                     % (meter.what, size))
+                raise TransferFailed('%s: %s has more than the %d bytes announced'
+                                     % (meter.what, source, size))
             conn.sock.sendall(chunk)
             sent += len(chunk)
             meter.advance(len(chunk))
         if sent != size:
-            raise TransferFailed('%s: the source ended after %d of %d bytes (truncated)'
-                                 % (meter.what, sent, size))
+            raise TransferFailed('%s: %s ended after %d of %d bytes (truncated): the image '
+                                 'data is shorter than its size says' % (meter.what, source,
+                                                                        sent, size))
         reply = conn.getresponse()
         body = reply.read(64 * 1024)
         if not 200 <= reply.status < 300:
-            raise TransferFailed('%s: %s %s answered %d %s: %s' % (
+            raise TransferFailed('%s: vCenter answered %s %s with %d %s: %s' % (
                 meter.what, method, url, reply.status, reply.reason,
                 body.decode(errors='replace').strip()[:200]))
     except (OSError, http.client.HTTPException) as error:
-        raise TransferFailed('%s: %s to %s failed after %d bytes: %s'
+        raise TransferFailed('%s: %s to vCenter (%s) failed after %d bytes: %s; check that '
+                             'this host reaches vCenter and its ESXi hosts'
                              % (meter.what, method, url, meter.done, error)) from error
     finally:
         conn.close()
@@ -171,9 +189,10 @@ def download(peer: Peer, url: str, meter: Meter) -> Iterator[bytes]:
         conn.close()
 
 
-def read_head(peer: Peer, url: str, size: int) -> bytes:
+def read_head(peer: Peer, url: str, size: int) -> tuple[bytes, int | None]:
     """The first ``size`` bytes at ``url`` (fewer if the file is shorter), asked for with
-    a Range header; a server that ignores it is read no further than ``size``."""
+    a Range header (a server that ignores it is read no further than ``size``), and the
+    file's whole length if the server says it."""
     conn, path = peer.connect(url)
     try:
         headers = {'Range': 'bytes=0-%d' % (size - 1)}
@@ -183,8 +202,16 @@ def read_head(peer: Peer, url: str, size: int) -> bytes:
         reply = conn.getresponse()
         if reply.status not in (200, 206):
             raise TransferFailed('GET %s answered %d %s' % (url, reply.status, reply.reason))
-        return reply.read(size)
+        return reply.read(size), _whole_length(reply)
     except (OSError, http.client.HTTPException) as error:
         raise TransferFailed('GET %s failed: %s' % (url, error)) from error
     finally:
         conn.close()
+
+
+def _whole_length(reply: http.client.HTTPResponse) -> int | None:
+    """The length of the whole file a (ranged) reply is part of, if it says."""
+    whole = (reply.getheader('Content-Range') or '').rpartition('/')[2]
+    if reply.status == 200:
+        whole = reply.getheader('Content-Length') or ''
+    return int(whole) if whole.isdigit() else None
