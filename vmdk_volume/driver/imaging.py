@@ -22,7 +22,8 @@ class Imaging:
             image = importer.ImageData(
                 meta, lambda: image_service.download(context, image_id))
             self._images.import_image(image, self._backing_request(volume),
-                                      volume.project_id, existing=volume.provider_location)
+                                      volume.project_id, existing=self._backing_ref(volume)
+                                      if volume.provider_location else None)
 
     @errors.translated
     def clone_image(self, context, volume, image_location, image_meta, image_service):
