@@ -3,11 +3,10 @@
 This package is the only part of the driver that imports Cinder. It turns Cinder objects into
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
 what happens on vCenter lives in ``backend``, ``backings``, ``placement``, ``images`` and
-``vsphere``. Manage/unmanage (``managing``) and images (``imaging``) are mixins of the one
-driver class defined here.
+``vsphere``. Manage/unmanage (``managing``), images (``imaging``) and the lookups turning a
+recorded moref into a checked object (``lookup``) are mixins of the one driver class defined
+here.
 """
-
-import typing
 
 from cinder import coordination, exception, interface
 from cinder.common import constants
@@ -20,7 +19,7 @@ from vmdk_volume import backend as vbackend
 from vmdk_volume import backings as vbackings
 from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
-from vmdk_volume.driver import errors, imaging, locations, managing
+from vmdk_volume.driver import errors, imaging, locations, lookup, managing
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
@@ -45,7 +44,8 @@ def _attached_instance(volume) -> str | None:
 
 
 @interface.volumedriver
-class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver):
+class VMwareVcVmdkDriver(lookup.Lookup, managing.Managing, imaging.Imaging,
+                         driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
@@ -227,23 +227,6 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
             target = self._act(volume, self._backend.describe, required=True)
             self._backend.backings.copy_disk(self._template(snapshot, ref), target)
 
-    def _template(self, snapshot, ref: str) -> vbackings.Backing:
-        """The template of a template snapshot, checked to carry the snapshot's id."""
-        return self._act(snapshot, self._backend.describe, stored=ref, object_id=snapshot.id,
-                         required=True)
-
-    def _vm_snapshot(self, snapshot, ref: str) -> '_VmSnapshot':
-        """The VM snapshot of a COW snapshot in its volume's (checked) backing: the one of
-        moref ``ref`` if it has the snapshot's name (see ``backings.named_snapshot``)."""
-        backing = self._act(snapshot.volume, self._backend.describe, required=True)
-        found = vbackings.named_snapshot(backing, snapshot.name, ref)
-        if found is None:
-            raise verrors.NotFound('NotFound', 'snapshot %s (VM snapshot %s named %s) is not '
-                                   'in backing %s of volume %s any more' % (
-                                       snapshot.id, ref, snapshot.name, backing.ref,
-                                       snapshot.volume.id))
-        return _VmSnapshot(found, backing)
-
     # -- ownership -------------------------------------------------------------------------
 
     @errors.translated
@@ -309,45 +292,6 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def _location_info(self) -> str:
         return LOCATION_PREFIX + self._backend.client.content.about.instanceUuid
 
-    def _backing_ref(self, volume) -> str | None:
-        """The moref value of the volume's backing (see ``_act``; one call)."""
-        return self._act(volume, self._backend.backings.verify)
-
-    def _backing(self, volume) -> vbackings.Backing | None:
-        """The volume's backing, described (see ``_act``; one call)."""
-        return self._act(volume, self._backend.describe)
-
-    def _act(self, volume, act, *, stored: str | None = None, object_id: str | None = None,
-             required: bool = False):
-        """``act(ref, identity)`` on the volume's backing; None if it has none (lazy), unless
-        ``required``. ``act`` checks the VM carries ``identity`` in the read it makes anyway
-        (NotFound if not): the recorded moref (``provider_location``) goes first; if that VM
-        is gone or another's (a vCenter restored from a backup, or another vCenter's moref)
-        the backing is found by identity. A volume that had a backing and has none any more
-        raises NotFound. Backings carry ``name_id`` (the volume id, or after a generic
-        migration the id of the volume that made the backing, see
-        ``update_migrated_volume``); ``stored`` and ``object_id`` name another object (a
-        template)."""
-        stored = stored or volume.provider_location
-        object_id = object_id or volume.name_id
-        identity = vbackings.volume_identity(object_id)
-        if stored:
-            try:
-                return act(stored, identity)
-            except verrors.NotFound as error:
-                LOG.warning('%s of %s: %s; looking it up by its identity', stored, object_id,
-                            error)
-                mismatch = error
-        found = self._backend.backings.find(object_id)
-        if found is None and (stored or required):
-            raise verrors.NotFound('NotFound', '%s %s has no VM on vCenter (it recorded %s)' % (
-                type(volume).__name__.lower(), volume.id, stored or 'none'))
-        if found is None:
-            return None
-        if found == stored:
-            raise mismatch
-        return act(found, identity)
-
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
         the volume that made it, ``name_id``)."""
@@ -394,23 +338,6 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         if brick:
             data.update(self._os_brick_data(volume, backing))
         return {'driver_volume_type': constants.VMDK, 'data': data}
-
-    def _attached_backing(self, volume, connector, describe: bool):
-        """The backing to hand to the connector (its moref value, or with ``describe`` the
-        described ``Backing``): the one create_export just found by identity for this
-        attach, else the recorded one if it carries the volume's identity, else the
-        volume's backing found or made (a lost one is made anew, empty)."""
-        exported = self._exported.pop(volume.id, None)
-        if exported is not None and exported == volume.provider_location:
-            return self._backend.describe(exported) if describe else exported
-        act = self._backend.describe if describe else self._backend.backings.verify
-        try:
-            if volume.provider_location:
-                return self._act(volume, act)
-        except verrors.NotFound as error:
-            LOG.warning('Volume %s: %s; making it a backing', volume.id, error)
-        ref = self._ensure_backing(volume, connector)
-        return self._backend.describe(ref) if describe else ref
 
     def terminate_connection(self, volume, connector, force=False, **kwargs):
         pass
@@ -466,9 +393,3 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
             }
         return self._stats
 
-
-class _VmSnapshot(typing.NamedTuple):
-    """A VM snapshot (moref value) of a COW snapshot, and the backing holding it."""
-
-    ref: str
-    backing: vbackings.Backing
