@@ -165,13 +165,11 @@ class Backings:
     def _holder(self, duplicate: errors.AlreadyExists, identity: Mapping[str, str]) -> str:
         """The VM holding the name ``duplicate`` refused, if it carries ``identity`` (its
         extraConfig marks); else ``duplicate`` is raised again."""
-        holder = duplicate.holder
-        if holder:
-            props = properties.fetch_one(self._client, self._client.ref('VirtualMachine', holder),
-                                         ['config.extraConfig'])
-            marks = properties.options(props.get('config.extraConfig'))
-            if all(marks.get(key) == value for key, value in identity.items()):
-                return holder
+        if duplicate.holder:
+            try:
+                return self.verify(duplicate.holder, identity)
+            except errors.NotFound:
+                pass
         raise duplicate
 
     def datastores(self, ref: str) -> list[str]:
