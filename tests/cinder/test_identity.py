@@ -132,9 +132,13 @@ def _refused(call, *names):
     assert all(name in str(raised.value) for name in names), raised.value
 
 
-def test_operations_on_a_volume_whose_backing_is_gone_fail_naming_it(restored, cinder):
+def test_operations_on_a_volume_whose_backing_is_gone_fail_naming_it(restored, cinder,
+                                                                     tmp_path):
     drivers, gone, ctx = restored.new, restored.gone, cinder.context
     driver = drivers.template
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(b'\x01' * 1024 ** 2)
+    image_id = cinder.images.add(raw, 'raw')
     before = _vms(driver)
     here = {'host': driver.host, 'capabilities': {'location_info': driver._location_info()}}
     for call in (
@@ -142,6 +146,7 @@ def test_operations_on_a_volume_whose_backing_is_gone_fail_naming_it(restored, c
             lambda: driver.create_cloned_volume(cinder.new_volume(BACKEND), gone),
             lambda: driver.copy_volume_to_image(ctx, gone, None,
                                                 {'id': 'i-1', 'disk_format': 'vmdk'}),
+            lambda: driver.copy_image_to_volume(ctx, gone, cinder.images, image_id),
             lambda: driver.retype(ctx, gone, {'extra_specs': {'vmware:vmdk_type': 'thick'}},
                                   {}, {'host': driver.host}),
             lambda: driver.migrate_volume(ctx, gone, here),
