@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Mapping
 
 from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype, volume_type
 from vmdk_volume import locks as vlocks
@@ -241,7 +242,8 @@ class Backend:
                 self._compatible[profile_id] = cached
         return cached
 
-    def describe(self, ref: str, identity=None) -> backings.Backing:
+    def describe(self, ref: str,
+                 identity: Mapping[str, str] | None = None) -> backings.Backing:
         """A backing with its disk and datacenter: one call (NotFound unless it carries
         ``identity``, if given, see ``Backings.describe``)."""
         backing = self.backings.describe(ref, identity)

@@ -26,7 +26,7 @@ VOLUME_ID_KEY = specs.VOLUME_ID_KEY
 # How long a snapshot whose CreateSnapshot answer was lost may take to appear before the
 # call is made again: vCenter takes a call it received late after the client gave up.
 LOST_SNAPSHOT_WAIT_S = 10
-IDENTITY_PATHS = ['name', 'config.extraConfig']     # what ``check_identity`` reads
+IDENTITY_PATHS = ('name', 'config.extraConfig')     # what ``check_identity`` reads
 # VM snapshot names the driver gives: 'snapshot-<id>' (Cinder's name), 'clone-<id>'
 DRIVER_SNAPSHOT_PREFIXES = ('snapshot-', 'clone-')
 

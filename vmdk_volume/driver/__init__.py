@@ -392,4 +392,3 @@ class VMwareVcVmdkDriver(lookup.Lookup, managing.Managing, imaging.Imaging,
                     volume_folder=self._backend.config.volume_folder).as_capability(),
             }
         return self._stats
-
