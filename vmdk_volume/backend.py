@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Mapping
 
 from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype, volume_type
 from vmdk_volume import locks as vlocks
@@ -241,9 +242,11 @@ class Backend:
                 self._compatible[profile_id] = cached
         return cached
 
-    def describe(self, ref: str) -> backings.Backing:
-        """A backing with its disk and datacenter: one call."""
-        backing = self.backings.describe(ref)
+    def describe(self, ref: str,
+                 identity: Mapping[str, str] | None = None) -> backings.Backing:
+        """A backing with its disk and datacenter: one call (NotFound unless it carries
+        ``identity``, if given, see ``Backings.describe``)."""
+        backing = self.backings.describe(ref, identity)
         store = self.inventory().datastores.get(backing.datastore)
         if store is None:
             store = self.inventory(refresh=True).datastores[backing.datastore]
@@ -296,11 +299,12 @@ class Backend:
             self.backings.relocate(ref, where)
             self.backings.extend(self.describe(ref), size_bytes)
 
-    def move_to_project(self, ref: str, project_id: str,
-                        volume_folder: str | None = None) -> None:
+    def move_to_project(self, ref: str, project_id: str, volume_folder: str | None = None,
+                        backing: backings.Backing | None = None) -> None:
         """File a backing under a project's volume folder (``volume_folder`` if given, else
-        this backend's): volume transfer, migration, manage."""
-        backing = self.describe(ref)
+        this backend's): volume transfer, migration, manage. ``backing``: as just described,
+        if the caller has it (saves a call)."""
+        backing = backing or self.describe(ref)
         datacenter = self.inventory().datacenters[backing.datacenter]
         path = folders.volume_folder_path(project_id, volume_folder or self.config.volume_folder)
         self.backings.move(ref, self.folders.ensure(datacenter.vm_folder, path))

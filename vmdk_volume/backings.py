@@ -26,6 +26,9 @@ VOLUME_ID_KEY = specs.VOLUME_ID_KEY
 # How long a snapshot whose CreateSnapshot answer was lost may take to appear before the
 # call is made again: vCenter takes a call it received late after the client gave up.
 LOST_SNAPSHOT_WAIT_S = 10
+IDENTITY_PATHS = ('name', 'config.extraConfig')     # what ``check_identity`` reads
+# VM snapshot names the driver gives: 'snapshot-<id>' (Cinder's name), 'clone-<id>'
+DRIVER_SNAPSHOT_PREFIXES = ('snapshot-', 'clone-')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Backing:
     adapter_type: AdapterType | None = None
     has_snapshots: bool = False
     disk_type: DiskType | None = None
+    # moref value -> name of the backing's VM snapshots
+    snapshots: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     # The disk and its controller as read, for reconfigurations that edit them.
     disk: object = dataclasses.field(default=None, compare=False, repr=False)
     controller: object = dataclasses.field(default=None, compare=False, repr=False)
@@ -80,15 +85,24 @@ class Backings:
                         ', '.join(ref.value for ref in found), found[0].value)
         return found[0].value if found else None
 
-    def describe(self, ref: str) -> Backing:
-        """Read a backing's name, disk, controller and whether it has snapshots: one call."""
+    def describe(self, ref: str, identity: Mapping[str, str] | None = None) -> Backing:
+        """Read a backing's name, disk, controller and snapshots: one call. With
+        ``identity`` (extraConfig marks), NotFound unless the VM carries it."""
         vm = self._client.ref('VirtualMachine', ref)
-        props = properties.fetch_one(self._client, vm, ['name', 'config.hardware.device',
-                                                         'snapshot'])
-        if not props:
-            raise errors.NotFound('ManagedObjectNotFound', 'backing %s is gone' % ref)
+        props = properties.fetch_one(self._client, vm, [
+            'config.hardware.device', 'snapshot', *IDENTITY_PATHS])
+        check_identity(ref, props, identity)
+        trees = properties.snapshot_trees(props.get('snapshot'))
         return backing_of(ref, props['name'], props['config.hardware.device'].VirtualDevice,
-                          has_snapshots=bool(props.get('snapshot')))
+                          has_snapshots=bool(props.get('snapshot')),
+                          snapshots={tree.snapshot.value: tree.name for tree in trees})
+
+    def verify(self, ref: str, identity: Mapping[str, str]) -> str:
+        """``ref`` if that VM exists and carries ``identity`` (one call); else NotFound."""
+        props = properties.fetch_one(self._client, self._client.ref('VirtualMachine', ref),
+                                     IDENTITY_PATHS)
+        check_identity(ref, props, identity)
+        return ref
 
     def create(self, request: BackingRequest, placement: Placement, folder: str) -> str:
         """Create the backing in ``folder`` as ``placement`` says; return its moref value."""
@@ -151,13 +165,11 @@ class Backings:
     def _holder(self, duplicate: errors.AlreadyExists, identity: Mapping[str, str]) -> str:
         """The VM holding the name ``duplicate`` refused, if it carries ``identity`` (its
         extraConfig marks); else ``duplicate`` is raised again."""
-        holder = duplicate.holder
-        if holder:
-            props = properties.fetch_one(self._client, self._client.ref('VirtualMachine', holder),
-                                         ['config.extraConfig'])
-            marks = properties.options(props.get('config.extraConfig'))
-            if all(marks.get(key) == value for key, value in identity.items()):
-                return holder
+        if duplicate.holder:
+            try:
+                return self.verify(duplicate.holder, identity)
+            except errors.NotFound:
+                pass
         raise duplicate
 
     def datastores(self, ref: str) -> list[str]:
@@ -217,19 +229,22 @@ class Backings:
                    name=backing.vmdk_path, datacenter=client.ref('Datacenter', backing.datacenter),
                    newCapacityKb=-(-size_bytes // 1024), eagerZero=False)
 
-    def extend_attached(self, ref: str, instance: str, size_bytes: int) -> None:
+    def extend_attached(self, ref: str, instance: str, size_bytes: int,
+                        identity: Mapping[str, str] | None = None) -> None:
         """Grow the backing's disk where a running instance has it attached (online): one
-        read of both VMs' devices, one ReconfigVM of the instance editing the disk's
-        capacity (vSphere grows a disk in use only through the VM that uses it)."""
+        read of both VMs' devices (and the backing's ``identity``, checked), one ReconfigVM
+        of the instance editing the disk's capacity (vSphere grows a disk in use only
+        through the VM that uses it)."""
         client = self._client
-        found = {item.value: item.get('config.hardware.device') for item in properties.fetch(
+        found = {item.value: item.props for item in properties.fetch(
             client, [client.ref('VirtualMachine', ref), client.ref('VirtualMachine', instance)],
-            ['config.hardware.device'])}
-        if ref not in found or instance not in found:
-            raise errors.NotFound('ManagedObjectNotFound', 'backing %s or instance %s is gone'
-                                  % (ref, instance))
-        path = backing_of(ref, ref, found[ref].VirtualDevice).vmdk_path
-        disk = next((d for d in found[instance].VirtualDevice
+            ['config.hardware.device', *IDENTITY_PATHS])}
+        check_identity(ref, found.get(ref), identity)
+        if instance not in found:
+            raise errors.NotFound('ManagedObjectNotFound', 'instance %s is gone' % instance)
+        devices = found[ref]['config.hardware.device'].VirtualDevice
+        path = backing_of(ref, ref, devices).vmdk_path
+        disk = next((d for d in found[instance]['config.hardware.device'].VirtualDevice
                      if type(d).__name__ == 'VirtualDisk'
                      and getattr(d.backing, 'fileName', None) == path), None)
         if disk is None:
@@ -305,13 +320,49 @@ class Backings:
         client.run('MoveIntoFolder_Task', client.ref('Folder', folder),
                    list=[client.ref('VirtualMachine', ref)])
 
-    def delete(self, ref: str) -> bool:
-        """Destroy a backing and its disk; False if it was gone already."""
+    def delete(self, ref: str, identity: Mapping[str, str] | None = None) -> bool:
+        """Destroy a backing and its disk; False if it was gone already, or (checked first
+        with one call) does not carry ``identity``."""
         try:
+            if identity is not None:
+                self.verify(ref, identity)
             self._client.run('Destroy_Task', self._client.ref('VirtualMachine', ref))
-        except errors.NotFound:
+        except errors.NotFound as error:
+            LOG.info('%s: not destroyed', error)
             return False
         return True
+
+
+def volume_identity(volume_id: str) -> Mapping[str, str]:
+    """The extraConfig marks of the backing of volume ``volume_id``."""
+    return {VOLUME_ID_KEY: volume_id}
+
+
+def check_identity(ref: str, props: Mapping, identity: Mapping[str, str] | None) -> None:
+    """NotFound if the VM ``ref`` read as ``props`` (with ``IDENTITY_PATHS``) is gone, or
+    does not carry every mark of ``identity``: a stored moref value may have been given to
+    another VM since (a vCenter restored from a backup, another vCenter)."""
+    if not props:
+        raise errors.NotFound('ManagedObjectNotFound', 'VM %s is gone' % ref)
+    marks = properties.options(props.get('config.extraConfig'))
+    wrong = {key: marks.get(key) for key, value in (identity or {}).items()
+             if marks.get(key) != value}
+    if wrong:
+        raise errors.NotFound('NotFound', 'VM %s (%s) is not the one meant: it carries %s, '
+                              'not %s' % (ref, props.get('name'), wrong, dict(identity)))
+
+
+def named_snapshot(backing: Backing, name: str, snapshot: str) -> str | None:
+    """The moref value of ``backing``'s VM snapshot ``name`` (``snapshot`` if it has that
+    name), or ``snapshot`` if no snapshot has the name and ``snapshot`` is one whose name is
+    not one the driver gives (a managed snapshot keeps its own); else None."""
+    if backing.snapshots.get(snapshot) == name:
+        return snapshot
+    named = next((ref for ref, has in backing.snapshots.items() if has == name), None)
+    if named is None and snapshot in backing.snapshots and \
+            not backing.snapshots[snapshot].startswith(DRIVER_SNAPSHOT_PREFIXES):
+        return snapshot
+    return named
 
 
 def _identity(request: BackingRequest) -> Mapping[str, str]:
@@ -319,7 +370,8 @@ def _identity(request: BackingRequest) -> Mapping[str, str]:
     return request.extra_config or specs.volume_marks(request.volume_id)
 
 
-def backing_of(ref: str, name: str, devices, has_snapshots: bool = False) -> Backing:
+def backing_of(ref: str, name: str, devices, has_snapshots: bool = False,
+               snapshots: Mapping[str, str] | None = None) -> Backing:
     """A ``Backing`` from a VM's devices (its first disk; NotFound if it has none)."""
     disk = next((d for d in devices if type(d).__name__ == 'VirtualDisk'), None)
     if disk is None:
@@ -330,7 +382,7 @@ def backing_of(ref: str, name: str, devices, has_snapshots: bool = False) -> Bac
                    size_bytes=int(disk.capacityInKB) * 1024, disk_key=disk.key,
                    adapter_type=_ADAPTERS.get(type(controller).__name__),
                    has_snapshots=has_snapshots, disk_type=_disk_type(disk.backing),
-                   disk=disk, controller=controller)
+                   disk=disk, controller=controller, snapshots=snapshots or {})
 
 
 def _disk_type(backing) -> DiskType | None:

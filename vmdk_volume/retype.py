@@ -59,11 +59,12 @@ class Mover:
         self._backend = backend
 
     def retype(self, ref: str, request: BackingRequest, old_policy: str | None,
-               project_id: str) -> str:
-        """Make the backing ``ref`` what ``request.profile`` asks; return its (possibly new)
-        moref value. Raises Impossible when that cannot be done in place."""
+               project_id: str, backing: Backing | None = None) -> str:
+        """Make the backing ``ref`` (``backing``, if just described) what ``request.profile``
+        asks; return its (possibly new) moref value. Raises Impossible when that cannot be
+        done in place."""
         backend, new = self._backend, request.profile
-        backing = backend.describe(ref)
+        backing = backing or backend.describe(ref)
         profile_id = backend.policies.profile_id(new.storage_policy) if new.storage_policy \
             else None
         policy_changes = new.storage_policy != old_policy
@@ -142,9 +143,10 @@ class Mover:
         return clone
 
     def migrate(self, ref: str, size_bytes: int, policy: str | None, target: Scope,
-                project_id: str) -> None:
-        """Move the backing where another backend of this vCenter may keep it (nothing if its
-        datastore is one already), into that backend's volume folder."""
+                project_id: str, backing: Backing | None = None) -> None:
+        """Move the backing (``backing``, if just described) where another backend of this
+        vCenter may keep it (nothing if its datastore is one already), into that backend's
+        volume folder."""
         backend = self._backend
         profile_id = backend.policies.profile_id(policy) if policy else None
         request = placement.PlacementRequest(
@@ -152,7 +154,7 @@ class Mover:
             datastore_regex=re.compile(target.datastore_regex) if target.datastore_regex
             else None,
             policy_datastores=backend.compatible_datastores(profile_id) if profile_id else None)
-        backing = backend.describe(ref)
+        backing = backing or backend.describe(ref)
         allowed = placement.candidate_datastores(backend.inventory(), request)
         if backing.datastore not in {d.ref for d in allowed}:
             try:
@@ -161,8 +163,9 @@ class Mover:
                 raise Impossible('no datastore of the target backend fits: %s' % error) \
                     from error
             backend.backings.relocate(ref, where)
+            backing = None      # its datacenter may have changed
         if target.volume_folder != backend.config.volume_folder:
-            backend.move_to_project(ref, project_id, target.volume_folder)
+            backend.move_to_project(ref, project_id, target.volume_folder, backing)
 
 
 def _remove(backend, ref: str, what: str) -> None:

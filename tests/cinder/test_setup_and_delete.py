@@ -46,9 +46,10 @@ def test_backing_already_gone_is_not_an_error(cinder):
     assert manager.driver._backend.backings.find(volume.id) is None
 
 
-def test_delete_of_a_backed_volume_is_its_task_and_one_wait(cinder, vcenters):
+def test_delete_of_a_backed_volume_is_an_identity_read_its_task_and_one_wait(cinder,
+                                                                             vcenters):
     volume = _backed_volume(cinder)
     vcenters['vc1'].reset_stats()
     cinder.managers['vc1'].driver.delete_volume(volume)
-    assert vcenters['vc1'].stats().calls == {'Destroy_Task': 1,
+    assert vcenters['vc1'].stats().calls == {'RetrievePropertiesEx': 1, 'Destroy_Task': 1,
                                              'WaitForUpdatesEx': 1}

@@ -27,7 +27,7 @@ def test_bench_reports_the_calls_of_each_operation(tmp_path):
         'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'CreateVM_Task': 1,
         'WaitForUpdatesEx': 1}
     assert calls('delete of a backed volume') == {
-        'Destroy_Task': 1, 'WaitForUpdatesEx': 1}
+        'RetrievePropertiesEx': 1, 'Destroy_Task': 1, 'WaitForUpdatesEx': 1}
     assert calls('delete of a never-attached volume') == {'FindAllByUuid': 1}
     assert calls('full clone of a backed volume')['CloneVM_Task'] == 1
     assert calls('extend of a backed volume (1 to 2 GiB)')['ExtendVirtualDisk_Task'] == 1

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 import requests
+from oslo_vmware import exceptions as vexc
 from oslo_vmware import rw_handles
 
 from tests.conftest import endpoint_for
@@ -37,6 +38,14 @@ def test_login_verifies_tls_and_is_counted(simulator):
         assert simulator.stats().calls == {'RetrieveServiceContent': 1, 'Login': 1}
     finally:
         session.logout()
+
+
+def test_text_xml_cannot_carry_is_refused_as_vcenter_refuses_it(vim_session):
+    root = vim_session.vim.service_content.rootFolder
+    with pytest.raises(vexc.VimFaultException, match='illegal character code U\\+0007') \
+            as raised:
+        vim_session.invoke_api(vim_session.vim, 'CreateFolder', root, name='bell\x07')
+    assert raised.value.fault_list == ['InvalidRequest']
 
 
 def test_wrong_ca_file_fails_fast_and_names_the_option(simulator, tmp_path):

@@ -3,8 +3,9 @@
 This package is the only part of the driver that imports Cinder. It turns Cinder objects into
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
 what happens on vCenter lives in ``backend``, ``backings``, ``placement``, ``images`` and
-``vsphere``. Manage/unmanage (``managing``) and images (``imaging``) are mixins of the one
-driver class defined here.
+``vsphere``. Manage/unmanage (``managing``), images (``imaging``) and the lookups turning a
+recorded moref into a checked object (``lookup``) are mixins of the one driver class defined
+here.
 """
 
 from cinder import coordination, exception, interface
@@ -15,9 +16,11 @@ from oslo_log import log as logging
 
 from vmdk_volume import DRIVER_VERSION, options, retype, volume_type
 from vmdk_volume import backend as vbackend
+from vmdk_volume import backings as vbackings
 from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
-from vmdk_volume.driver import errors, imaging, locations, managing
+from vmdk_volume.driver import errors, imaging, locations, lookup, managing
+from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
@@ -41,7 +44,8 @@ def _attached_instance(volume) -> str | None:
 
 
 @interface.volumedriver
-class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver):
+class VMwareVcVmdkDriver(lookup.Lookup, managing.Managing, imaging.Imaging,
+                         driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
@@ -56,6 +60,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         self._backend: vbackend.Backend | None = None
         self._images: vimages.Images | None = None
         self._stats: dict = {}
+        self._exported: dict[str, str] = {}  # volume id -> backing create_export just found
 
     @staticmethod
     def get_driver_options():
@@ -83,18 +88,23 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     @errors.translated
     def create_volume(self, volume):
-        """Check the volume type; the backing waits for the first attach (lazy create)."""
+        """Check the volume type; the backing waits for the first attach (lazy create). The
+        volume records no backing then: a row Cinder copied from another volume (generic
+        migration) loses the other backend's moref."""
         profile = self._profile(volume)
         self._backend.check_profile(profile)
         if self._backend.config.lazy_create:
-            return None
+            return {'provider_location': None}
         return {'provider_location': self._create_backing(volume, profile)}
 
     @errors.translated
     def delete_volume(self, volume):
-        """Destroy the backing if there is one; a volume without one needs no call."""
+        """Destroy the backing if there is one: the recorded VM if it carries the volume's
+        identity (checked first), else the one found by identity; a VM that does not is
+        never destroyed."""
         backings = self._backend.backings
-        if volume.provider_location and backings.delete(volume.provider_location):
+        identity = vbackings.volume_identity(volume.name_id)
+        if volume.provider_location and backings.delete(volume.provider_location, identity):
             return
         ref = backings.find(volume.name_id)
         if ref is not None:
@@ -104,35 +114,37 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def extend_volume(self, volume, new_size):
         """Grow the disk with one task: offline, or through the instance that has the
         volume attached (online); a volume without backing only changes its size."""
-        ref = self._backing_ref(volume)
-        if ref is None:
-            return
         instance = _attached_instance(volume)
         if instance is None:
-            self._backend.extend(ref, new_size * GiB)
+            backing = self._backing(volume)
+            if backing is not None:
+                self._backend.extend(backing.ref, new_size * GiB, backing)
         else:
-            self._backend.backings.extend_attached(ref, instance, new_size * GiB)
+            self._act(volume, lambda ref, identity: self._backend.backings.extend_attached(
+                ref, instance, new_size * GiB, identity))
 
     @errors.translated
     def create_cloned_volume(self, volume, src_vref):
         """Full (CloneVM to a datastore chosen for the new type) or linked clone."""
         profile = self._profile(volume)
-        source = self._backing_ref(src_vref)
-        if source is None:
-            return None     # a lazy source makes a lazy clone
         linked = profile.clone_type is volume_type.CloneType.LINKED
         if linked and src_vref.status == 'in-use':
             raise exception.InvalidVolume(
                 reason='a linked clone needs a snapshot of the source, which is attached: '
                        'detach it or use vmware:clone_type=full')
+        source = self._backing(src_vref)
+        if source is None:
+            # a lazy source makes a lazy clone; the row may hold the source's moref (Cinder's
+            # image-volume clone copies it)
+            return {'provider_location': None}
         if not linked:
-            return self._clone(volume, profile, self._backend.describe(source))
+            return self._clone(volume, profile, source)
         backings = self._backend.backings
-        snapshot = backings.snapshot(source, 'clone-%s' % volume.id,
+        snapshot = backings.snapshot(source.ref, 'clone-%s' % volume.id,
                                      'base of linked clone %s' % volume.id)
         try:
-            return self._clone(volume, profile, self._backend.describe(source), linked=True,
-                               snapshot=snapshot)
+            return self._clone(volume, profile, self._backend.describe(source.ref),
+                               linked=True, snapshot=snapshot)
         except Exception:
             backings.remove_snapshot(snapshot)    # the clone failed: its base is not needed
             raise
@@ -158,10 +170,10 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def create_snapshot(self, snapshot):
         """A template clone in the project's Snapshots folder, or a VM snapshot (COW)."""
         volume = snapshot.volume
-        ref = self._backing_ref(volume)
-        if ref is None:
-            return None     # nothing to copy: volumes from it will be lazy too
         if self._backend.config.snapshot_format == 'COW':
+            ref = self._backing_ref(volume)
+            if ref is None:
+                return None     # nothing to copy: volumes from it will be lazy too
             snap = self._backend.backings.snapshot(ref, snapshot.name,
                                                    snapshot.display_description or '')
             return {'provider_location': locations.snapshot_location(locations.COW, snap)}
@@ -170,7 +182,9 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
                 reason='template snapshots of attached volumes are not supported (the '
                        'instance holds the disk): detach the volume, or set '
                        'vmware_snapshot_format = COW')
-        source = self._backend.describe(ref)
+        source = self._backing(volume)
+        if source is None:
+            return None
         request = BackingRequest(volume_id=snapshot.id, name=snapshot.name,
                                  size_bytes=source.size_bytes, profile=self._profile(volume))
         template = self._backend.clone_backing(source, request, volume.project_id,
@@ -180,42 +194,53 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     @errors.translated
     def delete_snapshot(self, snapshot):
+        """Remove the template or VM snapshot if it is still the snapshot's (checked first);
+        one that is gone, or another's, is left alone."""
         kind, ref = locations.parse_snapshot_location(snapshot)
+        backings = self._backend.backings
         if kind == locations.TEMPLATE:
-            self._backend.backings.delete(ref)
+            if not backings.delete(ref, vbackings.volume_identity(snapshot.id)):
+                found = backings.find(snapshot.id)
+                if found is not None:
+                    backings.delete(found)
         elif kind == locations.COW:
-            self._backend.backings.remove_snapshot(ref)
+            try:
+                snap = self._vm_snapshot(snapshot, ref)
+            except verrors.NotFound as error:
+                LOG.info('Snapshot %s: %s; nothing to remove', snapshot.id, error)
+                return
+            backings.remove_snapshot(snap.ref)
 
     @errors.translated
     def create_volume_from_snapshot(self, volume, snapshot):
         """One clone task: from the template, or from the backing at the VM snapshot."""
         kind, ref = locations.parse_snapshot_location(snapshot)
         if kind is None:
-            return None
+            return {'provider_location': None}
         profile = self._profile(volume)
         if kind == locations.TEMPLATE:
-            return self._clone(volume, profile, self._backend.describe(ref))
-        source = self._backend.describe(self._backing_ref(snapshot.volume))
+            return self._clone(volume, profile, self._template(snapshot, ref))
+        snap = self._vm_snapshot(snapshot, ref)
         linked = profile.clone_type is volume_type.CloneType.LINKED
-        return self._clone(volume, profile, source, snapshot=ref, linked=linked)
+        return self._clone(volume, profile, snap.backing, snapshot=snap.ref, linked=linked)
 
     @errors.translated
     def revert_to_snapshot(self, context, volume, snapshot):
         kind, ref = locations.parse_snapshot_location(snapshot)
         if kind == locations.COW:
-            self._backend.backings.revert(ref)
+            self._backend.backings.revert(self._vm_snapshot(snapshot, ref).ref)
         elif kind == locations.TEMPLATE:
-            target = self._backend.describe(self._backing_ref(volume))
-            self._backend.backings.copy_disk(self._backend.describe(ref), target)
+            target = self._act(volume, self._backend.describe, required=True)
+            self._backend.backings.copy_disk(self._template(snapshot, ref), target)
 
     # -- ownership -------------------------------------------------------------------------
 
     @errors.translated
     def accept_transfer(self, context, volume, new_user, new_project):
         """File the backing under the new project's folder."""
-        ref = self._backing_ref(volume)
-        if ref is not None:
-            self._backend.move_to_project(ref, new_project)
+        backing = self._backing(volume)
+        if backing is not None:
+            self._backend.move_to_project(backing.ref, new_project, backing=backing)
 
     # -- retype and migration --------------------------------------------------------------
 
@@ -228,16 +253,17 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         self._backend.check_profile(profile)
         if not volume_utils.hosts_are_equivalent(self.host, host['host']):
             return False
-        ref = self._backing_ref(volume)
-        if ref is None:
+        backing = self._backing(volume)
+        if backing is None:
             return True     # lazy: the backing will be made with the new type
         if volume.status == 'in-use' or volume.previous_status == 'in-use':
             LOG.info('Volume %s is attached: its backing cannot change in place', volume.id)
             return False
         request = self._backing_request(volume, profile)
         try:
-            ref = self._backend.mover.retype(ref, request, self._profile(volume).storage_policy,
-                                             volume.project_id)
+            ref = self._backend.mover.retype(backing.ref, request,
+                                             self._profile(volume).storage_policy,
+                                             volume.project_id, backing)
         except retype.Impossible as reason:
             LOG.info('Volume %s cannot be retyped in place: %s', volume.id, reason)
             return False
@@ -249,13 +275,13 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         capabilities = host.get('capabilities') or {}
         if capabilities.get('location_info') != self._location_info():
             return False, None
-        ref = self._backing_ref(volume)
-        if ref is not None:
+        backing = self._backing(volume)
+        if backing is not None:
             scope = retype.Scope.from_capability(capabilities.get(SCOPE_CAPABILITY) or {})
             try:
-                self._backend.mover.migrate(ref, volume.size * GiB,
+                self._backend.mover.migrate(backing.ref, volume.size * GiB,
                                             self._profile(volume).storage_policy, scope,
-                                            volume.project_id)
+                                            volume.project_id, backing)
             except retype.Impossible as reason:
                 LOG.info('Volume %s cannot move to %s: %s', volume.id, host['host'], reason)
                 return False, None
@@ -272,12 +298,6 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def _location_info(self) -> str:
         return LOCATION_PREFIX + self._backend.client.content.about.instanceUuid
 
-    def _backing_ref(self, volume) -> str | None:
-        """The volume's backing: its recorded moref, or one FindAllByUuid call. Backings
-        carry ``name_id`` (the volume id, or after a generic migration the id of the volume
-        that made the backing, see ``update_migrated_volume``)."""
-        return volume.provider_location or self._backend.backings.find(volume.name_id)
-
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
         the volume that made it, ``name_id``)."""
@@ -291,6 +311,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def create_export(self, context, volume, connector):
         """Make sure the volume has a backing the connector's instance can reach."""
         ref = self._ensure_backing(volume, connector)
+        self._exported[volume.id] = ref     # found by identity: initialize_connection's
         return {'provider_location': ref} if ref != volume.provider_location else None
 
     def ensure_export(self, context, volume):
@@ -314,12 +335,14 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     @errors.translated
     def initialize_connection(self, volume, connector):
         """Connection info for Nova's vmwareapi and, if asked, os-brick's VMDK connector."""
-        ref = volume.provider_location or self._ensure_backing(volume, connector)
+        brick = 'platform' in connector and 'os_type' in connector
+        backing = self._attached_backing(volume, connector, describe=brick)
+        ref = getattr(backing, 'ref', backing)
         policy = self._profile(volume).storage_policy
         data = {'volume': ref, 'volume_id': volume.id, 'name': volume.name,
                 'profile_id': self._backend.policies.profile_id(policy) if policy else None}
-        if 'platform' in connector and 'os_type' in connector:
-            data.update(self._os_brick_data(volume, ref))
+        if brick:
+            data.update(self._os_brick_data(volume, backing))
         return {'driver_volume_type': constants.VMDK, 'data': data}
 
     def terminate_connection(self, volume, connector, force=False, **kwargs):
@@ -335,8 +358,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         request = self._backing_request(volume, profile)
         return self._backend.create_backing(request, volume.project_id, instance)
 
-    def _os_brick_data(self, volume, ref) -> dict:
-        backing = self._backend.backings.describe(ref)
+    def _os_brick_data(self, volume, backing: vbackings.Backing) -> dict:
         datastore = self._backend.inventory().datastores.get(backing.datastore)
         return {'vmdk_size': volume.size * GiB, 'vmdk_path': backing.vmdk_path,
                 'datastore': backing.datastore,

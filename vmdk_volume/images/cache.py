@@ -80,8 +80,8 @@ class ImageCache:
             self._drop(entry)
             return None
         try:
-            template = self._backend.describe(entry.ref)
-        except errors.NotFound:
+            template = self._backend.describe(entry.ref, _identity(entry))
+        except errors.NotFound:     # gone, or its moref now another VM's (vCenter restored)
             self._forget(entry)
             return None
         entry.used = time.time()
@@ -111,7 +111,7 @@ class ImageCache:
 
     def _drop(self, entry: Entry) -> None:
         self._forget(entry)
-        self._backend.backings.delete(entry.ref)
+        self._backend.backings.delete(entry.ref, _identity(entry))
 
     def _forget(self, entry: Entry) -> None:
         with self._lock:
@@ -152,3 +152,8 @@ def _entry(item) -> Entry | None:
     created = item.get('config.createDate')
     used = created.timestamp() if hasattr(created, 'timestamp') else 0.0
     return Entry(values[IMAGE_ID_KEY], values.get(CHECKSUM_KEY, ''), item.value, size, used)
+
+
+def _identity(entry: Entry) -> dict[str, str]:
+    """The marks the template of ``entry`` carries."""
+    return {IMAGE_ID_KEY: entry.image_id, CHECKSUM_KEY: entry.checksum}

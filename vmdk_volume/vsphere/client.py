@@ -2,7 +2,9 @@
 
 Every SOAP call the driver makes goes through ``Client.call``, which turns oslo.vmware's
 exceptions into ``vsphere.errors``; tasks are awaited by ``Client.run`` through the
-property collector (``tasks.TaskWaiter``), never by sleeping on a poll interval.
+property collector (``tasks.TaskWaiter``), never by sleeping on a poll interval. Strings
+given to ``create`` and ``call`` are made valid XML 1.0 (``xml_text``): a user's snapshot
+description or project id with a control character cannot break the request.
 """
 
 import requests
@@ -10,7 +12,7 @@ import urllib3
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
 
-from vmdk_volume.vsphere import errors, tasks
+from vmdk_volume.vsphere import errors, tasks, xml_text
 from vmdk_volume.vsphere import session as vsession
 
 # Calls that make something each time they run: oslo.vmware would repeat one whose answer was
@@ -39,7 +41,7 @@ class Client:
         """A vim25 data object, e.g. ``create('VirtualMachineConfigSpec', name='v')``."""
         value = self.session.vim.client.factory.create('ns0:' + type_name)
         for name, field in fields.items():
-            setattr(value, name, field)
+            setattr(value, name, xml_text.valid_value(field))
         return value
 
     @staticmethod
@@ -53,6 +55,7 @@ class Client:
         ``service`` is the vim25 service unless another (the policy service) is given.
         """
         service = service or self.session.vim
+        kwargs = {name: xml_text.valid_value(value) for name, value in kwargs.items()}
         try:
             return self.session.invoke_api(
                 _SentOnce(service) if method in MAKING_CALLS else service, method, this,

@@ -223,9 +223,7 @@ def identity_config(client, *, name: str | None, volume_id: str, disk=None, mark
         'VirtualMachineConfigSpec', instanceUuid=volume_id,
         extraConfig=mark_options(client, volume_marks(volume_id)),
         managedBy=client.create('ManagedByInfo', extensionKey=EXTENSION_KEY,
-                                type=EXTENSION_TYPE))
-    if name:
-        spec.name = name
+                                type=EXTENSION_TYPE), **({'name': name} if name else {}))
     if disk is not None:
         disk.backing.uuid = volume_id
         spec.deviceChange = [disk_edit(client, disk)]

@@ -1,0 +1,101 @@
+"""How a stored ``provider_location`` becomes the object an operation acts on.
+
+A moref value is not an identity: a vCenter restored from a backup, or rebuilt, gives the
+morefs of lost VMs and snapshots to new ones, and another vCenter has VMs of the same morefs
+(Cinder's generic migration copies a volume's row to the other backend). So a recorded moref
+is acted on only once the object is seen to carry what it was made with (the backing's or
+template's ``cinder.volume.id`` mark, a VM snapshot's name within the checked backing), read
+in the call the operation makes anyway; otherwise the object is found again by identity
+(``backings.find``). A VM that does not carry the identity is never changed or destroyed.
+"""
+
+import typing
+
+from oslo_log import log as logging
+
+from vmdk_volume import backings as vbackings
+from vmdk_volume.vsphere import errors as verrors
+
+LOG = logging.getLogger(__name__)
+
+
+class Lookup:
+    """The driver's lookups of backings, templates and VM snapshots (a mixin of
+    ``VMwareVcVmdkDriver``)."""
+
+    def _backing_ref(self, volume) -> str | None:
+        """The moref value of the volume's backing (see ``_act``; one call)."""
+        return self._act(volume, self._backend.backings.verify)
+
+    def _backing(self, volume) -> vbackings.Backing | None:
+        """The volume's backing, described (see ``_act``; one call)."""
+        return self._act(volume, self._backend.describe)
+
+    def _act(self, volume, act, *, stored: str | None = None, object_id: str | None = None,
+             required: bool = False):
+        """``act(ref, identity)`` on the volume's backing, None if it has none (lazy) unless
+        ``required``; ``act`` raises NotFound if the VM does not carry ``identity``. The
+        recorded moref goes first, then the backing found by identity; a volume that had a
+        backing and has none any more raises NotFound. Backings carry ``name_id`` (after a
+        generic migration, the id of the volume that made it: ``update_migrated_volume``);
+        ``stored`` and ``object_id`` name another object (a template)."""
+        stored = stored or volume.provider_location
+        object_id = object_id or volume.name_id
+        identity = vbackings.volume_identity(object_id)
+        if stored:
+            try:
+                return act(stored, identity)
+            except verrors.NotFound as error:
+                LOG.warning('%s of %s: %s; looking it up by its identity', stored, object_id,
+                            error)
+                mismatch = error
+        found = self._backend.backings.find(object_id)
+        if found is None and (stored or required):
+            raise verrors.NotFound('NotFound', '%s %s has no VM on vCenter (it recorded %s)' % (
+                type(volume).__name__.lower(), volume.id, stored or 'none'))
+        if found is None:
+            return None
+        if found == stored:
+            raise mismatch
+        return act(found, identity)
+
+    def _template(self, snapshot, ref: str) -> vbackings.Backing:
+        """The template of a template snapshot, checked to carry the snapshot's id."""
+        return self._act(snapshot, self._backend.describe, stored=ref, object_id=snapshot.id,
+                         required=True)
+
+    def _vm_snapshot(self, snapshot, ref: str) -> '_VmSnapshot':
+        """The VM snapshot of a COW snapshot in its volume's (checked) backing: the one of
+        moref ``ref`` if it has the snapshot's name (see ``backings.named_snapshot``)."""
+        backing = self._act(snapshot.volume, self._backend.describe, required=True)
+        found = vbackings.named_snapshot(backing, snapshot.name, ref)
+        if found is None:
+            raise verrors.NotFound('NotFound', 'snapshot %s (VM snapshot %s named %s) is not '
+                                   'in backing %s of volume %s any more' % (
+                                       snapshot.id, ref, snapshot.name, backing.ref,
+                                       snapshot.volume.id))
+        return _VmSnapshot(found, backing)
+
+    def _attached_backing(self, volume, connector, describe: bool):
+        """The backing to hand to the connector (its moref value, or with ``describe`` the
+        described ``Backing``): the one create_export just found by identity for this
+        attach, else the recorded one if it carries the volume's identity, else the
+        volume's backing found or made (a lost one is made anew, empty)."""
+        exported = self._exported.pop(volume.id, None)
+        if exported is not None and exported == volume.provider_location:
+            return self._backend.describe(exported) if describe else exported
+        act = self._backend.describe if describe else self._backend.backings.verify
+        try:
+            if volume.provider_location:
+                return self._act(volume, act)
+        except verrors.NotFound as error:
+            LOG.warning('Volume %s: %s; making it a backing', volume.id, error)
+        ref = self._ensure_backing(volume, connector)
+        return self._backend.describe(ref) if describe else ref
+
+
+class _VmSnapshot(typing.NamedTuple):
+    """A VM snapshot (moref value) of a COW snapshot, and the backing holding it."""
+
+    ref: str
+    backing: vbackings.Backing
