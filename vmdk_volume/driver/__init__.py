@@ -7,6 +7,9 @@ what happens on vCenter lives in ``backend``, ``backings``, ``placement``, ``ima
 driver class defined here.
 """
 
+import threading
+import time
+
 from cinder import coordination, exception, interface
 from cinder.common import constants
 from cinder.image import image_utils
@@ -18,11 +21,15 @@ from vmdk_volume import backend as vbackend
 from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
 from vmdk_volume.driver import errors, imaging, locations, managing
+from vmdk_volume.images import source
+from vmdk_volume.vsphere import errors as vsphere_errors
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
 LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter instanceUuid>'
 SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
+SETUP_LOGIN_ATTEMPTS = 1    # set-up, and each retry while vCenter is down
+SETUP_RETRY_S = 10          # operations meanwhile fail at once, but one per this interval
 
 
 def _attached_instance(volume) -> str | None:
@@ -53,8 +60,10 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.configuration.append_config_values(options.vmdk_opts)
-        self._backend: vbackend.Backend | None = None
-        self._images: vimages.Images | None = None
+        self._config: options.BackendConfig | None = None
+        self._ready: tuple[vbackend.Backend, vimages.Images] | None = None
+        self._setup_lock = threading.Lock()
+        self._down: tuple[float, Exception] | None = None   # when and why set-up failed
         self._stats: dict = {}
 
     @staticmethod
@@ -65,15 +74,67 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     @errors.translated
     def do_setup(self, context):
-        config = options.BackendConfig.from_options(self.configuration)
-        self._backend = vbackend.Backend.connect(config, coordination.COORDINATOR.get_lock)
-        self._backend.register_extension()
-        self._images = vimages.Images(self._backend, image_utils.CONF.vmdk_allowed_types)
-        LOG.info('Backend %s uses vCenter %s', self._backend_name,
-                 config.endpoint.address)
+        """Check the options, remove what a killed process left in vmware_tmp_dir and
+        connect. A vCenter that cannot be reached (tried once, within seconds) does not fail
+        the set-up, as Cinder would never call the driver again: the backend reports itself
+        down and finishes its set-up at the next stats refresh or operation once vCenter
+        answers. Wrong options, credentials or certificates fail it at once."""
+        self._config = options.BackendConfig.from_options(self.configuration)
+        source.remove_stale_spools(self._config.tmp_dir)
+        try:
+            self._set_up()
+        except vsphere_errors.ConnectionFailed as error:
+            if isinstance(error, vsphere_errors.CertificateNotTrusted):
+                raise
+            LOG.error('Backend %s is down until vCenter answers (it will keep trying at '
+                      'each stats refresh and operation): %s', self._backend_name, error)
 
     def check_for_setup_error(self):
-        """do_setup checked the connection, version, clusters and options already."""
+        """do_setup checked the options, and the connection, version and clusters unless
+        vCenter was unreachable (then the backend reports itself down)."""
+
+    def _set_up(self, retry_after_s: float = 0) -> tuple[vbackend.Backend, vimages.Images]:
+        """The connected backend and its image service, connecting now if not yet (not
+        within ``retry_after_s`` of a failed attempt: its failure is raised again)."""
+        with self._setup_lock:
+            if self._ready is not None:
+                return self._ready
+            if self._down and time.monotonic() - self._down[0] < retry_after_s:
+                raise self._down[1]
+            try:
+                backend = vbackend.Backend.connect(self._config,
+                                                   coordination.COORDINATOR.get_lock,
+                                                   attempts=SETUP_LOGIN_ATTEMPTS)
+                with backend.closed_on_failure():
+                    backend.register_extension()
+            except vsphere_errors.ConnectionFailed as error:
+                self._down = (time.monotonic(), error)
+                raise
+            self._ready = backend, vimages.Images(backend,
+                                                  image_utils.CONF.vmdk_allowed_types)
+            self._down = None
+        LOG.info('Backend %s uses vCenter %s', self._backend_name,
+                 self._config.endpoint.address)
+        return self._ready
+
+    @property
+    def _backend(self) -> vbackend.Backend:
+        return self._connected()[0]
+
+    @property
+    def _images(self) -> vimages.Images:
+        return self._connected()[1]
+
+    def _connected(self) -> tuple[vbackend.Backend, vimages.Images]:
+        """What operations use: set up now if vCenter was unreachable so far; while it
+        still is, a Cinder error saying so."""
+        if self._ready is not None:
+            return self._ready
+        try:
+            return self._set_up(retry_after_s=SETUP_RETRY_S)
+        except vsphere_errors.ConnectionFailed as error:
+            raise exception.VolumeBackendAPIException(
+                data='backend %s is down: %s' % (self._backend_name, error)) from error
 
     @property
     def _backend_name(self) -> str:
@@ -345,6 +406,13 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     @errors.translated
     def get_volume_stats(self, refresh=False):
+        """Capacity and capabilities; while vCenter is unreachable, a report of the backend
+        down, with no capacity (set-up is tried again first)."""
+        if self._ready is None:
+            try:
+                self._set_up()
+            except vsphere_errors.ConnectionFailed as error:
+                return self._down_stats(error)
         if refresh or not self._stats:
             total, free = self._backend.capacity(refresh=True)
             self._stats = {
@@ -370,3 +438,10 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
                     volume_folder=self._backend.config.volume_folder).as_capability(),
             }
         return self._stats
+
+    def _down_stats(self, error: Exception) -> dict:
+        return {'volume_backend_name': self._backend_name, 'vendor_name': 'VMware',
+                'driver_version': self.VERSION, 'storage_protocol': constants.VMDK,
+                'total_capacity_gb': 0, 'free_capacity_gb': 0,
+                'reserved_percentage': self.configuration.reserved_percentage,
+                'backend_state': 'down', 'backend_state_reason': str(error)}
