@@ -9,7 +9,8 @@ connection, and each failure becomes an exception from ``vsphere.errors`` that n
 fix. Each login's socket operations time out after ``vmware_api_timeout_secs``, or
 ``LOGIN_TIMEOUT_S`` when it is unset: a peer that accepts TCP and never answers fails the
 login instead of hanging it (later calls keep the configured limit, none if unset: long
-property-collector waits must not trip it).
+property-collector waits must not trip it). Without ``vmware_wsdl_location``, oslo.vmware
+fetches the WSDL from vCenter with no time limit: vCenter is asked first, bounded the same way.
 
 Each oslo.vmware service (vim, pbm) is ``prepare``d for two things oslo.vmware gets wrong:
 
@@ -92,23 +93,40 @@ class Session(api.VMwareAPISession):
         finally:
             self._attempts = self.endpoint.api_retry_count + 1
 
+    @property
+    def vim(self):
+        """oslo.vmware's vim service; before it first fetches the WSDL from vCenter (which
+        it does with no time limit), vCenter must answer within ``LOGIN_TIMEOUT_S``."""
+        if self._vim is None and not self.endpoint.wsdl_location:
+            self._probe()
+        return api.VMwareAPISession.vim.fget(self)
+
+    def _probe(self) -> None:
+        url = 'https://%s/sdk/vimService.wsdl' % self.endpoint.address
+        verify = self.endpoint.ca_file or not self.endpoint.insecure
+        with requests.get(url, verify=verify, stream=True,
+                          timeout=self.endpoint.timeout_s or LOGIN_TIMEOUT_S):
+            pass
+
     def _create_session(self):
-        # oslo's login without its endless RetryDecorator (still under its lock), its socket
-        # operations bounded (see the module docstring).
-        login = api.VMwareAPISession._create_session.__wrapped__
+        # oslo's login without its endless RetryDecorator (still under its lock).
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return self._login_once()
+            except Exception as error:  # noqa: BLE001 - classified just below
+                failure = _explain(error, self.endpoint)
+                if not _is_transient(failure) or attempt == self._attempts:
+                    raise failure from error
+                LOG.warning('Login to vCenter %s failed (attempt %d): %s',
+                            self.endpoint.address, attempt, failure)
+                time.sleep(min(2 ** attempt, MAX_LOGIN_BACKOFF_S))
+
+    def _login_once(self):
+        """One login, its socket operations bounded (see the module docstring)."""
         transport = self.vim.client.options.transport
         transport._connection_timeout = self.endpoint.timeout_s or LOGIN_TIMEOUT_S
         try:
-            for attempt in range(1, self._attempts + 1):
-                try:
-                    return login(self)
-                except Exception as error:  # noqa: BLE001 - classified just below
-                    failure = _explain(error, self.endpoint)
-                    if not _is_transient(failure) or attempt == self._attempts:
-                        raise failure from error
-                    LOG.warning('Login to vCenter %s failed (attempt %d): %s',
-                                self.endpoint.address, attempt, failure)
-                    time.sleep(min(2 ** attempt, MAX_LOGIN_BACKOFF_S))
+            return api.VMwareAPISession._create_session.__wrapped__(self)
         finally:
             transport._connection_timeout = self.endpoint.timeout_s
 
