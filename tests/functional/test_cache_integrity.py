@@ -15,7 +15,7 @@ from tests.functional.test_images import (
     request_for,
     vms_named,
 )
-from vmdk_volume import images
+from vmdk_volume import images, orphans
 from vmdk_volume.vsphere import properties
 
 # The image tests' fixtures: an image of known bytes, a Glance, vmware_tmp_dir, Images.
@@ -96,3 +96,20 @@ def test_eviction_spares_a_template_in_use_until_the_next_fill(
         assert _cached(backend, first, second) == [first, second]
     _volume(image_ops, glance, third, project)
     assert _cached(backend, first, second, third) == [third]
+
+
+def test_an_interrupted_import_into_a_backing_is_an_orphan_once_its_volume_is_gone(backend):
+    """vmware_lazy_create = False: the import's temporary ``volume-<id>-image`` VM, left
+    by a killed cinder-volume, is listed by ``orphans`` after the volume's deletion."""
+    volume_id = str(uuid.uuid4())
+    request = dataclasses.replace(request_for(4 * 1024 ** 2), name='volume-%s-image' % volume_id,
+                                  extra_config={images.IMPORT_KEY: volume_id})
+    _, lease = backend.start_import(request, backend.volume_folder_path(uuid.uuid4().hex))
+    vm, _ = lease.wait_ready(30)
+    try:
+        assert [o for o in orphans.find(backend.client, frozenset([volume_id]))
+                if o.ref == vm] == []
+        [orphan] = [o for o in orphans.find(backend.client, frozenset()) if o.ref == vm]
+    finally:
+        backend.backings.delete(vm)
+    assert (orphan.kind, orphan.owner_id) == (orphans.Kind.TEMPORARY, volume_id)

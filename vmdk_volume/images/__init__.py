@@ -9,6 +9,7 @@ from vmdk_volume.images import cache, exporter, formats, importer, located, tran
 from vmdk_volume.vsphere import errors, leases
 
 LOG = logging.getLogger(__name__)
+IMPORT_KEY = 'cinder.image.import'   # marks the temporary VM of an import into a backing
 FILL_ATTEMPTS = 2    # a template evicted by another process before its clone: import again
 
 
@@ -129,7 +130,7 @@ class Images:
         temporary = BackingRequest(volume_id=str(uuid.uuid4()),
                                    name='%s-image' % request.name,
                                    size_bytes=request.size_bytes, profile=request.profile,
-                                   extra_config={'cinder.image.import': request.volume_id})
+                                   extra_config={IMPORT_KEY: request.volume_id})
         source = self._importer().import_image(
             image, temporary, self._backend.volume_folder_path(project_id))
         backings = self._backend.backings
