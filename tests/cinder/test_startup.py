@@ -4,8 +4,10 @@ fail with a Cinder error saying so, and the backend comes up by itself once vCen
 (a simulator started late on the configured port)."""
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -102,11 +104,30 @@ def test_a_vcenter_that_accepts_tcp_and_never_answers_fails_the_login_in_seconds
             driver.create_volume(cinder.new_volume('vc1'))
 
 
+SPOOLING = """
+import itertools, sys, time
+from vmdk_volume.images import source, transfer
+chunks = (time.sleep(0.01) or b'x' * 1024 for _ in itertools.count())
+source.spool(chunks, sys.argv[1], transfer.Meter('test', 0, 3600), 1 << 30)
+"""
+
+
+def _killed_while_spooling(tmp_dir) -> int:
+    """The pid of a process SIGKILLed while it spooled an image into ``tmp_dir``."""
+    spooling = subprocess.Popen([sys.executable, '-c', SPOOLING, str(tmp_dir)])
+    deadline = time.monotonic() + 30
+    while not list(tmp_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    spooling.send_signal(signal.SIGKILL)
+    spooling.wait()
+    return spooling.pid
+
+
 def test_setup_removes_the_spool_files_of_processes_that_are_gone_only(driver_for, tmp_path):
-    gone = subprocess.Popen(['true'])
-    gone.wait()
-    names = {'dead': '%s%d-abc' % (source.SPOOL_PREFIX, gone.pid),
-             'dead-converted': '%s%d-abc.vmdk' % (source.SPOOL_PREFIX, gone.pid),
+    killed = _killed_while_spooling(tmp_path)
+    [spooled] = [p.name for p in tmp_path.iterdir()]
+    assert spooled.startswith('%s%d-' % (source.SPOOL_PREFIX, killed))
+    names = {'converted': spooled + '.vmdk',
              'live': '%s%d-def' % (source.SPOOL_PREFIX, os.getpid()),
              'foreign': 'vmdk-volume-spool-notapid', 'other': 'someone-elses.qcow2'}
     for name in names.values():

@@ -1,10 +1,10 @@
 """Image data from Glance as a stream of chunks: the disk inside an OVA, a peeked head,
 and spooling into a bounded temporary file when a conversion needs one.
 
-Spool files (and the converted files beside them) are named ``vmdk-volume-spool-<pid>-…``
-after the process that writes them: the files of a process that is gone (killed mid-import)
-are removed by ``remove_stale_spools`` at the driver's set-up; nothing else in
-``vmware_tmp_dir`` is ever touched.
+Spool files (and the converted files beside them, and the exporter's empty disks) are named
+``vmdk-volume-spool-<pid>-…`` after the process that writes them: the files of a process that
+is gone (killed mid-import) are removed by ``remove_stale_spools`` at the driver's set-up;
+nothing else in ``vmware_tmp_dir`` is ever touched.
 """
 
 import contextlib
@@ -83,7 +83,7 @@ def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 def spool(chunks: Iterable[bytes], tmp_dir: str, meter: Meter, limit: int) -> str:
     """Write ``chunks`` to a new temporary file in ``tmp_dir`` (at most ``limit`` bytes);
     its path, which the caller removes."""
-    fd, path = tempfile.mkstemp(prefix='%s%d-' % (SPOOL_PREFIX, os.getpid()), dir=tmp_dir)
+    fd, path = tempfile.mkstemp(prefix=temporary_prefix(), dir=tmp_dir)
     try:
         with os.fdopen(fd, 'wb') as out:
             for chunk in chunks:
@@ -96,6 +96,11 @@ def spool(chunks: Iterable[bytes], tmp_dir: str, meter: Meter, limit: int) -> st
         os.unlink(path)
         raise
     return path
+
+
+def temporary_prefix() -> str:
+    """The name prefix of this process's temporary files in ``vmware_tmp_dir``."""
+    return '%s%d-' % (SPOOL_PREFIX, os.getpid())
 
 
 def remove_stale_spools(tmp_dir: str) -> None:
