@@ -3,16 +3,14 @@
 This package is the only part of the driver that imports Cinder. It turns Cinder objects into
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
 what happens on vCenter lives in ``backend``, ``backings``, ``placement``, ``images`` and
-``vsphere``. Manage/unmanage (``managing``) and images (``imaging``) are mixins of the one
-driver class defined here.
+``vsphere``. Set-up (``setup``), manage/unmanage (``managing``) and images (``imaging``) are
+mixins of the one driver class defined here.
 """
 
 import threading
-import time
 
-from cinder import coordination, exception, interface
+from cinder import exception, interface
 from cinder.common import constants
-from cinder.image import image_utils
 from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
 
@@ -20,16 +18,13 @@ from vmdk_volume import DRIVER_VERSION, options, retype, volume_type
 from vmdk_volume import backend as vbackend
 from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
-from vmdk_volume.driver import errors, imaging, locations, managing
-from vmdk_volume.images import source
+from vmdk_volume.driver import errors, imaging, locations, managing, setup
 from vmdk_volume.vsphere import errors as vsphere_errors
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
 LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter instanceUuid>'
 SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
-SETUP_LOGIN_ATTEMPTS = 1    # set-up, and each retry while vCenter is down
-SETUP_RETRY_S = 10          # operations meanwhile fail at once, but one per this interval
 
 
 def _attached_instance(volume) -> str | None:
@@ -48,7 +43,8 @@ def _attached_instance(volume) -> str | None:
 
 
 @interface.volumedriver
-class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver):
+class VMwareVcVmdkDriver(setup.SetUp, managing.Managing, imaging.Imaging,
+                         driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
@@ -70,71 +66,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def get_driver_options():
         return options.vmdk_opts
 
-    # -- set-up ----------------------------------------------------------------------------
-
-    @errors.translated
-    def do_setup(self, context):
-        """Check the options, remove what a killed process left in vmware_tmp_dir and
-        connect. A vCenter that cannot be reached (tried once, within seconds) does not fail
-        the set-up, as Cinder would never call the driver again: the backend reports itself
-        down and finishes its set-up at the next stats refresh or operation once vCenter
-        answers. Wrong options, credentials or certificates fail it at once."""
-        self._config = options.BackendConfig.from_options(self.configuration)
-        source.remove_stale_spools(self._config.tmp_dir)
-        try:
-            self._set_up()
-        except vsphere_errors.ConnectionFailed as error:
-            if isinstance(error, vsphere_errors.CertificateNotTrusted):
-                raise
-            LOG.error('Backend %s is down until vCenter answers (it will keep trying at '
-                      'each stats refresh and operation): %s', self._backend_name, error)
-
-    def check_for_setup_error(self):
-        """do_setup checked the options, and the connection, version and clusters unless
-        vCenter was unreachable (then the backend reports itself down)."""
-
-    def _set_up(self, retry_after_s: float = 0) -> tuple[vbackend.Backend, vimages.Images]:
-        """The connected backend and its image service, connecting now if not yet (not
-        within ``retry_after_s`` of a failed attempt: its failure is raised again)."""
-        with self._setup_lock:
-            if self._ready is not None:
-                return self._ready
-            if self._down and time.monotonic() - self._down[0] < retry_after_s:
-                raise self._down[1]
-            try:
-                backend = vbackend.Backend.connect(self._config,
-                                                   coordination.COORDINATOR.get_lock,
-                                                   attempts=SETUP_LOGIN_ATTEMPTS)
-                with backend.closed_on_failure():
-                    backend.register_extension()
-            except vsphere_errors.ConnectionFailed as error:
-                self._down = (time.monotonic(), error)
-                raise
-            self._ready = backend, vimages.Images(backend,
-                                                  image_utils.CONF.vmdk_allowed_types)
-            self._down = None
-        LOG.info('Backend %s uses vCenter %s', self._backend_name,
-                 self._config.endpoint.address)
-        return self._ready
-
-    @property
-    def _backend(self) -> vbackend.Backend:
-        return self._connected()[0]
-
-    @property
-    def _images(self) -> vimages.Images:
-        return self._connected()[1]
-
-    def _connected(self) -> tuple[vbackend.Backend, vimages.Images]:
-        """What operations use: set up now if vCenter was unreachable so far; while it
-        still is, a Cinder error saying so."""
-        if self._ready is not None:
-            return self._ready
-        try:
-            return self._set_up(retry_after_s=SETUP_RETRY_S)
-        except vsphere_errors.ConnectionFailed as error:
-            raise exception.VolumeBackendAPIException(
-                data='backend %s is down: %s' % (self._backend_name, error)) from error
+    # -- set-up (``setup``) and the backend's name ------------------------------------------
 
     @property
     def _backend_name(self) -> str:
@@ -438,10 +370,3 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
                     volume_folder=self._backend.config.volume_folder).as_capability(),
             }
         return self._stats
-
-    def _down_stats(self, error: Exception) -> dict:
-        return {'volume_backend_name': self._backend_name, 'vendor_name': 'VMware',
-                'driver_version': self.VERSION, 'storage_protocol': constants.VMDK,
-                'total_capacity_gb': 0, 'free_capacity_gb': 0,
-                'reserved_percentage': self.configuration.reserved_percentage,
-                'backend_state': 'down', 'backend_state_reason': str(error)}
