@@ -98,18 +98,41 @@ def test_eviction_spares_a_template_in_use_until_the_next_fill(
     assert _cached(backend, first, second, third) == [third]
 
 
+def _interrupted_import_into(backend, request, project) -> str:
+    """The ``volume-<id>-image`` VM a cinder-volume killed while importing an image into
+    the volume's backing (vmware_lazy_create = False) leaves, its lease open."""
+    temporary = dataclasses.replace(request, volume_id=str(uuid.uuid4()),
+                                    name='%s-image' % request.name, size_bytes=4 * 1024 ** 2,
+                                    extra_config={images.IMPORT_KEY: request.volume_id})
+    _, lease = backend.start_import(temporary, backend.volume_folder_path(project))
+    return lease.wait_ready(30)[0]
+
+
 def test_an_interrupted_import_into_a_backing_is_an_orphan_once_its_volume_is_gone(backend):
-    """vmware_lazy_create = False: the import's temporary ``volume-<id>-image`` VM, left
-    by a killed cinder-volume, is listed by ``orphans`` after the volume's deletion."""
-    volume_id = str(uuid.uuid4())
-    request = dataclasses.replace(request_for(4 * 1024 ** 2), name='volume-%s-image' % volume_id,
-                                  extra_config={images.IMPORT_KEY: volume_id})
-    _, lease = backend.start_import(request, backend.volume_folder_path(uuid.uuid4().hex))
-    vm, _ = lease.wait_ready(30)
+    """Listed by ``orphans`` once the volume is deleted, not before."""
+    request, project = request_for(), uuid.uuid4().hex
+    vm = _interrupted_import_into(backend, request, project)
     try:
-        assert [o for o in orphans.find(backend.client, frozenset([volume_id]))
+        assert [o for o in orphans.find(backend.client, frozenset([request.volume_id]))
                 if o.ref == vm] == []
         [orphan] = [o for o in orphans.find(backend.client, frozenset()) if o.ref == vm]
     finally:
         backend.backings.delete(vm)
-    assert (orphan.kind, orphan.owner_id) == (orphans.Kind.TEMPORARY, volume_id)
+    assert (orphan.kind, orphan.owner_id) == (orphans.Kind.TEMPORARY, request.volume_id)
+
+
+def test_an_import_into_a_backing_again_replaces_what_an_interrupted_one_left(
+        raw_file, glance, tmp_dir, image_ops, backend, tmp_path):
+    image_id = _image(glance, raw_file)
+    request, project = request_for(), uuid.uuid4().hex
+    existing = backend.create_backing(request, project)
+    try:
+        left = _interrupted_import_into(backend, request, project)
+        image_ops.import_image(image_data(glance, image_id), request, project,
+                               existing=existing)
+        assert vms_named(backend, request.name + '-image') == []
+        exported = export_to_raw(image_ops, existing, 1024 ** 3, glance, tmp_path)
+    finally:
+        backend.backings.delete(existing)
+        backend.backings.delete(left)
+    assert_holds_image(exported, raw_file, tmp_dir)

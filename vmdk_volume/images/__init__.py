@@ -6,7 +6,7 @@ import uuid
 
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import cache, exporter, formats, importer, located, transfer
-from vmdk_volume.vsphere import errors, leases
+from vmdk_volume.vsphere import errors, leases, properties
 
 LOG = logging.getLogger(__name__)
 IMPORT_KEY = 'cinder.image.import'   # marks the temporary VM of an import into a backing
@@ -131,14 +131,32 @@ class Images:
                                    name='%s-image' % request.name,
                                    size_bytes=request.size_bytes, profile=request.profile,
                                    extra_config={IMPORT_KEY: request.volume_id})
-        source = self._importer().import_image(
-            image, temporary, self._backend.volume_folder_path(project_id))
+        folder = self._backend.volume_folder_path(project_id)
+        try:
+            source = self._importer().import_image(image, temporary, folder)
+        except errors.AlreadyExists as duplicate:
+            self._destroy_leftover_import(duplicate, request.volume_id)
+            source = self._importer().import_image(image, temporary, folder)
         backings = self._backend.backings
         try:
             backings.copy_disk(source, self._backend.describe(existing))
         finally:
             backings.delete(source.ref)
         return existing
+
+    def _destroy_leftover_import(self, duplicate: errors.AlreadyExists, volume_id: str) -> None:
+        """Destroy the VM holding the name of the volume's temporary import VM if it is one
+        (marked with the volume's id): an import a crash interrupted; else re-raise."""
+        client = self._backend.client
+        holder = duplicate.holder
+        marks = properties.options(properties.fetch_one(
+            client, client.ref('VirtualMachine', holder), ['config.extraConfig']).get(
+            'config.extraConfig')) if holder else {}
+        if marks.get(IMPORT_KEY) != volume_id:
+            raise duplicate
+        LOG.warning('Destroying %s, an import into the backing of volume %s that was '
+                    'interrupted', holder, volume_id)
+        self._backend.backings.delete(holder)
 
     def export(self, ref: str | None, size_bytes: int, store: exporter.Store,
                what: str) -> None:
