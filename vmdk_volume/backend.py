@@ -8,11 +8,12 @@ Critical sections other processes may enter too (a volume's first backing, folde
 cache fills) take a named lock from ``locks`` (Cinder's coordination in the driver).
 """
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype, volume_type
 from vmdk_volume import locks as vlocks
@@ -47,11 +48,23 @@ class Backend:
         self._compatible: dict[str, frozenset[str]] = {}   # policy id -> datastores
 
     @classmethod
-    def connect(cls, config: BackendConfig, locks: vlocks.Locks | None = None) -> 'Backend':
-        """Log in, check the vCenter version and the configured clusters."""
-        backend = cls(config, vclient.Client.connect(config.endpoint), locks)
-        backend.check()
+    def connect(cls, config: BackendConfig, locks: vlocks.Locks | None = None,
+                attempts: int | None = None) -> 'Backend':
+        """Log in (``attempts`` times at most if given), check the vCenter version and the
+        configured clusters."""
+        backend = cls(config, vclient.Client.connect(config.endpoint, attempts), locks)
+        with backend.closed_on_failure():
+            backend.check()
         return backend
+
+    @contextlib.contextmanager
+    def closed_on_failure(self) -> Iterator[None]:
+        """Log out if the block fails (a set-up that will be tried again)."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
 
     def check(self) -> None:
         """Raise ConfigError if this vCenter cannot serve the configuration."""

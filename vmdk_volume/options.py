@@ -37,7 +37,7 @@ vmdk_opts = [
                       'that takes longer is retried like a dropped connection (one that '
                       'makes a VM or snapshot is first reconciled with what vCenter did). '
                       'Task waits poll vCenter in rounds of half this limit. Unset: no '
-                      'limit.'),
+                      'limit, but logins wait at most 10 s for each answer.'),
     cfg.FloatOpt('vmware_task_poll_interval', default=2.0, min=0,
                  help='Kept for compatibility with the in-tree driver: tasks are awaited '
                       'through property-collector updates, not by polling.'),
@@ -55,7 +55,9 @@ vmdk_opts = [
     # The in-tree default; files in it are made with tempfile.mkstemp (unique, mode 0600).
     cfg.StrOpt('vmware_tmp_dir', default='/tmp',  # nosec B108
                help='Directory for temporary files during image conversion, backup and '
-                    'restore.'),
+                    'restore. The driver names its own vmdk-volume-spool-<pid>-*; at '
+                    'start-up it removes those of processes that are gone and nothing '
+                    'else.'),
     cfg.StrOpt('vmware_ca_file',
                help='CA bundle used to verify the vCenter server certificate.'),
     cfg.BoolOpt('vmware_insecure', default=False,

@@ -8,7 +8,9 @@ imports into the cache that never became templates); an unmanaged VM keeps ``man
 loses its mark, so it is never a candidate. VM snapshots of backings are candidates too:
 ``snapshot-<id>`` (COW snapshots) and ``clone-<volume id>`` (bases of linked clones). A
 candidate is an orphan when the id it carries is not among the ids Cinder owns; a ``-retyped``
-copy also when its volume's backing exists beside it; an unfinished cache import always.
+copy also when its volume's backing exists beside it; an unfinished cache import always; the
+``volume-<id>-image`` VM of an import into a backing (``cinder.image.import``) once its
+volume is gone.
 
 Stray files are VMDKs in our folders (``volume-``, ``snapshot-`` or ``image-<id>`` at a
 datastore's root) that no VM's disk uses, found with one datastore search task per accessible
@@ -108,7 +110,8 @@ def _vm_orphans(vms: list[properties.Item], owned: frozenset[str]) -> list[Orpha
     for item, extra in marked:
         kind = _kind(item, extra, owned, backed)
         if kind is not None:
-            owner = extra.get(IMAGE_ID_KEY) or extra[specs.VOLUME_ID_KEY]
+            owner = (extra.get(IMAGE_ID_KEY) or extra.get(specs.IMPORT_KEY)
+                     or extra[specs.VOLUME_ID_KEY])
             beside = backed.get(owner, '') if _retyped(item) else ''
             found.append(Orphan(kind, item.get('name'), item.value, owner,
                                 created=item.get('config.createDate'), parent=beside))
@@ -129,6 +132,8 @@ def _kind(item: properties.Item, extra: dict[str, str], owned: frozenset[str],
     template = bool(item.get('config.template'))
     if extra.get(IMAGE_ID_KEY):
         return Kind.CACHE if template else Kind.TEMPORARY
+    if extra.get(specs.IMPORT_KEY):       # an import into a volume's backing, killed midway
+        return Kind.TEMPORARY if extra[specs.IMPORT_KEY] not in owned else None
     volume = extra.get(specs.VOLUME_ID_KEY)
     if not volume:
         return None

@@ -269,7 +269,6 @@ CONFIG_ROWS = [
                                                   '.* gold \\(it has: DC0_C0\\)'),
     ({'vmware_datastore_regex': 'ssd-('}, "vmware_datastore_regex 'ssd-\\(' is not a valid"),
     ({'vmware_ca_file': '/etc/ssl/certs/ca-certificates.crt'}, 'vmware_ca_file'),
-    ({'vmware_host_port': 1, 'vmware_api_retry_count': 0}, 'vmware_host_port'),
     ({'vmware_volume_folder': ' '}, "vmware_volume_folder ' ' is not a valid folder path"),
     ({'vmware_volume_folder': 'a//b'}, 'not blank, separated by /'),
     ({'vmware_volume_folder': 'v' * 81}, 'each name must be 1 to 80 characters'),

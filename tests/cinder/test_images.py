@@ -1,17 +1,20 @@
 """A volume from a Glance image and back to an image, through Cinder's VolumeManager."""
 
+import dataclasses
 import glob
 import os
+import pathlib
 import subprocess
 
 import pytest
 import requests
 
 from tests import hostile_images as hostile
+from tests.cinder import racing
 from tests.cinder.test_lifecycle import _backing
 from vmdk_volume import orphans
-from vmdk_volume.images import located
-from vmdk_volume.vsphere import leases
+from vmdk_volume.images import located, source
+from vmdk_volume.vsphere import inventory, leases
 
 MiB = 1024 ** 2
 
@@ -120,7 +123,7 @@ def imaged_volume(cinder, tmp_path_factory):
 
 
 def _spools() -> set:
-    return set(glob.glob('/tmp/vmdk-image-*'))
+    return set(glob.glob('/tmp/%s*' % source.SPOOL_PREFIX))
 
 
 REIMAGE_CASES = ('sparse, parent hint to a host file', 'sparse, parent hint to nbd://',
@@ -281,3 +284,75 @@ def test_without_a_network_namespace_qemu_img_images_are_refused(cinder, tmp_pat
     manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images, image_id)
     assert manager.driver._backend.backings.find(volume.id) is not None
     manager.delete_volume(cinder.context, volume)
+
+
+def _stream_optimized(tmp_path, name: str) -> tuple[bytes, pathlib.Path]:
+    raw = tmp_path / ('%s.raw' % name)
+    raw.write_bytes(os.urandom(2 * MiB))
+    vmdk = tmp_path / ('%s.vmdk' % name)
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                    'subformat=streamOptimized', str(raw), str(vmdk)], check=True)
+    return raw.read_bytes(), vmdk
+
+
+def _volume_bytes(cinder, manager, volume, tmp_path) -> bytes:
+    """The volume's disk as raw bytes, uploaded to an image through the manager."""
+    upload = cinder.images.create_empty()
+    manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
+    back = tmp_path / ('%s.raw' % upload['id'])
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(cinder.images.path(upload['id'])), str(back)], check=True)
+    return back.read_bytes()
+
+
+def _from_image(cinder, driver, image_id):
+    """A volume from the image as Cinder's create flow makes it on worker threads (its
+    manager's flow waits on eventlet's thread pool, which only the main thread can): a lazy
+    volume, then the driver's clone_image and, if it cloned nothing, copy_image_to_volume."""
+    volume = cinder.create_volume('vc1')
+    meta = cinder.images.show(cinder.context, image_id)
+    update, cloned = driver.clone_image(cinder.context, volume, (None, None), meta,
+                                        cinder.images)
+    if cloned:
+        volume.update(update)
+        volume.save()
+    else:
+        driver.copy_image_to_volume(cinder.context, volume, cinder.images, image_id)
+    return image_id, volume
+
+
+@pytest.mark.parametrize('max_count', [1, 20])
+def test_concurrent_volumes_from_new_images_all_hold_their_bytes(cinder, tmp_path, max_count,
+                                                                  monkeypatch):
+    """Three new images, three volumes of each at once: no clone of an unfinished fill, no
+    eviction of a template being cloned (max_count 1 evicts on every fill)."""
+    manager = cinder.managers['vc1']
+    backend = manager.driver._backend
+    cache = dataclasses.replace(backend.config.image_cache, max_count=max_count)
+    monkeypatch.setattr(backend, 'config', dataclasses.replace(backend.config,
+                                                                image_cache=cache))
+    client = backend.client
+    before = racing.orphans_now(client, cinder.context)
+    images = {}
+    for n in range(3):
+        data, vmdk = _stream_optimized(tmp_path, 'image%d' % n)
+        images[cinder.images.add(vmdk, 'vmdk', vmware_disktype='streamOptimized')] = data
+
+    run = racing.race(lambda image_id: _from_image(cinder, manager.driver, image_id),
+                      list(images) * 3, 9)
+    print(run.figures('9 volumes from 3 new images, max_count %d' % max_count))
+
+    assert run.failures == []
+    try:
+        for image_id, volume in run.results:
+            assert _volume_bytes(cinder, manager, volume, tmp_path)[:2 * MiB] == images[image_id]
+    finally:
+        racing.race(lambda result: manager.delete_volume(cinder.context, result[1]),
+                    run.results, 9)
+    assert racing.orphans_now(client, cinder.context) - before == set()
+    assert len(_cache_entries(backend, images)) <= max_count
+
+
+def _cache_entries(backend, image_ids) -> list:
+    return [item for item in inventory.virtual_machines(backend.client, ['name'])
+            if item.get('name') in {'image-%s' % image_id for image_id in image_ids}]

@@ -3,14 +3,15 @@
 This package is the only part of the driver that imports Cinder. It turns Cinder objects into
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
 what happens on vCenter lives in ``backend``, ``backings``, ``placement``, ``images`` and
-``vsphere``. Manage/unmanage (``managing``), images (``imaging``) and the lookups turning a
-recorded moref into a checked object (``lookup``) are mixins of the one driver class defined
-here.
+``vsphere``. Set-up (``setup``), manage/unmanage (``managing``), images (``imaging``) and
+the lookups turning a recorded moref into a checked object (``lookup``) are mixins of the one
+driver class defined here.
 """
 
-from cinder import coordination, exception, interface
+import threading
+
+from cinder import exception, interface
 from cinder.common import constants
-from cinder.image import image_utils
 from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
 
@@ -19,7 +20,7 @@ from vmdk_volume import backend as vbackend
 from vmdk_volume import backings as vbackings
 from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
-from vmdk_volume.driver import errors, imaging, locations, lookup, managing
+from vmdk_volume.driver import errors, imaging, locations, lookup, managing, setup
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _attached_instance(volume) -> str | None:
 
 
 @interface.volumedriver
-class VMwareVcVmdkDriver(lookup.Lookup, managing.Managing, imaging.Imaging,
+class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.Imaging,
                          driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
@@ -57,8 +58,10 @@ class VMwareVcVmdkDriver(lookup.Lookup, managing.Managing, imaging.Imaging,
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.configuration.append_config_values(options.vmdk_opts)
-        self._backend: vbackend.Backend | None = None
-        self._images: vimages.Images | None = None
+        self._config: options.BackendConfig | None = None
+        self._ready: tuple[vbackend.Backend, vimages.Images] | None = None
+        self._setup_lock = threading.Lock()
+        self._down: tuple[float, Exception] | None = None   # when and why set-up failed
         self._stats: dict = {}
         self._exported: dict[str, str] = {}  # volume id -> backing create_export just found
 
@@ -66,19 +69,7 @@ class VMwareVcVmdkDriver(lookup.Lookup, managing.Managing, imaging.Imaging,
     def get_driver_options():
         return options.vmdk_opts
 
-    # -- set-up ----------------------------------------------------------------------------
-
-    @errors.translated
-    def do_setup(self, context):
-        config = options.BackendConfig.from_options(self.configuration)
-        self._backend = vbackend.Backend.connect(config, coordination.COORDINATOR.get_lock)
-        self._backend.register_extension()
-        self._images = vimages.Images(self._backend, image_utils.CONF.vmdk_allowed_types)
-        LOG.info('Backend %s uses vCenter %s', self._backend_name,
-                 config.endpoint.address)
-
-    def check_for_setup_error(self):
-        """do_setup checked the connection, version, clusters and options already."""
+    # -- set-up (``setup``) and the backend's name ------------------------------------------
 
     @property
     def _backend_name(self) -> str:
@@ -373,6 +364,13 @@ class VMwareVcVmdkDriver(lookup.Lookup, managing.Managing, imaging.Imaging,
 
     @errors.translated
     def get_volume_stats(self, refresh=False):
+        """Capacity and capabilities; while vCenter is unreachable, a report of the backend
+        down, with no capacity (set-up is tried again first)."""
+        if self._ready is None:
+            try:
+                self._set_up()
+            except verrors.ConnectionFailed as error:
+                return self._down_stats(error)
         if refresh or not self._stats:
             total, free = self._backend.capacity(refresh=True)
             self._stats = {

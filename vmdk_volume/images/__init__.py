@@ -1,14 +1,15 @@
 """Images: Glance images into backings and back (formats, conversion, transfer, cache)."""
 
+import contextlib
 import logging
 import uuid
 
-from vmdk_volume import locks as vlocks
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import cache, exporter, formats, importer, located, transfer
-from vmdk_volume.vsphere import leases, specs
+from vmdk_volume.vsphere import errors, leases, properties, specs
 
 LOG = logging.getLogger(__name__)
+FILL_ATTEMPTS = 2    # a template evicted by another process before its clone: import again
 
 
 class Images:
@@ -39,20 +40,58 @@ class Images:
         if not (self._backend.config.image_cache.enabled and meta.checksum):
             return self._importer().import_image(
                 image, request, self._backend.volume_folder_path(project_id)).ref
-        template = self.cache.lookup(meta.image_id, meta.checksum)
-        if template is None:
-            template = self._cache_template(image, request)
-        return self.clone_template(template, request, project_id, meta.image_id)
+        ref = self.from_cache(meta.image_id, meta.checksum, request, project_id)
+        for _ in range(FILL_ATTEMPTS):
+            if ref is not None:
+                return ref
+            ref = self._fill_and_clone(image, request, project_id)
+        raise errors.NotFound('ManagedObjectNotFound',
+                              'the cached template of image %s vanished while it was cloned, '
+                              '%d times' % (meta.image_id, FILL_ATTEMPTS))
 
     def from_cache(self, image_id: str, checksum: str, request: BackingRequest,
                    project_id: str) -> str | None:
-        """A clone of the image's cached template, or None if it is not cached."""
+        """A clone of the image's cached template, or None if it is not cached (or not
+        finished: a fill in progress is never cloned)."""
         if not (self._backend.config.image_cache.enabled and checksum):
             return None
-        template = self.cache.lookup(image_id, checksum)
-        if template is None:
-            return None
-        return self.clone_template(template, request, project_id, image_id)
+        with self.cache.reading(image_id):
+            template = self.cache.lookup(image_id, checksum)
+            return template and self._clone_cached(template, request, project_id, image_id)
+
+    def _fill_and_clone(self, image: importer.ImageData, request: BackingRequest,
+                        project_id: str) -> str | None:
+        """A clone of the image's template, imported first under the image's lock unless
+        whoever held the lock before (a thread, or another process: the index is read
+        again) made it; then the cache is evicted to its limits. None if the template
+        vanished before it was cloned."""
+        meta = image.meta
+        with contextlib.ExitStack() as reading:
+            with self.cache.lock(meta.image_id):
+                template = self.cache.lookup(meta.image_id, meta.checksum, reread=True)
+                if template is None:
+                    self.cache.discard_unfinished(meta.image_id)
+                    template = self._fill(image, request)
+                reading.enter_context(self.cache.reading(meta.image_id))
+            ref = self._clone_cached(template, request, project_id, meta.image_id)
+        self.cache.evict(keep=meta.image_id)
+        return ref
+
+    def _clone_cached(self, template: Backing, request: BackingRequest, project_id: str,
+                      image_id: str) -> str | None:
+        """A clone of the cached template, or None if it vanished (another process
+        evicted it): its entry is forgotten."""
+        try:
+            return self.clone_template(template, request, project_id, image_id)
+        except errors.NotFound:
+            try:
+                self._backend.backings.describe(template.ref)
+            except errors.NotFound:
+                LOG.info('The cached template %s of image %s vanished while it was cloned',
+                         template.ref, image_id)
+                self.cache.forget(image_id)
+                return None
+            raise
 
     def from_location(self, meta: formats.ImageMeta, urls: list[str],
                       request: BackingRequest, project_id: str) -> str | None:
@@ -78,16 +117,6 @@ class Images:
         return self._backend.clone_backing(template, request, project_id,
                                            grow_in_clone=True)
 
-    def _cache_template(self, image: importer.ImageData, request: BackingRequest) -> Backing:
-        """Import the image into its cached template: once, under the image's lock; who
-        waited for another fill (a thread, or another process: the index is read again)
-        gets its template."""
-        meta = image.meta
-        vcenter = self._backend.client.content.about.instanceUuid
-        with self._backend.locks(vlocks.name('image', vcenter, meta.image_id)):
-            template = self.cache.lookup(meta.image_id, meta.checksum, reread=True)
-            return template or self._fill(image, request)
-
     def _fill(self, image: importer.ImageData, request: BackingRequest) -> Backing:
         meta = image.meta
         wanted = self.cache.template_request(meta.image_id, meta.checksum, request)
@@ -102,14 +131,32 @@ class Images:
                                    name='%s-image' % request.name,
                                    size_bytes=request.size_bytes, profile=request.profile,
                                    extra_config=specs.import_marks(request.volume_id))
-        source = self._importer().import_image(
-            image, temporary, self._backend.volume_folder_path(project_id))
+        folder = self._backend.volume_folder_path(project_id)
+        try:
+            source = self._importer().import_image(image, temporary, folder)
+        except errors.AlreadyExists as duplicate:
+            self._destroy_leftover_import(duplicate, request.volume_id)
+            source = self._importer().import_image(image, temporary, folder)
         backings = self._backend.backings
         try:
             backings.copy_disk(source, self._backend.describe(existing))
         finally:
             backings.delete(source.ref)
         return existing
+
+    def _destroy_leftover_import(self, duplicate: errors.AlreadyExists, volume_id: str) -> None:
+        """Destroy the VM holding the name of the volume's temporary import VM if it is one
+        (marked with the volume's id): an import a crash interrupted; else re-raise."""
+        client = self._backend.client
+        holder = duplicate.holder
+        marks = properties.options(properties.fetch_one(
+            client, client.ref('VirtualMachine', holder), ['config.extraConfig']).get(
+            'config.extraConfig')) if holder else {}
+        if marks.get(specs.IMPORT_KEY) != volume_id:
+            raise duplicate
+        LOG.warning('Destroying %s, an import into the backing of volume %s that was '
+                    'interrupted', holder, volume_id)
+        self._backend.backings.delete(holder)
 
     def export(self, ref: str | None, size_bytes: int, store: exporter.Store,
                what: str) -> None:

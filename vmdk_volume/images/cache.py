@@ -10,18 +10,32 @@ drops the template. The cache keeps at most ``vmware_image_cache_max_count`` tem
 
 The index is read from vCenter once per process and kept in memory; use times are
 in-memory too, so after a restart the least recently *created* templates are evicted first.
-A fill runs under the image's lock (``Images``); whoever held it next looks again, reading
-the index again (one call) if its copy lacks the image, so a template another process made
-meanwhile is found rather than imported twice.
+An entry is a VM carrying the image key that is a template (``config.template``): a fill marks
+its VM as one only once the import completed and was verified, so a VM with the key that is
+not a template is a fill in progress or one a crash interrupted, never cloned. A fill runs
+under the image's lock (``lock``); whoever held it next looks again, reading the index again
+(one call) if its copy lacks the image, so a template another process made meanwhile is found
+rather than imported twice, and destroys what an interrupted fill left (``discard_unfinished``:
+under the lock no fill of the image is running anywhere) before importing again.
+
+Eviction never destroys a template this process is cloning (``reading`` counts the clones of
+each image) nor one whose image's lock is held (a fill or a drop in any process): such an
+entry stays, over the limits, until a later fill evicts again. A clone in another process is
+not seen: if its template vanishes under it, that process imports the image again
+(``Images``), so no volume fails or gets another image's bytes.
 """
 
+import collections
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 from vmdk_volume import folders
+from vmdk_volume import locks as vlocks
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.vsphere import errors, inventory, properties, specs
 
@@ -47,8 +61,10 @@ class ImageCache:
 
     def __init__(self, backend):
         self._backend = backend
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._entries: dict[str, Entry] | None = None
+        self._unfinished: dict[str, list[str]] = {}    # image id -> VMs of unfinished fills
+        self._readers: collections.Counter[str] = collections.Counter()  # clones per image
         self._read_at = 0.0     # time.monotonic() of the last read of the index
 
     @property
@@ -66,18 +82,39 @@ class ImageCache:
                               profile_id=request.profile_id,
                               extra_config=specs.image_marks(image_id, checksum))
 
+    def lock(self, image_id: str):
+        """The image's lock (every process of the backend): fills and drops run under it."""
+        vcenter = self._backend.client.content.about.instanceUuid
+        return self._backend.locks(vlocks.name('image', vcenter, image_id))
+
+    @contextlib.contextmanager
+    def reading(self, image_id: str) -> Iterator[None]:
+        """Count a clone of the image's template while it runs: eviction spares it."""
+        with self._lock:
+            self._readers[image_id] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers[image_id] -= 1
+                if not self._readers[image_id]:
+                    del self._readers[image_id]
+                    self._lock.notify_all()
+
     def lookup(self, image_id: str, checksum: str, reread: bool = False) -> Backing | None:
-        """The template of this image version, or None (a stale version is dropped); with
-        ``reread``, an index without the image is read again from vCenter first."""
+        """The template of this image version, or None; with ``reread`` (under the image's
+        lock), an index without the image is read again from vCenter first and a stale
+        version is dropped (once this process's clones of it are done)."""
         entry = self._load().get(image_id)
         if entry is None and reread:
             entry = self._load(force=True).get(image_id)
         if entry is None:
             return None
         if entry.checksum != checksum:
-            LOG.info('Image %s changed (checksum %s, cached %s): dropping its template %s',
-                     image_id, checksum, entry.checksum, entry.ref)
-            self._drop(entry)
+            if reread:
+                LOG.info('Image %s changed (checksum %s, cached %s): dropping its template '
+                         '%s', image_id, checksum, entry.checksum, entry.ref)
+                self._drop(entry)
             return None
         try:
             template = self._backend.describe(entry.ref, _identity(entry))
@@ -87,16 +124,33 @@ class ImageCache:
         entry.used = time.time()
         return template
 
+    def discard_unfinished(self, image_id: str) -> None:
+        """Destroy the VMs of the image's fills that never finished (under its lock: no
+        fill of it runs anywhere), as the last read of the index found them."""
+        with self._lock:
+            refs = self._unfinished.pop(image_id, [])
+        for ref in refs:
+            LOG.warning('Destroying %s, an unfinished import of image %s into the cache '
+                        '(interrupted)', ref, image_id)
+            self._backend.backings.delete(ref)
+
     def add(self, image_id: str, checksum: str, ref: str, size_bytes: int) -> None:
-        """Keep a freshly imported template, marked as such, and evict beyond the limits."""
+        """Keep a freshly imported and verified template: mark it as one, the sign that
+        its fill completed."""
         client = self._backend.client
         client.call('MarkAsTemplate', client.ref('VirtualMachine', ref))
         self._load()
         with self._lock:
             self._entries[image_id] = Entry(image_id, checksum, ref, size_bytes, time.time())
-        self._evict(keep=image_id)
 
-    def _evict(self, keep: str) -> None:
+    def forget(self, image_id: str) -> None:
+        """Drop the image's entry from the index (its template vanished)."""
+        with self._lock:
+            (self._entries or {}).pop(image_id, None)
+
+    def evict(self, keep: str) -> None:
+        """Destroy the least recently used templates beyond the limits, but ``keep``'s and
+        those being cloned or whose image's lock is held (see the module docstring)."""
         with self._lock:
             ranked = sorted(self._entries.values(), key=lambda e: e.used, reverse=True)
         count = size = 0
@@ -105,11 +159,32 @@ class ImageCache:
             size += entry.size_bytes
             over_size = self.limits.max_size_gb and size > self.limits.max_size_gb * GiB
             if entry.image_id != keep and (count > self.limits.max_count or over_size):
-                LOG.info('Evicting the cached template of image %s (least recently used)',
-                         entry.image_id)
-                self._drop(entry)
+                self._evict(entry)
+
+    def _evict(self, entry: Entry) -> None:
+        lock = self.lock(entry.image_id)
+        if not lock.acquire(blocking=False):
+            LOG.info('Keeping the template of image %s over the cache limits for now: '
+                     'its image is being filled or dropped', entry.image_id)
+            return
+        try:
+            with self._lock:
+                busy = self._readers[entry.image_id] or self._entries.get(
+                    entry.image_id) is not entry
+            if busy:
+                LOG.info('Keeping the template of image %s over the cache limits for now: '
+                         'it is being cloned', entry.image_id)
+                return
+            LOG.info('Evicting the cached template of image %s (least recently used)',
+                     entry.image_id)
+            self._drop(entry)
+        finally:
+            lock.release()
 
     def _drop(self, entry: Entry) -> None:
+        """Destroy the entry's template once this process's clones of it are done."""
+        with self._lock:
+            self._lock.wait_for(lambda: not self._readers[entry.image_id])
         self._forget(entry)
         self._backend.backings.delete(entry.ref, _identity(entry))
 
@@ -119,19 +194,24 @@ class ImageCache:
                 del self._entries[entry.image_id]
 
     def _load(self, force: bool = False) -> dict[str, Entry]:
-        """A copy of the index, read once (again if ``force``): every VM carrying our
-        image key."""
+        """A copy of the index, read once (again if ``force``): every template carrying
+        our image key; the VMs carrying it that are no templates are unfinished fills."""
         with self._lock:
             if self._entries is not None and not force:
                 return dict(self._entries)
         read_at = time.monotonic()
-        found = {}
+        found, unfinished = {}, collections.defaultdict(list)
         items = inventory.virtual_machines(self._backend.client, [
-            'config.extraConfig', 'config.hardware.device', 'config.createDate'])
+            'config.extraConfig', 'config.template', 'config.hardware.device',
+            'config.createDate'])
         for item in items:
             entry = _entry(item)
-            if entry is not None:
+            if entry is None:
+                continue
+            if item.get('config.template'):
                 found[entry.image_id] = entry
+            else:
+                unfinished[entry.image_id].append(entry.ref)
         with self._lock:
             if self._entries is None or read_at > self._read_at:
                 known = self._entries or {}
@@ -139,10 +219,12 @@ class ImageCache:
                     if entry.ref == getattr(known.get(entry.image_id), 'ref', None):
                         entry.used = known[entry.image_id].used
                 self._entries, self._read_at = found, read_at
+                self._unfinished = dict(unfinished)
             return dict(self._entries)
 
 
 def _entry(item) -> Entry | None:
+    """The VM as an entry if it carries our image key (a template or not)."""
     values = properties.options(item.get('config.extraConfig'))
     if IMAGE_ID_KEY not in values:
         return None

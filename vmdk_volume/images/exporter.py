@@ -58,7 +58,8 @@ class Exporter:
 
     def _export_empty(self, size_bytes: int, store: Store, what: str) -> None:
         tmp_dir = self._backend.config.tmp_dir
-        fd, path = tempfile.mkstemp(prefix='vmdk-empty-', suffix='.vmdk', dir=tmp_dir)
+        fd, path = tempfile.mkstemp(prefix=source.temporary_prefix(), suffix='.vmdk',
+                                    dir=tmp_dir)
         os.close(fd)
         try:
             os.unlink(path)     # qemu-img creates it

@@ -1,15 +1,27 @@
 """Image data from Glance as a stream of chunks: the disk inside an OVA, a peeked head,
-and spooling into a bounded temporary file when a conversion needs one."""
+and spooling into a bounded temporary file when a conversion needs one.
+
+Spool files (and the converted files beside them, and the exporter's empty disks) are named
+``vmdk-volume-spool-<pid>-…`` after the process that writes them: the files of a process that
+is gone (killed mid-import) are removed by ``remove_stale_spools`` at the driver's set-up;
+nothing else in ``vmware_tmp_dir`` is ever touched.
+"""
 
 import contextlib
 import functools
+import logging
 import os
+import re
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
 
 from vmdk_volume.images.formats import ImageUnacceptable
 from vmdk_volume.images.transfer import CHUNK, Meter
+
+LOG = logging.getLogger(__name__)
+SPOOL_PREFIX = 'vmdk-volume-spool-'
+_SPOOL_NAME = re.compile(r'^%s(\d+)-' % re.escape(SPOOL_PREFIX))
 
 
 class ChunkReader:
@@ -71,7 +83,7 @@ def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 def spool(chunks: Iterable[bytes], tmp_dir: str, meter: Meter, limit: int) -> str:
     """Write ``chunks`` to a new temporary file in ``tmp_dir`` (at most ``limit`` bytes);
     its path, which the caller removes."""
-    fd, path = tempfile.mkstemp(prefix='vmdk-image-', dir=tmp_dir)
+    fd, path = tempfile.mkstemp(prefix=temporary_prefix(), dir=tmp_dir)
     try:
         with os.fdopen(fd, 'wb') as out:
             for chunk in chunks:
@@ -84,3 +96,36 @@ def spool(chunks: Iterable[bytes], tmp_dir: str, meter: Meter, limit: int) -> st
         os.unlink(path)
         raise
     return path
+
+
+def temporary_prefix() -> str:
+    """The name prefix of this process's temporary files in ``vmware_tmp_dir``."""
+    return '%s%d-' % (SPOOL_PREFIX, os.getpid())
+
+
+def remove_stale_spools(tmp_dir: str) -> None:
+    """Remove the spool files in ``tmp_dir`` whose process is gone."""
+    for name in sorted(os.listdir(tmp_dir)) if os.path.isdir(tmp_dir) else ():
+        match = _SPOOL_NAME.match(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(tmp_dir, name)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            LOG.warning('Could not remove %s, left by process %s (gone): %s', path,
+                        match.group(1), error)
+            continue
+        LOG.info('Removed %s, left by process %s (gone)', path, match.group(1))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # another user's process
+        return True
+    return True

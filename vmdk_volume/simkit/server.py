@@ -65,8 +65,9 @@ class Simulator:
 
     def __init__(self, model: ModelSize = ModelSize(), *, tls: bool = True,
                  username: str | None = None, password: str | None = None,
-                 task_ms: int = 0, latency_ms: int = 0):
+                 task_ms: int = 0, latency_ms: int = 0, port: int = 0):
         self.model = model
+        self._port = port       # 0: any free port
         self.tls = tls
         self.username = username
         self.password = password
@@ -82,7 +83,8 @@ class Simulator:
         binary = build.ensure_binary()
         wsdl_dir = wsdl.ensure(build.cache_root() / 'wsdl')
         self._workdir = pathlib.Path(tempfile.mkdtemp(prefix='vmdk-vcsim-'))
-        command = [str(binary), '-listen', '127.0.0.1:0', '-tls=%s' % str(self.tls).lower(),
+        command = [str(binary), '-listen', '127.0.0.1:%d' % self._port,
+                   '-tls=%s' % str(self.tls).lower(),
                    '-cert-dir', str(self._workdir), '-wsdl-dir', str(wsdl_dir),
                    '-task-ms', str(self._task_ms), '-latency-ms', str(self._latency_ms),
                    *self.model.flags()]

@@ -29,8 +29,9 @@ class Client:
         self._tasks = tasks.TaskWaiter(self)
 
     @classmethod
-    def connect(cls, endpoint: vsession.Endpoint) -> 'Client':
-        return cls(vsession.connect(endpoint))
+    def connect(cls, endpoint: vsession.Endpoint, attempts: int | None = None) -> 'Client':
+        """A client logged in to ``endpoint`` (see ``session.connect``)."""
+        return cls(vsession.connect(endpoint, attempts))
 
     @property
     def content(self):

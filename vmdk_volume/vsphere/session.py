@@ -2,8 +2,15 @@
 
 oslo.vmware retries its login forever on connection errors, a certificate it cannot verify
 included, so a wrong ``vmware_ca_file`` would hang cinder-volume's start-up. Here the login is
-tried ``api_retry_count`` times, TLS and credential failures are not retried at all, and each
-failure becomes an exception from ``vsphere.errors`` that names what to fix.
+tried ``api_retry_count`` times (``attempts`` times when the caller says, as the driver's
+set-up does so that an unreachable vCenter fails it within seconds), TLS and credential
+failures are not retried at all, a CA file that does not exist is refused before any
+connection, and each failure becomes an exception from ``vsphere.errors`` that names what to
+fix. Each login's socket operations time out after ``vmware_api_timeout_secs``, or
+``LOGIN_TIMEOUT_S`` when it is unset: a peer that accepts TCP and never answers fails the
+login instead of hanging it (later calls keep the configured limit, none if unset: long
+property-collector waits must not trip it). Without ``vmware_wsdl_location``, oslo.vmware
+fetches the WSDL from vCenter with no time limit: vCenter is asked first, bounded the same way.
 
 Each oslo.vmware service (vim, pbm) is ``prepare``d for two things oslo.vmware gets wrong:
 
@@ -19,6 +26,7 @@ Each oslo.vmware service (vim, pbm) is ``prepare``d for two things oslo.vmware g
 import dataclasses
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -36,6 +44,7 @@ LOG = logging.getLogger(__name__)
 MAX_LOGIN_BACKOFF_S = 30
 HOSTNAME_MISMATCH = 62      # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH
 CERTIFICATE_READ_TIMEOUT_S = 10
+LOGIN_TIMEOUT_S = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,31 +81,69 @@ class Session(api.VMwareAPISession):
                          cacert=endpoint.ca_file, insecure=endpoint.insecure,
                          pool_size=endpoint.pool_size, create_session=False,
                          connection_timeout=endpoint.timeout_s)
+        self._attempts = endpoint.api_retry_count + 1
 
     @property
     def key(self) -> str | None:
         """The current login's session key: it changes when the session is renewed."""
         return self._session_id
 
+    def login(self, attempts: int | None = None) -> None:
+        """Log in, trying ``attempts`` times if given (else ``api_retry_count`` + 1)."""
+        if attempts is not None:
+            self._attempts = attempts
+        try:
+            self._create_session()
+        finally:
+            self._attempts = self.endpoint.api_retry_count + 1
+
+    @property
+    def vim(self):
+        """oslo.vmware's vim service; before it first fetches the WSDL from vCenter (which
+        it does with no time limit), vCenter must answer within ``LOGIN_TIMEOUT_S``."""
+        if self._vim is None and not self.endpoint.wsdl_location:
+            self._probe()
+        return api.VMwareAPISession.vim.fget(self)
+
+    def _probe(self) -> None:
+        url = 'https://%s/sdk/vimService.wsdl' % self.endpoint.address
+        verify = self.endpoint.ca_file or not self.endpoint.insecure
+        with requests.get(url, verify=verify, stream=True,
+                          timeout=self.endpoint.timeout_s or LOGIN_TIMEOUT_S):
+            pass
+
     def _create_session(self):
         # oslo's login without its endless RetryDecorator (still under its lock).
-        login = api.VMwareAPISession._create_session.__wrapped__
-        for attempt in range(1, self.endpoint.api_retry_count + 2):
+        for attempt in range(1, self._attempts + 1):
             try:
-                return login(self)
+                return self._login_once()
             except Exception as error:  # noqa: BLE001 - classified just below
                 failure = _explain(error, self.endpoint)
-                if not _is_transient(failure) or attempt > self.endpoint.api_retry_count:
+                if not _is_transient(failure) or attempt == self._attempts:
                     raise failure from error
                 LOG.warning('Login to vCenter %s failed (attempt %d): %s',
                             self.endpoint.address, attempt, failure)
                 time.sleep(min(2 ** attempt, MAX_LOGIN_BACKOFF_S))
 
+    def _login_once(self):
+        """One login, its socket operations bounded (see the module docstring)."""
+        transport = self.vim.client.options.transport
+        transport._connection_timeout = self.endpoint.timeout_s or LOGIN_TIMEOUT_S
+        try:
+            return api.VMwareAPISession._create_session.__wrapped__(self)
+        finally:
+            transport._connection_timeout = self.endpoint.timeout_s
 
-def connect(endpoint: Endpoint) -> Session:
-    """Log in to ``endpoint`` and return the session, or raise a ``vsphere.errors`` error."""
+
+def connect(endpoint: Endpoint, attempts: int | None = None) -> Session:
+    """Log in to ``endpoint`` (``attempts`` times at most if given) and return the session,
+    or raise a ``vsphere.errors`` error."""
+    if endpoint.ca_file and not os.path.isfile(endpoint.ca_file):
+        raise errors.CertificateNotTrusted(
+            'vmware_ca_file %s does not exist or is not a file: it must name the CA bundle '
+            'that signed the certificate of vCenter %s' % (endpoint.ca_file, endpoint.address))
     session = Session(endpoint)
-    session._create_session()
+    session.login(attempts)
     prepare(session.vim)
     return session
 

@@ -1,0 +1,109 @@
+"""The driver's set-up: options, crash debris in vmware_tmp_dir, and the connection to
+vCenter, which may come later than the set-up itself.
+
+Cinder calls ``do_setup`` once; if it raises, the volume manager never calls the driver again
+(no stats, no operations: a restart is needed) and its create_volume fails with KeyError:
+'pools'. So a vCenter that cannot be reached (one login attempt, bounded in time) does not
+fail the set-up: the backend reports itself down (``backend_state``, no capacity) and
+connects at the next stats refresh (Cinder's periodic task) or operation once vCenter
+answers; operations meanwhile fail with a Cinder error naming the cause, trying to connect
+at most once per ``SETUP_RETRY_S``. Wrong options, credentials or certificates fail the
+set-up at once.
+"""
+
+import threading
+import time
+
+from cinder import coordination, exception
+from cinder.common import constants
+from cinder.image import image_utils
+from oslo_log import log as logging
+
+from vmdk_volume import backend as vbackend
+from vmdk_volume import images as vimages
+from vmdk_volume import options
+from vmdk_volume.driver import errors
+from vmdk_volume.images import source
+from vmdk_volume.vsphere import errors as vsphere_errors
+
+LOG = logging.getLogger(__name__)
+SETUP_LOGIN_ATTEMPTS = 1    # set-up, and each retry while vCenter is down
+SETUP_RETRY_S = 10          # operations meanwhile fail at once, but try once per interval
+
+
+class SetUp:
+    """The driver's set-up and connection (a mixin of ``VMwareVcVmdkDriver``)."""
+
+    _config: options.BackendConfig | None
+    _ready: tuple[vbackend.Backend, vimages.Images] | None
+    _setup_lock: threading.Lock
+    _down: tuple[float, Exception] | None
+
+    @errors.translated
+    def do_setup(self, context):
+        """Check the options, remove what a killed process left in vmware_tmp_dir and
+        connect; an unreachable vCenter leaves the backend down (see the module
+        docstring)."""
+        self._config = options.BackendConfig.from_options(self.configuration)
+        source.remove_stale_spools(self._config.tmp_dir)
+        try:
+            self._set_up()
+        except vsphere_errors.ConnectionFailed as error:
+            if isinstance(error, vsphere_errors.CertificateNotTrusted):
+                raise
+            LOG.error('Backend %s is down until vCenter answers (it will keep trying at '
+                      'each stats refresh and operation): %s', self._backend_name, error)
+
+    def check_for_setup_error(self):
+        """do_setup checked the options, and the connection, version and clusters unless
+        vCenter was unreachable (then the backend reports itself down)."""
+
+    def _set_up(self, retry_after_s: float = 0) -> tuple[vbackend.Backend, vimages.Images]:
+        """The connected backend and its image service, connecting now if not yet (not
+        within ``retry_after_s`` of a failed attempt: its failure is raised again)."""
+        with self._setup_lock:
+            if self._ready is not None:
+                return self._ready
+            if self._down and time.monotonic() - self._down[0] < retry_after_s:
+                raise self._down[1]
+            try:
+                backend = vbackend.Backend.connect(self._config,
+                                                   coordination.COORDINATOR.get_lock,
+                                                   attempts=SETUP_LOGIN_ATTEMPTS)
+                with backend.closed_on_failure():
+                    backend.register_extension()
+            except vsphere_errors.ConnectionFailed as error:
+                self._down = (time.monotonic(), error)
+                raise
+            self._ready = backend, vimages.Images(backend,
+                                                  image_utils.CONF.vmdk_allowed_types)
+            self._down = None
+        LOG.info('Backend %s uses vCenter %s', self._backend_name,
+                 self._config.endpoint.address)
+        return self._ready
+
+    @property
+    def _backend(self) -> vbackend.Backend:
+        return self._connected()[0]
+
+    @property
+    def _images(self) -> vimages.Images:
+        return self._connected()[1]
+
+    def _connected(self) -> tuple[vbackend.Backend, vimages.Images]:
+        """What operations use: set up now if vCenter was unreachable so far; while it
+        still is, a Cinder error saying so."""
+        if self._ready is not None:
+            return self._ready
+        try:
+            return self._set_up(retry_after_s=SETUP_RETRY_S)
+        except vsphere_errors.ConnectionFailed as error:
+            raise exception.VolumeBackendAPIException(
+                data='backend %s is down: %s' % (self._backend_name, error)) from error
+
+    def _down_stats(self, error: Exception) -> dict:
+        return {'volume_backend_name': self._backend_name, 'vendor_name': 'VMware',
+                'driver_version': self.VERSION, 'storage_protocol': constants.VMDK,
+                'total_capacity_gb': 0, 'free_capacity_gb': 0,
+                'reserved_percentage': self.configuration.reserved_percentage,
+                'backend_state': 'down', 'backend_state_reason': str(error)}
