@@ -110,14 +110,19 @@ def _vm_orphans(vms: list[properties.Item], owned: frozenset[str]) -> list[Orpha
     for item, extra in marked:
         kind = _kind(item, extra, owned, backed)
         if kind is not None:
-            owner = (extra.get(IMAGE_ID_KEY) or extra.get(specs.IMPORT_KEY)
-                     or extra[specs.VOLUME_ID_KEY])
+            owner = _owner(extra)
             beside = backed.get(owner, '') if _retyped(item) else ''
             found.append(Orphan(kind, item.get('name'), item.value, owner,
                                 created=item.get('config.createDate'), parent=beside))
         elif extra.get(specs.VOLUME_ID_KEY):
             found += _orphan_snapshots(item, owned)
     return found
+
+
+def _owner(extra: dict[str, str]) -> str:
+    """The id a marked VM carries: its volume's, else its image's or its import's volume."""
+    return (extra.get(specs.VOLUME_ID_KEY) or extra.get(IMAGE_ID_KEY)
+            or extra.get(specs.IMPORT_KEY) or '')
 
 
 def _backed(marked: list[tuple[properties.Item, dict[str, str]]]) -> dict[str, str]:
@@ -130,11 +135,11 @@ def _kind(item: properties.Item, extra: dict[str, str], owned: frozenset[str],
           backed: dict[str, str]) -> Kind | None:
     """What an orphan (or cache entry) this VM is, or None if it is owned or not ours."""
     template = bool(item.get('config.template'))
-    if extra.get(IMAGE_ID_KEY):
-        return Kind.CACHE if template else Kind.TEMPORARY
+    volume = extra.get(specs.VOLUME_ID_KEY)
+    if extra.get(IMAGE_ID_KEY) and not volume:  # a volume's mark comes first: clones made
+        return Kind.CACHE if template else Kind.TEMPORARY  # by older releases carry both
     if extra.get(specs.IMPORT_KEY):       # an import into a volume's backing, killed midway
         return Kind.TEMPORARY if extra[specs.IMPORT_KEY] not in owned else None
-    volume = extra.get(specs.VOLUME_ID_KEY)
     if not volume:
         return None
     if _retyped(item):
@@ -249,7 +254,7 @@ def _changed(client: vclient.Client, orphan: Orphan, owned: frozenset[str]) -> s
                               'VM %s (%s) is gone' % (orphan.name, orphan.ref))
     item, extra = mine[0]
     kind = _kind(item, extra, owned, _backed(marked))
-    if (item.get('name'), extra.get(IMAGE_ID_KEY) or extra.get(specs.VOLUME_ID_KEY)) != (
+    if (item.get('name'), _owner(extra)) != (
             orphan.name, orphan.owner_id) or kind not in (orphan.kind, None):
         return 'changed'
     return 'owned' if kind is None else ''

@@ -17,7 +17,7 @@ from tests.functional.conftest import marks
 from vmdk_volume import backings, images, orphans, volume_type
 from vmdk_volume.images import cache, formats, importer, located, transfer
 from vmdk_volume.local_images import LocalImages
-from vmdk_volume.vsphere import leases, properties
+from vmdk_volume.vsphere import leases, properties, specs
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -322,6 +322,32 @@ def test_clone_of_a_template_is_a_volume_not_the_template(raw_file, glance, tmp_
     assert volume not in listed
     assert restarted.ref == template.ref
     assert after_eviction is None
+
+
+def test_a_volume_of_an_earlier_release_carrying_the_image_marks_is_left_alone(
+        raw_file, glance, tmp_dir, image_ops, backend):
+    """Earlier releases cloned volumes from templates without clearing the image's marks:
+    such a volume is no template and no unfinished fill (the next fill would destroy it), and
+    orphans does not list it as temporary."""
+    image_id = glance.add(raw_file, 'raw')
+    checksum = glance.show(None, image_id)['checksum']
+    request = request_for()
+    old = backend.create_backing(request, uuid.uuid4().hex)
+    backend.client.run('ReconfigVM_Task', backend.client.ref('VirtualMachine', old),
+                       spec=backend.client.create('VirtualMachineConfigSpec', extraConfig=[
+                           backend.client.create('OptionValue', key=key, value=value)
+                           for key, value in specs.image_marks(image_id, checksum).items()]))
+    try:
+        listed = {o.ref for o in orphans.find(backend.client, frozenset([request.volume_id]))}
+        filled = image_ops.import_image(image_data(glance, image_id), request_for(),
+                                        uuid.uuid4().hex)
+        backend.backings.delete(filled)
+        still_there = backend.describe(old)
+    finally:
+        backend.backings.delete(old)
+    assert old not in listed
+    assert still_there.ref == old
+    assert image_ops.cache.lookup(image_id, checksum).ref != old
 
 
 def test_changed_image_replaces_its_template(raw_file, glance, tmp_dir, image_ops, backend,

@@ -224,9 +224,11 @@ class ImageCache:
 
 
 def _entry(item) -> Entry | None:
-    """The VM as an entry if it carries our image key (a template or not)."""
+    """The VM as an entry if it carries our image key (a template or not) and is no
+    volume's: a volume cloned from a template by a release before the marks were cleared
+    on clone still carries the image's marks beside its own."""
     values = properties.options(item.get('config.extraConfig'))
-    if IMAGE_ID_KEY not in values:
+    if not values.get(IMAGE_ID_KEY) or values.get(specs.VOLUME_ID_KEY):
         return None
     devices = getattr(item.get('config.hardware.device'), 'VirtualDevice', None) or []
     size = sum(int(d.capacityInKB) * 1024 for d in devices
