@@ -171,3 +171,18 @@ def test_nfc_import_lands_in_the_disk_and_reads_back_identical(
     vsphere.run('Destroy_Task', vm)
     assert received == payload
     assert simulator.stats().nfc_bytes_downloaded == len(payload)
+
+
+def test_lease_device_urls_name_the_connected_host_as_star(vsphere, sim_inventory, simulator):
+    """As vCenter and ESX do, a lease's device URLs say ``https://*/nfc/...`` for the address
+    the client connected to (the simulator's port is not 443)."""
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-star-urls')
+    try:
+        lease = vsphere.call('ExportVm', vm)
+        info = properties.fetch_one(vsphere, lease, ['info'])['info']
+        vsphere.call('HttpNfcLeaseAbort', lease)
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    urls = [device.url for device in info.deviceUrl]
+    assert urls and all(url.startswith('https://*/nfc/') for url in urls)
+    assert simulator.port != 443
