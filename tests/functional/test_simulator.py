@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 import requests
-from oslo_vmware import rw_handles
+from oslo_vmware import rw_handles, vim_util
 
 from tests.conftest import endpoint_for
 from vmdk_volume.images import convert
@@ -186,3 +186,32 @@ def test_lease_device_urls_name_the_connected_host_as_star(vsphere, sim_inventor
     urls = [device.url for device in info.deviceUrl]
     assert urls and all(url.startswith('https://*/nfc/') for url in urls)
     assert simulator.port != 443
+
+
+def test_recursive_traversal_follows_specs_of_the_objects_type_only(vim_session, vsphere,
+                                                                     sim_inventory):
+    """oslo.vmware's get_objects (the in-tree driver's backing scan) traverses from the root
+    folder with specs for each type; vCenter applies a spec only to objects of its type."""
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-traversal')
+    try:
+        result = vim_session.invoke_api(vim_util, 'get_objects', vim_session.vim,
+                                        'VirtualMachine', 100, ['name'])
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    names = [prop.val for obj in result.objects for prop in obj.propSet]
+    assert 'volume-traversal' in names
+    assert len(names) == len(set(names))
+
+
+def test_keyed_extra_config_path_reads_that_option_or_nothing(vsphere, sim_inventory):
+    vm, volume_id = _create_backing(vsphere, sim_inventory, 'volume-keyed-path')
+    other = vsphere.call('FindByInventoryPath', vsphere.content.searchIndex,
+                         inventoryPath='DC0/vm/DC0_C0_H0_VM0')     # a model VM, unmarked
+    path = 'config.extraConfig["cinder.volume.id"]'
+    try:
+        found = {item.value: item.props for item in properties.fetch(
+            vsphere, [vm, other], [path, 'name'])}
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    assert found[vm.value][path].value == volume_id
+    assert found[other.value] == {'name': 'DC0_C0_H0_VM0'}
