@@ -13,7 +13,7 @@ from cinder.image import image_utils
 from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
 
-from vmdk_volume import DRIVER_VERSION, options, retype, volume_type
+from vmdk_volume import DRIVER_VERSION, intree, options, retype, volume_type
 from vmdk_volume import backend as vbackend
 from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
@@ -55,6 +55,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         self.configuration.append_config_values(options.vmdk_opts)
         self._backend: vbackend.Backend | None = None
         self._images: vimages.Images | None = None
+        self._intree: intree.InTree | None = None
         self._stats: dict = {}
 
     @staticmethod
@@ -68,6 +69,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         config = options.BackendConfig.from_options(self.configuration)
         self._backend = vbackend.Backend.connect(config, coordination.COORDINATOR.get_lock)
         self._backend.register_extension()
+        self._intree = intree.InTree(self._backend.client)
         self._images = vimages.Images(self._backend, image_utils.CONF.vmdk_allowed_types)
         LOG.info('Backend %s uses vCenter %s', self._backend_name,
                  config.endpoint.address)
@@ -94,7 +96,8 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def delete_volume(self, volume):
         """Destroy the backing if there is one; a volume without one needs no call."""
         backings = self._backend.backings
-        if volume.provider_location and backings.delete(volume.provider_location):
+        recorded = locations.volume_backing(volume)
+        if recorded and backings.delete(recorded):
             return
         ref = backings.find(volume.name_id)
         if ref is not None:
@@ -174,33 +177,67 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
 
     @errors.translated
     def delete_snapshot(self, snapshot):
-        kind, ref = locations.parse_snapshot_location(snapshot)
-        if kind == locations.TEMPLATE:
-            self._backend.backings.delete(ref)
-        elif kind == locations.COW:
-            self._backend.backings.remove_snapshot(ref)
+        """Destroy the template or remove the VM snapshot (either driver's)."""
+        source = self._snapshot_source(snapshot, gone_ok=True)
+        if source is None:
+            return
+        if source.kind == locations.TEMPLATE:
+            self._backend.backings.delete(source.value)
+        else:
+            self._backend.backings.remove_snapshot(source.value)
 
     @errors.translated
     def create_volume_from_snapshot(self, volume, snapshot):
         """One clone task: from the template, or from the backing at the VM snapshot."""
-        kind, ref = locations.parse_snapshot_location(snapshot)
-        if kind is None:
+        source = self._snapshot_source(snapshot)
+        if source is None:
             return None
         profile = self._profile(volume)
-        if kind == locations.TEMPLATE:
-            return self._clone(volume, profile, self._backend.describe(ref))
-        source = self._backend.describe(self._backing_ref(snapshot.volume))
+        if source.kind == locations.TEMPLATE:
+            return self._clone(volume, profile, self._backend.describe(source.value))
+        backing = self._backend.describe(self._backing_ref(snapshot.volume))
         linked = profile.clone_type is volume_type.CloneType.LINKED
-        return self._clone(volume, profile, source, snapshot=ref, linked=linked)
+        return self._clone(volume, profile, backing, snapshot=source.value, linked=linked)
 
     @errors.translated
     def revert_to_snapshot(self, context, volume, snapshot):
-        kind, ref = locations.parse_snapshot_location(snapshot)
-        if kind == locations.COW:
-            self._backend.backings.revert(ref)
-        elif kind == locations.TEMPLATE:
+        """Revert to the VM snapshot, or copy the template's disk over the volume's."""
+        source = self._snapshot_source(snapshot)
+        if source is None:
+            if self._backing_ref(volume) is None:
+                return      # both blank
+            raise exception.InvalidSnapshot(
+                reason='snapshot %s was taken when volume %s had no backing: it has nothing '
+                       'on vCenter to revert to' % (snapshot.id, volume.id))
+        if source.kind == locations.COW:
+            self._backend.backings.revert(source.value)
+        else:
             target = self._backend.describe(self._backing_ref(volume))
-            self._backend.backings.copy_disk(self._backend.describe(ref), target)
+            self._backend.backings.copy_disk(self._backend.describe(source.value), target)
+
+    def _snapshot_source(self, snapshot, gone_ok: bool = False
+                         ) -> locations.SnapshotLocation | None:
+        """The template or VM snapshot (moref values) of either driver's snapshot; None if
+        it has nothing on vCenter. The in-tree driver's template is found by its inventory
+        path (gone: InvalidSnapshot, or None if ``gone_ok``), its COW snapshot by name."""
+        location = locations.parse_snapshot_location(snapshot)
+        if location is None:
+            backing = self._backing_ref(snapshot.volume)
+            found = backing and self._intree.snapshot_named(backing, snapshot.name)
+            return locations.SnapshotLocation(locations.COW, found) if found else None
+        if location.kind != locations.INVENTORY_PATH:
+            return location
+        template = self._intree.entity_at(location.value)
+        if template is not None:
+            return locations.SnapshotLocation(locations.TEMPLATE, template)
+        if gone_ok:
+            LOG.warning('Snapshot %s: no template at inventory path %s; nothing to delete',
+                        snapshot.id, location.value)
+            return None
+        raise exception.InvalidSnapshot(
+            reason='snapshot %s was recorded by the in-tree driver as the template at '
+                   'inventory path %r, and vCenter has no VM there' % (snapshot.id,
+                                                                       location.value))
 
     # -- ownership -------------------------------------------------------------------------
 
@@ -270,7 +307,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         """The volume's backing: its recorded moref, or one FindAllByUuid call. Backings
         carry ``name_id`` (the volume id, or after a generic migration the id of the volume
         that made the backing, see ``update_migrated_volume``)."""
-        return volume.provider_location or self._backend.backings.find(volume.name_id)
+        return locations.volume_backing(volume) or self._backend.backings.find(volume.name_id)
 
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
@@ -285,7 +322,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def create_export(self, context, volume, connector):
         """Make sure the volume has a backing the connector's instance can reach."""
         ref = self._ensure_backing(volume, connector)
-        return {'provider_location': ref} if ref != volume.provider_location else None
+        return {'provider_location': ref} if ref != locations.volume_backing(volume) else None
 
     def ensure_export(self, context, volume):
         pass
@@ -308,7 +345,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     @errors.translated
     def initialize_connection(self, volume, connector):
         """Connection info for Nova's vmwareapi and, if asked, os-brick's VMDK connector."""
-        ref = volume.provider_location or self._ensure_backing(volume, connector)
+        ref = locations.volume_backing(volume) or self._ensure_backing(volume, connector)
         policy = self._profile(volume).storage_policy
         data = {'volume': ref, 'volume_id': volume.id, 'name': volume.name,
                 'profile_id': self._backend.policies.profile_id(policy) if policy else None}
