@@ -14,10 +14,11 @@ import subprocess
 import sys
 import types
 import uuid
+from collections.abc import Callable
 
-from vmdk_volume.vsphere import client as vclient
+from oslo_vmware import vim_util
+
 from vmdk_volume.vsphere import properties
-from vmdk_volume.vsphere import session as vsession
 
 INTREE_DRIVER = 'cinder.volume.drivers.vmware.vmdk.VMwareVcVmdkDriver'
 CONNECTOR = {'host': 'backup-1', 'ip': '10.0.0.9', 'initiator': None}   # no instance
@@ -25,13 +26,14 @@ BEFORE, AFTER = b'in-tree data at the snapshot\n' * 64, b'written after the snap
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def produce(database: pathlib.Path, vc, section: str, snapshot_format: str,
+def produce(database: pathlib.Path, vc, sections: dict[str, str],
             workdir: pathlib.Path) -> dict:
-    """Make the objects with the in-tree driver on ``vc`` for backend ``section``: the ids
-    of what it made, by role (see ``_make``)."""
+    """Make the objects with the in-tree driver on ``vc``, one backend section per
+    ``vmware_snapshot_format`` (``sections``: name -> format): per section, the ids of what
+    it made, by role (see ``_make``)."""
     from vmdk_volume.simkit import build, wsdl
-    request = dict(database=str(database), section=section, format=snapshot_format,
-                   workdir=str(workdir), host=vc.host, port=vc.port, ca_file=vc.ca_file,
+    request = dict(database=str(database), sections=sections, workdir=str(workdir),
+                   host=vc.host, port=vc.port, ca_file=vc.ca_file,
                    wsdl=str(wsdl.ensure(build.cache_root() / 'wsdl') / 'vimService.wsdl'))
     done = subprocess.run([sys.executable, '-m', 'tests.cinder.intree', json.dumps(request)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -40,75 +42,75 @@ def produce(database: pathlib.Path, vc, section: str, snapshot_format: str,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def client_for(vc) -> vclient.Client:
-    return vclient.Client.connect(vsession.Endpoint(
-        host=vc.host, port=vc.port, username='admin', password='secret', ca_file=vc.ca_file,
-        api_retry_count=2))
-
-
-def disk_file(client, ref: str) -> pathlib.Path:
-    """The simulator's local file of the first disk of VM ``ref`` (clones and disk copies
-    copy it, so it carries a volume's data)."""
-    vm = client.ref('VirtualMachine', ref)
-    devices = properties.fetch_one(client, vm, ['config.hardware.device'])
-    disk = next(d for d in devices['config.hardware.device'].VirtualDevice
-                if type(d).__name__ == 'VirtualDisk')
-    url = properties.fetch_one(client, disk.backing.datastore, ['info.url'])['info.url']
+def disk_file(read: Callable[[object, str], object], vm) -> pathlib.Path:
+    """The simulator's local file of the first disk of the VM ``vm`` (clones and disk copies
+    copy it, so it carries a volume's data); ``read(moref, path)`` reads a property."""
+    devices = read(vm, 'config.hardware.device').VirtualDevice
+    disk = next(d for d in devices if type(d).__name__ == 'VirtualDisk')
+    url = read(disk.backing.datastore, 'info.url')
     return pathlib.Path(url) / disk.backing.fileName.split('] ', 1)[1]
 
 
-def _make(harness, section: str, snapshot_format: str, client) -> dict:
+def reader(client) -> Callable[[object, str], object]:
+    """``disk_file``'s ``read`` through our vSphere client."""
+    return lambda ref, path: properties.fetch_one(client, ref, [path]).get(path)
+
+
+def _make(harness, section: str, snapshot_format: str) -> dict:
     manager, context = harness.managers[section], harness.context
+    session = manager.driver.session
+
+    def read(ref, path):
+        return session.invoke_api(vim_util, 'get_object_property', session.vim, ref, path)
 
     def attached(volume):
         manager.initialize_connection(context, volume, CONNECTOR)   # makes its backing
-        return _backing(client, volume.id)
+        return manager.driver.volumeops.get_backing_by_uuid(volume.id)
 
     backed = harness.create_volume(section)
-    disk_file(client, attached(backed)).write_bytes(BEFORE)
+    disk_file(read, attached(backed)).write_bytes(BEFORE)
     snapshot = harness.create_snapshot(section, backed)
     if snapshot_format == 'template':
-        disk_file(client, _backing(client, backed.id)).write_bytes(AFTER)
+        disk_file(read, manager.driver.volumeops.get_backing_by_uuid(backed.id)).write_bytes(
+            AFTER)
     lazy = harness.create_volume(section)
     clone = harness.create_volume(section, source_volid=backed.id)
     from_snapshot = harness.create_volume(section, snapshot_id=snapshot.id)
     old = harness.create_volume(section)
-    _as_before_instance_uuid(client, attached(old))
+    _as_before_instance_uuid(session, attached(old))
     return {'backed': backed.id, 'snapshot': snapshot.id, 'lazy': lazy.id,
             'lazy_snapshot': harness.create_snapshot(section, lazy).id, 'clone': clone.id,
             'from_snapshot': from_snapshot.id, 'old': old.id,
             'statuses': sorted({v.status for v in (backed, lazy, clone, from_snapshot, old)})}
 
 
-def _backing(client, volume_id: str) -> str:
-    found = client.call('FindAllByUuid', client.content.searchIndex, uuid=volume_id,
-                        vmSearch=True, instanceUuid=True)
-    return found[0].value
-
-
-def _as_before_instance_uuid(client, ref: str) -> None:
+def _as_before_instance_uuid(session, vm) -> None:
     """A backing as in-tree releases before instanceUuid = volume id made it: a random
     instanceUuid, no cinder.volume.id mark; only its name says which volume it is."""
-    client.run('ReconfigVM_Task', client.ref('VirtualMachine', ref), spec=client.create(
-        'VirtualMachineConfigSpec', instanceUuid=str(uuid.uuid4()),
-        extraConfig=[client.create('OptionValue', key='cinder.volume.id', value='')]))
+    factory = session.vim.client.factory
+    option = factory.create('ns0:OptionValue')
+    option.key, option.value = 'cinder.volume.id', ''
+    spec = factory.create('ns0:VirtualMachineConfigSpec')
+    spec.instanceUuid, spec.extraConfig = str(uuid.uuid4()), [option]
+    session.wait_for_task(session.invoke_api(session.vim, 'ReconfigVM_Task', vm, spec=spec))
 
 
 def main(request: dict) -> None:
     from vmdk_volume.cinder_harness import Cinder
     vc = types.SimpleNamespace(host=request['host'], port=request['port'],
                                ca_file=request['ca_file'])
-    section = request['section']
-    harness = Cinder(pathlib.Path(request['workdir']), {section: vc}, {section: {
-        'volume_driver': INTREE_DRIVER, 'vmware_wsdl_location': 'file://' + request['wsdl'],
-        'vmware_task_poll_interval': '0.05', 'vmware_api_retry_count': '2',
-        'vmware_snapshot_format': request['format']}},
+    sections = request['sections']
+    harness = Cinder(pathlib.Path(request['workdir']), dict.fromkeys(sections, vc), {
+        section: {'volume_driver': INTREE_DRIVER,
+                  'vmware_wsdl_location': 'file://' + request['wsdl'],
+                  'vmware_task_poll_interval': '0.05', 'vmware_api_retry_count': '2',
+                  'vmware_snapshot_format': snapshot_format}
+        for section, snapshot_format in sections.items()},
         database=pathlib.Path(request['database']))
-    client = client_for(vc)
     try:
-        made = _make(harness, section, request['format'], client)
+        made = {section: _make(harness, section, snapshot_format)
+                for section, snapshot_format in sections.items()}
     finally:
-        client.close()
         harness.stop()
     print(json.dumps(made))
 

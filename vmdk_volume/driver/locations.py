@@ -14,7 +14,7 @@ from cinder import exception
 
 TEMPLATE, COW = 'template', 'cow'     # '<kind>:<moref value>'
 INVENTORY_PATH = 'inventory-path'     # the in-tree driver's template snapshots
-_MOREF = re.compile(r'[\w.-]+')
+_MOREFS = {TEMPLATE: re.compile(r'vm-\d+'), COW: re.compile(r'snapshot-\d+')}   # vCenter's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,7 @@ def parse_snapshot_location(snapshot) -> SnapshotLocation | None:
     if '/' in location:
         return SnapshotLocation(INVENTORY_PATH, location)
     kind, _, ref = location.partition(':')
-    if kind in (TEMPLATE, COW) and _MOREF.fullmatch(ref):
+    if kind in _MOREFS and _MOREFS[kind].fullmatch(ref):
         return SnapshotLocation(kind, ref)
     raise exception.InvalidSnapshot(
         reason="snapshot %s has provider_location %r, which is neither this driver's "
@@ -50,7 +50,7 @@ def volume_backing(volume) -> str | None:
     location = volume.provider_location
     if not location:
         return None
-    if not _MOREF.fullmatch(location):
+    if not _MOREFS[TEMPLATE].fullmatch(location):
         raise exception.InvalidVolume(
             reason='volume %s has provider_location %r, which is not a backing moref value '
                    '(this driver records e.g. vm-42; the in-tree driver records nothing): '
