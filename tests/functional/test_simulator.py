@@ -215,3 +215,12 @@ def test_keyed_extra_config_path_reads_that_option_or_nothing(vsphere, sim_inven
         vsphere.run('Destroy_Task', vm)
     assert found[vm.value][path].value == volume_id
     assert found[other.value] == {'name': 'DC0_C0_H0_VM0'}
+
+
+def test_a_view_of_a_vm_destroyed_since_reads_without_it(vsphere, sim_inventory):
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-view-gone')
+    view = properties.container_view(vsphere, vsphere.content.rootFolder, ['VirtualMachine'])
+    vsphere.run('Destroy_Task', vm)
+    names = [item.get('name') for item in properties.collect(vsphere, view, {
+        'VirtualMachine': ['name']})]
+    assert names and 'volume-view-gone' not in names

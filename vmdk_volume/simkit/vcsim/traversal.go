@@ -124,7 +124,8 @@ func lookup(ctx *simulator.Context, ref types.ManagedObjectReference) mo.Referen
 }
 
 // selectObjects expands object specs into one spec per selected object, without traversal.
-// A starting object that does not exist is left as it is, for vcsim to report.
+// A starting object that does not exist is left as it is, for vcsim to report; objects
+// reached by traversal that are gone are left out.
 func selectObjects(ctx *simulator.Context, specs []types.ObjectSpec) []types.ObjectSpec {
 	var out []types.ObjectSpec
 	for _, o := range specs {
@@ -182,12 +183,14 @@ func (s *selection) walk(obj mo.Reference, set []types.BaseSelectionSpec) {
 		}
 		s.followed[key] = true
 		for _, ref := range refsAt(obj, ts.Path) {
+			next := lookup(s.ctx, ref)
+			if next == nil { // gone (a view may still list it): not selected, as vCenter
+				continue
+			}
 			if ts.Skip == nil || !*ts.Skip {
 				s.add(ref)
 			}
-			if next := lookup(s.ctx, ref); next != nil {
-				s.walk(next, ts.SelectSet)
-			}
+			s.walk(next, ts.SelectSet)
 		}
 	}
 }
