@@ -3,13 +3,20 @@
 Its template snapshots are recorded by inventory path (found with one FindByInventoryPath
 call); its COW snapshots are VM snapshots of the volume's backing named after the Cinder
 snapshot (one read of the backing's snapshot tree). See docs/UPSTREAM.md.
+
+Backings made by in-tree releases before instanceUuid = volume id carry only their name
+(``volume-<id>``): like the in-tree driver, one read of every VM's name builds an index of
+such backings, here on first need (never per operation).
 """
 
 import logging
+import re
+import threading
 
-from vmdk_volume.vsphere import properties
+from vmdk_volume.vsphere import inventory, properties
 
 LOG = logging.getLogger(__name__)
+_BACKING_NAME = re.compile(r'volume-([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})')
 
 
 class InTree:
@@ -17,6 +24,31 @@ class InTree:
 
     def __init__(self, client):
         self._client = client
+        self._lock = threading.Lock()
+        self._by_name: dict[str, str] | None = None
+
+    def backing_named(self, name: str) -> str | None:
+        """The moref value of the unmarked backing ``name`` (see the module docstring)."""
+        with self._lock:
+            if self._by_name is None:
+                self._by_name = self._index()
+            return self._by_name.get(name)
+
+    def _index(self) -> dict[str, str]:
+        found: dict[str, list[str]] = {}
+        for item in inventory.virtual_machines(self._client, [
+                'name', 'config.instanceUuid', 'config.template']):
+            name = item.get('name') or ''
+            match = _BACKING_NAME.fullmatch(name)
+            if match and not item.get('config.template') and \
+                    item.get('config.instanceUuid') != match.group(1):
+                found.setdefault(name, []).append(item.value)
+        for name, refs in found.items():
+            if len(refs) > 1:
+                LOG.error('%d VMs are named %s (%s): none of them is taken as its backing',
+                          len(refs), name, ', '.join(refs))
+        LOG.info('%d backings of old in-tree releases (found by name only)', len(found))
+        return {name: refs[0] for name, refs in found.items() if len(refs) == 1}
 
     def entity_at(self, inventory_path: str) -> str | None:
         """The moref value of the VM at ``inventory_path``, or None: one call."""

@@ -142,15 +142,38 @@ def test_unrecognised_provider_locations_are_refused_naming_them(upgraded):
         driver.extend_volume(volume, 3)
 
 
-@pytest.mark.xfail(strict=True, reason='backings of in-tree releases before instanceUuid are '
-                   'not yet looked up by name')
-def test_backing_of_an_old_intree_release_is_found_by_name(upgraded):
+def test_backing_of_an_old_intree_release_is_found_by_name_once(upgraded, legacy_vc):
     volume = upgraded.volume('old')
     names = upgraded.vm_names()
+    legacy_vc.reset_stats()
     info = upgraded.manager.initialize_connection(upgraded.cinder.context, volume,
                                                   intree.CONNECTOR)
+    # FindAllByUuid finds nothing; one read of every VM's name built the index (here or
+    # at an earlier lookup of an old volume), once per driver.
+    assert legacy_vc.stats().calls.get('RetrievePropertiesEx', 0) <= 1
     assert upgraded.vm_names() == names, 'a second backing was made'
-    assert info['data']['volume'] is not None
+    backing = upgraded.manager.driver._backend.describe(info['data']['volume'])
+    assert backing.name == 'volume-%s' % volume.id
+
+    legacy_vc.reset_stats()     # another old volume, without backing: no scan again
+    upgraded.manager.extend_volume(upgraded.cinder.context, upgraded.volume('lazy'), 2,
+                                   reservations=None)
+    assert legacy_vc.stats().calls == {'FindAllByUuid': 1}
+
+
+def test_intree_backings_and_snapshots_are_never_offered_to_manage(upgraded):
+    context, manager = upgraded.cinder.context, upgraded.manager
+    volumes = objects.VolumeList.get_all_by_host(context, manager.host)
+    names = {'volume-%s' % v.id for v in volumes} | {
+        'snapshot-%s' % upgraded.made[role] for role in ('snapshot', 'lazy_snapshot')}
+    listed = [entry for listing in (
+        manager.get_manageable_volumes(context, None, 1000, 0, ['reference'], ['asc']),
+        manager.get_manageable_snapshots(context, None, 1000, 0, ['reference'], ['asc']))
+        for entry in listing if entry['extra_info'].split(',')[0][len('name: '):] in names]
+    assert {'volume-%s' % upgraded.made[role] for role in ('backed', 'old')} <= {
+        entry['extra_info'].split(',')[0][len('name: '):] for entry in listed}
+    assert [e for e in listed if e['safe_to_manage']] == []
+    assert all(e['cinder_id'] for e in listed)
 
 
 def test_deleting_every_snapshot_and_volume_leaves_nothing_on_vcenter(upgraded):
@@ -159,8 +182,7 @@ def test_deleting_every_snapshot_and_volume_leaves_nothing_on_vcenter(upgraded):
         manager.delete_snapshot(context, upgraded.snapshot(role))
     volumes = objects.VolumeList.get_all_by_host(context, manager.host)
     for volume in volumes:
-        if volume.id != upgraded.made['old']:      # see the test above
-            manager.delete_volume(context, volume)
+        manager.delete_volume(context, volume)
     ours = {'volume-%s' % v.id for v in volumes} | {
         'snapshot-%s' % upgraded.made[role] for role in ('snapshot', 'lazy_snapshot')}
-    assert upgraded.vm_names() & ours == {'volume-%s' % upgraded.made['old']}
+    assert upgraded.vm_names() & ours == set()

@@ -12,6 +12,7 @@ from cinder.common import constants
 from cinder.image import image_utils
 from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
+from oslo_utils import timeutils
 
 from vmdk_volume import DRIVER_VERSION, intree, options, retype, volume_type
 from vmdk_volume import backend as vbackend
@@ -56,6 +57,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         self._backend: vbackend.Backend | None = None
         self._images: vimages.Images | None = None
         self._intree: intree.InTree | None = None
+        self._started_at = None     # volumes made before may be the in-tree driver's
         self._stats: dict = {}
 
     @staticmethod
@@ -70,6 +72,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         self._backend = vbackend.Backend.connect(config, coordination.COORDINATOR.get_lock)
         self._backend.register_extension()
         self._intree = intree.InTree(self._backend.client)
+        self._started_at = timeutils.utcnow()
         self._images = vimages.Images(self._backend, image_utils.CONF.vmdk_allowed_types)
         LOG.info('Backend %s uses vCenter %s', self._backend_name,
                  config.endpoint.address)
@@ -99,7 +102,7 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         recorded = locations.volume_backing(volume)
         if recorded and backings.delete(recorded):
             return
-        ref = backings.find(volume.name_id)
+        ref = backings.find(volume.name_id) or self._old_intree_backing(volume)
         if ref is not None:
             backings.delete(ref)
 
@@ -307,7 +310,21 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
         """The volume's backing: its recorded moref, or one FindAllByUuid call. Backings
         carry ``name_id`` (the volume id, or after a generic migration the id of the volume
         that made the backing, see ``update_migrated_volume``)."""
-        return locations.volume_backing(volume) or self._backend.backings.find(volume.name_id)
+        return (locations.volume_backing(volume) or self._backend.backings.find(volume.name_id)
+                or self._old_intree_backing(volume))
+
+    def _old_intree_backing(self, volume) -> str | None:
+        """For a volume older than this driver's start whose backing FindAllByUuid did not
+        find: the backing an old in-tree release made, found by name (``intree``). None at
+        no cost for younger volumes."""
+        return self._intree.backing_named(volume.name) if self._predates_driver(volume) \
+            else None
+
+    def _predates_driver(self, volume) -> bool:
+        """Whether the volume was made before this driver started (by the in-tree driver,
+        perhaps)."""
+        created = volume.created_at and volume.created_at.replace(tzinfo=None)
+        return created is not None and created < self._started_at
 
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
@@ -359,6 +376,12 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def _ensure_backing(self, volume, connector) -> str:
         """The volume's backing, created if missing, on a datastore the instance's host
         uses (moved there if it is elsewhere); one backing across the cluster."""
+        old = self._backing_ref(volume) if self._predates_driver(volume) else None
+        if old:
+            instance = (connector or {}).get('instance')
+            if instance:
+                self._backend.make_reachable(old, volume.size * GiB, instance)
+            return old
         return self._backend.ensure_backing(self._backing_request(volume), volume.project_id,
                                             (connector or {}).get('instance'))
 
