@@ -10,8 +10,9 @@ import pytest
 from cinder import exception, objects
 
 from tests.cinder import intree
+from vmdk_volume import orphans
 from vmdk_volume.simkit import ModelSize, Simulator
-from vmdk_volume.vsphere import inventory
+from vmdk_volume.vsphere import inventory, properties
 
 
 @pytest.fixture(scope='module')
@@ -159,6 +160,35 @@ def test_backing_of_an_old_intree_release_is_found_by_name_once(upgraded, legacy
     upgraded.manager.extend_volume(upgraded.cinder.context, upgraded.volume('lazy'), 2,
                                    reservations=None)
     assert legacy_vc.stats().calls == {'FindAllByUuid': 1}
+
+
+def test_intree_volume_uploads_to_an_image(upgraded):
+    glance = upgraded.cinder.images
+    upload = glance.create_empty()
+    upgraded.manager.copy_volume_to_image(upgraded.cinder.context, upgraded.made['clone'],
+                                          dict(upload))
+    meta = glance.show(None, upload['id'])
+    assert meta['properties']['vmware_disktype'] == 'streamOptimized'
+    assert glance.path(upload['id']).read_bytes()[:4] == b'KDMV'
+
+
+def test_transfer_of_an_intree_volume_files_its_backing_under_the_new_project(upgraded):
+    volume = upgraded.volume('clone')
+    upgraded.manager.driver.accept_transfer(upgraded.cinder.context, volume, 'u2', 'p-new')
+    client = upgraded.client
+    vm = client.ref('VirtualMachine', upgraded.backing(volume.id))
+    folder = properties.fetch_one(client, vm, ['parent'])['parent']
+    project = properties.fetch_one(client, folder, ['parent'])['parent']
+    assert properties.fetch_one(client, project, ['name'])['name'] == 'Project (p-new)'
+
+
+def test_intree_objects_are_never_listed_as_orphans(upgraded):
+    context = upgraded.cinder.context
+    owned = frozenset([v.id for v in objects.VolumeList.get_all(context)] +
+                      [s.id for s in objects.SnapshotList.get_all(context, None)])
+    listed = {orphan.name for orphan in orphans.find(upgraded.client, owned)}
+    ids = [value for role, value in upgraded.made.items() if role != 'statuses']
+    assert [name for name in listed if any(i in name for i in ids)] == []
 
 
 def test_intree_backings_and_snapshots_are_never_offered_to_manage(upgraded):
