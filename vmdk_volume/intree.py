@@ -9,6 +9,7 @@ Backings made by in-tree releases before instanceUuid = volume id carry only the
 such backings, here on first need (never per operation).
 """
 
+import dataclasses
 import logging
 import re
 import threading
@@ -17,6 +18,32 @@ from vmdk_volume.vsphere import inventory, properties
 
 LOG = logging.getLogger(__name__)
 _BACKING_NAME = re.compile(r'volume-([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})')
+
+
+# What the driver records (driver.locations); the in-tree driver records nothing for volumes
+# and COW snapshots, an inventory path (with '/') for template snapshots.
+OUR_VOLUME = re.compile(r'vm-\d+')
+OUR_SNAPSHOT = re.compile(r'template:vm-\d+|cow:snapshot-\d+')
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """A volume's or snapshot's row in Cinder's database, as far as locating it goes."""
+
+    kind: str                    # 'volume' or 'snapshot'
+    id: str
+    provider_location: str | None
+
+
+def classify(row: Recorded) -> str:
+    """'ours', 'none' (nothing recorded), 'inventory path' or 'unknown'."""
+    location = row.provider_location
+    if not location:
+        return 'none'
+    ours = OUR_VOLUME if row.kind == 'volume' else OUR_SNAPSHOT
+    if ours.fullmatch(location):
+        return 'ours'
+    return 'inventory path' if row.kind == 'snapshot' and '/' in location else 'unknown'
 
 
 class InTree:

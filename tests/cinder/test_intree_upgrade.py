@@ -6,11 +6,16 @@ driver on the same backend section, for each ``vmware_snapshot_format``. Data is
 the simulator's disk files; at the end nothing the in-tree driver or ours made is left.
 """
 
+import json
+import subprocess
+import sys
+
 import pytest
 from cinder import exception, objects
 
 from tests.cinder import intree
 from vmdk_volume import orphans
+from vmdk_volume.cinder_harness import PROJECT_ID, write_cinder_conf
 from vmdk_volume.simkit import ModelSize, Simulator
 from vmdk_volume.vsphere import inventory, properties
 
@@ -74,6 +79,34 @@ def upgraded(request, cinder, legacy_vc, produced) -> Upgraded:
     manager = cinder.add_backend(section, legacy_vc,
                                  {'vmware_snapshot_format': SECTIONS[section]})
     return Upgraded(cinder, section, manager, made)
+
+
+def test_check_counts_what_the_intree_driver_left_and_names_what_cannot_be_served(
+        upgraded, legacy_vc, tmp_path):
+    """First, before our driver records anything: ``vmdk-volume check`` on the database."""
+    conf = write_cinder_conf(tmp_path, {upgraded.section: legacy_vc}, {},
+                             database=upgraded.cinder.database)
+    bogus = objects.Snapshot(context=upgraded.cinder.context, volume_id=upgraded.made['lazy'],
+                             volume_size=1, status='available', project_id=PROJECT_ID,
+                             user_id='u', provider_location='nfs://filer/snap')
+    bogus.create()
+    try:
+        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'check', '--json',
+                               '--config-file', str(conf), '--backend', upgraded.section],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        bogus.destroy()
+    findings = [f for f in json.loads(done.stdout)['backends'][0]['findings']
+                if f['topic'] == 'in-tree']
+    assert [(f['status'], f['subject']) for f in findings] == [('error', bogus.id), ('ok', '')]
+    assert "'nfs://filer/snap'" in findings[0]['detail']
+    templates = 1 if upgraded.snapshot_format == 'template' else 0
+    assert findings[1]['detail'].startswith(
+        '5 volumes with no recorded backing (the in-tree driver\'s, or never attached): found '
+        'by instanceUuid, or by name; %d in-tree template snapshots (inventory path): found '
+        'by path; %d snapshots with nothing recorded' % (templates, 2 - templates))
+    assert findings[1]['detail'].endswith('; 0 volumes and snapshots recorded by this '
+                                          'driver: they will be served')
 
 
 def test_volume_from_an_intree_snapshot_holds_the_snapshots_data(upgraded):
