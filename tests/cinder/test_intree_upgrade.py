@@ -18,6 +18,7 @@ from vmdk_volume import orphans
 from vmdk_volume.cinder_harness import PROJECT_ID, write_cinder_conf
 from vmdk_volume.simkit import ModelSize, Simulator
 from vmdk_volume.vsphere import inventory, properties
+from vmdk_volume.vsphere.disks import DiskType
 
 
 @pytest.fixture(scope='module')
@@ -193,6 +194,24 @@ def test_backing_of_an_old_intree_release_is_found_by_name_once(upgraded, legacy
     upgraded.manager.extend_volume(upgraded.cinder.context, upgraded.volume('lazy'), 2,
                                    reservations=None)
     assert legacy_vc.stats().calls == {'FindAllByUuid': 1}
+
+
+def test_intree_volume_retypes_in_place_keeping_its_data(upgraded):
+    volume = upgraded.volume('from_snapshot')
+    thick = upgraded.cinder.volume_type('intree-thick-%s' % upgraded.section,
+                                        {'vmware:vmdk_type': 'thick'})
+    data = upgraded.data(upgraded.backing(volume.id))
+    volume.status, volume.previous_status = 'retyping', volume.status
+    volume.save()
+    host = {'host': upgraded.manager.host + '#' + upgraded.section,
+            'capabilities': upgraded.manager.driver.get_volume_stats()}
+    upgraded.manager.retype(upgraded.cinder.context, volume, thick['id'], host,
+                            migration_policy='never')
+    volume.refresh()
+    assert (volume.status, volume.volume_type_id) == ('available', thick['id'])
+    backing = upgraded.manager.driver._backend.describe(upgraded.backing(volume.id))
+    assert backing.disk_type is DiskType.THICK
+    assert upgraded.data(backing.ref) == data
 
 
 def test_intree_volume_uploads_to_an_image(upgraded):
