@@ -323,8 +323,9 @@ class VMwareVcVmdkDriver(managing.Managing, imaging.Imaging, driver.VolumeDriver
     def _predates_driver(self, volume) -> bool:
         """Whether the volume was made before this driver started (by the in-tree driver,
         perhaps)."""
-        created = volume.created_at and volume.created_at.replace(tzinfo=None)
-        return created is not None and created < self._started_at
+        if not volume.obj_attr_is_set('created_at') or volume.created_at is None:
+            return False      # a volume object not read from the database
+        return volume.created_at.replace(tzinfo=None) < self._started_at
 
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
