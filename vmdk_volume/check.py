@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from vmdk_volume import backend as vbackend
-from vmdk_volume import folders, placement
+from vmdk_volume import folders, intree, placement
 from vmdk_volume.options import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, permissions
@@ -65,9 +65,12 @@ class _Stop(Exception):
 
 
 def check_backend(name: str, section, volume_types: Mapping[str, Mapping] | None = None,
-                  progress: Callable[[str], None] = lambda step: None) -> BackendReport:
+                  progress: Callable[[str], None] = lambda step: None,
+                  recorded: list[intree.Recorded] | None = None) -> BackendReport:
     """The report on one backend ``section`` (an object with its ``vmware_*`` options);
-    ``volume_types`` (name -> extra specs) are checked for storage policies if given."""
+    ``volume_types`` (name -> extra specs) are checked for storage policies if given, and
+    the backend's volumes and snapshots in Cinder's database (``recorded``) for whether the
+    driver can serve them, the in-tree driver's among them."""
     report = BackendReport(name)
     try:
         progress('options')
@@ -94,6 +97,9 @@ def check_backend(name: str, section, volume_types: Mapping[str, Mapping] | None
         _folder(report, backend, inventory)
         _privileges(report, backend, inventory,
                     {v.datastore.ref for v in verdicts if v.excluded_by is None})
+        if recorded is not None:
+            progress('volumes and snapshots')
+            _recorded(report, intree.InTree(client), recorded)
     except errors.VSphereError as error:
         report.add('vCenter', Status.ERROR, 'the check stopped on an error: %s' % error)
     finally:
@@ -270,6 +276,40 @@ def _privileges(report: BackendReport, backend: vbackend.Backend, inventory: Inv
     if not lacking:
         report.add('privileges', Status.OK, 'every privilege the driver needs is granted on '
                    '%d objects' % len(refs))
+
+
+def _recorded(report: BackendReport, lookups: intree.InTree,
+              rows: list[intree.Recorded]) -> None:
+    """Counts of the backend's volumes and snapshots by what Cinder's database records; each
+    one that cannot be served, and why (templates recorded by inventory path are looked up:
+    one call each)."""
+    kinds: dict[tuple[str, str], list[intree.Recorded]] = {}
+    for row in rows:
+        kinds.setdefault((row.kind, intree.classify(row)), []).append(row)
+    for row in kinds.get(('volume', 'unknown'), []) + kinds.get(('snapshot', 'unknown'), []):
+        report.add('in-tree', Status.ERROR, '%s %s: provider_location %r is neither this '
+                   "driver's nor the in-tree driver's: it cannot be served"
+                   % (row.kind, row.id, row.provider_location), subject=row.id)
+    templates = 0
+    for row in kinds.get(('snapshot', 'inventory path'), []):
+        if lookups.entity_at(row.provider_location) is None:
+            report.add('in-tree', Status.ERROR, 'snapshot %s: no template at its inventory '
+                       'path %r: volumes cannot be made from it' % (row.id,
+                                                                  row.provider_location),
+                       subject=row.id)
+        else:
+            templates += 1
+    counts = [
+        (len(kinds.get(('volume', 'none'), [])), "volumes with no recorded backing (the in-tree "
+         "driver's, or never attached): found by instanceUuid, or by name"),
+        (templates, 'in-tree template snapshots (inventory path): found by path'),
+        (len(kinds.get(('snapshot', 'none'), [])), 'snapshots with nothing recorded (in-tree '
+         'COW, or of a volume without backing): found by name in the backing'),
+        (len(kinds.get(('volume', 'ours'), [])) + len(kinds.get(('snapshot', 'ours'), [])),
+         "volumes and snapshots recorded by this driver"),
+    ]
+    report.add('in-tree', Status.OK, '; '.join('%d %s' % count for count in counts)
+               + ': they will be served')
 
 
 def _gib(size: int) -> str:

@@ -17,9 +17,11 @@ USER_ID = 'u-0001'
 
 
 def write_cinder_conf(workdir: pathlib.Path, simulators: dict[str, Simulator],
-                      options: dict[str, dict[str, str]]) -> pathlib.Path:
+                      options: dict[str, dict[str, str]],
+                      database: pathlib.Path | None = None) -> pathlib.Path:
     """A cinder.conf whose backend sections each point at one simulator, with ``options``
-    added per section."""
+    added per section (a later ``volume_driver`` wins), and ``database`` (default: cinder.db
+    in ``workdir``)."""
     sections = ''.join(textwrap.dedent('''
         [{name}]
         volume_driver = vmdk_volume.driver.VMwareVcVmdkDriver
@@ -41,12 +43,13 @@ def write_cinder_conf(workdir: pathlib.Path, simulators: dict[str, Simulator],
         state_path = {workdir}
         reinit_driver_count = 0
         [database]
-        connection = sqlite:///{workdir}/cinder.db
+        connection = sqlite:///{database}
         [oslo_concurrency]
         lock_path = {workdir}/locks
         [coordination]
         backend_url = file://{workdir}/coordination
-        ''').format(backends=','.join(simulators), workdir=workdir) + sections)
+        ''').format(backends=','.join(simulators), workdir=workdir,
+                    database=database or workdir / 'cinder.db') + sections)
     return conf
 
 
@@ -54,7 +57,7 @@ class Cinder:
     """A configured Cinder with one VolumeManager per backend section."""
 
     def __init__(self, workdir: pathlib.Path, simulators: dict[str, Simulator],
-                 options: dict[str, dict[str, str]]):
+                 options: dict[str, dict[str, str]], database: pathlib.Path | None = None):
         from cinder import objects
         objects.register_all()     # before cinder.volume.manager is imported
         from cinder import context, coordination, privsep, rpc
@@ -63,7 +66,8 @@ class Cinder:
         from cinder.image import glance
         from oslo_config import cfg
 
-        self.conf_file = write_cinder_conf(workdir, simulators, options)
+        self.conf_file = write_cinder_conf(workdir, simulators, options, database)
+        self.database = database or workdir / 'cinder.db'
         cfg.CONF(['--config-file', str(self.conf_file)], project='cinder')
         migration.db_sync()
         rpc.init(cfg.CONF)
@@ -89,6 +93,26 @@ class Cinder:
                                                cluster=cluster_name)
         volume_manager.init_host(service_id=None)
         return volume_manager
+
+    def add_backend(self, name: str, vc: Simulator, options: dict[str, str]):
+        """The VolumeManager of a backend section ``name`` on ``vc`` with our driver and
+        ``options``, added as if cinder.conf had it and cinder-volume restarted."""
+        from cinder.volume import configuration, driver, manager
+        from oslo_config import cfg
+
+        from vmdk_volume import options as vmdk_options
+        section = configuration.Configuration(manager.volume_backend_opts, config_group=name)
+        for opts in (driver.volume_opts, vmdk_options.vmdk_opts):
+            section.append_config_values(opts)
+        settings = dict(volume_driver='vmdk_volume.driver.VMwareVcVmdkDriver',
+                        volume_backend_name=name, vmware_host_ip=vc.host,
+                        vmware_host_port=vc.port, vmware_host_username='admin',
+                        vmware_host_password='secret-%s' % name, vmware_ca_file=vc.ca_file,
+                        vmware_volume_folder='Volumes', **options)
+        for option, value in settings.items():
+            cfg.CONF.set_override(option, value, group=name)
+        self.managers[name] = self._manager(name)
+        return self.managers[name]
 
     def clustered(self, backend: str, nodes: tuple[str, ...], cluster: str) -> list:
         """VolumeManagers of one Cinder cluster (active-active), one per node, each with

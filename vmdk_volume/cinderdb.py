@@ -39,3 +39,18 @@ def owned_ids(files: tuple[str, ...]) -> frozenset[str]:
             ids.add(volume['_name_id'])
     ids.update(snapshot['id'] for snapshot in db.snapshot_get_all(context))
     return frozenset(ids)
+
+
+def recorded(files: tuple[str, ...], backend: str) -> list:
+    """The volumes and snapshots of backend section ``backend`` (hosts '<node>@<backend>'
+    with or without '#<pool>'), as ``intree.Recorded``."""
+    from cinder.db import api as db
+
+    from vmdk_volume.intree import Recorded
+    context = _context(files)
+    volumes = [v for v in db.volume_get_all(context)
+               if (v['host'] or '').split('#', 1)[0].split('@', 1)[-1] == backend]
+    ids = {v['id'] for v in volumes}
+    return [Recorded('volume', v['id'], v['provider_location']) for v in volumes] + [
+        Recorded('snapshot', s['id'], s['provider_location'])
+        for s in db.snapshot_get_all(context) if s['volume_id'] in ids]

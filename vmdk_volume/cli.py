@@ -124,9 +124,11 @@ def _check(args) -> int:
     progress = _progress(sys.stderr.isatty() and not args.json)
     reports = []
     for section in sections:
+        recorded = cinderdb.recorded(files, section.name) if conf.database_connection \
+            else None
         reports.append(check.check_backend(section.name, section, volume_types,
                                            lambda step, name=section.name:
-                                           progress(name, step)))
+                                           progress(name, step), recorded))
         progress(section.name, '')
     if args.json:
         print(json.dumps({'usable': all(r.usable for r in reports),

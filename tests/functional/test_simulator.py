@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 from oslo_vmware import exceptions as vexc
-from oslo_vmware import rw_handles
+from oslo_vmware import rw_handles, vim_util
 
 from tests.conftest import endpoint_for
 from vmdk_volume.images import convert
@@ -247,3 +247,56 @@ def test_clone_copies_the_extra_config_with_the_spec_applied_on_top(vsphere, sim
     expected.update(replaced='spec', added='spec')
     assert cloned == expected
     assert cloned['cinder.volume.id'] == volume_id and cloned['kept'] == 'source'
+
+
+def test_lease_device_urls_name_the_connected_host_as_star(vsphere, sim_inventory, simulator):
+    """As vCenter and ESX do, a lease's device URLs say ``https://*/nfc/...`` for the address
+    the client connected to (the simulator's port is not 443)."""
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-star-urls')
+    try:
+        lease = vsphere.call('ExportVm', vm)
+        info = properties.fetch_one(vsphere, lease, ['info'])['info']
+        vsphere.call('HttpNfcLeaseAbort', lease)
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    urls = [device.url for device in info.deviceUrl]
+    assert urls and all(url.startswith('https://*/nfc/') for url in urls)
+    assert simulator.port != 443
+
+
+def test_recursive_traversal_follows_specs_of_the_objects_type_only(vim_session, vsphere,
+                                                                     sim_inventory):
+    """oslo.vmware's get_objects (the in-tree driver's backing scan) traverses from the root
+    folder with specs for each type; vCenter applies a spec only to objects of its type."""
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-traversal')
+    try:
+        result = vim_session.invoke_api(vim_util, 'get_objects', vim_session.vim,
+                                        'VirtualMachine', 100, ['name'])
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    names = [prop.val for obj in result.objects for prop in obj.propSet]
+    assert 'volume-traversal' in names
+    assert len(names) == len(set(names))
+
+
+def test_keyed_extra_config_path_reads_that_option_or_nothing(vsphere, sim_inventory):
+    vm, volume_id = _create_backing(vsphere, sim_inventory, 'volume-keyed-path')
+    other = vsphere.call('FindByInventoryPath', vsphere.content.searchIndex,
+                         inventoryPath='DC0/vm/DC0_C0_H0_VM0')     # a model VM, unmarked
+    path = 'config.extraConfig["cinder.volume.id"]'
+    try:
+        found = {item.value: item.props for item in properties.fetch(
+            vsphere, [vm, other], [path, 'name'])}
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    assert found[vm.value][path].value == volume_id
+    assert found[other.value] == {'name': 'DC0_C0_H0_VM0'}
+
+
+def test_a_view_of_a_vm_destroyed_since_reads_without_it(vsphere, sim_inventory):
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-view-gone')
+    view = properties.container_view(vsphere, vsphere.content.rootFolder, ['VirtualMachine'])
+    vsphere.run('Destroy_Task', vm)
+    names = [item.get('name') for item in properties.collect(vsphere, view, {
+        'VirtualMachine': ['name']})]
+    assert names and 'volume-view-gone' not in names

@@ -14,8 +14,9 @@ from cinder import exception, interface
 from cinder.common import constants
 from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
+from oslo_utils import timeutils
 
-from vmdk_volume import DRIVER_VERSION, options, retype, volume_type
+from vmdk_volume import DRIVER_VERSION, intree, options, retype, volume_type
 from vmdk_volume import backend as vbackend
 from vmdk_volume import backings as vbackings
 from vmdk_volume import images as vimages
@@ -62,6 +63,8 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         self._ready: tuple[vbackend.Backend, vimages.Images] | None = None
         self._setup_lock = threading.Lock()
         self._down: tuple[float, Exception] | None = None   # when and why set-up failed
+        self._in_tree: intree.InTree | None = None
+        self._started_at = timeutils.utcnow()   # volumes made before may be the in-tree driver's
         self._stats: dict = {}
         self._exported: dict[str, str] = {}  # volume id -> backing create_export just found
 
@@ -95,9 +98,10 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         never destroyed."""
         backings = self._backend.backings
         identity = vbackings.volume_identity(volume.name_id)
-        if volume.provider_location and backings.delete(volume.provider_location, identity):
+        recorded = locations.volume_backing(volume)
+        if recorded and backings.delete(recorded, identity):
             return
-        ref = backings.find(volume.name_id)
+        ref = backings.find(volume.name_id) or self._old_intree_backing(volume)
         if ref is not None:
             backings.delete(ref)
 
@@ -185,44 +189,48 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
 
     @errors.translated
     def delete_snapshot(self, snapshot):
-        """Remove the template or VM snapshot if it is still the snapshot's (checked first);
-        one that is gone, or another's, is left alone."""
-        kind, ref = locations.parse_snapshot_location(snapshot)
-        backings = self._backend.backings
-        if kind == locations.TEMPLATE:
-            if not backings.delete(ref, vbackings.volume_identity(snapshot.id)):
-                found = backings.find(snapshot.id)
-                if found is not None:
-                    backings.delete(found)
-        elif kind == locations.COW:
-            try:
-                snap = self._vm_snapshot(snapshot, ref)
-            except verrors.NotFound as error:
-                LOG.info('Snapshot %s: %s; nothing to remove', snapshot.id, error)
-                return
-            backings.remove_snapshot(snap.ref)
+        """Remove the template or VM snapshot (either driver's) if it is still the
+        snapshot's (checked first); one that is gone, or another's, is left alone."""
+        try:
+            source = self._snapshot_source(snapshot)
+        except verrors.NotFound as error:
+            LOG.info('Snapshot %s: %s; nothing to remove', snapshot.id, error)
+            return
+        if source is None:
+            return
+        if source.snapshot is None:
+            self._backend.backings.delete(source.backing.ref)
+        else:
+            self._backend.backings.remove_snapshot(source.snapshot)
 
     @errors.translated
     def create_volume_from_snapshot(self, volume, snapshot):
         """One clone task: from the template, or from the backing at the VM snapshot."""
-        kind, ref = locations.parse_snapshot_location(snapshot)
-        if kind is None:
+        source = self._snapshot_source(snapshot)
+        if source is None:
             return {'provider_location': None}
         profile = self._profile(volume)
-        if kind == locations.TEMPLATE:
-            return self._clone(volume, profile, self._template(snapshot, ref))
-        snap = self._vm_snapshot(snapshot, ref)
+        if source.snapshot is None:
+            return self._clone(volume, profile, source.backing)
         linked = profile.clone_type is volume_type.CloneType.LINKED
-        return self._clone(volume, profile, snap.backing, snapshot=snap.ref, linked=linked)
+        return self._clone(volume, profile, source.backing, snapshot=source.snapshot,
+                           linked=linked)
 
     @errors.translated
     def revert_to_snapshot(self, context, volume, snapshot):
-        kind, ref = locations.parse_snapshot_location(snapshot)
-        if kind == locations.COW:
-            self._backend.backings.revert(self._vm_snapshot(snapshot, ref).ref)
-        elif kind == locations.TEMPLATE:
+        """Revert to the VM snapshot, or copy the template's disk over the volume's."""
+        source = self._snapshot_source(snapshot)
+        if source is None:
+            if self._backing_ref(volume) is None:
+                return      # both blank
+            raise exception.InvalidSnapshot(
+                reason='snapshot %s was taken when volume %s had no backing: it has nothing '
+                       'on vCenter to revert to' % (snapshot.id, volume.id))
+        if source.snapshot is not None:
+            self._backend.backings.revert(source.snapshot)
+        else:
             target = self._act(volume, self._backend.describe, required=True)
-            self._backend.backings.copy_disk(self._template(snapshot, ref), target)
+            self._backend.backings.copy_disk(source.backing, target)
 
     # -- ownership -------------------------------------------------------------------------
 
@@ -342,6 +350,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def _ensure_backing(self, volume, connector) -> str:
         """The volume's backing, created if missing, on a datastore the instance's host
         uses (moved there if it is elsewhere); one backing across the cluster."""
+        old = self._backing_ref(volume) if self._predates_driver(volume) else None
+        if old:
+            instance = (connector or {}).get('instance')
+            if instance:
+                self._backend.make_reachable(old, volume.size * GiB, instance)
+            return old
         return self._backend.ensure_backing(self._backing_request(volume), volume.project_id,
                                             (connector or {}).get('instance'))
 

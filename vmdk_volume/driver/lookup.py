@@ -14,6 +14,8 @@ import typing
 from oslo_log import log as logging
 
 from vmdk_volume import backings as vbackings
+from vmdk_volume import intree
+from vmdk_volume.driver import locations
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ class Lookup:
         backing and has none any more raises NotFound. Backings carry ``name_id`` (after a
         generic migration, the id of the volume that made it: ``update_migrated_volume``);
         ``stored`` and ``object_id`` name another object (a template)."""
-        stored = stored or volume.provider_location
+        own = object_id is None
+        stored = stored or locations.volume_backing(volume)
         object_id = object_id or volume.name_id
         identity = vbackings.volume_identity(object_id)
         if stored:
@@ -50,6 +53,8 @@ class Lookup:
                             error)
                 mismatch = error
         found = self._backend.backings.find(object_id)
+        if found is None and own and (old := self._old_intree_backing(volume)):
+            return act(old, None)       # its name is all it carries (found just now)
         if found is None and (stored or required):
             raise verrors.NotFound('NotFound', '%s %s has no VM on vCenter (it recorded %s)' % (
                 type(volume).__name__.lower(), volume.id, stored or 'none'))
@@ -58,6 +63,48 @@ class Lookup:
         if found == stored:
             raise mismatch
         return act(found, identity)
+
+    @property
+    def _intree(self) -> intree.InTree:
+        if self._in_tree is None:
+            self._in_tree = intree.InTree(self._backend.client)
+        return self._in_tree
+
+    def _old_intree_backing(self, volume) -> str | None:
+        """For a volume older than this driver's start whose backing FindAllByUuid did not
+        find: the backing an old in-tree release made, found by name (``intree``). None at
+        no cost for younger volumes."""
+        return self._intree.backing_named(volume.name) if self._predates_driver(volume) \
+            else None
+
+    def _predates_driver(self, volume) -> bool:
+        """Whether the volume was made before this driver started (by the in-tree driver,
+        perhaps)."""
+        if not volume.obj_attr_is_set('created_at') or volume.created_at is None:
+            return False      # a volume object not read from the database
+        return volume.created_at.replace(tzinfo=None) < self._started_at
+
+    def _snapshot_source(self, snapshot) -> '_Source | None':
+        """What either driver's snapshot has on vCenter (its template, or its VM snapshot and
+        the backing holding it), checked to be the snapshot's; None if nothing (taken of a
+        volume without backing). The in-tree driver's template is found by its inventory
+        path, its COW snapshot (nothing recorded) by name; NotFound if gone."""
+        location = locations.parse_snapshot_location(snapshot)
+        if location is None:
+            backing = self._backing(snapshot.volume)
+            found = backing and vbackings.named_snapshot(backing, snapshot.name, None)
+            return _Source(backing, found) if found else None
+        if location.kind == locations.TEMPLATE:
+            return _Source(self._template(snapshot, location.value), None)
+        if location.kind == locations.COW:
+            snap = self._vm_snapshot(snapshot, location.value)
+            return _Source(snap.backing, snap.ref)
+        template = self._intree.entity_at(location.value)
+        if template is None:
+            raise verrors.NotFound('NotFound', 'snapshot %s was recorded by the in-tree driver '
+                                   'as the template at inventory path %r, and vCenter has no '
+                                   'VM there' % (snapshot.id, location.value))
+        return _Source(self._backend.describe(template), None)
 
     def _template(self, snapshot, ref: str) -> vbackings.Backing:
         """The template of a template snapshot, checked to carry the snapshot's id."""
@@ -92,6 +139,14 @@ class Lookup:
             LOG.warning('Volume %s: %s; making it a backing', volume.id, error)
         ref = self._ensure_backing(volume, connector)
         return self._backend.describe(ref) if describe else ref
+
+
+class _Source(typing.NamedTuple):
+    """A snapshot on vCenter: its template (``snapshot`` None), or the backing holding its
+    VM snapshot (moref value ``snapshot``)."""
+
+    backing: vbackings.Backing
+    snapshot: str | None
 
 
 class _VmSnapshot(typing.NamedTuple):

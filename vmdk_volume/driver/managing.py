@@ -39,9 +39,10 @@ class Managing:
     def get_manageable_volumes(self, cinder_volumes, marker, limit, offset, sort_keys,
                                sort_dirs):
         ours = {v.name_id: v.id for v in cinder_volumes}
+        named = {v.name: v.id for v in cinder_volumes}    # old in-tree backings: by name only
         entries = []
         for vm in self._backend.manage.candidates():
-            cinder_id = ours.get(vm.volume_id)
+            cinder_id = ours.get(vm.volume_id) or named.get(vm.name)
             reason = 'already managed' if cinder_id else vm.reason
             entries.append({'reference': {'source-id': vm.ref}, 'size': -(-vm.size_bytes // GiB),
                             'safe_to_manage': reason is None, 'reason_not_safe': reason,
@@ -68,10 +69,12 @@ class Managing:
     def get_manageable_snapshots(self, cinder_snapshots, marker, limit, offset, sort_keys,
                                  sort_dirs):
         ours = {s.provider_location: s.id for s in cinder_snapshots if s.provider_location}
+        named = {s.name: s.id for s in cinder_snapshots}   # in-tree COW snapshots: by name
         entries = []
         for vm in self._backend.manage.candidates():
             for snap in vm.snapshots if vm.volume_id else ():
-                cinder_id = ours.get(locations.snapshot_location(locations.COW, snap.ref))
+                cinder_id = ours.get(locations.snapshot_location(locations.COW, snap.ref)) or \
+                    named.get(snap.name)
                 reason = 'already managed' if cinder_id else (
                     'base of a linked clone' if snap.name.startswith(manage.LINKED_CLONE_BASE)
                     else None)

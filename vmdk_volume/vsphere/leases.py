@@ -69,8 +69,9 @@ class Lease:
             time.sleep(READY_POLL_S)
 
     def _describe(self, info) -> tuple[str, list[DeviceUrl]]:
-        host = self._client.session.endpoint.host
-        urls = [DeviceUrl(url=_with_host(device.url, host), target_id=device.targetId,
+        endpoint = self._client.session.endpoint
+        urls = [DeviceUrl(url=_with_host(device.url, endpoint.host, endpoint.port),
+                          target_id=device.targetId,
                           size=int(getattr(device, 'fileSize', 0) or 0))
                 for device in getattr(info, 'deviceUrl', None) or []
                 if getattr(device, 'disk', True)]
@@ -105,12 +106,14 @@ class Lease:
             LOG.warning('Could not abort NFC lease %s: %s', self.ref.value, error)
 
 
-def _with_host(url: str, host: str) -> str:
-    """vCenter writes ``*`` for its own address in device URLs."""
+def _with_host(url: str, host: str, port: int) -> str:
+    """vCenter writes ``*`` for the address the client connected to (host and port) in
+    device URLs; a port written after the ``*`` is kept."""
     parts = urllib.parse.urlsplit(url)
     if parts.hostname != '*':
         return url
-    netloc = parts.netloc.replace('*', host if ':' not in host else '[%s]' % host, 1)
+    address = host if ':' not in host else '[%s]' % host
+    netloc = '%s:%d' % (address, parts.port or port)
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 

@@ -100,6 +100,10 @@ func main() {
 
 	base := &url.URL{Scheme: server.URL.Scheme, Host: server.Listener.Addr().String()}
 	nfc.baseURL = base.String()
+	if o.tls {
+		// vCenter, ESX and stock vcsim write "*" for the address the client connected to.
+		nfc.baseURL = "https://*"
+	}
 	// Our handler goes in front of vcsim's mux before the ready line, so before any request.
 	server.Config.Handler = newHandler(server.Config.Handler, o.wsdlDir)
 

@@ -32,7 +32,7 @@ import (
 
 // nfcServer maps lease ids to the local files their device URLs stand for.
 type nfcServer struct {
-	baseURL string // scheme://host:port of this server, for device URLs
+	baseURL string // "https://*" with TLS, as vCenter writes; else http://host:port
 	mu      sync.Mutex
 	leases  map[string]map[string]string // lease id -> URL file name -> local path
 }

@@ -29,6 +29,8 @@ var proxiedMethods = map[string][]string{
 	"CloneVM_Task":    {"VirtualMachine"},
 	"RelocateVM_Task": {"VirtualMachine"},
 	"ImportVApp":      {"ResourcePool", "VirtualApp"},
+
+	"RetrievePropertiesEx": {"PropertyCollector"},
 }
 
 // newProxy creates the proxy for an object of the given (real) type.
@@ -42,6 +44,8 @@ func newProxy(target types.ManagedObjectReference) mo.Reference {
 		return &vmProxy{p}
 	case "Folder":
 		return &folderProxy{p}
+	case "PropertyCollector":
+		return &collectorProxy{p}
 	default: // ResourcePool, VirtualApp
 		return &poolProxy{p}
 	}

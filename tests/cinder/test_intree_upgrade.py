@@ -1,0 +1,270 @@
+"""An operator switches ``volume_driver`` from Cinder's in-tree VMDK driver to ours.
+
+Cinder's in-tree driver, loaded by Cinder's own VolumeManager (``tests.cinder.intree``), makes
+volumes and snapshots on a vCenter of their own; then the same database rows are served by our
+driver on the same backend section, for each ``vmware_snapshot_format``. Data is checked in
+the simulator's disk files; at the end nothing the in-tree driver or ours made is left.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from cinder import exception, objects
+
+from tests.cinder import intree
+from vmdk_volume import orphans
+from vmdk_volume.cinder_harness import PROJECT_ID, write_cinder_conf
+from vmdk_volume.simkit import ModelSize, Simulator
+from vmdk_volume.vsphere import inventory, properties
+from vmdk_volume.vsphere.disks import DiskType
+
+
+@pytest.fixture(scope='module')
+def legacy_vc():
+    """A vCenter that only the in-tree driver and then ours use."""
+    with Simulator(ModelSize(hosts=2, datastores=2)) as vc:
+        yield vc
+
+
+SECTIONS = {'legacy-template': 'template', 'legacy-cow': 'COW'}
+GiB = 1024 ** 3
+
+
+@pytest.fixture(scope='module')
+def produced(cinder, legacy_vc, tmp_path_factory) -> dict:
+    """What the in-tree driver made, per backend section, in the session's database."""
+    return intree.produce(cinder.database, legacy_vc, SECTIONS,
+                          tmp_path_factory.mktemp('in-tree'))
+
+
+class Upgraded:
+    """The in-tree driver's objects, now served by our driver's VolumeManager."""
+
+    def __init__(self, cinder, section: str, manager, made: dict):
+        self.cinder, self.section, self.manager, self.made = cinder, section, manager, made
+        self.snapshot_format = SECTIONS[section]
+        self.client = manager.driver._backend.client
+
+    def volume(self, role: str):
+        return objects.Volume.get_by_id(self.cinder.context, self.made[role])
+
+    def snapshot(self, role: str):
+        return objects.Snapshot.get_by_id(self.cinder.context, self.made[role])
+
+    def create_volume(self, **source):
+        volume = self.cinder.new_volume(self.section, **source)
+        self.manager.create_volume(self.cinder.context, volume)
+        volume.refresh()
+        return volume
+
+    def data(self, vm) -> bytes:
+        ref = self.client.ref('VirtualMachine', vm) if isinstance(vm, str) else vm
+        return intree.disk_file(intree.reader(self.client), ref).read_bytes()
+
+    def backing(self, volume_id: str) -> str | None:
+        found = self.client.call('FindAllByUuid', self.client.content.searchIndex,
+                                 uuid=volume_id, vmSearch=True, instanceUuid=True)
+        return found[0].value if found else None
+
+    def vm_names(self) -> set[str]:
+        return {item.get('name') for item in inventory.virtual_machines(self.client, ['name'])}
+
+
+@pytest.fixture(scope='module', params=sorted(SECTIONS))
+def upgraded(request, cinder, legacy_vc, produced) -> Upgraded:
+    section = request.param
+    made = produced[section]
+    assert made['statuses'] == ['available'], made
+    manager = cinder.add_backend(section, legacy_vc,
+                                 {'vmware_snapshot_format': SECTIONS[section]})
+    return Upgraded(cinder, section, manager, made)
+
+
+def test_check_counts_what_the_intree_driver_left_and_names_what_cannot_be_served(
+        upgraded, legacy_vc, tmp_path):
+    """First, before our driver records anything: ``vmdk-volume check`` on the database."""
+    conf = write_cinder_conf(tmp_path, {upgraded.section: legacy_vc}, {},
+                             database=upgraded.cinder.database)
+    bogus = objects.Snapshot(context=upgraded.cinder.context, volume_id=upgraded.made['lazy'],
+                             volume_size=1, status='available', project_id=PROJECT_ID,
+                             user_id='u', provider_location='nfs://filer/snap')
+    bogus.create()
+    try:
+        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'check', '--json',
+                               '--config-file', str(conf), '--backend', upgraded.section],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        bogus.destroy()
+    findings = [f for f in json.loads(done.stdout)['backends'][0]['findings']
+                if f['topic'] == 'in-tree']
+    assert [(f['status'], f['subject']) for f in findings] == [('error', bogus.id), ('ok', '')]
+    assert "'nfs://filer/snap'" in findings[0]['detail']
+    templates = 1 if upgraded.snapshot_format == 'template' else 0
+    assert findings[1]['detail'].startswith(
+        '5 volumes with no recorded backing (the in-tree driver\'s, or never attached): found '
+        'by instanceUuid, or by name; %d in-tree template snapshots (inventory path): found '
+        'by path; %d snapshots with nothing recorded' % (templates, 2 - templates))
+    assert findings[1]['detail'].endswith('; 0 volumes and snapshots recorded by this '
+                                          'driver: they will be served')
+
+
+def test_volume_from_an_intree_snapshot_holds_the_snapshots_data(upgraded):
+    volume = upgraded.create_volume(snapshot_id=upgraded.made['snapshot'])
+    assert volume.status == 'available'
+    assert upgraded.data(volume.provider_location) == intree.BEFORE
+
+
+def test_volume_from_a_snapshot_of_a_volume_without_backing_is_lazy(upgraded):
+    volume = upgraded.create_volume(snapshot_id=upgraded.made['lazy_snapshot'])
+    assert volume.status == 'available'
+    assert volume.provider_location is None and upgraded.backing(volume.id) is None
+
+
+def test_intree_volumes_attach_to_the_backing_they_have(upgraded):
+    names = upgraded.vm_names()
+    for role in ('backed', 'clone', 'from_snapshot'):
+        volume = upgraded.volume(role)
+        info = upgraded.manager.initialize_connection(upgraded.cinder.context, volume,
+                                                      intree.CONNECTOR)
+        assert info['data']['volume'] == upgraded.backing(volume.id), role
+    assert upgraded.vm_names() == names
+
+
+def test_clone_of_an_intree_volume_copies_its_data(upgraded):
+    volume = upgraded.create_volume(source_volid=upgraded.made['clone'])
+    assert upgraded.data(volume.provider_location) == upgraded.data(
+        upgraded.backing(upgraded.made['clone']))
+
+
+def test_intree_volume_extends(upgraded):
+    volume = upgraded.volume('from_snapshot')
+    upgraded.manager.extend_volume(upgraded.cinder.context, volume, 2, reservations=None)
+    volume.refresh()
+    backing = upgraded.manager.driver._backend.describe(upgraded.backing(volume.id))
+    assert (volume.status, volume.size, backing.size_bytes) == ('available', 2, 2 * GiB)
+
+
+def test_revert_to_an_intree_snapshot_restores_its_data(upgraded, legacy_vc):
+    volume, snapshot = upgraded.volume('backed'), upgraded.snapshot('snapshot')
+    before = upgraded.data(upgraded.backing(volume.id))
+    assert before == (intree.AFTER if upgraded.snapshot_format == 'template' else intree.BEFORE)
+    volume.status, snapshot.status = 'reverting', 'restoring'     # as Cinder's API leaves them
+    volume.save()
+    snapshot.save()
+    legacy_vc.reset_stats()
+    upgraded.manager.revert_to_snapshot(upgraded.cinder.context, volume, snapshot)
+    volume.refresh()
+    assert volume.status == 'available'
+    reverted = 'RevertToSnapshot_Task' if upgraded.snapshot_format == 'COW' else \
+        'CopyVirtualDisk_Task'
+    assert legacy_vc.stats().calls.get(reverted) == 1
+    assert upgraded.data(upgraded.backing(volume.id)) == intree.BEFORE
+
+
+def test_unrecognised_provider_locations_are_refused_naming_them(upgraded):
+    driver = upgraded.manager.driver
+    snapshot = upgraded.snapshot('snapshot')
+    snapshot.provider_location = 'nfs://filer/snapshot-1'
+    with pytest.raises(exception.InvalidSnapshot, match="%s.*'nfs://filer/snapshot-1'"
+                       % snapshot.id):
+        driver.create_volume_from_snapshot(upgraded.volume('lazy'), snapshot)
+    volume = upgraded.volume('backed')
+    volume.provider_location = 'volume-%s' % volume.id
+    with pytest.raises(exception.InvalidVolume, match="%s.*'volume-%s'" % (volume.id,
+                                                                          volume.id)):
+        driver.extend_volume(volume, 3)
+
+
+def test_backing_of_an_old_intree_release_is_found_by_name_once(upgraded, legacy_vc):
+    volume = upgraded.volume('old')
+    names = upgraded.vm_names()
+    legacy_vc.reset_stats()
+    info = upgraded.manager.initialize_connection(upgraded.cinder.context, volume,
+                                                  intree.CONNECTOR)
+    # FindAllByUuid finds nothing; one read of every VM's name built the index (here or
+    # at an earlier lookup of an old volume), once per driver.
+    assert legacy_vc.stats().calls.get('RetrievePropertiesEx', 0) <= 1
+    assert upgraded.vm_names() == names, 'a second backing was made'
+    backing = upgraded.manager.driver._backend.describe(info['data']['volume'])
+    assert backing.name == 'volume-%s' % volume.id
+
+    legacy_vc.reset_stats()     # another old volume, without backing: no scan again
+    upgraded.manager.extend_volume(upgraded.cinder.context, upgraded.volume('lazy'), 2,
+                                   reservations=None)
+    assert legacy_vc.stats().calls == {'FindAllByUuid': 1}
+
+
+def test_intree_volume_retypes_in_place_keeping_its_data(upgraded):
+    volume = upgraded.volume('from_snapshot')
+    thick = upgraded.cinder.volume_type('intree-thick-%s' % upgraded.section,
+                                        {'vmware:vmdk_type': 'thick'})
+    data = upgraded.data(upgraded.backing(volume.id))
+    volume.status, volume.previous_status = 'retyping', volume.status
+    volume.save()
+    host = {'host': upgraded.manager.host + '#' + upgraded.section,
+            'capabilities': upgraded.manager.driver.get_volume_stats()}
+    upgraded.manager.retype(upgraded.cinder.context, volume, thick['id'], host,
+                            migration_policy='never')
+    volume.refresh()
+    assert (volume.status, volume.volume_type_id) == ('available', thick['id'])
+    backing = upgraded.manager.driver._backend.describe(upgraded.backing(volume.id))
+    assert backing.disk_type is DiskType.THICK
+    assert upgraded.data(backing.ref) == data
+
+
+def test_intree_volume_uploads_to_an_image(upgraded):
+    glance = upgraded.cinder.images
+    upload = glance.create_empty()
+    upgraded.manager.copy_volume_to_image(upgraded.cinder.context, upgraded.made['clone'],
+                                          dict(upload))
+    meta = glance.show(None, upload['id'])
+    assert meta['properties']['vmware_disktype'] == 'streamOptimized'
+    assert glance.path(upload['id']).read_bytes()[:4] == b'KDMV'
+
+
+def test_transfer_of_an_intree_volume_files_its_backing_under_the_new_project(upgraded):
+    volume = upgraded.volume('clone')
+    upgraded.manager.driver.accept_transfer(upgraded.cinder.context, volume, 'u2', 'p-new')
+    client = upgraded.client
+    vm = client.ref('VirtualMachine', upgraded.backing(volume.id))
+    folder = properties.fetch_one(client, vm, ['parent'])['parent']
+    project = properties.fetch_one(client, folder, ['parent'])['parent']
+    assert properties.fetch_one(client, project, ['name'])['name'] == 'Project (p-new)'
+
+
+def test_intree_objects_are_never_listed_as_orphans(upgraded):
+    context = upgraded.cinder.context
+    owned = frozenset([v.id for v in objects.VolumeList.get_all(context)] +
+                      [s.id for s in objects.SnapshotList.get_all(context, None)])
+    listed = {orphan.name for orphan in orphans.find(upgraded.client, owned)}
+    ids = [value for role, value in upgraded.made.items() if role != 'statuses']
+    assert [name for name in listed if any(i in name for i in ids)] == []
+
+
+def test_intree_backings_and_snapshots_are_never_offered_to_manage(upgraded):
+    context, manager = upgraded.cinder.context, upgraded.manager
+    volumes = objects.VolumeList.get_all_by_host(context, manager.host)
+    names = {'volume-%s' % v.id for v in volumes} | {
+        'snapshot-%s' % upgraded.made[role] for role in ('snapshot', 'lazy_snapshot')}
+    listed = [entry for listing in (
+        manager.get_manageable_volumes(context, None, 1000, 0, ['reference'], ['asc']),
+        manager.get_manageable_snapshots(context, None, 1000, 0, ['reference'], ['asc']))
+        for entry in listing if entry['extra_info'].split(',')[0][len('name: '):] in names]
+    assert {'volume-%s' % upgraded.made[role] for role in ('backed', 'old')} <= {
+        entry['extra_info'].split(',')[0][len('name: '):] for entry in listed}
+    assert [e for e in listed if e['safe_to_manage']] == []
+    assert all(e['cinder_id'] for e in listed)
+
+
+def test_deleting_every_snapshot_and_volume_leaves_nothing_on_vcenter(upgraded):
+    context, manager = upgraded.cinder.context, upgraded.manager
+    for role in ('snapshot', 'lazy_snapshot'):
+        manager.delete_snapshot(context, upgraded.snapshot(role))
+    volumes = objects.VolumeList.get_all_by_host(context, manager.host)
+    for volume in volumes:
+        manager.delete_volume(context, volume)
+    ours = {'volume-%s' % v.id for v in volumes} | {
+        'snapshot-%s' % upgraded.made[role] for role in ('snapshot', 'lazy_snapshot')}
+    assert upgraded.vm_names() & ours == set()

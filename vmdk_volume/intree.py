@@ -1,0 +1,99 @@
+"""What Cinder's in-tree VMDK driver left on vCenter, found the way it recorded it.
+
+Its template snapshots are recorded by inventory path (found with one FindByInventoryPath
+call); its COW snapshots are VM snapshots of the volume's backing named after the Cinder
+snapshot (one read of the backing's snapshot tree). See docs/UPSTREAM.md.
+
+Backings made by in-tree releases before instanceUuid = volume id carry only their name
+(``volume-<id>``): like the in-tree driver, one read of every VM's name builds an index of
+such backings, here on first need (never per operation).
+"""
+
+import dataclasses
+import logging
+import re
+import threading
+
+from vmdk_volume.vsphere import inventory, properties
+
+LOG = logging.getLogger(__name__)
+_BACKING_NAME = re.compile(r'volume-([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})')
+
+
+# What the driver records (driver.locations); the in-tree driver records nothing for volumes
+# and COW snapshots, an inventory path (with '/') for template snapshots.
+OUR_VOLUME = re.compile(r'vm-\d+')
+OUR_SNAPSHOT = re.compile(r'template:vm-\d+|cow:snapshot-\d+')
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """A volume's or snapshot's row in Cinder's database, as far as locating it goes."""
+
+    kind: str                    # 'volume' or 'snapshot'
+    id: str
+    provider_location: str | None
+
+
+def classify(row: Recorded) -> str:
+    """'ours', 'none' (nothing recorded), 'inventory path' or 'unknown'."""
+    location = row.provider_location
+    if not location:
+        return 'none'
+    ours = OUR_VOLUME if row.kind == 'volume' else OUR_SNAPSHOT
+    if ours.fullmatch(location):
+        return 'ours'
+    return 'inventory path' if row.kind == 'snapshot' and '/' in location else 'unknown'
+
+
+class InTree:
+    """Lookups of in-tree objects on one vCenter client."""
+
+    def __init__(self, client):
+        self._client = client
+        self._lock = threading.Lock()
+        self._by_name: dict[str, str] | None = None
+
+    def backing_named(self, name: str) -> str | None:
+        """The moref value of the unmarked backing ``name`` (see the module docstring)."""
+        with self._lock:
+            if self._by_name is None:
+                self._by_name = self._index()
+            return self._by_name.get(name)
+
+    def _index(self) -> dict[str, str]:
+        found: dict[str, list[str]] = {}
+        for item in inventory.virtual_machines(self._client, [
+                'name', 'config.instanceUuid', 'config.template']):
+            name = item.get('name') or ''
+            match = _BACKING_NAME.fullmatch(name)
+            if match and not item.get('config.template') and \
+                    item.get('config.instanceUuid') != match.group(1):
+                found.setdefault(name, []).append(item.value)
+        for name, refs in found.items():
+            if len(refs) > 1:
+                LOG.error('%d VMs are named %s (%s): none of them is taken as its backing',
+                          len(refs), name, ', '.join(refs))
+        LOG.info('%d backings of old in-tree releases (found by name only)', len(found))
+        return {name: refs[0] for name, refs in found.items() if len(refs) == 1}
+
+    def entity_at(self, inventory_path: str) -> str | None:
+        """The moref value of the VM at ``inventory_path``, or None: one call."""
+        client = self._client
+        found = client.call('FindByInventoryPath', client.content.searchIndex,
+                            inventoryPath=inventory_path)
+        if found is None or found._type != 'VirtualMachine':
+            return None
+        return found.value
+
+    def snapshot_named(self, backing: str, name: str) -> str | None:
+        """The moref value of the VM snapshot ``name`` of ``backing``, or None: one call."""
+        client = self._client
+        info = properties.fetch_one(client, client.ref('VirtualMachine', backing),
+                                    ['snapshot']).get('snapshot')
+        named = [tree.snapshot.value for tree in properties.snapshot_trees(info)
+                 if tree.name == name]
+        if len(named) > 1:
+            LOG.warning('Backing %s has %d snapshots named %s; using %s', backing,
+                        len(named), name, named[0])
+        return named[0] if named else None
