@@ -192,7 +192,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         """Remove the template or VM snapshot (either driver's) if it is still the
         snapshot's (checked first); one that is gone, or another's, is left alone."""
         try:
-            source = self._snapshot_source(snapshot)
+            source = self._snapshot_source(snapshot, gone_ok=True)
         except verrors.NotFound as error:
             LOG.info('Snapshot %s: %s; nothing to remove', snapshot.id, error)
             return
@@ -218,7 +218,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
 
     @errors.translated
     def revert_to_snapshot(self, context, volume, snapshot):
-        """Revert to the VM snapshot, or copy the template's disk over the volume's."""
+        """Revert to the VM snapshot, or copy the template's disk over the volume's (whose
+        backing is looked up first: one that is gone is the error named)."""
+        location = locations.parse_snapshot_location(snapshot)
+        target = None
+        if location is not None and location.kind != locations.COW:
+            target = self._act(volume, self._backend.describe, required=True)
         source = self._snapshot_source(snapshot)
         if source is None:
             if self._backing_ref(volume) is None:
@@ -229,7 +234,6 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         if source.snapshot is not None:
             self._backend.backings.revert(source.snapshot)
         else:
-            target = self._act(volume, self._backend.describe, required=True)
             self._backend.backings.copy_disk(source.backing, target)
 
     # -- ownership -------------------------------------------------------------------------
@@ -350,7 +354,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def _ensure_backing(self, volume, connector) -> str:
         """The volume's backing, created if missing, on a datastore the instance's host
         uses (moved there if it is elsewhere); one backing across the cluster."""
-        old = self._backing_ref(volume) if self._predates_driver(volume) else None
+        old = self._old_intree_backing(volume)     # known by name only: reached as it is
         if old:
             instance = (connector or {}).get('instance')
             if instance:

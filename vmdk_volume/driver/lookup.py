@@ -11,6 +11,7 @@ in the call the operation makes anyway; otherwise the object is found again by i
 
 import typing
 
+from cinder import exception
 from oslo_log import log as logging
 
 from vmdk_volume import backings as vbackings
@@ -84,11 +85,12 @@ class Lookup:
             return False      # a volume object not read from the database
         return volume.created_at.replace(tzinfo=None) < self._started_at
 
-    def _snapshot_source(self, snapshot) -> '_Source | None':
+    def _snapshot_source(self, snapshot, gone_ok: bool = False) -> '_Source | None':
         """What either driver's snapshot has on vCenter (its template, or its VM snapshot and
         the backing holding it), checked to be the snapshot's; None if nothing (taken of a
         volume without backing). The in-tree driver's template is found by its inventory
-        path, its COW snapshot (nothing recorded) by name; NotFound if gone."""
+        path (gone: InvalidSnapshot, or None if ``gone_ok``), its COW snapshot (nothing
+        recorded) by name."""
         location = locations.parse_snapshot_location(snapshot)
         if location is None:
             backing = self._backing(snapshot.volume)
@@ -100,10 +102,15 @@ class Lookup:
             snap = self._vm_snapshot(snapshot, location.value)
             return _Source(snap.backing, snap.ref)
         template = self._intree.entity_at(location.value)
+        if template is None and gone_ok:
+            LOG.warning('Snapshot %s: no template at inventory path %s; nothing to remove',
+                        snapshot.id, location.value)
+            return None
         if template is None:
-            raise verrors.NotFound('NotFound', 'snapshot %s was recorded by the in-tree driver '
-                                   'as the template at inventory path %r, and vCenter has no '
-                                   'VM there' % (snapshot.id, location.value))
+            raise exception.InvalidSnapshot(
+                reason='snapshot %s was recorded by the in-tree driver as the template at '
+                       'inventory path %r, and vCenter has no VM there' % (snapshot.id,
+                                                                           location.value))
         return _Source(self._backend.describe(template), None)
 
     def _template(self, snapshot, ref: str) -> vbackings.Backing:
