@@ -16,7 +16,7 @@ from tests.functional.test_images import (
     vms_named,
 )
 from vmdk_volume import images, orphans
-from vmdk_volume.vsphere import properties
+from vmdk_volume.vsphere import properties, specs
 
 # The image tests' fixtures: an image of known bytes, a Glance, vmware_tmp_dir, Images.
 raw_file, glance, tmp_dir, image_ops = (shared.raw_file, shared.glance, shared.tmp_dir,
@@ -103,7 +103,7 @@ def _interrupted_import_into(backend, request, project) -> str:
     the volume's backing (vmware_lazy_create = False) leaves, its lease open."""
     temporary = dataclasses.replace(request, volume_id=str(uuid.uuid4()),
                                     name='%s-image' % request.name, size_bytes=4 * 1024 ** 2,
-                                    extra_config={images.IMPORT_KEY: request.volume_id})
+                                    extra_config=specs.import_marks(request.volume_id))
     _, lease = backend.start_import(temporary, backend.volume_folder_path(project))
     return lease.wait_ready(30)[0]
 
