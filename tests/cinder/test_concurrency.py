@@ -102,14 +102,17 @@ class Story:
         self.manager.initialize_connection(self.cinder.context, volume, self.connector)
 
     def clone(self):
-        self._from(source_volid=self.random.choice(self.volumes).id)
+        source = self.random.choice(self.volumes)
+        self._from(source.size, source_volid=source.id)
 
     def from_snapshot(self):
         if self.snapshots:
-            self._from(snapshot_id=self.random.choice(self.snapshots).id)
+            snapshot = self.random.choice(self.snapshots)
+            self._from(snapshot.volume_size, snapshot_id=snapshot.id)
 
-    def _from(self, **source):
-        volume = self.cinder.new_volume(BACKEND, **source)
+    def _from(self, size_gb: int, **source):
+        """A volume of its source's size, as Cinder's API makes it when none is given."""
+        volume = self.cinder.new_volume(BACKEND, size_gb, **source)
         self.manager.create_volume(self.cinder.context, volume)
         self._available(volume)
 
