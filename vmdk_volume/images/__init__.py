@@ -52,12 +52,16 @@ class Images:
     def from_cache(self, image_id: str, checksum: str, request: BackingRequest,
                    project_id: str) -> str | None:
         """A clone of the image's cached template, or None if it is not cached (or not
-        finished: a fill in progress is never cloned)."""
+        finished: a fill in progress is never cloned). Then the cache is evicted to its
+        limits: an eviction skipped while this clone ran is done by the last clone."""
         if not (self._backend.config.image_cache.enabled and checksum):
             return None
         with self.cache.reading(image_id):
             template = self.cache.lookup(image_id, checksum)
-            return template and self._clone_cached(template, request, project_id, image_id)
+            ref = template and self._clone_cached(template, request, project_id, image_id)
+        if ref:
+            self.cache.evict(keep=image_id)
+        return ref
 
     def _fill_and_clone(self, image: importer.ImageData, request: BackingRequest,
                         project_id: str) -> str | None:

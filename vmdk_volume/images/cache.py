@@ -142,6 +142,8 @@ class ImageCache:
         self._load()
         with self._lock:
             self._entries[image_id] = Entry(image_id, checksum, ref, size_bytes, time.time())
+            self._read_at = time.monotonic()    # a read of the index begun before does
+            # not know the template: it must not replace the index that has it
 
     def forget(self, image_id: str) -> None:
         """Drop the image's entry from the index (its template vanished)."""
@@ -151,8 +153,9 @@ class ImageCache:
     def evict(self, keep: str) -> None:
         """Destroy the least recently used templates beyond the limits, but ``keep``'s and
         those being cloned or whose image's lock is held (see the module docstring)."""
-        with self._lock:
-            ranked = sorted(self._entries.values(), key=lambda e: e.used, reverse=True)
+        with self._lock:      # ``keep`` counts first, then the most recently used
+            ranked = sorted(self._entries.values(),
+                            key=lambda e: (e.image_id == keep, e.used), reverse=True)
         count = size = 0
         for entry in ranked:
             count += 1
