@@ -56,7 +56,7 @@ def reader(client) -> Callable[[object, str], object]:
     return lambda ref, path: properties.fetch_one(client, ref, [path]).get(path)
 
 
-def _make(harness, section: str, snapshot_format: str) -> dict:
+def _make(harness, section: str) -> dict:
     manager, context = harness.managers[section], harness.context
     session = manager.driver.session
 
@@ -70,9 +70,7 @@ def _make(harness, section: str, snapshot_format: str) -> dict:
     backed = harness.create_volume(section)
     disk_file(read, attached(backed)).write_bytes(BEFORE)
     snapshot = harness.create_snapshot(section, backed)
-    if snapshot_format == 'template':
-        disk_file(read, manager.driver.volumeops.get_backing_by_uuid(backed.id)).write_bytes(
-            AFTER)
+    disk_file(read, manager.driver.volumeops.get_backing_by_uuid(backed.id)).write_bytes(AFTER)
     lazy = harness.create_volume(section)
     clone = harness.create_volume(section, source_volid=backed.id)
     from_snapshot = harness.create_volume(section, snapshot_id=snapshot.id)
@@ -108,8 +106,7 @@ def main(request: dict) -> None:
         for section, snapshot_format in sections.items()},
         database=pathlib.Path(request['database']))
     try:
-        made = {section: _make(harness, section, snapshot_format)
-                for section, snapshot_format in sections.items()}
+        made = {section: _make(harness, section) for section in sections}
     finally:
         harness.stop()
     print(json.dumps(made))

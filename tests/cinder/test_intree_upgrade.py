@@ -116,6 +116,13 @@ def test_volume_from_an_intree_snapshot_holds_the_snapshots_data(upgraded):
     assert upgraded.data(volume.provider_location) == intree.BEFORE
 
 
+def test_intree_volumes_hold_the_data_of_their_source_when_made(upgraded):
+    """The in-tree driver's volume from its snapshot has the data written before the
+    snapshot; its clone, made after, the data written since."""
+    assert upgraded.data(upgraded.backing(upgraded.made['from_snapshot'])) == intree.BEFORE
+    assert upgraded.data(upgraded.backing(upgraded.made['clone'])) == intree.AFTER
+
+
 def test_volume_from_a_snapshot_of_a_volume_without_backing_is_lazy(upgraded):
     volume = upgraded.create_volume(snapshot_id=upgraded.made['lazy_snapshot'])
     assert volume.status == 'available'
@@ -148,8 +155,7 @@ def test_intree_volume_extends(upgraded):
 
 def test_revert_to_an_intree_snapshot_restores_its_data(upgraded, legacy_vc):
     volume, snapshot = upgraded.volume('backed'), upgraded.snapshot('snapshot')
-    before = upgraded.data(upgraded.backing(volume.id))
-    assert before == (intree.AFTER if upgraded.snapshot_format == 'template' else intree.BEFORE)
+    assert upgraded.data(upgraded.backing(volume.id)) == intree.AFTER
     volume.status, snapshot.status = 'reverting', 'restoring'     # as Cinder's API leaves them
     volume.save()
     snapshot.save()
@@ -268,3 +274,7 @@ def test_deleting_every_snapshot_and_volume_leaves_nothing_on_vcenter(upgraded):
     ours = {'volume-%s' % v.id for v in volumes} | {
         'snapshot-%s' % upgraded.made[role] for role in ('snapshot', 'lazy_snapshot')}
     assert upgraded.vm_names() & ours == set()
+    ids = {v.id for v in volumes} | {upgraded.made[r] for r in ('snapshot', 'lazy_snapshot')}
+    left = [(o.kind, o.name) for o in orphans.find(upgraded.client, frozenset())
+            if o.owner_id in ids]
+    assert left == []       # no VM, VM snapshot or disk file (snapshot copies included)
