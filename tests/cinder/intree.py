@@ -3,9 +3,10 @@
 ``produce`` runs Cinder's own VolumeManager with ``cinder.volume.drivers.vmware.vmdk`` in a
 process of its own (its options and ours never meet in one cinder-volume; in one process they
 would clash) on the database the tests then serve with our driver, and makes through it every
-kind of object an operator's database holds: volumes with and without a backing, clones,
-volumes from snapshots, snapshots of each format and of a volume without backing, and a
-backing as releases before instanceUuid left it. Run as ``python -m tests.cinder.intree``.
+kind of object an operator's database holds: volumes with and without a backing, clones
+(full and linked), volumes from snapshots, snapshots of each format and of a volume without
+backing, and a backing as releases before instanceUuid left it. Run as
+``python -m tests.cinder.intree``.
 """
 
 import json
@@ -73,13 +74,17 @@ def _make(harness, section: str) -> dict:
     disk_file(read, manager.driver.volumeops.get_backing_by_uuid(backed.id)).write_bytes(AFTER)
     lazy = harness.create_volume(section)
     clone = harness.create_volume(section, source_volid=backed.id)
+    linked_type = harness.volume_type('in-tree-linked-%s' % section,
+                                      {'vmware:clone_type': 'linked'})
+    linked = harness.create_volume(section, source_volid=backed.id, volume_type=linked_type)
     from_snapshot = harness.create_volume(section, snapshot_id=snapshot.id)
     old = harness.create_volume(section)
     _as_before_instance_uuid(session, attached(old))
     return {'backed': backed.id, 'snapshot': snapshot.id, 'lazy': lazy.id,
             'lazy_snapshot': harness.create_snapshot(section, lazy).id, 'clone': clone.id,
-            'from_snapshot': from_snapshot.id, 'old': old.id,
-            'statuses': sorted({v.status for v in (backed, lazy, clone, from_snapshot, old)})}
+            'linked': linked.id, 'from_snapshot': from_snapshot.id, 'old': old.id,
+            'statuses': sorted({v.status for v in (backed, lazy, clone, linked, from_snapshot,
+                                                   old)})}
 
 
 def _as_before_instance_uuid(session, vm) -> None:

@@ -103,7 +103,7 @@ def test_check_counts_what_the_intree_driver_left_and_names_what_cannot_be_serve
     assert "'nfs://filer/snap'" in findings[0]['detail']
     templates = 1 if upgraded.snapshot_format == 'template' else 0
     assert findings[1]['detail'].startswith(
-        '5 volumes with no recorded backing (the in-tree driver\'s, or never attached): found '
+        '6 volumes with no recorded backing (the in-tree driver\'s, or never attached): found '
         'by instanceUuid, or by name; %d in-tree template snapshots (inventory path): found '
         'by path; %d snapshots with nothing recorded' % (templates, 2 - templates))
     assert findings[1]['detail'].endswith('; 0 volumes and snapshots recorded by this '
@@ -118,9 +118,10 @@ def test_volume_from_an_intree_snapshot_holds_the_snapshots_data(upgraded):
 
 def test_intree_volumes_hold_the_data_of_their_source_when_made(upgraded):
     """The in-tree driver's volume from its snapshot has the data written before the
-    snapshot; its clone, made after, the data written since."""
+    snapshot; its full and linked clones, made after, the data written since."""
     assert upgraded.data(upgraded.backing(upgraded.made['from_snapshot'])) == intree.BEFORE
-    assert upgraded.data(upgraded.backing(upgraded.made['clone'])) == intree.AFTER
+    for role in ('clone', 'linked'):
+        assert upgraded.data(upgraded.backing(upgraded.made[role])) == intree.AFTER, role
 
 
 def test_volume_from_a_snapshot_of_a_volume_without_backing_is_lazy(upgraded):
@@ -131,7 +132,7 @@ def test_volume_from_a_snapshot_of_a_volume_without_backing_is_lazy(upgraded):
 
 def test_intree_volumes_attach_to_the_backing_they_have(upgraded):
     names = upgraded.vm_names()
-    for role in ('backed', 'clone', 'from_snapshot'):
+    for role in ('backed', 'clone', 'linked', 'from_snapshot'):
         volume = upgraded.volume(role)
         info = upgraded.manager.initialize_connection(upgraded.cinder.context, volume,
                                                       intree.CONNECTOR)
@@ -140,9 +141,9 @@ def test_intree_volumes_attach_to_the_backing_they_have(upgraded):
 
 
 def test_clone_of_an_intree_volume_copies_its_data(upgraded):
-    volume = upgraded.create_volume(source_volid=upgraded.made['clone'])
-    assert upgraded.data(volume.provider_location) == upgraded.data(
-        upgraded.backing(upgraded.made['clone']))
+    for role in ('clone', 'linked'):
+        volume = upgraded.create_volume(source_volid=upgraded.made[role])
+        assert upgraded.data(volume.provider_location) == intree.AFTER, role
 
 
 def test_intree_volume_extends(upgraded):
