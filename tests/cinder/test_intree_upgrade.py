@@ -103,7 +103,7 @@ def test_check_counts_what_the_intree_driver_left_and_names_what_cannot_be_serve
     assert "'nfs://filer/snap'" in findings[0]['detail']
     templates = 1 if upgraded.snapshot_format == 'template' else 0
     assert findings[1]['detail'].startswith(
-        '6 volumes with no recorded backing (the in-tree driver\'s, or never attached): found '
+        '7 volumes with no recorded backing (the in-tree driver\'s, or never attached): found '
         'by instanceUuid, or by name; %d in-tree template snapshots (inventory path): found '
         'by path; %d snapshots with nothing recorded' % (templates, 2 - templates))
     assert findings[1]['detail'].endswith('; 0 volumes and snapshots recorded by this '
@@ -122,6 +122,20 @@ def test_intree_volumes_hold_the_data_of_their_source_when_made(upgraded):
     assert upgraded.data(upgraded.backing(upgraded.made['from_snapshot'])) == intree.BEFORE
     for role in ('clone', 'linked'):
         assert upgraded.data(upgraded.backing(upgraded.made[role])) == intree.AFTER, role
+
+
+def test_intree_volume_from_an_image_holds_the_images_data(upgraded, tmp_path):
+    """Read back through our driver: an upload of the volume, as raw bytes."""
+    volume = upgraded.volume('from_image')
+    assert upgraded.backing(volume.id) is not None
+    glance = upgraded.cinder.images
+    upload = glance.create_empty()
+    upgraded.manager.copy_volume_to_image(upgraded.cinder.context, volume.id, dict(upload))
+    raw = tmp_path / 'back.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(glance.path(upload['id'])), str(raw)], check=True)
+    with raw.open('rb') as f:
+        assert f.read(len(intree.IMAGE)) == intree.IMAGE
 
 
 def test_volume_from_a_snapshot_of_a_volume_without_backing_is_lazy(upgraded):
