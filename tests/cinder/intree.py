@@ -3,13 +3,15 @@
 ``produce`` runs Cinder's own VolumeManager with ``cinder.volume.drivers.vmware.vmdk`` in a
 process of its own (its options and ours never meet in one cinder-volume; in one process they
 would clash) on the database the tests then serve with our driver, and makes through it every
-kind of object an operator's database holds: volumes with and without a backing, clones,
-volumes from snapshots, snapshots of each format and of a volume without backing, and a
-backing as releases before instanceUuid left it. Run as ``python -m tests.cinder.intree``.
+kind of object an operator's database holds: volumes with and without a backing, clones
+(full and linked), volumes from snapshots and from a streamOptimized image, snapshots of each
+format and of a volume without backing, and a backing as releases before instanceUuid left
+it. Run as ``python -m tests.cinder.intree``.
 """
 
 import json
 import pathlib
+import random
 import subprocess
 import sys
 import types
@@ -23,6 +25,9 @@ from vmdk_volume.vsphere import properties
 INTREE_DRIVER = 'cinder.volume.drivers.vmware.vmdk.VMwareVcVmdkDriver'
 CONNECTOR = {'host': 'backup-1', 'ip': '10.0.0.9', 'initiator': None}   # no instance
 BEFORE, AFTER = b'in-tree data at the snapshot\n' * 64, b'written after the snapshot\n' * 64
+# 1 MiB that does not compress (our driver refuses the exports of qemu-img's streams of
+# compressible data, see the report of issue 13)
+IMAGE = random.Random(13).randbytes(1024 * 1024)
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -56,7 +61,16 @@ def reader(client) -> Callable[[object, str], object]:
     return lambda ref, path: properties.fetch_one(client, ref, [path]).get(path)
 
 
-def _make(harness, section: str, snapshot_format: str) -> dict:
+def _image(harness, workdir: pathlib.Path) -> str:
+    """A streamOptimized VMDK image of ``IMAGE`` in the harness's Glance."""
+    raw, vmdk = workdir / 'image.raw', workdir / 'image.vmdk'
+    raw.write_bytes(IMAGE)
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                    'subformat=streamOptimized', str(raw), str(vmdk)], check=True)
+    return harness.images.add(vmdk, 'vmdk', vmware_disktype='streamOptimized')
+
+
+def _make(harness, section: str, image_id: str) -> dict:
     manager, context = harness.managers[section], harness.context
     session = manager.driver.session
 
@@ -70,18 +84,22 @@ def _make(harness, section: str, snapshot_format: str) -> dict:
     backed = harness.create_volume(section)
     disk_file(read, attached(backed)).write_bytes(BEFORE)
     snapshot = harness.create_snapshot(section, backed)
-    if snapshot_format == 'template':
-        disk_file(read, manager.driver.volumeops.get_backing_by_uuid(backed.id)).write_bytes(
-            AFTER)
+    disk_file(read, manager.driver.volumeops.get_backing_by_uuid(backed.id)).write_bytes(AFTER)
     lazy = harness.create_volume(section)
     clone = harness.create_volume(section, source_volid=backed.id)
+    linked_type = harness.volume_type('in-tree-linked-%s' % section,
+                                      {'vmware:clone_type': 'linked'})
+    linked = harness.create_volume(section, source_volid=backed.id, volume_type=linked_type)
     from_snapshot = harness.create_volume(section, snapshot_id=snapshot.id)
+    from_image = harness.create_volume(section, image_id=image_id)
     old = harness.create_volume(section)
     _as_before_instance_uuid(session, attached(old))
     return {'backed': backed.id, 'snapshot': snapshot.id, 'lazy': lazy.id,
             'lazy_snapshot': harness.create_snapshot(section, lazy).id, 'clone': clone.id,
-            'from_snapshot': from_snapshot.id, 'old': old.id,
-            'statuses': sorted({v.status for v in (backed, lazy, clone, from_snapshot, old)})}
+            'linked': linked.id, 'from_snapshot': from_snapshot.id,
+            'from_image': from_image.id, 'old': old.id,
+            'statuses': sorted({v.status for v in (backed, lazy, clone, linked, from_snapshot,
+                                                   from_image, old)})}
 
 
 def _as_before_instance_uuid(session, vm) -> None:
@@ -108,8 +126,8 @@ def main(request: dict) -> None:
         for section, snapshot_format in sections.items()},
         database=pathlib.Path(request['database']))
     try:
-        made = {section: _make(harness, section, snapshot_format)
-                for section, snapshot_format in sections.items()}
+        image_id = _image(harness, pathlib.Path(request['workdir']))
+        made = {section: _make(harness, section, image_id) for section in sections}
     finally:
         harness.stop()
     print(json.dumps(made))

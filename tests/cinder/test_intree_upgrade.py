@@ -103,7 +103,7 @@ def test_check_counts_what_the_intree_driver_left_and_names_what_cannot_be_serve
     assert "'nfs://filer/snap'" in findings[0]['detail']
     templates = 1 if upgraded.snapshot_format == 'template' else 0
     assert findings[1]['detail'].startswith(
-        '5 volumes with no recorded backing (the in-tree driver\'s, or never attached): found '
+        '7 volumes with no recorded backing (the in-tree driver\'s, or never attached): found '
         'by instanceUuid, or by name; %d in-tree template snapshots (inventory path): found '
         'by path; %d snapshots with nothing recorded' % (templates, 2 - templates))
     assert findings[1]['detail'].endswith('; 0 volumes and snapshots recorded by this '
@@ -116,6 +116,28 @@ def test_volume_from_an_intree_snapshot_holds_the_snapshots_data(upgraded):
     assert upgraded.data(volume.provider_location) == intree.BEFORE
 
 
+def test_intree_volumes_hold_the_data_of_their_source_when_made(upgraded):
+    """The in-tree driver's volume from its snapshot has the data written before the
+    snapshot; its full and linked clones, made after, the data written since."""
+    assert upgraded.data(upgraded.backing(upgraded.made['from_snapshot'])) == intree.BEFORE
+    for role in ('clone', 'linked'):
+        assert upgraded.data(upgraded.backing(upgraded.made[role])) == intree.AFTER, role
+
+
+def test_intree_volume_from_an_image_holds_the_images_data(upgraded, tmp_path):
+    """Read back through our driver: an upload of the volume, as raw bytes."""
+    volume = upgraded.volume('from_image')
+    assert upgraded.backing(volume.id) is not None
+    glance = upgraded.cinder.images
+    upload = glance.create_empty()
+    upgraded.manager.copy_volume_to_image(upgraded.cinder.context, volume.id, dict(upload))
+    raw = tmp_path / 'back.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(glance.path(upload['id'])), str(raw)], check=True)
+    with raw.open('rb') as f:
+        assert f.read(len(intree.IMAGE)) == intree.IMAGE
+
+
 def test_volume_from_a_snapshot_of_a_volume_without_backing_is_lazy(upgraded):
     volume = upgraded.create_volume(snapshot_id=upgraded.made['lazy_snapshot'])
     assert volume.status == 'available'
@@ -124,7 +146,7 @@ def test_volume_from_a_snapshot_of_a_volume_without_backing_is_lazy(upgraded):
 
 def test_intree_volumes_attach_to_the_backing_they_have(upgraded):
     names = upgraded.vm_names()
-    for role in ('backed', 'clone', 'from_snapshot'):
+    for role in ('backed', 'clone', 'linked', 'from_snapshot'):
         volume = upgraded.volume(role)
         info = upgraded.manager.initialize_connection(upgraded.cinder.context, volume,
                                                       intree.CONNECTOR)
@@ -133,9 +155,9 @@ def test_intree_volumes_attach_to_the_backing_they_have(upgraded):
 
 
 def test_clone_of_an_intree_volume_copies_its_data(upgraded):
-    volume = upgraded.create_volume(source_volid=upgraded.made['clone'])
-    assert upgraded.data(volume.provider_location) == upgraded.data(
-        upgraded.backing(upgraded.made['clone']))
+    for role in ('clone', 'linked'):
+        volume = upgraded.create_volume(source_volid=upgraded.made[role])
+        assert upgraded.data(volume.provider_location) == intree.AFTER, role
 
 
 def test_intree_volume_extends(upgraded):
@@ -148,8 +170,7 @@ def test_intree_volume_extends(upgraded):
 
 def test_revert_to_an_intree_snapshot_restores_its_data(upgraded, legacy_vc):
     volume, snapshot = upgraded.volume('backed'), upgraded.snapshot('snapshot')
-    before = upgraded.data(upgraded.backing(volume.id))
-    assert before == (intree.AFTER if upgraded.snapshot_format == 'template' else intree.BEFORE)
+    assert upgraded.data(upgraded.backing(volume.id)) == intree.AFTER
     volume.status, snapshot.status = 'reverting', 'restoring'     # as Cinder's API leaves them
     volume.save()
     snapshot.save()
@@ -268,3 +289,7 @@ def test_deleting_every_snapshot_and_volume_leaves_nothing_on_vcenter(upgraded):
     ours = {'volume-%s' % v.id for v in volumes} | {
         'snapshot-%s' % upgraded.made[role] for role in ('snapshot', 'lazy_snapshot')}
     assert upgraded.vm_names() & ours == set()
+    ids = {v.id for v in volumes} | {upgraded.made[r] for r in ('snapshot', 'lazy_snapshot')}
+    left = [(o.kind, o.name) for o in orphans.find(upgraded.client, frozenset())
+            if o.owner_id in ids]
+    assert left == []       # no VM, VM snapshot or disk file (snapshot copies included)

@@ -300,3 +300,108 @@ def test_a_view_of_a_vm_destroyed_since_reads_without_it(vsphere, sim_inventory)
     names = [item.get('name') for item in properties.collect(vsphere, view, {
         'VirtualMachine': ['name']})]
     assert names and 'volume-view-gone' not in names
+
+
+def _disk_file(vsphere, vm):
+    """The simulator's local file of ``vm``'s disk (tests write and read its bytes)."""
+    backing = _disk(vsphere, vm).backing
+    url = properties.fetch_one(vsphere, backing.datastore, ['info.url'])['info.url']
+    return url + '/' + backing.fileName.split('] ', 1)[1]
+
+
+def _snapshotted(vsphere, sim_inventory, name):
+    """A backing whose disk held b'before' at its snapshot and b'after' since."""
+    vm, _ = _create_backing(vsphere, sim_inventory, name)
+    disk = _disk_file(vsphere, vm)
+    with open(disk, 'wb') as f:
+        f.write(b'before')
+    snapshot = vsphere.run('CreateSnapshot_Task', vm, name='s1', memory=False, quiesce=False)
+    with open(disk, 'wb') as f:
+        f.write(b'after')
+    return vm, snapshot, disk
+
+
+def _read(file) -> bytes:
+    with open(file, 'rb') as f:
+        return f.read()
+
+
+def _layout_files(vsphere, vm) -> set[str]:
+    layout = properties.fetch_one(vsphere, vm, ['layoutEx.file'])['layoutEx.file']
+    return {f.name for f in layout.VirtualMachineFileLayoutExFileInfo}
+
+
+def test_snapshot_keeps_the_disks_content_in_a_file_the_layout_lists(vsphere, sim_inventory):
+    """vCenter freezes a disk's content at a snapshot, in files of the VM's layout; Destroy
+    deletes them."""
+    vm, _, disk = _snapshotted(vsphere, sim_inventory, 'volume-snap-layout')
+    name = _disk(vsphere, vm).backing.fileName.replace('.vmdk', '-000001.vmdk')
+    assert name in _layout_files(vsphere, vm)
+    assert _read(disk.replace('.vmdk', '-000001.vmdk')) == b'before'
+    vsphere.run('Destroy_Task', vm)
+    assert not os.path.exists(disk.replace('.vmdk', '-000001.vmdk'))
+
+
+def test_revert_to_a_snapshot_restores_the_disks_content_at_the_snapshot(
+        vsphere, sim_inventory):
+    vm, snapshot, disk = _snapshotted(vsphere, sim_inventory, 'volume-snap-revert')
+    vsphere.run('RevertToSnapshot_Task', snapshot)
+    assert _read(disk) == b'before'
+    with open(disk, 'wb') as f:
+        f.write(b'again')
+    vsphere.run('RevertToSnapshot_Task', snapshot)
+    assert _read(disk) == b'before'
+    vsphere.run('Destroy_Task', vm)
+
+
+def test_clone_at_a_snapshot_copies_the_disks_content_at_the_snapshot(vsphere, sim_inventory):
+    vm, snapshot, _ = _snapshotted(vsphere, sim_inventory, 'volume-snap-clone')
+    folder = properties.fetch_one(vsphere, vm, ['parent'])['parent']
+    clones = {}
+    for linked in (False, True):
+        relocate = vsphere.create('VirtualMachineRelocateSpec')
+        spec = specs.clone_spec(vsphere, relocate, volume_id=str(uuid.uuid4()), marks={},
+                                snapshot=snapshot, linked=linked)
+        clones[linked] = vsphere.run('CloneVM_Task', vm, folder=folder,
+                                     name='volume-snap-clone-%s' % linked, spec=spec)
+    current = vsphere.run('CloneVM_Task', vm, folder=folder, name='volume-snap-clone-now',
+                          spec=specs.clone_spec(vsphere, vsphere.create(
+                              'VirtualMachineRelocateSpec'), volume_id=str(uuid.uuid4()),
+                              marks={}))
+    assert [_read(_disk_file(vsphere, c)) for c in (*clones.values(), current)] == [
+        b'before', b'before', b'after']
+    for each in (vm, *clones.values(), current):
+        vsphere.run('Destroy_Task', each)
+
+
+def test_removing_a_snapshot_keeps_the_current_content_and_deletes_its_copy(
+        vsphere, sim_inventory):
+    vm, snapshot, disk = _snapshotted(vsphere, sim_inventory, 'volume-snap-remove')
+    second = vsphere.run('CreateSnapshot_Task', vm, name='s2', memory=False, quiesce=False)
+    vsphere.run('RemoveSnapshot_Task', snapshot, removeChildren=False)
+    assert _read(disk) == b'after'
+    assert not os.path.exists(disk.replace('.vmdk', '-000001.vmdk'))
+    files = _layout_files(vsphere, vm)
+    name = _disk(vsphere, vm).backing.fileName
+    assert (name.replace('.vmdk', '-000001.vmdk') in files,
+            name.replace('.vmdk', '-000002.vmdk') in files) == (False, True)
+    vsphere.run('RemoveSnapshot_Task', second, removeChildren=False)
+    assert not os.path.exists(disk.replace('.vmdk', '-000002.vmdk'))
+    vsphere.run('Destroy_Task', vm)
+
+
+def test_relocating_a_snapshotted_disk_moves_its_snapshots_copy(vsphere, sim_inventory):
+    """vCenter moves a disk's whole chain; a revert after the move finds the content."""
+    vm, snapshot, _ = _snapshotted(vsphere, sim_inventory, 'volume-snap-relocate')
+    source = _disk(vsphere, vm).backing.datastore.value
+    target = next(ref for ref, ds in sim_inventory.datastores.items() if ref != source
+                  and ds.datacenter == sim_inventory.datastores[source].datacenter)
+    vsphere.run('RelocateVM_Task', vm, spec=vsphere.create(
+        'VirtualMachineRelocateSpec', datastore=vsphere.ref('Datastore', target)))
+    disk = _disk_file(vsphere, vm)
+    assert _read(disk.replace('.vmdk', '-000001.vmdk')) == b'before'
+    assert _disk(vsphere, vm).backing.fileName.replace(
+        '.vmdk', '-000001.vmdk') in _layout_files(vsphere, vm)
+    vsphere.run('RevertToSnapshot_Task', snapshot)
+    assert _read(disk) == b'before'
+    vsphere.run('Destroy_Task', vm)

@@ -1,8 +1,8 @@
 // Proxies for methods vcsim lacks on objects we cannot replace. vcsim dispatches a SOAP call
 // by reflection on the object registered under the request's _this, so a missing method can
 // be added by registering our own type under that moref. That works for some singletons only:
-// VirtualMachine, Folder, ResourcePool and SearchIndex objects are type-asserted to vcsim's own
-// types throughout the simulator, so replacing them would break it. For the methods listed in
+// VirtualMachine, VirtualMachineSnapshot, Folder, ResourcePool and SearchIndex objects are
+// type-asserted to vcsim's own types throughout the simulator, so replacing them would break it. For the methods listed in
 // proxiedMethods, the handler rewrites the request's _this from {T, id} to {VmdkSimT, id}, and
 // the proxy registered under that moref (created on first use) does the work on the real
 // object, with vcsim's session, locking, encoding and faults.
@@ -28,7 +28,12 @@ var proxiedMethods = map[string][]string{
 	"ReconfigVM_Task": {"VirtualMachine"},
 	"CloneVM_Task":    {"VirtualMachine"},
 	"RelocateVM_Task": {"VirtualMachine"},
+	"Destroy_Task":    {"VirtualMachine"},
 	"ImportVApp":      {"ResourcePool", "VirtualApp"},
+
+	"CreateSnapshot_Task":   {"VirtualMachine"},
+	"RevertToSnapshot_Task": {"VirtualMachineSnapshot"},
+	"RemoveSnapshot_Task":   {"VirtualMachineSnapshot"},
 
 	"RetrievePropertiesEx": {"PropertyCollector"},
 }
@@ -42,6 +47,8 @@ func newProxy(target types.ManagedObjectReference) mo.Reference {
 		return &searchIndexProxy{p}
 	case "VirtualMachine":
 		return &vmProxy{p}
+	case "VirtualMachineSnapshot":
+		return &snapshotProxy{p}
 	case "Folder":
 		return &folderProxy{p}
 	case "PropertyCollector":

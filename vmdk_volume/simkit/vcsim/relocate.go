@@ -4,7 +4,7 @@
 // UUID, as vCenter converts a disk while copying it; a disk that stays keeps its format (the
 // driver never relies on an in-place conversion). The VM's home directory (its files other
 // than disks) follows the spec's datastore. Snapshots' copies of the configuration are rewritten to the moved files, so a
-// revert finds them. A target file that exists already fails the task (FileAlreadyExists),
+// revert finds them, and their copies of the disks' content (snapshots.go) move with the disks. A target file that exists already fails the task (FileAlreadyExists),
 // having moved nothing. Storage-policy ids of the spec and locators are recorded (pbm.go).
 package main
 
@@ -113,6 +113,7 @@ func applyMoves(vm *simulator.VirtualMachine, moves []diskMove, spec types.Virtu
 			applyDiskLocator(m.backing, m.disk.Key, []types.VirtualMachineRelocateSpecDiskLocator{*m.locator})
 		}
 		renameInSnapshots(vm, m.from, m.to, ref)
+		moveCopies(vm, m.from, m.to, m.target)
 	}
 	changes := []types.PropertyChange{{Name: "config.hardware.device", Val: vm.Config.Hardware.Device}}
 	if spec.Datastore != nil {

@@ -128,7 +128,8 @@ func normalizeDisks(changes []types.BaseVirtualDeviceConfigSpec, current object.
 // backing fileName of the disk objects it clones, which are the source's own, so the source
 // would end up pointing at the clone's file; the copies also take the provisioning and UUID
 // of the spec's disk locators, which vcsim ignores. Then it copies the source's disk files (vcsim
-// creates the clone's empty), so a clone of an imported image holds the image's bytes.
+// creates the clone's empty), so a clone of an imported image holds the image's bytes; a
+// clone at a snapshot (spec.snapshot) copies the snapshot's copies instead (snapshots.go).
 func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
 	req.This = p.target
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
@@ -143,7 +144,8 @@ func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) s
 }
 
 func cloneWithDisks(ctx *simulator.Context, vm *simulator.VirtualMachine, req *types.CloneVM_Task) soap.HasFault {
-	_, sources := diskFiles(vm)
+	disks, sources := diskFiles(vm)
+	sources = snapshotSources(vm, req.Spec.Snapshot, disks, sources)
 	devices := vm.Config.Hardware.Device
 	copies := make([]types.BaseVirtualDevice, len(devices))
 	for i, d := range devices {
