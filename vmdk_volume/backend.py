@@ -10,10 +10,11 @@ cache fills) take a named lock from ``locks`` (Cinder's coordination in the driv
 
 import contextlib
 import dataclasses
-import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
+
+from oslo_log import log as logging
 
 from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype, volume_type
 from vmdk_volume import locks as vlocks

@@ -13,8 +13,9 @@ made meanwhile is removed.
 """
 
 import dataclasses
-import logging
 from collections.abc import Mapping
+
+from oslo_log import log as logging
 
 from vmdk_volume.placement import Placement
 from vmdk_volume.volume_type import VolumeProfile

@@ -10,9 +10,10 @@ such backings, here on first need (never per operation).
 """
 
 import dataclasses
-import logging
 import re
 import threading
+
+from oslo_log import log as logging
 
 from vmdk_volume.vsphere import inventory, properties
 

@@ -15,8 +15,9 @@ becomes a Cinder snapshot with ``{'source-id': '<snapshot moref>'}`` or
 """
 
 import dataclasses
-import logging
 from collections.abc import Iterator, Mapping
+
+from oslo_log import log as logging
 
 from vmdk_volume import backings as vbackings
 from vmdk_volume.vsphere import errors, inventory, properties, specs

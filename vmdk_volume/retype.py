@@ -19,8 +19,9 @@ has VM snapshots (reverting one would bring the old controller back).
 """
 
 import dataclasses
-import logging
 import re
+
+from oslo_log import log as logging
 
 from vmdk_volume import placement
 from vmdk_volume.backings import Backing, BackingRequest

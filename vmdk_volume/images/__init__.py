@@ -1,8 +1,9 @@
 """Images: Glance images into backings and back (formats, conversion, transfer, cache)."""
 
 import contextlib
-import logging
 import uuid
+
+from oslo_log import log as logging
 
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import cache, exporter, formats, importer, located, transfer

@@ -28,11 +28,12 @@ not seen: if its template vanishes under it, that process imports the image agai
 import collections
 import contextlib
 import dataclasses
-import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+
+from oslo_log import log as logging
 
 from vmdk_volume import folders
 from vmdk_volume import locks as vlocks

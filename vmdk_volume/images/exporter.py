@@ -7,10 +7,11 @@ volume's size made locally with qemu-img, with no vCenter call at all.
 """
 
 import contextlib
-import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+
+from oslo_log import log as logging
 
 from vmdk_volume.images import convert, formats, source, transfer
 from vmdk_volume.vsphere import leases

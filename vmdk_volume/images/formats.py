@@ -12,8 +12,8 @@ and ``qemu-img info`` and ``check``, confined (``qemu``).
 
 import dataclasses
 import enum
-import logging
 
+from oslo_log import log as logging
 from oslo_utils.imageutils import format_inspector
 
 from vmdk_volume.images import grains, qemu, transfer, vmdk

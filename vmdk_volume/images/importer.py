@@ -12,9 +12,10 @@ destroyed and the temporary files removed.
 
 import contextlib
 import dataclasses
-import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+
+from oslo_log import log as logging
 
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import convert, formats, source, transfer

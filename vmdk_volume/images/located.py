@@ -14,9 +14,10 @@ streamed import, which checks it again.
 """
 
 import dataclasses
-import logging
 import urllib.parse
 from collections.abc import Iterable
+
+from oslo_log import log as logging
 
 from vmdk_volume.backings import BackingRequest
 from vmdk_volume.images import formats, transfer

@@ -14,11 +14,11 @@ as they are) still import.
 """
 
 import json
-import logging
 import os
 import struct
 
 from oslo_concurrency import processutils
+from oslo_log import log as logging
 
 from vmdk_volume.images.errors import ImageUnacceptable
 

@@ -9,12 +9,13 @@ nothing else in ``vmware_tmp_dir`` is ever touched.
 
 import contextlib
 import functools
-import logging
 import os
 import re
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
+
+from oslo_log import log as logging
 
 from vmdk_volume.images.formats import ImageUnacceptable
 from vmdk_volume.images.transfer import CHUNK, Meter

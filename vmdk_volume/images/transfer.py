@@ -9,11 +9,12 @@ length and reads and checks the response; a download checks the length the serve
 
 import dataclasses
 import http.client
-import logging
 import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
+
+from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024

@@ -7,9 +7,10 @@ alive with progress reports, and ended with ``complete`` or ``abort``.
 """
 
 import dataclasses
-import logging
 import time
 import urllib.parse
+
+from oslo_log import log as logging
 
 from vmdk_volume.vsphere import errors, properties
 

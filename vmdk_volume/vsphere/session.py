@@ -25,7 +25,6 @@ Each oslo.vmware service (vim, pbm) is ``prepare``d for two things oslo.vmware g
 
 import dataclasses
 import ipaddress
-import logging
 import os
 import socket
 import ssl
@@ -33,6 +32,7 @@ import threading
 import time
 
 import requests
+from oslo_log import log as logging
 from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
 from suds import transport
