@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """One backend: a vCenter and what the driver keeps about it between calls.
 
 ``Backend`` wires the vSphere client to the inventory cache, placement, folders and backings,
@@ -10,10 +22,11 @@ cache fills) take a named lock from ``locks`` (Cinder's coordination in the driv
 
 import contextlib
 import dataclasses
-import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
+
+from oslo_log import log as logging
 
 from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype, volume_type
 from vmdk_volume import locks as vlocks

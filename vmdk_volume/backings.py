@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Backings: the shadow VMs that hold volumes' disks, found, created and destroyed.
 
 A backing is named after its volume and carries the volume id as its ``instanceUuid``, its
@@ -13,8 +25,9 @@ made meanwhile is removed.
 """
 
 import dataclasses
-import logging
 from collections.abc import Mapping
+
+from oslo_log import log as logging
 
 from vmdk_volume.placement import Placement
 from vmdk_volume.volume_type import VolumeProfile

@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """What Cinder's in-tree VMDK driver left on vCenter, found the way it recorded it.
 
 Its template snapshots are recorded by inventory path (found with one FindByInventoryPath
@@ -10,9 +22,10 @@ such backings, here on first need (never per operation).
 """
 
 import dataclasses
-import logging
 import re
 import threading
+
+from oslo_log import log as logging
 
 from vmdk_volume.vsphere import inventory, properties
 

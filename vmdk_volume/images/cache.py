@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """The image cache on the datastores: one template per Glance image, cloned into volumes.
 
 The first volume made from an image imports it into a template in
@@ -28,11 +40,12 @@ not seen: if its template vanishes under it, that process imports the image agai
 import collections
 import contextlib
 import dataclasses
-import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+
+from oslo_log import log as logging
 
 from vmdk_volume import folders
 from vmdk_volume import locks as vlocks

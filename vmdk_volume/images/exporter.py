@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Backing -> Glance image: a streamOptimized VMDK streamed out of an NFC export lease.
 
 The export stream is checked as it passes (the VMDK inspector sees every chunk, the length
@@ -7,10 +19,11 @@ volume's size made locally with qemu-img, with no vCenter call at all.
 """
 
 import contextlib
-import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+
+from oslo_log import log as logging
 
 from vmdk_volume.images import convert, formats, source, transfer
 from vmdk_volume.vsphere import leases

@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """What an image is, decided from its bytes: detection, validation and virtual size.
 
 Glance metadata says what an image claims to be; the bytes decide. Any VMDK, streamed or in
@@ -12,8 +24,8 @@ and ``qemu-img info`` and ``check``, confined (``qemu``).
 
 import dataclasses
 import enum
-import logging
 
+from oslo_log import log as logging
 from oslo_utils.imageutils import format_inspector
 
 from vmdk_volume.images import grains, qemu, transfer, vmdk

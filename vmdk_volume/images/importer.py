@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Glance image -> new backing, through an NFC import lease.
 
 A streamOptimized VMDK (bare, or the disk inside an OVA) streams from Glance to vCenter with
@@ -12,9 +24,10 @@ destroyed and the temporary files removed.
 
 import contextlib
 import dataclasses
-import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+
+from oslo_log import log as logging
 
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import convert, formats, source, transfer

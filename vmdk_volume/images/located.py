@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Glance images already on this vCenter's datastores, copied datastore-side.
 
 glance_store's VMware store keeps an image as a file on a datastore and gives its location
@@ -14,9 +26,10 @@ streamed import, which checks it again.
 """
 
 import dataclasses
-import logging
 import urllib.parse
 from collections.abc import Iterable
+
+from oslo_log import log as logging
 
 from vmdk_volume.backings import BackingRequest
 from vmdk_volume.images import formats, transfer

@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """qemu-img run on untrusted images so that it reads nothing but the image's own bytes.
 
 Every run opens the image through a ``json:`` filename: the format driver is named (no
@@ -14,11 +26,11 @@ as they are) still import.
 """
 
 import json
-import logging
 import os
 import struct
 
 from oslo_concurrency import processutils
+from oslo_log import log as logging
 
 from vmdk_volume.images.errors import ImageUnacceptable
 

@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Image data from Glance as a stream of chunks: the disk inside an OVA, a peeked head,
 and spooling into a bounded temporary file when a conversion needs one.
 
@@ -9,12 +21,13 @@ nothing else in ``vmware_tmp_dir`` is ever touched.
 
 import contextlib
 import functools
-import logging
 import os
 import re
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
+
+from oslo_log import log as logging
 
 from vmdk_volume.images.formats import ImageUnacceptable
 from vmdk_volume.images.transfer import CHUNK, Meter

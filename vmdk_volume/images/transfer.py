@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Streaming HTTP transfers to and from NFC device URLs, bounded and watched.
 
 Bytes pass through in chunks and are never held whole. Every transfer has a deadline
@@ -9,11 +21,12 @@ length and reads and checks the response; a download checks the length the serve
 
 import dataclasses
 import http.client
-import logging
 import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
+
+from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024

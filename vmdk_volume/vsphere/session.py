@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """A vCenter session: oslo.vmware's, with a login that fails fast and says why.
 
 oslo.vmware retries its login forever on connection errors, a certificate it cannot verify
@@ -25,7 +37,6 @@ Each oslo.vmware service (vim, pbm) is ``prepare``d for two things oslo.vmware g
 
 import dataclasses
 import ipaddress
-import logging
 import os
 import socket
 import ssl
@@ -33,6 +44,7 @@ import threading
 import time
 
 import requests
+from oslo_log import log as logging
 from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
 from suds import transport

@@ -1,3 +1,15 @@
+//    Licensed under the Apache License, Version 2.0 (the "License"); you may
+//    not use this file except in compliance with the License. You may obtain
+//    a copy of the License at
+//
+//         http://www.apache.org/licenses/LICENSE-2.0
+//
+//    Unless required by applicable law or agreed to in writing, software
+//    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+//    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+//    License for the specific language governing permissions and limitations
+//    under the License.
+
 // VirtualMachine.RelocateVM_Task that moves files, which vcsim's does not (it only rewrites the
 // VM's datastore list). Disks (descriptor and -flat extent) move to their disk locator's
 // datastore, else to the spec's datastore; a disk that moves takes its locator's provisioning (thin, eagerly scrubbed) and
