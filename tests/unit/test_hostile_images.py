@@ -182,6 +182,18 @@ def test_vsphere_layout_stream_is_read_by_qemu_and_passes(raw, tmp_path):
     assert formats.probe_file(path).subformat == 'streamOptimized'
 
 
+def test_compressible_stream_padded_with_zeros_after_its_end_passes(tmp_path):
+    """qemu-img pads a small (well compressed) stream with zeros after its end-of-stream
+    marker: that is no data, and the image is sound."""
+    raw = write(tmp_path / 'disk.raw', bytes(MiB) + os.urandom(4096) + bytes(MiB - 4096))
+    vmdk_path = str(tmp_path / 'disk.vmdk')
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                    'subformat=streamOptimized', raw, vmdk_path], check=True)
+    data = pathlib.Path(vmdk_path).read_bytes()
+    stream_check(data)
+    stream_check(data, chunk=4096)
+
+
 def corrupt_streams(raw: bytes, qemu_stream: bytes) -> dict:
     ours = vsphere_stream(raw)
     half = len(qemu_stream) // 2
@@ -193,7 +205,7 @@ def corrupt_streams(raw: bytes, qemu_stream: bytes) -> dict:
                                                            - SECTOR], 'truncated'),
         'vsphere layout cut in half': (ours[:len(ours) // 2], 'truncated'),
         'vsphere layout without end-of-stream': (ours[:-SECTOR], 'truncated'),
-        'vsphere layout with bytes after its end': (ours + bytes(SECTOR), 'goes on after'),
+        'vsphere layout with bytes after its end': (ours + b'\x01' * SECTOR, 'goes on after'),
         'vsphere layout with a grain table past the end': (
             shift_table_entry(ours, 10 ** 6), 'truncated or corrupt'),
     }
