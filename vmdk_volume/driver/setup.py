@@ -29,18 +29,30 @@ import time
 from cinder import coordination, exception
 from cinder.common import constants
 from cinder.image import image_utils
+from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_utils import units
 
 from vmdk_volume import backend as vbackend
 from vmdk_volume import images as vimages
 from vmdk_volume import options
 from vmdk_volume.driver import errors
-from vmdk_volume.images import source
+from vmdk_volume.images import formats, source
 from vmdk_volume.vsphere import errors as vsphere_errors
 
 LOG = logging.getLogger(__name__)
 SETUP_LOGIN_ATTEMPTS = 1    # set-up, and each retry while vCenter is down
 SETUP_RETRY_S = 10          # operations meanwhile fail at once, but try once per interval
+
+
+def _image_rules() -> formats.ImageRules:
+    """What Cinder's image options allow (read as Cinder's image_utils reads them)."""
+    conf = image_utils.CONF
+    return formats.ImageRules(
+        vmdk_types=tuple(conf.vmdk_allowed_types),
+        introspection=processutils.ProcessLimits(
+            cpu_time=conf.image_introspection_cpu_limit,
+            address_space=conf.image_introspection_address_space_limit * units.Gi))
 
 
 class SetUp:
@@ -87,8 +99,7 @@ class SetUp:
             except vsphere_errors.ConnectionFailed as error:
                 self._down = (time.monotonic(), error)
                 raise
-            self._ready = backend, vimages.Images(backend,
-                                                  image_utils.CONF.vmdk_allowed_types)
+            self._ready = backend, vimages.Images(backend, _image_rules())
             self._down = None
         LOG.info('Backend %s uses vCenter %s', self._backend_name,
                  self._config.endpoint.address)

@@ -28,9 +28,9 @@ FILL_ATTEMPTS = 2    # a template evicted by another process before its clone: i
 class Images:
     """Image operations of one backend: what the driver's image methods call."""
 
-    def __init__(self, backend, vmdk_types=formats.DEFAULT_VMDK_TYPES):
+    def __init__(self, backend, rules: formats.ImageRules = formats.CINDER_DEFAULTS):
         self._backend = backend
-        self._vmdk_types = tuple(vmdk_types)
+        self._rules = rules
         self.cache = cache.ImageCache(backend)
 
     def peer(self) -> transfer.Peer:
@@ -40,7 +40,7 @@ class Images:
                              cookie=leases.session_cookie(self._backend.client))
 
     def _importer(self) -> importer.Importer:
-        return importer.Importer(self._backend, self.peer(), self._vmdk_types)
+        return importer.Importer(self._backend, self.peer(), self._rules)
 
     def import_image(self, image: importer.ImageData, request: BackingRequest,
                      project_id: str, existing: str | None = None) -> str:
@@ -123,7 +123,7 @@ class Images:
             LOG.info('Image %s at %s is not a sparse VMDK vCenter can copy as it is: '
                      'importing it instead', meta.image_id, found[0].datastore_path)
             return None
-        formats.check_subformat(probe.subformat, self._vmdk_types)
+        formats.check_subformat(probe.subformat, self._rules.vmdk_types)
         return images.copy(*found, probe, request, project_id)
 
     def clone_template(self, template: Backing, request: BackingRequest, project_id: str,

@@ -25,6 +25,7 @@ and ``qemu-img info`` and ``check``, confined (``qemu``).
 import dataclasses
 import enum
 
+from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils.imageutils import format_inspector
 
@@ -164,7 +165,20 @@ def check_stream_end(stream: grains.StreamCheck) -> None:
     stream.finish()
 
 
-def probe_file(path: str, vmdk_types=DEFAULT_VMDK_TYPES) -> Probe:
+@dataclasses.dataclass(frozen=True)
+class ImageRules:
+    """What Cinder's configuration allows of images: the VMDK subformats
+    (``vmdk_allowed_types``) and qemu-img's limits when it inspects one
+    (``image_introspection_cpu_limit``, ``image_introspection_address_space_limit``)."""
+
+    vmdk_types: tuple[str, ...] = DEFAULT_VMDK_TYPES
+    introspection: processutils.ProcessLimits = qemu.INFO_LIMITS
+
+
+CINDER_DEFAULTS = ImageRules()
+
+
+def probe_file(path: str, rules: ImageRules = CINDER_DEFAULTS) -> Probe:
     """Detect and check the image in ``path`` (see the module docstring)."""
     _check_own_vmdk(path)
     inspector = None
@@ -180,15 +194,15 @@ def probe_file(path: str, vmdk_types=DEFAULT_VMDK_TYPES) -> Probe:
     if detected not in ('raw', 'qcow2', 'vmdk'):
         raise ImageUnacceptable('the image data is %s, which is not supported (raw, qcow2 '
                                 'and vmdk are)' % detected)
-    info = qemu.info(path, detected)
+    info = qemu.info(path, detected, rules.introspection)
     specific = (info.get('format-specific') or {}).get('data') or {}
     if detected == 'qcow2' and (specific.get('data-file') or info.get('backing-filename')):
         raise ImageUnacceptable('a qcow2 image may not have a data file or backing file')
     subformat = specific.get('create-type', '') if detected == 'vmdk' else ''
     if detected == 'vmdk':
-        check_subformat(subformat, vmdk_types)
+        check_subformat(subformat, rules.vmdk_types)
     if detected != 'raw':
-        qemu.check(path, detected)
+        qemu.check(path, detected, rules.introspection)
     return Probe(format=detected, virtual_size=int(info['virtual-size']), subformat=subformat)
 
 

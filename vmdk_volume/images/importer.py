@@ -62,10 +62,10 @@ class Importer:
     """Imports images into new backings of one backend."""
 
     def __init__(self, backend, peer: transfer.Peer,
-                 vmdk_types=formats.DEFAULT_VMDK_TYPES):
+                 rules: formats.ImageRules = formats.CINDER_DEFAULTS):
         self._backend = backend
         self._peer = peer
-        self._vmdk_types = vmdk_types
+        self._rules = rules
 
     @property
     def _timeout_s(self) -> int:
@@ -109,7 +109,7 @@ class Importer:
         probe = Probe(format='vmdk', virtual_size=stream.virtual_size,
                       subformat='streamOptimized')
         formats.check_claim(meta, probe)
-        formats.check_subformat(probe.subformat, self._vmdk_types)
+        formats.check_subformat(probe.subformat, self._rules.vmdk_types)
         formats.check_fits(probe.virtual_size, limit)
 
         def checked() -> Iterator[bytes]:
@@ -131,7 +131,7 @@ class Importer:
         spooled = source.spool(chunks, tmp_dir, meter, limit + SPOOL_SLACK)
         converted = spooled + '.vmdk'
         try:
-            probe = formats.probe_file(spooled, self._vmdk_types)
+            probe = formats.probe_file(spooled, self._rules)
             formats.check_claim(meta, probe)
             formats.check_fits(probe.virtual_size, limit)
             LOG.info('Image %s is %s%s (virtual size %d): converting it to streamOptimized',

@@ -100,16 +100,17 @@ def run(*args: str, limits: processutils.ProcessLimits = INFO_LIMITS,
     return out
 
 
-def info(path: str, fmt: str) -> dict:
+def info(path: str, fmt: str, limits: processutils.ProcessLimits = INFO_LIMITS) -> dict:
     """``qemu-img info`` of ``path`` read as ``fmt``."""
     _guard(path, fmt)
-    return json.loads(run('info', '--output=json', image_name(path, fmt)))
+    return json.loads(run('info', '--output=json', image_name(path, fmt), limits=limits))
 
 
-def check(path: str, fmt: str) -> None:
+def check(path: str, fmt: str, limits: processutils.ProcessLimits = INFO_LIMITS) -> None:
     """``qemu-img check``: the image's metadata is consistent (tables inside the file)."""
     _guard(path, fmt)
-    run('check', '--output=json', image_name(path, fmt), ok_codes=(0, LEAKS_ONLY))
+    run('check', '--output=json', image_name(path, fmt), limits=limits,
+        ok_codes=(0, LEAKS_ONLY))
 
 
 def convert(path: str, fmt: str, dest: str, out_format: str, options: str,
