@@ -14,7 +14,9 @@
 // ImportVApp refuse a name that an entity of the destination folder holds already with
 // DuplicateName, naming the holder (the tasks fail, ImportVApp answers the fault). vcsim 0.24.2
 // checks no name, so a call that a client retries after losing its reply made a second VM
-// here where vCenter makes none. The check and the creation happen under one lock. A
+// here where vCenter makes none. The check and the creation happen under one lock, namingMu,
+// which a creating call takes before any object's lock (vcsim's creations lock the resource
+// pool and folder inside: taken after an object's lock it would deadlock against them). A
 // destination folder that does not exist is refused with ManagedObjectNotFound, as vCenter
 // does (vcsim's ImportVApp panics, which drops the connection).
 package main
@@ -32,10 +34,9 @@ var namingMu sync.Mutex
 
 // uniquelyNamed runs create (a call that makes an entity called name in folder) unless the
 // folder holds that name already; then it returns refuse(the DuplicateName fault) instead.
+// The caller holds namingMu (taken first, see above).
 func uniquelyNamed(folder *types.ManagedObjectReference, name string,
 	refuse func(types.BaseMethodFault) soap.HasFault, create func() soap.HasFault) soap.HasFault {
-	namingMu.Lock()
-	defer namingMu.Unlock()
 	if folder != nil {
 		f, ok := simulator.Map.Get(*folder).(*simulator.Folder)
 		if !ok { // vcsim would panic on a folder that is gone

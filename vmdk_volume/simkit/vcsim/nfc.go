@@ -146,6 +146,8 @@ type vAppImporter interface {
 }
 
 func (p *poolProxy) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) soap.HasFault {
+	namingMu.Lock()
+	defer namingMu.Unlock()
 	req.This = p.target
 	if spec, ok := req.Spec.(*types.VirtualMachineImportSpec); ok {
 		_ = normalizeDisks(spec.ConfigSpec.DeviceChange, nil)

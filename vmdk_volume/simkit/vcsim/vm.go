@@ -40,6 +40,8 @@ type vmProxy struct{ proxy }
 type folderProxy struct{ proxy }
 
 func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {
+	namingMu.Lock()
+	defer namingMu.Unlock()
 	req.This = p.target
 	_ = normalizeDisks(req.Config.DeviceChange, nil)
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
@@ -143,6 +145,8 @@ func normalizeDisks(changes []types.BaseVirtualDeviceConfigSpec, current object.
 // creates the clone's empty), so a clone of an imported image holds the image's bytes; a
 // clone at a snapshot (spec.snapshot) copies the snapshot's copies instead (snapshots.go).
 func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
+	namingMu.Lock()
+	defer namingMu.Unlock()
 	req.This = p.target
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		refuse := func(fault types.BaseMethodFault) soap.HasFault {
