@@ -70,27 +70,16 @@ func (p *vmProxy) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSn
 
 // freeze copies each disk of vm to a file that snapshot owns, and lists it in vm's layout.
 func freeze(vm *simulator.VirtualMachine, snapshot types.ManagedObjectReference) {
-	dc := datacenterOf(vm)
 	var disks []frozenDisk
-	for _, d := range vm.Config.Hardware.Device {
-		disk, ok := d.(*types.VirtualDisk)
-		if !ok {
+	found, sources := diskFiles(vm)
+	for i, disk := range found {
+		name := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo().FileName
+		copyName, dst := freeCopyName(name, sources[i])
+		if err := copyDisk(sources[i], dst); err != nil {
+			log.Printf("snapshot of %s: copying %s: %v", vm.Name, name, err)
 			continue
 		}
-		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-		if !ok {
-			continue
-		}
-		src, fault := localPath(&dc, b.FileName)
-		if fault != nil {
-			continue
-		}
-		name, dst := freeCopyName(b.FileName, src)
-		if err := copyDisk(src, dst); err != nil {
-			log.Printf("snapshot of %s: copying %s: %v", vm.Name, b.FileName, err)
-			continue
-		}
-		disks = append(disks, frozenDisk{key: disk.Key, disk: b.FileName, copy: name})
+		disks = append(disks, frozenDisk{key: disk.Key, disk: name, copy: copyName})
 	}
 	frozen.Lock()
 	frozen.disks[snapshot], frozen.vm[snapshot] = disks, vm.Self
