@@ -13,20 +13,23 @@
 """The benchmarks run end to end on a small inventory (and a small image) and report what
 vCenter was asked and what the image import held in memory.
 
-Each runs in its own process (``python -m vmdk_volume.bench`` configures Cinder's
+Each runs in its own process (``python -m tools.bench.bench`` configures Cinder's
 global options and coordination, which this test run's Cinder fixtures own).
 """
 
 import json
+import pathlib
 import subprocess
 import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]    # tools.bench runs from the repo's root
 
 
 def test_bench_reports_the_calls_of_each_operation(tmp_path):
     out = tmp_path / 'bench.json'
-    subprocess.run([sys.executable, '-m', 'vmdk_volume.bench', '--models', 'small',
+    subprocess.run([sys.executable, '-m', 'tools.bench.bench', '--models', 'small',
                     '--repeat', '1', '--task-ms', '0', '--latency-ms', '0',
-                    '--json', str(out)], check=True, capture_output=True, timeout=300)
+                    '--json', str(out)], check=True, capture_output=True, timeout=300, cwd=ROOT)
     results = {r['scenario']: r for r in json.loads(out.read_text())['results']}
 
     def calls(scenario):
@@ -54,8 +57,9 @@ def test_bench_reports_the_calls_of_each_operation(tmp_path):
 
 
 def test_image_bench_measures_both_import_paths_within_the_memory_goal():
-    out = subprocess.run([sys.executable, '-m', 'vmdk_volume.bench_images', '--size', '8M'],
-                         check=True, capture_output=True, text=True, timeout=300).stdout
+    out = subprocess.run([sys.executable, '-m', 'tools.bench.images', '--size', '8M'],
+                         check=True, capture_output=True, text=True, timeout=300,
+                         cwd=ROOT).stdout
     growth = {line.split()[2]: float(line.rsplit('+', 1)[1].split()[0])
               for line in out.splitlines() if line.startswith('peak RSS, ')}
     assert set(growth) == {'streamOptimized', 'qcow2'}

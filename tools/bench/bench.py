@@ -12,7 +12,7 @@
 
 """Benchmark: what each driver operation costs on vCenter, in wall time and SOAP calls.
 
-``python -m vmdk_volume.bench`` (``tox -e bench``) starts the simulator with an emulated task
+``python -m tools.bench.bench`` (``tox -e bench``) starts the simulator with an emulated task
 duration (300 ms) and per-call latency (20 ms), builds the driver as cinder-volume does (a
 backend section of Cinder's configuration, coordination started) and measures each scenario
 on a small inventory and on a large one (32 hosts, 200 datastores, ~500 VMs): the median wall
@@ -366,7 +366,7 @@ def format_table(results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m vmdk_volume.bench',
+    parser = argparse.ArgumentParser(prog='python -m tools.bench.bench',
                                      description=__doc__.splitlines()[0])
     parser.add_argument('--models', nargs='+', choices=sorted(MODELS),
                         default=['small', 'large'])

@@ -15,7 +15,7 @@ raw HTTP PUT of the same bytes to the same simulator, and the process's peak mem
 idle while it imports that image (the direct path) and a qcow2 image of the same data (the
 spool-and-convert path).
 
-    python -m vmdk_volume.bench_images [--size 256M]
+    python -m tools.bench.images [--size 256M]
 
 The images are written to a temporary directory in 1 MiB pieces and served in 64 KiB chunks
 as glanceclient does. Before each import the kernel's peak-RSS mark is reset
