@@ -18,7 +18,7 @@ import concurrent.futures
 import dataclasses
 import time
 
-from vmdk_volume import orphans
+from vmdk_volume.cmd import orphans
 from vmdk_volume.vsphere import properties
 
 

@@ -23,7 +23,7 @@ def test_check_reads_storage_policies_of_volume_types(cinder):
     kind = cinder.volume_type('check-gold', {'vmware:storage_profile': 'Gold',
                                              'volume_backend_name': 'vc2'})
     try:
-        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'check', '--json',
+        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cmd.main', 'check', '--json',
                                '--config-file', str(cinder.conf_file)],
                               capture_output=True, text=True, timeout=120)
     finally:

@@ -20,7 +20,7 @@ STEPS = ['volume types', 'create', 'attach', 'image to volume', 'clone', 'snapsh
 
 
 def test_the_demo_walks_the_lifecycle_on_both_backends():
-    done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'demo'],
+    done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cmd.main', 'demo'],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()

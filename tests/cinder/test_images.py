@@ -24,7 +24,7 @@ import requests
 from tests import hostile_images as hostile
 from tests.cinder import racing
 from tests.cinder.test_lifecycle import _backing
-from vmdk_volume import orphans
+from vmdk_volume.cmd import orphans
 from vmdk_volume.images import located, source
 from vmdk_volume.vsphere import inventory, leases
 

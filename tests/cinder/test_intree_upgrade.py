@@ -26,8 +26,8 @@ import pytest
 from cinder import exception, objects
 
 from tests.cinder import intree
-from vmdk_volume import orphans
 from vmdk_volume.cinder_harness import PROJECT_ID, write_cinder_conf
+from vmdk_volume.cmd import orphans
 from vmdk_volume.simkit import ModelSize, Simulator
 from vmdk_volume.vsphere import inventory, properties
 from vmdk_volume.vsphere.disks import DiskType
@@ -104,7 +104,7 @@ def test_check_counts_what_the_intree_driver_left_and_names_what_cannot_be_serve
                              user_id='u', provider_location='nfs://filer/snap')
     bogus.create()
     try:
-        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'check', '--json',
+        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cmd.main', 'check', '--json',
                                '--config-file', str(conf), '--backend', upgraded.section],
                               capture_output=True, text=True, timeout=120)
     finally:

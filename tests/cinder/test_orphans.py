@@ -26,8 +26,10 @@ import pytest
 from tests.cinder import racing
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
 from vmdk_volume import backend as vbackend
-from vmdk_volume import cinderconf, cinderdb, cli, orphans, volume_type
+from vmdk_volume import volume_type
 from vmdk_volume.backings import BackingRequest
+from vmdk_volume.cmd import cinderconf, cinderdb, orphans
+from vmdk_volume.cmd import main as cli
 from vmdk_volume.options import BackendConfig
 
 BACKEND = 'vc1'
@@ -56,7 +58,7 @@ def test_orphans_reads_cinder_volumes_from_the_database(cinder, vc1):
     manager.initialize_connection(cinder.context, volume, connector)
     gone, leftover = _leftover(backend, volume.project_id)
     try:
-        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'orphans',
+        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cmd.main', 'orphans',
                                '--config-file', str(cinder.conf_file), '--backend', BACKEND,
                                '--grace-minutes', '0'],
                               capture_output=True, text=True, timeout=120)

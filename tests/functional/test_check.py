@@ -21,7 +21,7 @@ import certifi
 import pytest
 
 from tests.functional.conftest import write_conf
-from vmdk_volume import cli
+from vmdk_volume.cmd import main as cli
 from vmdk_volume.simkit import ModelSize, Simulator
 
 PASSWORD = 'Pa55-for-check'
@@ -206,7 +206,7 @@ def test_configuration_errors_are_one_line_and_debug_shows_the_traceback(capsys,
 
 def test_the_console_script_exits_by_usability(tmp_path, guarded_vc):
     conf = conf_for(tmp_path, guarded_vc, vmware_host_password=WRONG_PASSWORD)
-    done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'check', '--config-file',
+    done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cmd.main', 'check', '--config-file',
                            str(conf), '--json', '--debug'], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 1

@@ -22,7 +22,7 @@ import requests
 
 
 def test_simulator_command_serves_until_terminated():
-    process = subprocess.Popen([sys.executable, '-m', 'vmdk_volume.cli', 'simulator',
+    process = subprocess.Popen([sys.executable, '-m', 'vmdk_volume.cmd.main', 'simulator',
                                 '--hosts', '2'], stdout=subprocess.PIPE, text=True)
     lines = []
     for line in process.stdout:

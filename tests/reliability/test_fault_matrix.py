@@ -14,7 +14,7 @@
 proxy: the operation succeeds after retry or ends in a Cinder error, never hangs; what
 succeeded holds the expected bytes; the driver's temporary directory is empty; and once the
 case's volumes are deleted, the simulator holds no VM, VM snapshot or disk file in our
-folders that no Cinder volume or snapshot owns (``vmdk_volume.orphans``)."""
+folders that no Cinder volume or snapshot owns (``vmdk_volume.cmd.orphans``)."""
 
 import signal
 
@@ -22,7 +22,7 @@ import pytest
 from cinder import exception, objects
 
 from tests.reliability.operations import OPERATIONS, Case, Operation
-from vmdk_volume import orphans
+from vmdk_volume.cmd import orphans
 from vmdk_volume.simkit.faults import Fault, FaultKind
 
 HANG_S = 90

@@ -304,11 +304,11 @@ def owned_reader(files: tuple[str, ...], conf, from_stdin: bool) -> Callable[[],
         ids = frozenset(sys.stdin.read().split())
         return lambda: ids
     if not conf.database_connection:
-        from vmdk_volume.cinderconf import ConfFileError
+        from vmdk_volume.cmd.cinderconf import ConfFileError
         raise ConfFileError('%s has no [database] connection to read Cinder\'s volumes '
                             'from: set it, or pass their ids with --ids-from-stdin'
                             % ', '.join(files))
-    from vmdk_volume import cinderdb
+    from vmdk_volume.cmd import cinderdb
     return lambda: cinderdb.owned_ids(files)
 
 

@@ -33,7 +33,7 @@ EXIT_UNUSABLE, EXIT_ERROR = 1, 2
 
 def _expected() -> tuple[type[Exception], ...]:
     """Failures reported as one line: their message names the cause and what to fix."""
-    from vmdk_volume import cinderconf
+    from vmdk_volume.cmd import cinderconf
     from vmdk_volume.options import ConfigError
     from vmdk_volume.simkit import SimulatorError, build
     from vmdk_volume.vsphere import errors
@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _conf(args):
-    from vmdk_volume import cinderconf
+    from vmdk_volume.cmd import cinderconf
     files = tuple(args.config_file or [DEFAULT_CONF])
     return files, cinderconf.load(list(files))
 
@@ -129,7 +129,7 @@ def _progress(enabled: bool):
 
 
 def _check(args) -> int:
-    from vmdk_volume import check, cinderdb
+    from vmdk_volume.cmd import check, cinderdb
     files, conf = _conf(args)
     sections = conf.ours(args.backend)
     volume_types = cinderdb.volume_types(files) if conf.database_connection else None
@@ -161,8 +161,8 @@ def _minutes(text: str) -> float:
 
 
 def _orphans(args) -> int:
-    from vmdk_volume import orphans
-    from vmdk_volume.cinderconf import ConfFileError
+    from vmdk_volume.cmd import orphans
+    from vmdk_volume.cmd.cinderconf import ConfFileError
     if args.ids_from_stdin and not args.grace_minutes:
         raise ConfFileError('--grace-minutes 0 needs the ids read again before each deletion, '
                             "from Cinder's database ([database] connection): ids from stdin "
