@@ -35,7 +35,8 @@ import time
 import warnings
 from collections.abc import Callable
 
-from vmdk_volume import cinder_harness, folders
+from vmdk_volume import cinder_harness
+from vmdk_volume.core import folders
 from vmdk_volume.simkit import ModelSize, Simulator
 from vmdk_volume.vsphere import inventory, properties
 

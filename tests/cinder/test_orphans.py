@@ -25,12 +25,12 @@ import pytest
 
 from tests.cinder import racing
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
-from vmdk_volume import backend as vbackend
-from vmdk_volume import volume_type
-from vmdk_volume.backings import BackingRequest
 from vmdk_volume.cmd import cinderconf, cinderdb, orphans
 from vmdk_volume.cmd import main as cli
-from vmdk_volume.options import BackendConfig
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core import volume_type
+from vmdk_volume.core.backings import BackingRequest
+from vmdk_volume.core.config import BackendConfig
 
 BACKEND = 'vc1'
 

@@ -19,8 +19,9 @@ import types
 import pytest
 
 from tests.conftest import endpoint_for
-from vmdk_volume import backend as vbackend
 from vmdk_volume import options
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.simkit import Simulator
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import inventory, properties, specs
@@ -56,14 +57,14 @@ def plant_image_marks(client, ref: str) -> None:
             for key, value in specs.image_marks('an-image', 'md5:0').items()]))
 
 
-def backend_config(vc, **changes) -> options.BackendConfig:
+def backend_config(vc, **changes) -> BackendConfig:
     """The typed config of a backend section pointing at ``vc``, options changed as given."""
     values = {opt.dest: opt.default for opt in options.vmdk_opts}
     values.update(vmware_host_ip=vc.host, vmware_host_port=vc.port,
                   vmware_host_username='admin', vmware_host_password='secret',
                   vmware_ca_file=vc.ca_file, vmware_api_retry_count=2)
     values.update(changes)
-    return options.BackendConfig.from_options(types.SimpleNamespace(**values))
+    return BackendConfig.from_options(types.SimpleNamespace(**values))
 
 
 def write_conf(path: pathlib.Path, vc: Simulator, **changes) -> pathlib.Path:

@@ -18,9 +18,9 @@ import uuid
 import pytest
 
 from tests.functional.conftest import backend_config, marks, plant_image_marks
-from vmdk_volume import backend as vbackend
-from vmdk_volume import backings, placement, volume_type
-from vmdk_volume.options import ConfigError
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core import backings, placement, volume_type
+from vmdk_volume.core.config import ConfigError
 from vmdk_volume.vsphere import properties
 
 GiB = 1024 ** 3

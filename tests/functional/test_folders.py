@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from vmdk_volume import folders, locks
+from vmdk_volume.core import folders, locks
 from vmdk_volume.vsphere import errors, properties
 
 

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from tests.functional.test_backend import _request
-from vmdk_volume import manage
+from vmdk_volume.core import manage
 from vmdk_volume.vsphere import properties
 
 

@@ -19,8 +19,8 @@ import pytest
 
 from tests.functional.conftest import backend_config, marks, plant_image_marks
 from tests.functional.test_backend import _request
-from vmdk_volume import backend as vbackend
-from vmdk_volume import retype, volume_type
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core import retype, volume_type
 from vmdk_volume.vsphere import properties
 
 GiB = 1024 ** 3

@@ -18,8 +18,8 @@ import pytest
 
 from tests.soap import fake
 from tests.soap.test_tasks_and_folders import _task_update
-from vmdk_volume import backings, volume_type
-from vmdk_volume.placement import Placement
+from vmdk_volume.core import backings, volume_type
+from vmdk_volume.core.placement import Placement
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors
 from vmdk_volume.vsphere.inventory import Datacenter, Datastore, Host

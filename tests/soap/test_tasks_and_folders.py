@@ -16,7 +16,7 @@ vCenter."""
 import pytest
 
 from tests.soap import fake
-from vmdk_volume import folders
+from vmdk_volume.core import folders
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, leases
 

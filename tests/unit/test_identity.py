@@ -16,8 +16,8 @@ import types
 
 import pytest
 
-from vmdk_volume import backings
-from vmdk_volume.backings import Backing
+from vmdk_volume.core import backings
+from vmdk_volume.core.backings import Backing
 from vmdk_volume.vsphere import errors
 
 VOLUME = '0b1c2d3e-0000-4000-8000-000000000001'

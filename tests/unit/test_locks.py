@@ -14,7 +14,7 @@
 
 import threading
 
-from vmdk_volume import locks
+from vmdk_volume.core import locks
 
 
 def test_ids_stay_readable_and_folder_names_are_hashed():

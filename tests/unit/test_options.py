@@ -21,6 +21,7 @@ import types
 import pytest
 
 from vmdk_volume import options
+from vmdk_volume.core.config import BackendConfig, ConfigError
 
 ROOT = pathlib.Path(__file__).parents[2]
 
@@ -63,12 +64,12 @@ def _conf(**changes):
 @pytest.mark.parametrize('missing', ['vmware_host_ip', 'vmware_host_username',
                                      'vmware_host_password'])
 def test_missing_required_option_is_named(missing):
-    with pytest.raises(options.ConfigError, match=missing):
-        options.BackendConfig.from_options(_conf(**{missing: None}))
+    with pytest.raises(ConfigError, match=missing):
+        BackendConfig.from_options(_conf(**{missing: None}))
 
 
 def test_config_is_typed():
-    config = options.BackendConfig.from_options(_conf(
+    config = BackendConfig.from_options(_conf(
         vmware_cluster_name=['c1', 'c2'], vmware_datastore_regex='ssd-.*',
         vmware_adapter_type='paraVirtual'))
     assert config.clusters == ('c1', 'c2')

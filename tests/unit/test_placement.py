@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from vmdk_volume.placement import (
+from vmdk_volume.core.placement import (
     NoPlacement,
     PlacementRequest,
     candidate_datastores,

@@ -14,8 +14,8 @@
 
 import pytest
 
-from vmdk_volume import volume_type
-from vmdk_volume.volume_type import CloneType, InvalidExtraSpec, VolumeProfile
+from vmdk_volume.core import volume_type
+from vmdk_volume.core.volume_type import CloneType, InvalidExtraSpec, VolumeProfile
 from vmdk_volume.vsphere.disks import AdapterType, DiskType
 
 DEFAULT = VolumeProfile(DiskType.THIN, CloneType.FULL, AdapterType.LSI_LOGIC, None)

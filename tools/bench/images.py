@@ -37,8 +37,10 @@ from collections.abc import Iterator
 
 import requests
 
-from vmdk_volume import backend as vbackend
-from vmdk_volume import backings, images, options, volume_type
+from vmdk_volume import images, options
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core import backings, volume_type
+from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.images import formats, importer
 from vmdk_volume.simkit import Simulator
 
@@ -95,7 +97,7 @@ def _backend(vc: Simulator, tmp_dir: str) -> vbackend.Backend:
                   vmware_ca_file=vc.ca_file, vmware_image_cache_enabled=False,
                   vmware_tmp_dir=tmp_dir)
     return vbackend.Backend.connect(
-        options.BackendConfig.from_options(types.SimpleNamespace(**values)))
+        BackendConfig.from_options(types.SimpleNamespace(**values)))
 
 
 def _request(size: int) -> backings.BackingRequest:

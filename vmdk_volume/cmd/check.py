@@ -26,9 +26,9 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 
-from vmdk_volume import backend as vbackend
-from vmdk_volume import folders, intree, placement
-from vmdk_volume.options import BackendConfig, ConfigError
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core import folders, intree, placement
+from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, permissions
 from vmdk_volume.vsphere import session as vsession

@@ -58,7 +58,7 @@ def recorded(files: tuple[str, ...], backend: str) -> list:
     with or without '#<pool>'), as ``intree.Recorded``."""
     from cinder.db import api as db
 
-    from vmdk_volume.intree import Recorded
+    from vmdk_volume.core.intree import Recorded
     context = _context(files)
     volumes = [v for v in db.volume_get_all(context)
                if (v['host'] or '').split('#', 1)[0].split('@', 1)[-1] == backend]

@@ -34,7 +34,7 @@ EXIT_UNUSABLE, EXIT_ERROR = 1, 2
 def _expected() -> tuple[type[Exception], ...]:
     """Failures reported as one line: their message names the cause and what to fix."""
     from vmdk_volume.cmd import cinderconf
-    from vmdk_volume.options import ConfigError
+    from vmdk_volume.core.config import ConfigError
     from vmdk_volume.simkit import SimulatorError, build
     from vmdk_volume.vsphere import errors
     return (cinderconf.ConfFileError, ConfigError, errors.VSphereError, SimulatorError,

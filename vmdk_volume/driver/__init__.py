@@ -28,11 +28,13 @@ from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
-from vmdk_volume import DRIVER_VERSION, intree, options, retype, volume_type
-from vmdk_volume import backend as vbackend
-from vmdk_volume import backings as vbackings
+from vmdk_volume import DRIVER_VERSION, options
 from vmdk_volume import images as vimages
-from vmdk_volume.backings import BackingRequest
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core import backings as vbackings
+from vmdk_volume.core import intree, retype, volume_type
+from vmdk_volume.core.backings import BackingRequest
+from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.driver import errors, imaging, locations, lookup, managing, setup
 from vmdk_volume.vsphere import errors as verrors
 
@@ -71,7 +73,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.configuration.append_config_values(options.vmdk_opts)
-        self._config: options.BackendConfig | None = None
+        self._config: BackendConfig | None = None
         self._ready: tuple[vbackend.Backend, vimages.Images] | None = None
         self._setup_lock = threading.Lock()
         self._down: tuple[float, Exception] | None = None   # when and why set-up failed

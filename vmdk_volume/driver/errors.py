@@ -17,7 +17,8 @@ import functools
 
 from cinder import exception
 
-from vmdk_volume import manage, options, placement, volume_type
+from vmdk_volume.core import manage, placement, volume_type
+from vmdk_volume.core.config import ConfigError
 from vmdk_volume.images import formats, qemu, transfer
 from vmdk_volume.vsphere import errors
 
@@ -30,7 +31,7 @@ def translated(method):
             return method(*args, **kwargs)
         except volume_type.InvalidExtraSpec as error:
             raise exception.InvalidVolumeType(reason=str(error)) from error
-        except options.ConfigError as error:
+        except ConfigError as error:
             raise exception.InvalidConfigurationValue(message=str(error)) from error
         except placement.NoPlacement as error:
             raise exception.VolumeBackendAPIException(

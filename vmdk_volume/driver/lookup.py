@@ -26,8 +26,8 @@ import typing
 from cinder import exception
 from oslo_log import log as logging
 
-from vmdk_volume import backings as vbackings
-from vmdk_volume import intree
+from vmdk_volume.core import backings as vbackings
+from vmdk_volume.core import intree
 from vmdk_volume.driver import locations
 from vmdk_volume.vsphere import errors as verrors
 

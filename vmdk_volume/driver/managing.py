@@ -11,11 +11,11 @@
 #    under the License.
 
 """Manage and unmanage: existing vCenter VMs and VM snapshots become Cinder volumes and
-snapshots (see ``vmdk_volume.manage`` for what qualifies)."""
+snapshots (see ``vmdk_volume.core.manage`` for what qualifies)."""
 
 from cinder.volume import volume_utils
 
-from vmdk_volume import manage
+from vmdk_volume.core import manage
 from vmdk_volume.driver import errors, locations
 
 GiB = 1024 ** 3

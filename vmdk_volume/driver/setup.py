@@ -33,9 +33,9 @@ from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils import units
 
-from vmdk_volume import backend as vbackend
 from vmdk_volume import images as vimages
-from vmdk_volume import options
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.driver import errors
 from vmdk_volume.images import formats, source
 from vmdk_volume.vsphere import errors as vsphere_errors
@@ -58,7 +58,7 @@ def _image_rules() -> formats.ImageRules:
 class SetUp:
     """The driver's set-up and connection (a mixin of ``VMwareVcVmdkDriver``)."""
 
-    _config: options.BackendConfig | None
+    _config: BackendConfig | None
     _ready: tuple[vbackend.Backend, vimages.Images] | None
     _setup_lock: threading.Lock
     _down: tuple[float, Exception] | None
@@ -68,7 +68,7 @@ class SetUp:
         """Check the options, remove what a killed process left in vmware_tmp_dir and
         connect; an unreachable vCenter leaves the backend down (see the module
         docstring)."""
-        self._config = options.BackendConfig.from_options(self.configuration)
+        self._config = BackendConfig.from_options(self.configuration)
         source.remove_stale_spools(self._config.tmp_dir)
         try:
             self._set_up()

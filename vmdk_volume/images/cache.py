@@ -47,9 +47,9 @@ from collections.abc import Iterator
 
 from oslo_log import log as logging
 
-from vmdk_volume import folders
-from vmdk_volume import locks as vlocks
-from vmdk_volume.backings import Backing, BackingRequest
+from vmdk_volume.core import folders
+from vmdk_volume.core import locks as vlocks
+from vmdk_volume.core.backings import Backing, BackingRequest
 from vmdk_volume.vsphere import errors, inventory, properties, specs
 
 LOG = logging.getLogger(__name__)

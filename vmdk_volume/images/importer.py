@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from oslo_log import log as logging
 
-from vmdk_volume.backings import Backing, BackingRequest
+from vmdk_volume.core.backings import Backing, BackingRequest
 from vmdk_volume.images import convert, formats, source, transfer
 from vmdk_volume.images.formats import ImageMeta, Probe
 from vmdk_volume.vsphere import errors

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 
 from oslo_log import log as logging
 
-from vmdk_volume.backings import BackingRequest
+from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.images import formats, transfer
 from vmdk_volume.vsphere import errors
 

@@ -35,8 +35,8 @@ import re
 
 from oslo_log import log as logging
 
-from vmdk_volume import placement
-from vmdk_volume.backings import Backing, BackingRequest
+from vmdk_volume.core import placement
+from vmdk_volume.core.backings import Backing, BackingRequest
 from vmdk_volume.vsphere import errors, specs
 
 LOG = logging.getLogger(__name__)

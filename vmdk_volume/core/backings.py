@@ -29,8 +29,8 @@ from collections.abc import Mapping
 
 from oslo_log import log as logging
 
-from vmdk_volume.placement import Placement
-from vmdk_volume.volume_type import VolumeProfile
+from vmdk_volume.core.placement import Placement
+from vmdk_volume.core.volume_type import VolumeProfile
 from vmdk_volume.vsphere import errors, leases, properties, specs
 from vmdk_volume.vsphere.disks import AdapterType, DiskType
 

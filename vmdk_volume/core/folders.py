@@ -27,7 +27,7 @@ is read as a path.
 
 import threading
 
-from vmdk_volume import locks as vlocks
+from vmdk_volume.core import locks as vlocks
 from vmdk_volume.vsphere import errors
 
 ROOT_FOLDER = 'OpenStack'

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 
 from oslo_log import log as logging
 
-from vmdk_volume import backings as vbackings
+from vmdk_volume.core import backings as vbackings
 from vmdk_volume.vsphere import errors, inventory, properties, specs
 
 LOG = logging.getLogger(__name__)

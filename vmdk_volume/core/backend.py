@@ -28,9 +28,10 @@ from collections.abc import Iterator, Mapping
 
 from oslo_log import log as logging
 
-from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, retype, volume_type
-from vmdk_volume import locks as vlocks
-from vmdk_volume.options import BackendConfig, ConfigError
+from vmdk_volume import DRIVER_VERSION
+from vmdk_volume.core import backings, folders, manage, placement, retype, volume_type
+from vmdk_volume.core import locks as vlocks
+from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, leases, policies, properties, specs
 from vmdk_volume.vsphere import inventory as vinventory
