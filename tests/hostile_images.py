@@ -21,7 +21,7 @@ import subprocess
 import threading
 import zlib
 
-from vmdk_volume.images import grains, vmdk
+from vmdk_volume.core.images import grains, vmdk
 
 SECTOR = 512
 GRAIN = 128                       # sectors (64 KiB), as qemu and vSphere write

@@ -27,7 +27,7 @@ from oslo_config import cfg
 
 from tests.cinder import racing
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
-from vmdk_volume.images import formats, importer
+from vmdk_volume.core.images import formats, importer
 
 BACKEND = 'vc1'
 CLUSTER = 'cluster'

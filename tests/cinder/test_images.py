@@ -25,7 +25,7 @@ from tests import hostile_images as hostile
 from tests.cinder import racing
 from tests.cinder.test_lifecycle import _backing
 from vmdk_volume.cmd import orphans
-from vmdk_volume.images import located, source
+from vmdk_volume.core.images import located, source
 from vmdk_volume.vsphere import inventory, leases
 
 MiB = 1024 ** 2

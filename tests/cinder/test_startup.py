@@ -27,7 +27,7 @@ from cinder import exception
 from oslo_config import cfg
 
 from vmdk_volume import options
-from vmdk_volume.images import source
+from vmdk_volume.core.images import source
 from vmdk_volume.simkit import Simulator
 
 SETUP_BUDGET_S = 15      # one login attempt, its socket operations bounded at 10 s
@@ -118,7 +118,7 @@ def test_a_vcenter_that_accepts_tcp_and_never_answers_fails_the_login_in_seconds
 
 SPOOLING = """
 import itertools, sys, time
-from vmdk_volume.images import source, transfer
+from vmdk_volume.core.images import source, transfer
 chunks = (time.sleep(0.01) or b'x' * 1024 for _ in itertools.count())
 source.spool(chunks, sys.argv[1], transfer.Meter('test', 0, 3600), 1 << 30)
 """

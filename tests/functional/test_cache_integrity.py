@@ -27,8 +27,8 @@ from tests.functional.test_images import (
     request_for,
     vms_named,
 )
-from vmdk_volume import images
 from vmdk_volume.cmd import orphans
+from vmdk_volume.core.images import service as images
 from vmdk_volume.vsphere import properties, specs
 
 # The image tests' fixtures: an image of known bytes, a Glance, vmware_tmp_dir, Images.

@@ -19,10 +19,10 @@ import uuid
 import pytest
 
 from tests.functional.conftest import backend_config
-from vmdk_volume import images
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest, volume_identity
+from vmdk_volume.core.images import service as images
 from vmdk_volume.simkit import ModelSize
 from vmdk_volume.simkit.faults import Fault, FaultKind, FaultProxy
 from vmdk_volume.vsphere import errors, inventory

@@ -26,10 +26,10 @@ import requests
 
 from tests import hostile_images as hostile
 from tests.functional.conftest import marks
-from vmdk_volume import images
 from vmdk_volume.cmd import orphans
 from vmdk_volume.core import backings, volume_type
-from vmdk_volume.images import cache, formats, importer, located, transfer
+from vmdk_volume.core.images import cache, formats, importer, located, transfer
+from vmdk_volume.core.images import service as images
 from vmdk_volume.local_images import LocalImages
 from vmdk_volume.vsphere import leases, properties, specs
 

@@ -25,8 +25,8 @@ from vmdk_volume.cmd import orphans
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest
+from vmdk_volume.core.images.cache import ImageCache
 from vmdk_volume.core.retype import RETYPED_SUFFIX
-from vmdk_volume.images.cache import ImageCache
 from vmdk_volume.simkit import ModelSize, Simulator
 from vmdk_volume.vsphere import datastore_files, properties, specs
 

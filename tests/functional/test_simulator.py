@@ -26,7 +26,7 @@ from oslo_vmware import exceptions as vexc
 from oslo_vmware import rw_handles, vim_util
 
 from tests.conftest import endpoint_for
-from vmdk_volume.images import convert
+from vmdk_volume.core.images import convert
 from vmdk_volume.simkit import Simulator
 from vmdk_volume.vsphere import errors, properties, specs
 from vmdk_volume.vsphere import session as vsession

@@ -15,7 +15,7 @@
 import threading
 import types
 
-from vmdk_volume.images import cache
+from vmdk_volume.core.images import cache
 
 
 class _Backend:

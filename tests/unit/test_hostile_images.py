@@ -36,7 +36,7 @@ from tests.hostile_images import (
     with_header,
 )
 from tests.hostile_images import traced as traced_path
-from vmdk_volume.images import formats, qemu, vmdk
+from vmdk_volume.core.images import formats, qemu, vmdk
 
 MiB = 1024 ** 2
 

@@ -18,8 +18,8 @@ import pytest
 from cinder.image import image_utils
 from oslo_concurrency import processutils
 
+from vmdk_volume.core.images import formats
 from vmdk_volume.driver import setup
-from vmdk_volume.images import formats
 
 MiB = 1024 ** 2
 

@@ -14,7 +14,7 @@
 
 import pytest
 
-from vmdk_volume.images import located
+from vmdk_volume.core.images import located
 
 URL = ('vsphere://vc.example.com/folder/openstack_glance/7f3c?dcPath=Site%2FDC1'
        '&dsName=ds%20one')

@@ -46,8 +46,8 @@ from collections.abc import Callable, Iterable
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import backings as vbackings
 from vmdk_volume.core.config import BackendConfig
+from vmdk_volume.core.images.cache import IMAGE_ID_KEY
 from vmdk_volume.core.retype import RETYPED_SUFFIX
-from vmdk_volume.images.cache import IMAGE_ID_KEY
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import datastore_files, errors, properties, specs
 

@@ -19,7 +19,7 @@ from cinder import exception
 
 from vmdk_volume.core import manage, placement, volume_type
 from vmdk_volume.core.config import ConfigError
-from vmdk_volume.images import formats, qemu, transfer
+from vmdk_volume.core.images import formats, qemu, transfer
 from vmdk_volume.vsphere import errors
 
 

@@ -11,13 +11,13 @@
 #    under the License.
 
 """Images: Glance images into volumes (imported, or cloned from the datastore cache) and
-volumes back into images (see ``vmdk_volume.images``)."""
+volumes back into images (see ``vmdk_volume.core.images.service``)."""
 
 from cinder import exception
 from cinder.image import image_utils
 
+from vmdk_volume.core.images import exporter, formats, importer, located
 from vmdk_volume.driver import errors
-from vmdk_volume.images import exporter, formats, importer, located
 
 GiB = 1024 ** 3
 

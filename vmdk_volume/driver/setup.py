@@ -33,11 +33,11 @@ from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils import units
 
-from vmdk_volume import images as vimages
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core.config import BackendConfig
+from vmdk_volume.core.images import formats, source
+from vmdk_volume.core.images import service as vimages
 from vmdk_volume.driver import errors
-from vmdk_volume.images import formats, source
 from vmdk_volume.vsphere import errors as vsphere_errors
 
 LOG = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils.imageutils import format_inspector
 
-from vmdk_volume.images import grains, qemu, transfer, vmdk
-from vmdk_volume.images.errors import ImageUnacceptable
+from vmdk_volume.core.images import grains, qemu, transfer, vmdk
+from vmdk_volume.core.images.errors import ImageUnacceptable
 from vmdk_volume.vsphere.disks import AdapterType
 
 LOG = logging.getLogger(__name__)

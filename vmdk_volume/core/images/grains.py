@@ -24,8 +24,8 @@ import array
 import os
 import struct
 
-from vmdk_volume.images.errors import ImageUnacceptable
-from vmdk_volume.images.vmdk import FLAG_ZEROED_GTE, GD_AT_END, SECTOR, Header
+from vmdk_volume.core.images.errors import ImageUnacceptable
+from vmdk_volume.core.images.vmdk import FLAG_ZEROED_GTE, GD_AT_END, SECTOR, Header
 
 MARKER = struct.Struct('<QI')
 EOS, GRAIN_TABLE, GRAIN_DIRECTORY, FOOTER = 0, 1, 2, 3

@@ -32,7 +32,7 @@ import struct
 from oslo_concurrency import processutils
 from oslo_log import log as logging
 
-from vmdk_volume.images.errors import ImageUnacceptable
+from vmdk_volume.core.images.errors import ImageUnacceptable
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 from oslo_log import log as logging
 
 from vmdk_volume.core.backings import Backing, BackingRequest
-from vmdk_volume.images import convert, formats, source, transfer
-from vmdk_volume.images.formats import ImageMeta, Probe
+from vmdk_volume.core.images import convert, formats, source, transfer
+from vmdk_volume.core.images.formats import ImageMeta, Probe
 from vmdk_volume.vsphere import errors
 
 LOG = logging.getLogger(__name__)

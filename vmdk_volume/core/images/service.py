@@ -18,7 +18,7 @@ import uuid
 from oslo_log import log as logging
 
 from vmdk_volume.core.backings import Backing, BackingRequest
-from vmdk_volume.images import cache, exporter, formats, importer, located, transfer
+from vmdk_volume.core.images import cache, exporter, formats, importer, located, transfer
 from vmdk_volume.vsphere import errors, leases, properties, specs
 
 LOG = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from oslo_log import log as logging
 
 from vmdk_volume.core.backings import BackingRequest
-from vmdk_volume.images import formats, transfer
+from vmdk_volume.core.images import formats, transfer
 from vmdk_volume.vsphere import errors
 
 LOG = logging.getLogger(__name__)

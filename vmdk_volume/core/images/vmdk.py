@@ -25,7 +25,7 @@ import dataclasses
 import re
 import struct
 
-from vmdk_volume.images.errors import ImageUnacceptable
+from vmdk_volume.core.images.errors import ImageUnacceptable
 
 SECTOR = 512
 MAGIC = b'KDMV'

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 
 from oslo_log import log as logging
 
-from vmdk_volume.images import convert, formats, source, transfer
+from vmdk_volume.core.images import convert, formats, source, transfer
 from vmdk_volume.vsphere import leases
 
 LOG = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from collections.abc import Iterable, Iterator
 
 from oslo_log import log as logging
 
-from vmdk_volume.images.formats import ImageUnacceptable
-from vmdk_volume.images.transfer import CHUNK, Meter
+from vmdk_volume.core.images.formats import ImageUnacceptable
+from vmdk_volume.core.images.transfer import CHUNK, Meter
 
 LOG = logging.getLogger(__name__)
 SPOOL_PREFIX = 'vmdk-volume-spool-'

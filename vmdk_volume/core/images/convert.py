@@ -17,7 +17,7 @@ import os
 
 from oslo_concurrency import processutils
 
-from vmdk_volume.images import qemu
+from vmdk_volume.core.images import qemu
 
 STREAM_OPTIMIZED = 'subformat=streamOptimized'
 CONVERT_CPU_S = 7200         # vmware_image_transfer_timeout_secs' default
