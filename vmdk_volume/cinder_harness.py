@@ -112,7 +112,7 @@ class Cinder:
         from cinder.volume import configuration, driver, manager
         from oslo_config import cfg
 
-        from vmdk_volume import options as vmdk_options
+        from vmdk_volume.driver import options as vmdk_options
         section = configuration.Configuration(manager.volume_backend_opts, config_group=name)
         for opts in (driver.volume_opts, vmdk_options.vmdk_opts):
             section.append_config_values(opts)

@@ -20,8 +20,8 @@ import types
 
 import pytest
 
-from vmdk_volume import options
 from vmdk_volume.core.config import BackendConfig, ConfigError
+from vmdk_volume.driver import options
 
 ROOT = pathlib.Path(__file__).parents[2]
 

@@ -37,12 +37,12 @@ from collections.abc import Iterator
 
 import requests
 
-from vmdk_volume import options
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import backings, volume_type
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, importer
 from vmdk_volume.core.images import service as images
+from vmdk_volume.driver import options
 from vmdk_volume.simkit import Simulator
 
 MiB = 1024 ** 2

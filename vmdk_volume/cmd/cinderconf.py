@@ -22,7 +22,7 @@ import dataclasses
 
 from oslo_config import cfg
 
-from vmdk_volume import options
+from vmdk_volume.driver import options
 
 SHARED_GROUP = 'backend_defaults'
 OUR_DRIVER = 'vmdk_volume.driver.VMwareVcVmdkDriver'

@@ -12,7 +12,7 @@
 
 
 """A backend's configuration, checked and typed: what the core reads of the ``vmware_*``
-options (declared for Cinder in ``vmdk_volume.options``)."""
+options (declared for Cinder in ``vmdk_volume.driver.options``)."""
 
 import dataclasses
 import re

@@ -28,14 +28,14 @@ from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
-from vmdk_volume import DRIVER_VERSION, options
+from vmdk_volume import DRIVER_VERSION
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import backings as vbackings
 from vmdk_volume.core import intree, retype, volume_type
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import service as vimages
-from vmdk_volume.driver import errors, imaging, locations, lookup, managing, setup
+from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
