@@ -15,8 +15,8 @@
 import pathlib
 
 import pytest
+from vmdk_volume_simkit import Simulator, build, wsdl
 
-from vmdk_volume.simkit import Simulator, build, wsdl
 from vmdk_volume.vsphere import session as vsession
 
 

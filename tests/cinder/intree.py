@@ -48,7 +48,7 @@ def produce(database: pathlib.Path, vc, sections: dict[str, str],
     """Make the objects with the in-tree driver on ``vc``, one backend section per
     ``vmware_snapshot_format`` (``sections``: name -> format): per section, the ids of what
     it made, by role (see ``_make``)."""
-    from vmdk_volume.simkit import build, wsdl
+    from vmdk_volume_simkit import build, wsdl
     request = dict(database=str(database), sections=sections, workdir=str(workdir),
                    host=vc.host, port=vc.port, ca_file=vc.ca_file,
                    wsdl=str(wsdl.ensure(build.cache_root() / 'wsdl') / 'vimService.wsdl'))

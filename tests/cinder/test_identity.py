@@ -22,10 +22,10 @@ import pytest
 from cinder import exception, objects
 from cinder.volume import configuration, manager
 from oslo_config import cfg
+from vmdk_volume_simkit import ModelSize, Simulator
 
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
 from vmdk_volume.driver import VMwareVcVmdkDriver
-from vmdk_volume.simkit import ModelSize, Simulator
 from vmdk_volume.vsphere import properties
 
 GiB = 1024 ** 3

@@ -20,11 +20,11 @@ import uuid
 import certifi
 import pytest
 from cinder import exception, objects
+from vmdk_volume_simkit import ModelSize, Simulator
 
 from tests.cinder.test_attach_contract import BRICK_CONNECTOR
 from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _folder_path, _instance
 from vmdk_volume.driver import options
-from vmdk_volume.simkit import ModelSize, Simulator
 
 SCHEMA_LOGGERS = ('suds.xsd', 'suds.wsdl')    # parsing the WSDL, before any call: 30,000
                                              # DEBUG records per session, no call data

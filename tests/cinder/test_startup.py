@@ -25,10 +25,10 @@ import time
 import pytest
 from cinder import exception
 from oslo_config import cfg
+from vmdk_volume_simkit import Simulator
 
 from vmdk_volume.core.images import source
 from vmdk_volume.driver import options
-from vmdk_volume.simkit import Simulator
 
 SETUP_BUDGET_S = 15      # one login attempt, its socket operations bounded at 10 s
 

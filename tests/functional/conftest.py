@@ -17,12 +17,12 @@ import textwrap
 import types
 
 import pytest
+from vmdk_volume_simkit import Simulator
 
 from tests.conftest import endpoint_for
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.driver import options
-from vmdk_volume.simkit import Simulator
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import inventory, properties, specs
 

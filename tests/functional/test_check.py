@@ -19,10 +19,10 @@ import sys
 
 import certifi
 import pytest
+from vmdk_volume_simkit import ModelSize, Simulator
 
 from tests.functional.conftest import write_conf
 from vmdk_volume.cmd import main as cli
-from vmdk_volume.simkit import ModelSize, Simulator
 
 PASSWORD = 'Pa55-for-check'
 WRONG_PASSWORD = 'not-Pa55-either'

@@ -17,14 +17,14 @@ and cached image templates to new VMs, and the checks refuse to act on those."""
 import uuid
 
 import pytest
+from vmdk_volume_simkit import ModelSize
+from vmdk_volume_simkit.faults import Fault, FaultKind, FaultProxy
 
 from tests.functional.conftest import backend_config
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest, volume_identity
 from vmdk_volume.core.images import service as images
-from vmdk_volume.simkit import ModelSize
-from vmdk_volume.simkit.faults import Fault, FaultKind, FaultProxy
 from vmdk_volume.vsphere import errors, inventory
 
 GiB = 1024 ** 3

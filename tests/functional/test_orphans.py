@@ -18,6 +18,7 @@ import io
 import uuid
 
 import pytest
+from vmdk_volume_simkit import ModelSize, Simulator
 
 from tests.functional.conftest import backend_config, write_conf
 from vmdk_volume.cmd import main as cli
@@ -27,7 +28,6 @@ from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.images.cache import ImageCache
 from vmdk_volume.core.retype import RETYPED_SUFFIX
-from vmdk_volume.simkit import ModelSize, Simulator
 from vmdk_volume.vsphere import datastore_files, properties, specs
 
 PROJECT = 'c0ffee00c0ffee00c0ffee00c0ffee00'

@@ -13,7 +13,7 @@
 """The simulator kit, driven through real oslo.vmware over verified TLS.
 
 Each test exercises one vSphere call the driver relies on, and one of the gaps our simulator
-fills in govmomi's vcsim (see vmdk_volume/simkit/vcsim/).
+fills in govmomi's vcsim (see simkit/vmdk_volume_simkit/vcsim/).
 """
 
 import os
@@ -24,10 +24,10 @@ import pytest
 import requests
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import rw_handles, vim_util
+from vmdk_volume_simkit import Simulator
 
 from tests.conftest import endpoint_for
 from vmdk_volume.core.images import convert
-from vmdk_volume.simkit import Simulator
 from vmdk_volume.vsphere import errors, properties, specs
 from vmdk_volume.vsphere import session as vsession
 from vmdk_volume.vsphere.disks import DiskType

@@ -20,10 +20,10 @@ import signal
 
 import pytest
 from cinder import exception, objects
+from vmdk_volume_simkit.faults import Fault, FaultKind
 
 from tests.reliability.operations import OPERATIONS, Case, Operation
 from vmdk_volume.cmd import orphans
-from vmdk_volume.simkit.faults import Fault, FaultKind
 
 HANG_S = 90
 SOAP_KINDS = (FaultKind.NOT_AUTHENTICATED, FaultKind.RESET, FaultKind.LOST_REPLY,

@@ -19,8 +19,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import suds.client
 from suds.transport import Reply, Transport
-
-from vmdk_volume.simkit import wsdl
+from vmdk_volume_simkit import wsdl
 
 LOCATION = 'https://127.0.0.1:1/sdk'
 VIM25 = '{urn:vim25}'

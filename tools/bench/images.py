@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator
 
 import requests
+from vmdk_volume_simkit import Simulator
 
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import backings, volume_type
@@ -43,7 +44,6 @@ from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, importer
 from vmdk_volume.core.images import service as images
 from vmdk_volume.driver import options
-from vmdk_volume.simkit import Simulator
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3

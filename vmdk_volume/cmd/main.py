@@ -33,9 +33,10 @@ EXIT_UNUSABLE, EXIT_ERROR = 1, 2
 
 def _expected() -> tuple[type[Exception], ...]:
     """Failures reported as one line: their message names the cause and what to fix."""
+    from vmdk_volume_simkit import SimulatorError, build
+
     from vmdk_volume.cmd import cinderconf
     from vmdk_volume.core.config import ConfigError
-    from vmdk_volume.simkit import SimulatorError, build
     from vmdk_volume.vsphere import errors
     return (cinderconf.ConfFileError, ConfigError, errors.VSphereError, SimulatorError,
             build.BuildError, OSError)
@@ -173,12 +174,12 @@ def _orphans(args) -> int:
 
 
 def _demo(args) -> int:
-    from vmdk_volume import demo
+    from vmdk_volume_simkit import demo
     return demo.run(keep=args.keep, debug=args.debug)
 
 
 def _simulator(args) -> int:
-    from vmdk_volume.simkit import ModelSize, Simulator
+    from vmdk_volume_simkit import ModelSize, Simulator
     model = ModelSize(clusters=args.clusters, hosts=args.hosts, datastores=args.datastores,
                       vms=args.vms)
     stop_signals = {signal.SIGINT, signal.SIGTERM}

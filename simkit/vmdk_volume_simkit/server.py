@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 
 import requests
 
-from vmdk_volume.simkit import build, wsdl
+from vmdk_volume_simkit import build, wsdl
 
 START_TIMEOUT_S = 60
 

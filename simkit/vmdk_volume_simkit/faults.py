@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from vmdk_volume.simkit.server import ModelSize, Simulator
+from vmdk_volume_simkit.server import ModelSize, Simulator
 
 FAIL_TASK_HEADER = 'X-Vmdk-Sim-Fail-Task'
 CONTROL = '/_faults/'   # GET: the state; POST: arm a fault (JSON) or disarm (empty)
@@ -338,9 +338,9 @@ class FaultProxy:
 
     def __enter__(self) -> 'FaultProxy':
         self._process = subprocess.Popen(
-            [sys.executable, '-m', 'vmdk_volume.simkit.faults', str(self._workdir),
+            [sys.executable, '-m', 'vmdk_volume_simkit.faults', str(self._workdir),
              json.dumps(dataclasses.asdict(self._model))], stdout=subprocess.PIPE,
-            env=dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[2])))
+            env=dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).parents[1])))
         line = self._process.stdout.readline()
         if not line:
             self.__exit__()

@@ -12,6 +12,6 @@
 
 """The simulator kit: a local vCenter (govmomi's vcsim, gaps filled) for tests and demos."""
 
-from vmdk_volume.simkit.server import CallStats, ModelSize, Simulator, SimulatorError
+from vmdk_volume_simkit.server import CallStats, ModelSize, Simulator, SimulatorError
 
 __all__ = ['CallStats', 'ModelSize', 'Simulator', 'SimulatorError']

@@ -10,7 +10,7 @@
 //    License for the specific language governing permissions and limitations
 //    under the License.
 
-// Injected task failures, for the fault suite (vmdk_volume/simkit/faults.py). A *_Task call
+// Injected task failures, for the fault suite (vmdk_volume_simkit/faults.py). A *_Task call
 // carrying the header X-Vmdk-Sim-Fail-Task is not dispatched: the object named by its _this
 // gets a new task that ends in error (SystemError) without doing anything, as a vCenter task
 // that fails and rolls back would. The fault proxy decides which call gets the header.
