@@ -35,10 +35,10 @@ import time
 import warnings
 from collections.abc import Callable
 
-from vmdk_volume import cinder_harness
 from vmdk_volume.core import folders
 from vmdk_volume.vsphere import inventory, properties
 from vmdk_volume_simkit import ModelSize, Simulator
+from vmdk_volume_simkit.harness import cinder as cinder_harness
 
 BACKENDS = {'vc1': ({}, ModelSize(hosts=2, datastores=3)),
             'vc2': ({'vmware_snapshot_format': 'COW'}, ModelSize(clusters=2, hosts=1))}

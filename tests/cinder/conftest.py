@@ -20,8 +20,8 @@ objects.register_all()     # before any test module imports cinder.volume.manage
 from cinder.volume import configuration, manager  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 from vmdk_volume_simkit import ModelSize, Simulator  # noqa: E402
+from vmdk_volume_simkit.harness.cinder import Cinder  # noqa: E402
 
-from vmdk_volume.cinder_harness import Cinder  # noqa: E402
 from vmdk_volume.driver import VMwareVcVmdkDriver  # noqa: E402
 
 

@@ -126,7 +126,7 @@ def _as_before_instance_uuid(session, vm) -> None:
 
 
 def main(request: dict) -> None:
-    from vmdk_volume.cinder_harness import Cinder
+    from vmdk_volume_simkit.harness.cinder import Cinder
     vc = types.SimpleNamespace(host=request['host'], port=request['port'],
                                ca_file=request['ca_file'])
     sections = request['sections']

@@ -25,9 +25,9 @@ import sys
 import pytest
 from cinder import exception, objects
 from vmdk_volume_simkit import ModelSize, Simulator
+from vmdk_volume_simkit.harness.cinder import PROJECT_ID, write_cinder_conf
 
 from tests.cinder import intree
-from vmdk_volume.cinder_harness import PROJECT_ID, write_cinder_conf
 from vmdk_volume.cmd import orphans
 from vmdk_volume.vsphere import inventory, properties
 from vmdk_volume.vsphere.disks import DiskType

@@ -17,8 +17,8 @@ instance's host sees it, in the project's folder) -> detach -> delete, with ever
 """
 
 import pytest
+from vmdk_volume_simkit.harness.cinder import PROJECT_ID
 
-from vmdk_volume.cinder_harness import PROJECT_ID
 from vmdk_volume.vsphere import properties
 
 NOVA_CONNECTOR = {'host': 'compute-1', 'ip': '10.0.0.5', 'initiator': None}

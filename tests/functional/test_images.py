@@ -23,6 +23,7 @@ import uuid
 
 import pytest
 import requests
+from vmdk_volume_simkit.harness.glance import LocalImages
 
 from tests import hostile_images as hostile
 from tests.functional.conftest import marks
@@ -30,7 +31,6 @@ from vmdk_volume.cmd import orphans
 from vmdk_volume.core import backings, volume_type
 from vmdk_volume.core.images import cache, formats, importer, located, transfer
 from vmdk_volume.core.images import service as images
-from vmdk_volume.local_images import LocalImages
 from vmdk_volume.vsphere import leases, properties, specs
 
 MiB = 1024 ** 2

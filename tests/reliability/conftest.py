@@ -28,8 +28,7 @@ objects.register_all()     # before any test module imports cinder.volume.manage
 from oslo_service import loopingcall  # noqa: E402
 from vmdk_volume_simkit import ModelSize  # noqa: E402
 from vmdk_volume_simkit.faults import FaultProxy  # noqa: E402
-
-from vmdk_volume.cinder_harness import Cinder  # noqa: E402
+from vmdk_volume_simkit.harness.cinder import Cinder  # noqa: E402
 
 # oslo.vmware waits 10 s, then 20 s... between retries of a failed call: keep the behaviour
 # (the same retries) at a pace the matrix can afford.

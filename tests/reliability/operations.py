@@ -25,8 +25,8 @@ import subprocess
 from collections.abc import Callable
 
 from cinder import objects
+from vmdk_volume_simkit.harness.cinder import PROJECT_ID
 
-from vmdk_volume.cinder_harness import PROJECT_ID
 from vmdk_volume.vsphere import properties
 
 MiB = 1024 ** 2

@@ -40,8 +40,7 @@ import time
 from collections.abc import Callable
 
 from vmdk_volume_simkit import ModelSize, Simulator
-
-from vmdk_volume.local_images import LocalImages
+from vmdk_volume_simkit.harness.glance import LocalImages
 
 PROJECT_ID = 'b3e5c7d9a1f24e6b8c0d2f4a6b8c0d2e'
 CONNECTOR = {'host': 'compute-1', 'ip': '10.0.0.5', 'initiator': None}

@@ -22,8 +22,7 @@ import pathlib
 import textwrap
 
 from vmdk_volume_simkit import Simulator
-
-from vmdk_volume.local_images import LocalImages
+from vmdk_volume_simkit.harness.glance import LocalImages
 
 PROJECT_ID = 'f2d4a3b0c1d24f6e8a7b9c0d1e2f3a4b'
 USER_ID = 'u-0001'
