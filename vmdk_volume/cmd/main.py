@@ -13,8 +13,9 @@
 """vmdk-volume: the operator's and developer's command line.
 
 ``check`` reports whether each backend of a cinder.conf is usable, ``orphans`` lists (and
-deletes) what no Cinder volume or snapshot owns, ``demo`` walks a volume's lifecycle through
-Cinder on two local simulated vCenters, ``simulator`` runs one until interrupted.
+deletes) what no Cinder volume or snapshot owns. Other distributions add commands as plugins
+in the stevedore namespace ``vmdk_volume.cli`` (``PLUGINS``): the simulator kit
+(vmdk-volume-simkit) adds ``demo`` and ``simulator``.
 
 Errors are one line naming the cause and what to fix; ``--debug`` adds the traceback.
 """
@@ -22,24 +23,21 @@ Errors are one line naming the cause and what to fix; ``--debug`` adds the trace
 import argparse
 import json
 import logging
-import signal
 import sys
 import traceback
 import warnings
 
 DEFAULT_CONF = '/etc/cinder/cinder.conf'
 EXIT_UNUSABLE, EXIT_ERROR = 1, 2
+PLUGINS = 'vmdk_volume.cli'
 
 
 def _expected() -> tuple[type[Exception], ...]:
     """Failures reported as one line: their message names the cause and what to fix."""
-    from vmdk_volume_simkit import SimulatorError, build
-
     from vmdk_volume.cmd import cinderconf
     from vmdk_volume.core.config import ConfigError
     from vmdk_volume.vsphere import errors
-    return (cinderconf.ConfFileError, ConfigError, errors.VSphereError, SimulatorError,
-            build.BuildError, OSError)
+    return cinderconf.ConfFileError, ConfigError, errors.VSphereError, OSError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger('suds').setLevel(logging.ERROR)
     try:
         return args.run(args)
-    except _expected() as error:
+    except (*_expected(), *args.errors) as error:
         if args.debug:
             traceback.print_exc()
         print('vmdk-volume %s: %s' % (args.command, error), file=sys.stderr)
@@ -65,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='vmdk-volume', description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--debug', action='store_true', help='show tracebacks of errors')
+    parser.set_defaults(errors=())
     commands = parser.add_subparsers(dest='command', required=True)
     conf = argparse.ArgumentParser(add_help=False, parents=[common])
     conf.add_argument('--config-file', action='append', metavar='PATH',
@@ -94,22 +93,18 @@ def _parser() -> argparse.ArgumentParser:
                               'vCenter\'s clock (default: 60)')
     orphans.set_defaults(run=_orphans)
 
-    demo = commands.add_parser('demo', parents=[common],
-                               help="a volume's lifecycle through Cinder on two simulators")
-    demo.add_argument('--keep', action='store_true',
-                      help='leave the simulators running at the end, until Ctrl-C')
-    demo.set_defaults(run=_demo)
-
-    sim = commands.add_parser('simulator', parents=[common],
-                              help='run a simulated vCenter until interrupted')
-    sim.add_argument('--hosts', type=int, default=3, help='hosts per cluster')
-    sim.add_argument('--clusters', type=int, default=1)
-    sim.add_argument('--datastores', type=int, default=2)
-    sim.add_argument('--vms', type=int, default=2, help='VMs per host')
-    sim.add_argument('--task-ms', type=int, default=0, help='emulated task duration')
-    sim.add_argument('--latency-ms', type=int, default=0, help='added per SOAP call')
-    sim.set_defaults(run=_simulator)
+    _add_plugins(commands, common)
     return parser
+
+
+def _add_plugins(commands, common) -> None:
+    """A subcommand for each plugin installed in the ``PLUGINS`` namespace."""
+    from stevedore import extension
+    manager = extension.ExtensionManager(PLUGINS, invoke_on_load=True)
+    for ext in sorted(manager, key=lambda ext: ext.name):
+        command = commands.add_parser(ext.name, parents=[common], help=ext.obj.help)
+        ext.obj.add_arguments(command)
+        command.set_defaults(run=ext.obj.run, errors=ext.obj.errors)
 
 
 def _conf(args):
@@ -171,26 +166,6 @@ def _orphans(args) -> int:
                             'they were listed')
     files, conf = _conf(args)
     return orphans.run(files, conf, args)
-
-
-def _demo(args) -> int:
-    from vmdk_volume_simkit import demo
-    return demo.run(keep=args.keep, debug=args.debug)
-
-
-def _simulator(args) -> int:
-    from vmdk_volume_simkit import ModelSize, Simulator
-    model = ModelSize(clusters=args.clusters, hosts=args.hosts, datastores=args.datastores,
-                      vms=args.vms)
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)   # until sigwait takes them
-    with Simulator(model, task_ms=args.task_ms, latency_ms=args.latency_ms) as vc:
-        print('vCenter simulator at %s (any username and password)\n\n'
-              'vmware_host_ip = %s\nvmware_host_port = %d\nvmware_ca_file = %s\n\n'
-              'SOAP call counts: %s/_sim/stats\nPress Ctrl-C to stop.'
-              % (vc.url, vc.host, vc.port, vc.ca_file, vc.base_url), flush=True)
-        signal.sigwait(stop_signals)
-    return 0
 
 
 if __name__ == '__main__':
