@@ -10,19 +10,27 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Fixtures shared by every test: the simulated vCenter and sessions to it."""
+"""Fixtures shared by every test: the simulated vCenter and sessions to it.
+
+The simulator kit (vmdk-volume-simkit) is imported by the fixtures that use it, so that the
+unit tests run without it.
+"""
 
 import pathlib
+import typing
 
 import pytest
-from vmdk_volume_simkit import Simulator, build, wsdl
 
 from vmdk_volume.vsphere import session as vsession
+
+if typing.TYPE_CHECKING:
+    from vmdk_volume_simkit import Simulator
 
 
 @pytest.fixture(scope='session')
 def wsdl_dir() -> pathlib.Path:
     """The generated vim25 WSDL (cached across runs)."""
+    from vmdk_volume_simkit import build, wsdl
     return wsdl.ensure(build.cache_root() / 'wsdl')
 
 
@@ -30,11 +38,12 @@ def wsdl_dir() -> pathlib.Path:
 def simulator():
     """One simulated vCenter over TLS for the whole run; tests must not depend on its
     counters without resetting them (use ``soap_calls``)."""
+    from vmdk_volume_simkit import Simulator
     with Simulator() as vc:
         yield vc
 
 
-def endpoint_for(vc: Simulator, **overrides) -> vsession.Endpoint:
+def endpoint_for(vc: 'Simulator', **overrides) -> vsession.Endpoint:
     """An endpoint that logs in to ``vc`` with verified TLS."""
     params = dict(host=vc.host, port=vc.port, username='admin', password='secret',
                   ca_file=vc.ca_file, api_retry_count=2)

@@ -12,4 +12,8 @@
 
 """vmdk-volume: a Cinder volume driver keeping volumes as VMDK files on VMware vCenter."""
 
-DRIVER_VERSION = '1.0.0'
+from pbr import version as pbr_version
+
+# The package's version, from pbr (git tags): what get_volume_stats reports as driver_version
+# and the vCenter extension registers.
+DRIVER_VERSION = pbr_version.VersionInfo('vmdk-volume').version_string()

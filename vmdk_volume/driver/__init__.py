@@ -65,7 +65,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
-    CI_WIKI_NAME = 'VMware_CI'
+    CI_WIKI_NAME = 'VMware_vmdk_volume_CI'    # our own CI, not the in-tree driver's VMware_CI
     # Every critical section shared with other cinder-volume processes (a volume's first
     # backing, folders, image cache fills) takes a lock from Cinder's coordination.
     SUPPORTS_ACTIVE_ACTIVE = True
