@@ -198,11 +198,11 @@ class Simulator:
                     json={k: v for k, v in settings.items() if v is not None})
 
     def change_datastore(self, name: str, *, unmount_from: tuple[str, ...] = (),
-                         maintenance: bool | None = None,
+                         mount_on: tuple[str, ...] = (), maintenance: bool | None = None,
                          accessible: bool | None = None) -> None:
         """Make a datastore unusable the ways vCenter reports it: unmounted from some
-        hosts (by name), in maintenance, or inaccessible."""
-        change = {'name': name, 'unmount_from': list(unmount_from),
+        hosts (by name), in maintenance, or inaccessible; or mounted on hosts again."""
+        change = {'name': name, 'unmount_from': list(unmount_from), 'mount_on': list(mount_on),
                   'maintenance': maintenance, 'accessible': accessible}
         self._admin('post', '/_sim/datastore',
                     json={k: v for k, v in change.items() if v is not None})

@@ -43,6 +43,7 @@ func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_T
 	namingMu.Lock()
 	defer namingMu.Unlock()
 	req.This = p.target
+	diskFileIdentities(types.ManagedObjectReference{}, req.Config.DeviceChange)
 	_ = normalizeDisks(req.Config.DeviceChange, nil)
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		refuse := func(fault types.BaseMethodFault) soap.HasFault {
@@ -65,6 +66,7 @@ func (p *vmProxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_T
 	req.This = p.target
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
+		diskFileIdentities(vm.Self, req.Spec.DeviceChange)
 		if fault := normalizeDisks(req.Spec.DeviceChange, vm.Config.Hardware.Device); fault != nil {
 			return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{
 				Returnval: failedTask(vm, "reconfigVm", fault)}}
