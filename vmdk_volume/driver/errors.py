@@ -17,7 +17,7 @@ import functools
 
 from cinder import exception
 
-from vmdk_volume import manage, options, placement, volume_type
+from vmdk_volume import backend, manage, options, placement, volume_type
 from vmdk_volume.images import formats, qemu, transfer
 from vmdk_volume.vsphere import errors
 
@@ -28,6 +28,8 @@ def translated(method):
     def wrapper(*args, **kwargs):
         try:
             return method(*args, **kwargs)
+        except backend.InUse as error:
+            raise exception.InvalidVolume(reason=str(error)) from error
         except volume_type.InvalidExtraSpec as error:
             raise exception.InvalidVolumeType(reason=str(error)) from error
         except options.ConfigError as error:
