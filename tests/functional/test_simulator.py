@@ -27,7 +27,7 @@ from oslo_vmware import rw_handles, vim_util
 
 from tests.conftest import endpoint_for
 from vmdk_volume.images import convert
-from vmdk_volume.simkit import Simulator
+from vmdk_volume.simkit import Simulator, SimulatorError
 from vmdk_volume.vsphere import errors, properties, specs
 from vmdk_volume.vsphere import session as vsession
 from vmdk_volume.vsphere.disks import DiskType
@@ -478,3 +478,49 @@ def test_a_datastore_unmounted_from_a_host_can_be_mounted_again(vsphere, sim_inv
                                   ['host'])['host'].DatastoreHostMount
     info = next(m.mountInfo for m in mounts if m.key.value == host.ref)
     assert (info.mounted, info.accessible) == (True, True)
+
+
+def test_relocating_a_vm_whose_disk_file_is_gone_fails_on_the_source_first(vsphere,
+                                                                           sim_inventory):
+    """Nova's consolidation relies on it: the file moved (with the instance) to where the
+    relocation would put it; vCenter reports the missing source, not the existing target."""
+    owner, _ = _create_backing(vsphere, sim_inventory, 'volume-moved-away')
+    other, _ = _create_backing(vsphere, sim_inventory, 'volume-left-behind')
+    made = _disk(vsphere, owner)
+    _add_existing_disk(vsphere, other, made.backing.fileName, _disk(vsphere, other).controllerKey)
+    source = made.backing.datastore.value
+    target = next(ref for ref, ds in sim_inventory.datastores.items() if ref != source
+                  and ds.datacenter == sim_inventory.datastores[source].datacenter)
+    relocate = vsphere.create('VirtualMachineRelocateSpec',
+                              datastore=vsphere.ref('Datastore', target))
+    try:
+        vsphere.run('RelocateVM_Task', owner, spec=relocate)
+        with pytest.raises(errors.NotFound) as raised:
+            vsphere.run('RelocateVM_Task', other, spec=relocate)
+    finally:
+        for vm in (owner, other):
+            vsphere.run('Destroy_Task', vm)
+    assert raised.value.name == 'FileNotFound'
+
+
+def test_a_new_scsi_controller_reserves_unit_7_for_itself(vsphere, sim_inventory):
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-controller')
+    try:
+        devices = properties.fetch_one(vsphere, vm, ['config.hardware.device'])
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    controller = next(d for d in devices['config.hardware.device'].VirtualDevice
+                      if type(d).__name__ == 'VirtualLsiLogicController')
+    assert controller.scsiCtlrUnitNumber == 7
+
+
+def test_a_dead_simulator_is_reported_with_its_log_and_leaves_no_files():
+    simulator = Simulator().start()
+    workdir = simulator.log_path.parent
+    datastores = [path for path in workdir.iterdir() if path.name.startswith('govcsim-')]
+    simulator._process.kill()       # as a crash of the Go process would end it
+    simulator._process.wait()
+    with pytest.raises(SimulatorError, match=r'not running \(exit status -9\); its log says'):
+        simulator.stats()
+    simulator.stop()
+    assert datastores and not workdir.exists()
