@@ -16,6 +16,7 @@ VolumeManager (served over Cinder's RPC), Nova's ``VMwareVolumeOps`` in a nova-c
 cinder-backup drives it."""
 
 import dataclasses
+import os
 
 import oslo_messaging as messaging
 import pytest
@@ -26,9 +27,11 @@ from cinder.common import constants
 from cinder.compute import nova as _nova_api  # noqa: F401 - registers Cinder's [nova] options
 from cinder.objects import base as objects_base
 from cinder.volume import api as volume_api
+from os_brick.initiator.connectors import vmware as brick_vmware
 from oslo_config import cfg
 
 from tests.cinder.nova_compute import NovaCompute
+from vmdk_volume import placement
 from vmdk_volume.cinder_harness import PROJECT_ID, USER_ID
 from vmdk_volume.vsphere import properties
 
@@ -187,14 +190,11 @@ def datastore_of(client, disk):
     return ref.value, properties.fetch_one(client, ref, ['name'])['name']
 
 
-def test_extend_finds_the_instance_disk_by_its_uuid_after_storage_vmotion(
-        cinder, api, nova, service_context, client, vcenters):
-    manager = cinder.managers['vc1']
-    volume = cinder.create_volume('vc1')
-    instance = instances(client)[0]
-    attached = attach(api, nova, service_context, volume, instance)
+def storage_vmotion(client, inventory, instance: Instance, volume):
+    """Move the instance's disks to another datastore its host mounts; the volume's disk as
+    the instance now has it."""
     before = volume_disk(client, instance.ref, volume.id)
-    target = next(ref for ref, store in manager.driver._backend.inventory().datastores.items()
+    target = next(ref for ref, store in inventory.datastores.items()
                   if ref != before.backing.datastore.value
                   and instance.host in store.usable_hosts())
     client.run('RelocateVM_Task', client.ref('VirtualMachine', instance.ref),
@@ -202,6 +202,16 @@ def test_extend_finds_the_instance_disk_by_its_uuid_after_storage_vmotion(
                                   datastore=client.ref('Datastore', target)))
     moved = volume_disk(client, instance.ref, volume.id)
     assert moved.backing.fileName != before.backing.fileName
+    return moved
+
+
+def test_extend_finds_the_instance_disk_by_its_uuid_after_storage_vmotion(
+        cinder, api, nova, service_context, client, vcenters):
+    manager = cinder.managers['vc1']
+    volume = cinder.create_volume('vc1')
+    instance = instances(client)[0]
+    attached = attach(api, nova, service_context, volume, instance)
+    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
 
     volume.update({'status': 'extending', 'previous_status': 'in-use'})
     volume.save()
@@ -252,21 +262,53 @@ def test_a_second_instance_whose_host_lacks_the_datastore_is_refused_without_mov
 def test_a_new_backing_is_never_placed_on_a_datastore_just_unmounted_from_the_host(
         cinder, api, nova, service_context, client, vcenters):
     manager, vc = cinder.managers['vc1'], vcenters['vc1']
-    instance = instances(client)[0]
-    stores = manager.driver._backend.inventory(refresh=True).datastores   # read just now
-    usable = [s for s in stores.values() if instance.host in s.usable_hosts()]
-    kept, unmounted = usable[0], [s.name for s in usable[1:]]
+    backend, instance = manager.driver._backend, instances(client)[0]
+    inventory = backend.inventory(refresh=True)     # read just now: up to date
+    usable = [s for s in inventory.datastores.values() if instance.host in s.usable_hosts()]
+    chosen = placement.select(inventory, backend.placement_request(GiB, instance.host))
+    kept = next(s for s in usable if s.ref != chosen.datastore.ref)
+    unmounted = [s.name for s in usable if s is not kept]     # the snapshot's choice with them
     for name in unmounted:
         vc.change_datastore(name, unmount_from=(instance.host_name,))
     volume = cinder.create_volume('vc1')
     try:
+        attachment = api.attachment_create(service_context, volume, instance.uuid)
+        connector = nova.connector(instance.uuid)
         vc.reset_stats()
-        attached = attach(api, nova, service_context, volume, instance)
+        attachment = api.attachment_update(service_context, attachment, connector)
         calls = vc.stats().calls
     finally:
         for name in unmounted:
             vc.change_datastore(name, mount_on=(instance.host_name,))
-    assert datastore_of(client, disks(client, attached.backing)[0]) == (kept.ref, kept.name)
+    backing = attachment.connection_info['volume']
+    assert datastore_of(client, disks(client, backing)[0]) == (kept.ref, kept.name)
     assert calls['CreateVM_Task'] == 1
+    assert calls['RetrievePropertiesEx'] == 1      # the host, read with the datastores
+    api.attachment_delete(service_context, attachment)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_after_nova_consolidates_a_moved_disk_os_brick_reads_the_backing(
+        cinder, api, nova, service_context, client, tmp_path):
+    """cinder-backup's way (os-brick's VmdkConnector with the driver's credentials) reads
+    the volume Nova detached after the instance's storage vMotion."""
+    manager = cinder.managers['vc1']
+    volume = cinder.create_volume('vc1')
+    instance = instances(client)[0]
+    attached = attach(api, nova, service_context, volume, instance)
+    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
     detach(api, nova, service_context, volume, attached)
+    cfg.CONF.set_override('vmware_connector_credentials', True, group='vc1')
+    cfg.CONF.set_override('vmware_tmp_dir', str(tmp_path), group='vc1')
+    try:
+        info = manager.initialize_connection(cinder.context, volume, BRICK_CONNECTOR)
+    finally:
+        cfg.CONF.clear_override('vmware_connector_credentials', group='vc1')
+        cfg.CONF.clear_override('vmware_tmp_dir', group='vc1')
+    assert info['data']['vmdk_path'] == moved.backing.fileName
+    connector = brick_vmware.VmdkConnector(None)
+    device = connector.connect_volume(info['data'])
+    assert os.path.getsize(device['path']) > 0
+    connector.disconnect_volume(info['data'], device)
+    assert not os.path.exists(device['path'])
     manager.delete_volume(cinder.context, volume)
