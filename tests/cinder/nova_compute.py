@@ -58,6 +58,11 @@ class NovaCompute:
         """Nova's ``VMwareVolumeOps.get_volume_connector`` for the instance."""
         return self._request('connector', uuid=instance_uuid)
 
+    def find_cluster_and_datacenter(self, cluster: str, datastore: str) -> dict:
+        """Nova's ``vm_util.get_cluster_ref_by_name`` and ``ds_util.get_dc_info`` (oslo.vmware's
+        recursive traversal): the cluster's and the datastore's datacenter's moref values."""
+        return self._request('find', cluster=cluster, datastore=datastore)
+
     def _request(self, op: str, **args):
         if self._process.poll() is not None:
             raise NovaError('ProcessExited', 'the Nova child exited with %s'
@@ -120,6 +125,15 @@ class _Ops:
 
     def detach(self, connection_info: dict, uuid: str) -> None:
         self._volumeops.detach_volume(connection_info, _instance(uuid))
+
+    def find(self, cluster: str, datastore: str) -> dict:
+        from nova.virt.vmwareapi import ds_util, vm_util
+        from oslo_vmware import vim_util
+        session = self._volumeops._session
+        found = vm_util.get_cluster_ref_by_name(session, cluster)
+        info = ds_util.get_dc_info(session, vim_util.get_moref(datastore, 'Datastore'))
+        return {'cluster': getattr(found, 'value', None), 'datacenter': info.ref.value,
+                'datacenter_name': info.name}
 
     def connector(self, uuid: str) -> dict:
         return self._volumeops.get_volume_connector(_instance(uuid))

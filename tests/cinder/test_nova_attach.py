@@ -312,3 +312,14 @@ def test_after_nova_consolidates_a_moved_disk_os_brick_reads_the_backing(
     connector.disconnect_volume(info['data'], device)
     assert not os.path.exists(device['path'])
     manager.delete_volume(cinder.context, volume)
+
+
+def test_nova_finds_its_cluster_and_datacenter_by_recursive_traversal(cinder, nova):
+    """Nova's start and spawn read the inventory with oslo.vmware's get_objects."""
+    inventory = cinder.managers['vc1'].driver._backend.inventory()
+    cluster = next(c for c in inventory.compute_resources.values() if c.is_cluster)
+    datastore = next(iter(inventory.datastores.values()))
+    found = nova.find_cluster_and_datacenter(cluster.name, datastore.ref)
+    datacenter = inventory.datacenters[datastore.datacenter]
+    assert found == {'cluster': cluster.ref, 'datacenter': datacenter.ref,
+                     'datacenter_name': datacenter.name}
