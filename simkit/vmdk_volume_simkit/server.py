@@ -20,6 +20,7 @@ per-method SOAP call counters the simulator keeps.
 
 import dataclasses
 import json
+import os
 import pathlib
 import selectors
 import shutil
@@ -102,9 +103,12 @@ class Simulator:
                    *self.model.flags()]
         if self.username is not None:
             command += ['-username', self.username, '-password', self.password or '']
+        # vcsim makes its datastores' directories in TMPDIR: in the work directory, they go
+        # with it even when the simulator dies without removing them.
         with open(self.log_path, 'wb') as log:
             self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
-                                             start_new_session=True)
+                                             start_new_session=True,
+                                             env=dict(os.environ, TMPDIR=str(self._workdir)))
         try:
             self._ready = json.loads(self._read_ready_line())
         except BaseException:
@@ -198,11 +202,11 @@ class Simulator:
                     json={k: v for k, v in settings.items() if v is not None})
 
     def change_datastore(self, name: str, *, unmount_from: tuple[str, ...] = (),
-                         maintenance: bool | None = None,
+                         mount_on: tuple[str, ...] = (), maintenance: bool | None = None,
                          accessible: bool | None = None) -> None:
         """Make a datastore unusable the ways vCenter reports it: unmounted from some
-        hosts (by name), in maintenance, or inaccessible."""
-        change = {'name': name, 'unmount_from': list(unmount_from),
+        hosts (by name), in maintenance, or inaccessible; or mounted on hosts again."""
+        change = {'name': name, 'unmount_from': list(unmount_from), 'mount_on': list(mount_on),
                   'maintenance': maintenance, 'accessible': accessible}
         self._admin('post', '/_sim/datastore',
                     json={k: v for k, v in change.items() if v is not None})
@@ -221,7 +225,15 @@ class Simulator:
         self._admin('post', '/_sim/privileges', json={'deny': [
             {'privilege': p, 'entity': e} for p in privileges for e in entities]})
 
+    def check_alive(self) -> None:
+        """Raise SimulatorError, with the end of its log, if the simulator process ended."""
+        if self._process is None or self._process.poll() is not None:
+            raise SimulatorError('the simulator is not running (exit status %s); its log '
+                                 'says:\n%s' % (getattr(self._process, 'returncode', None),
+                                                self.log_tail()))
+
     def _admin(self, method: str, path: str, **kwargs) -> requests.Response:
+        self.check_alive()
         reply = requests.request(method, self.base_url + path, verify=self.ca_file or True,
                                  timeout=10, **kwargs)
         reply.raise_for_status()

@@ -24,7 +24,7 @@ import pytest
 import requests
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import rw_handles, vim_util
-from vmdk_volume_simkit import Simulator
+from vmdk_volume_simkit import Simulator, SimulatorError
 
 from tests.conftest import endpoint_for
 from vmdk_volume.core.images import convert
@@ -417,3 +417,110 @@ def test_relocating_a_snapshotted_disk_moves_its_snapshots_copy(vsphere, sim_inv
     vsphere.run('RevertToSnapshot_Task', snapshot)
     assert _read(disk) == b'before'
     vsphere.run('Destroy_Task', vm)
+
+
+def _add_existing_disk(vsphere, vm, path: str, controller_key: int):
+    """A disk opened from the existing file ``path``, as Nova attaches a volume (no
+    fileOperation, no uuid, no size)."""
+    disk = vsphere.create('VirtualDisk', key=-101, controllerKey=controller_key, unitNumber=5,
+                          backing=vsphere.create('VirtualDiskFlatVer2BackingInfo',
+                                                 fileName=path, diskMode='persistent'))
+    change = vsphere.create('VirtualDeviceConfigSpec', operation='add', device=disk)
+    vsphere.run('ReconfigVM_Task', vm,
+                spec=vsphere.create('VirtualMachineConfigSpec', deviceChange=[change]))
+
+
+def test_a_disk_opened_from_its_file_has_the_uuid_and_size_the_file_has(vsphere, sim_inventory):
+    owner, volume_id = _create_backing(vsphere, sim_inventory, 'volume-opened', size=3 * MiB)
+    other, _ = _create_backing(vsphere, sim_inventory, 'volume-opener')
+    try:
+        made = _disk(vsphere, owner)
+        _add_existing_disk(vsphere, other, made.backing.fileName,
+                           _disk(vsphere, other).controllerKey)
+        devices = properties.fetch_one(vsphere, other, ['config.hardware.device'])
+        opened = next(d for d in devices['config.hardware.device'].VirtualDevice
+                      if type(d).__name__ == 'VirtualDisk'
+                      and d.backing.fileName == made.backing.fileName)
+    finally:
+        for vm in (owner, other):
+            vsphere.run('Destroy_Task', vm)
+    assert opened.backing.uuid == made.backing.uuid == volume_id
+    assert (opened.capacityInKB, opened.capacityInBytes) == (3 * 1024, 3 * MiB)
+
+
+def test_new_disks_and_inventory_vms_disks_have_uuids(vsphere, sim_inventory):
+    disk = specs.DiskSpec(MiB, DiskType.THIN)         # no uuid asked for
+    datastore = next(iter(sim_inventory.datastores.values()))
+    datacenter = sim_inventory.datacenters[datastore.datacenter]
+    pool = next(c.resource_pool for c in sim_inventory.compute_resources.values())
+    config = specs.backing_config(vsphere, name='volume-no-uuid', datastore_name=datastore.name,
+                                  instance_uuid=str(uuid.uuid4()), disk=disk)
+    vm = vsphere.run('CreateVM_Task', vsphere.ref('Folder', datacenter.vm_folder),
+                     config=config, pool=vsphere.ref('ResourcePool', pool))
+    try:
+        created = _disk(vsphere, vm).backing.uuid
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    inventory_vm = next(item.ref for item in properties.collect(
+        vsphere, properties.container_view(vsphere, vsphere.content.rootFolder,
+                                           ['VirtualMachine']), {'VirtualMachine': ['name']})
+        if '_VM' in item.get('name'))
+    assert uuid.UUID(created) and uuid.UUID(_disk(vsphere, inventory_vm).backing.uuid)
+
+
+def test_a_datastore_unmounted_from_a_host_can_be_mounted_again(vsphere, sim_inventory,
+                                                                simulator):
+    datastore = next(iter(sim_inventory.datastores.values()))
+    host = sim_inventory.hosts[datastore.mounts[0].host]
+    simulator.change_datastore(datastore.name, unmount_from=(host.name,))
+    simulator.change_datastore(datastore.name, mount_on=(host.name,))
+    mounts = properties.fetch_one(vsphere, vsphere.ref('Datastore', datastore.ref),
+                                  ['host'])['host'].DatastoreHostMount
+    info = next(m.mountInfo for m in mounts if m.key.value == host.ref)
+    assert (info.mounted, info.accessible) == (True, True)
+
+
+def test_relocating_a_vm_whose_disk_file_is_gone_fails_on_the_source_first(vsphere,
+                                                                           sim_inventory):
+    """Nova's consolidation relies on it: the file moved (with the instance) to where the
+    relocation would put it; vCenter reports the missing source, not the existing target."""
+    owner, _ = _create_backing(vsphere, sim_inventory, 'volume-moved-away')
+    other, _ = _create_backing(vsphere, sim_inventory, 'volume-left-behind')
+    made = _disk(vsphere, owner)
+    _add_existing_disk(vsphere, other, made.backing.fileName, _disk(vsphere, other).controllerKey)
+    source = made.backing.datastore.value
+    target = next(ref for ref, ds in sim_inventory.datastores.items() if ref != source
+                  and ds.datacenter == sim_inventory.datastores[source].datacenter)
+    relocate = vsphere.create('VirtualMachineRelocateSpec',
+                              datastore=vsphere.ref('Datastore', target))
+    try:
+        vsphere.run('RelocateVM_Task', owner, spec=relocate)
+        with pytest.raises(errors.NotFound) as raised:
+            vsphere.run('RelocateVM_Task', other, spec=relocate)
+    finally:
+        for vm in (owner, other):
+            vsphere.run('Destroy_Task', vm)
+    assert raised.value.name == 'FileNotFound'
+
+
+def test_a_new_scsi_controller_reserves_unit_7_for_itself(vsphere, sim_inventory):
+    vm, _ = _create_backing(vsphere, sim_inventory, 'volume-controller')
+    try:
+        devices = properties.fetch_one(vsphere, vm, ['config.hardware.device'])
+    finally:
+        vsphere.run('Destroy_Task', vm)
+    controller = next(d for d in devices['config.hardware.device'].VirtualDevice
+                      if type(d).__name__ == 'VirtualLsiLogicController')
+    assert controller.scsiCtlrUnitNumber == 7
+
+
+def test_a_dead_simulator_is_reported_with_its_log_and_leaves_no_files():
+    simulator = Simulator().start()
+    workdir = simulator.log_path.parent
+    datastores = [path for path in workdir.iterdir() if path.name.startswith('govcsim-')]
+    simulator._process.kill()       # as a crash of the Go process would end it
+    simulator._process.wait()
+    with pytest.raises(SimulatorError, match=r'not running \(exit status -9\); its log says'):
+        simulator.stats()
+    simulator.stop()
+    assert datastores and not workdir.exists()

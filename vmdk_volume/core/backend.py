@@ -33,7 +33,7 @@ from vmdk_volume.core import backings, folders, manage, placement, retype, volum
 from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, leases, policies, properties, specs
+from vmdk_volume.vsphere import errors, leases, policies, specs
 from vmdk_volume.vsphere import inventory as vinventory
 
 LOG = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ INVENTORY_TTL_S = 120
 SNAPSHOT_FOLDER = 'Snapshots'   # template snapshots live below the project's volume folder
 STATS_MAX_AGE_S = 30     # Cinder asks for fresh stats after every delete: don't re-read each
 MIN_VCENTER_VERSION = (6, 5)
+
+
+class InUse(Exception):
+    """The volume is attached where the change asked for cannot be made."""
 
 
 class Backend:
@@ -156,21 +160,32 @@ class Backend:
                                           **changes)
 
     def instance_host(self, instance: str) -> str:
-        """The host running the VM ``instance`` (a moref value): one call."""
+        """The host running the VM ``instance`` (a moref value), read in one call with the
+        inventory's datastores: placement for that host sees the mounts as they are now,
+        not as the snapshot (up to ``INVENTORY_TTL_S`` old) has them."""
         vm = self.client.ref('VirtualMachine', instance)
         try:
-            props = properties.fetch_one(self.client, vm, ['runtime.host'])
-        except errors.NotFound:
-            raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r is not "
-                                  'a VM vCenter has: it must be the moref value of the '
-                                  'instance VM' % instance) from None
-        host = props.get('runtime.host')
+            host = self._read_host(vm)
+        except errors.NotFound:    # the VM, or a datastore removed since the snapshot
+            self.inventory(refresh=True)
+            try:
+                host = self._read_host(vm)
+            except errors.NotFound:
+                raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r "
+                                      'is not a VM vCenter has: it must be the moref value of '
+                                      'the instance VM' % instance) from None
         if host is None:
             raise errors.NotFound('ManagedObjectNotFound',
                                   'instance VM %s has no host (is it registered?)' % instance)
-        if host.value not in self.inventory().hosts:
+        if host not in self.inventory().hosts:
             self.inventory(refresh=True)
-        return host.value
+        return host
+
+    def _read_host(self, vm) -> str | None:
+        host, current = vinventory.vm_host(self.client, self.inventory(), vm)
+        with self._lock:
+            self._inventory = current
+        return host
 
     def check_profile(self, profile: volume_type.VolumeProfile) -> None:
         """Raise InvalidExtraSpec if the profile's storage policy is not on this vCenter
@@ -211,16 +226,17 @@ class Backend:
         return make()
 
     def ensure_backing(self, request: backings.BackingRequest, project_id: str,
-                       instance: str | None = None) -> str:
+                       instance: str | None = None, in_use_by: str | None = None) -> str:
         """The volume's backing, created if missing, on a datastore ``instance``'s host uses
-        (moved there if it is elsewhere): under the volume's lock, so concurrent first
-        attaches, here or in another process, make one backing."""
+        (moved there if it is elsewhere, unless the volume is in use by the instance
+        ``in_use_by``): under the volume's lock, so concurrent first attaches, here or in
+        another process, make one backing."""
         with self.locks(vlocks.name('backing', request.volume_id)):
             found = self.backings.find(request.volume_id)
             if found is None:
                 return self.create_backing(request, project_id, instance)
             if instance:
-                self.make_reachable(found, request.size_bytes, instance)
+                self.make_reachable(found, request.size_bytes, instance, in_use_by)
             return found
 
     def start_import(self, request: backings.BackingRequest, folder_path: tuple[str, ...]
@@ -240,14 +256,23 @@ class Backend:
     def volume_folder_path(self, project_id: str) -> tuple[str, ...]:
         return folders.volume_folder_path(project_id, self.config.volume_folder)
 
-    def make_reachable(self, ref: str, size_bytes: int, instance: str) -> None:
+    def make_reachable(self, ref: str, size_bytes: int, instance: str,
+                       in_use_by: str | None = None) -> None:
         """Move a backing whose datastore the instance's host cannot use (two calls when it
-        can: the instance's host and the backing's datastores)."""
+        can: the instance's host and the backing's datastores). A volume in use by the
+        instance ``in_use_by`` is never moved: vSphere moves no disk a running VM has open
+        (InUse)."""
         host = self.instance_host(instance)
         stores = self.inventory().datastores
-        if any(host in stores[ds].usable_hosts() for ds in self.backings.datastores(ref)
-               if ds in stores):
+        held = [ds for ds in self.backings.datastores(ref) if ds in stores]
+        if any(host in stores[ds].usable_hosts() for ds in held):
             return
+        if in_use_by:
+            raise InUse('the volume of backing %s is in use by %s on datastore %s, '
+                        'which host %s of instance %s does not mount; vSphere cannot move a '
+                        'disk a running VM has open: detach it from %s first'
+                        % (ref, in_use_by, ', '.join(stores[ds].name for ds in held) or '?',
+                           self.inventory().hosts[host].name, instance, in_use_by))
         where = self.place(self.placement_request(size_bytes, host))
         self.backings.relocate(ref, where)
 

@@ -247,7 +247,8 @@ class Backings:
         """Grow the backing's disk where a running instance has it attached (online): one
         read of both VMs' devices (and the backing's ``identity``, checked), one ReconfigVM
         of the instance editing the disk's capacity (vSphere grows a disk in use only
-        through the VM that uses it)."""
+        through the VM that uses it). The instance's disk is the one with the backing's disk
+        uuid (its file moves with the instance's storage vMotion; the uuid stays)."""
         client = self._client
         found = {item.value: item.props for item in properties.fetch(
             client, [client.ref('VirtualMachine', ref), client.ref('VirtualMachine', instance)],
@@ -255,14 +256,15 @@ class Backings:
         check_identity(ref, found.get(ref), identity)
         if instance not in found:
             raise errors.NotFound('ManagedObjectNotFound', 'instance %s is gone' % instance)
-        devices = found[ref]['config.hardware.device'].VirtualDevice
-        path = backing_of(ref, ref, devices).vmdk_path
+        own = backing_of(ref, ref, found[ref]['config.hardware.device'].VirtualDevice)
+        uuid = (getattr(own.disk.backing, 'uuid', None) or '').lower()
         disk = next((d for d in found[instance]['config.hardware.device'].VirtualDevice
-                     if type(d).__name__ == 'VirtualDisk'
-                     and getattr(d.backing, 'fileName', None) == path), None)
+                     if type(d).__name__ == 'VirtualDisk' and uuid
+                     and (getattr(d.backing, 'uuid', None) or '').lower() == uuid), None)
         if disk is None:
-            raise errors.NotFound('NotFound', 'instance %s does not use disk %s'
-                                  % (instance, path))
+            raise errors.NotFound('NotFound', 'instance %s has no disk with uuid %s (the disk '
+                                  'of backing %s, %s)' % (instance, uuid or '(none)', ref,
+                                                          own.vmdk_path))
         kb = -(-size_bytes // 1024)
         change = specs.disk_edit(client, disk, capacityInKB=kb, capacityInBytes=kb * 1024)
         self.reconfigure(instance, client.create('VirtualMachineConfigSpec',

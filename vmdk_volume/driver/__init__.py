@@ -59,6 +59,16 @@ def _attached_instance(volume) -> str | None:
     return None
 
 
+def _in_use_by(volume) -> str | None:
+    """What has the volume attached (the instance's moref value, or the attachment's host
+    for an attachment outside an instance), or None."""
+    for attachment in volume.volume_attachment or ():
+        if attachment.attach_status == 'attached':
+            connector = attachment.connector or {}
+            return connector.get('instance') or connector.get('host') or attachment.id
+    return None
+
+
 @interface.volumedriver
 class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.Imaging,
                          driver.VolumeDriver):
@@ -372,10 +382,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         if old:
             instance = (connector or {}).get('instance')
             if instance:
-                self._backend.make_reachable(old, volume.size * GiB, instance)
+                self._backend.make_reachable(old, volume.size * GiB, instance,
+                                             _in_use_by(volume))
             return old
         return self._backend.ensure_backing(self._backing_request(volume), volume.project_id,
-                                            (connector or {}).get('instance'))
+                                            (connector or {}).get('instance'),
+                                            in_use_by=_in_use_by(volume))
 
     def _create_backing(self, volume, profile, instance=None) -> str:
         request = self._backing_request(volume, profile)

@@ -24,7 +24,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 
-from vmdk_volume.vsphere import properties
+from vmdk_volume.vsphere import errors, properties
 
 GiB = 1024 ** 3
 
@@ -144,6 +144,23 @@ def read(client) -> Inventory:
         hosts={i.value: _host(i) for i in by_type['HostSystem']},
         datastores={i.value: _datastore(i, datacenter_of.get(i.value, ''))
                     for i in by_type['Datastore']})
+
+
+def vm_host(client, inventory: Inventory, vm) -> tuple[str | None, Inventory]:
+    """The host running ``vm`` (None if it has none) and ``inventory`` with its datastores as
+    vCenter reports them now (mounts, space, state): one call. ``errors.NotFound`` if the VM
+    or one of the datastores is gone."""
+    stores = [client.ref('Datastore', ref) for ref in inventory.datastores]
+    found = properties.fetch_typed(client, [vm, *stores], {
+        'VirtualMachine': ('runtime.host',), 'Datastore': _PATHS['Datastore']})
+    vms = [i for i in found if i.ref._type == 'VirtualMachine']
+    if not vms:
+        raise errors.NotFound('ManagedObjectNotFound', 'VM %s is gone' % vm.value)
+    host = vms[0].get('runtime.host')
+    current = {i.value: _datastore(i, inventory.datastores[i.value].datacenter)
+               for i in found if i.ref._type == 'Datastore'}
+    return (getattr(host, 'value', None),
+            dataclasses.replace(inventory, datastores={**inventory.datastores, **current}))
 
 
 def virtual_machines(client, paths) -> list[properties.Item]:

@@ -68,6 +68,17 @@ def fetch(client, refs: Sequence, paths: Iterable[str]) -> list[Item]:
     return _retrieve(client, spec)
 
 
+def fetch_typed(client, refs: Sequence,
+                paths_by_type: Mapping[str, Iterable[str]]) -> list[Item]:
+    """Read the given paths, per type, of the objects ``refs`` in one call."""
+    spec = client.create(
+        'PropertyFilterSpec',
+        objectSet=[client.create('ObjectSpec', obj=ref, skip=False) for ref in refs],
+        propSet=[client.create('PropertySpec', type=t, all=False, pathSet=list(paths))
+                 for t, paths in paths_by_type.items()])
+    return _retrieve(client, spec)
+
+
 def fetch_one(client, ref, paths: Iterable[str]) -> Mapping[str, Any]:
     """Read ``paths`` of one object; ``errors.NotFound`` if it is gone."""
     items = fetch(client, [ref], paths)

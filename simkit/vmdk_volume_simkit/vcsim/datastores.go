@@ -169,6 +169,7 @@ func localPath(dc *types.ManagedObjectReference, name string) (string, types.Bas
 type datastoreChange struct {
 	Name        string   `json:"name"`
 	UnmountFrom []string `json:"unmount_from"` // host names
+	MountOn     []string `json:"mount_on"`     // host names (mounted and accessible again)
 	Maintenance *bool    `json:"maintenance"`
 	Accessible  *bool    `json:"accessible"`
 }
@@ -186,6 +187,12 @@ func changeDatastore(c datastoreChange) error {
 					if host.Name == name {
 						ds.Host[i].MountInfo.Mounted = types.NewBool(false)
 						ds.Host[i].MountInfo.Accessible = types.NewBool(false)
+					}
+				}
+				for _, name := range c.MountOn {
+					if host.Name == name {
+						ds.Host[i].MountInfo.Mounted = types.NewBool(true)
+						ds.Host[i].MountInfo.Accessible = types.NewBool(true)
 					}
 				}
 			}

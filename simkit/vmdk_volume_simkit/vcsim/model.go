@@ -114,6 +114,8 @@ func createVM(ctx context.Context, folder *object.Folder, pool *object.ResourceP
 	disk := devices.CreateDisk(scsi.(types.BaseVirtualController), types.ManagedObjectReference{},
 		"["+datastore+"] "+path.Join(name, "disk1.vmdk"))
 	disk.CapacityInKB = 1024
+	disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Uuid = uuid.New().String() // vCenter gives one
+	disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Uuid = uuid.New().String() // as vCenter gives
 	devices = append(devices, scsi, disk)
 	spec := types.VirtualMachineConfigSpec{
 		Name:    name,

@@ -17,6 +17,7 @@
 //   - vcsim's CloneVM_Task rewires the source's disks to the clone's files and copies no data,
 //     and gives the clone the spec's extraConfig instead of the source's with the spec's applied;
 //   - vcsim's ReconfigVM_Task appends extraConfig options instead of replacing them;
+//   - vcsim leaves a new SCSI controller's scsiCtlrUnitNumber 0 (vCenter: 7);
 //   - vcsim's ReconfigVM_Task panics on a device edit without deviceInfo (a client that builds a
 //     fresh VirtualDisk to grow it), and lets a disk shrink, which vCenter refuses.
 package main
@@ -43,6 +44,8 @@ func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_T
 	namingMu.Lock()
 	defer namingMu.Unlock()
 	req.This = p.target
+	diskFileIdentities(types.ManagedObjectReference{}, req.Config.DeviceChange)
+	reserveControllerUnits(req.Config.DeviceChange)
 	_ = normalizeDisks(req.Config.DeviceChange, nil)
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		refuse := func(fault types.BaseMethodFault) soap.HasFault {
@@ -65,6 +68,8 @@ func (p *vmProxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_T
 	req.This = p.target
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
+		diskFileIdentities(vm.Self, req.Spec.DeviceChange)
+		reserveControllerUnits(req.Spec.DeviceChange)
 		if fault := normalizeDisks(req.Spec.DeviceChange, vm.Config.Hardware.Device); fault != nil {
 			return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{
 				Returnval: failedTask(vm, "reconfigVm", fault)}}
@@ -74,6 +79,22 @@ func (p *vmProxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_T
 		recordDeviceProfiles(vm.Self, req.Spec.DeviceChange)
 		return vm.ReconfigVMTask(ctx, req)
 	})
+}
+
+// reserveControllerUnits gives each SCSI controller changes add the unit number vCenter
+// reserves for the controller itself (7) when the client sent none; vcsim leaves it 0.
+func reserveControllerUnits(changes []types.BaseVirtualDeviceConfigSpec) {
+	for _, change := range changes {
+		spec := change.GetVirtualDeviceConfigSpec()
+		if spec.Operation != types.VirtualDeviceConfigSpecOperationAdd {
+			continue
+		}
+		if c, ok := spec.Device.(types.BaseVirtualSCSIController); ok {
+			if scsi := c.GetVirtualSCSIController(); scsi.ScsiCtlrUnitNumber == 0 {
+				scsi.ScsiCtlrUnitNumber = 7
+			}
+		}
+	}
 }
 
 // mergeExtraConfig makes a reconfigure replace the extraConfig keys it sets, and remove those

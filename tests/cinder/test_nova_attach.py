@@ -1,0 +1,325 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Attached volumes, attached by Nova's own code: Cinder's attachment API on the
+VolumeManager (served over Cinder's RPC), Nova's ``VMwareVolumeOps`` in a nova-compute child
+(``nova_compute``) on a powered-on simulator VM, os-brick's ``VmdkConnector`` as
+cinder-backup drives it."""
+
+import dataclasses
+import os
+
+import oslo_messaging as messaging
+import pytest
+from cinder import context as cinder_context
+from cinder import exception, objects, rpc
+from cinder.api.v3.views import attachments as views
+from cinder.common import constants
+from cinder.compute import nova as _nova_api  # noqa: F401 - registers Cinder's [nova] options
+from cinder.objects import base as objects_base
+from cinder.volume import api as volume_api
+from os_brick.initiator.connectors import vmware as brick_vmware
+from oslo_config import cfg
+from vmdk_volume_simkit.harness.cinder import PROJECT_ID, USER_ID
+
+from tests.cinder.nova_compute import NovaCompute
+from vmdk_volume.core import placement
+from vmdk_volume.vsphere import properties
+
+GiB = 1024 ** 3
+BRICK_CONNECTOR = {'platform': 'x86_64', 'os_type': 'linux', 'host': 'backup-1',
+                   'ip': '10.0.0.9', 'initiator': None}
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """A powered-on VM of the simulator, as Nova knows it (its uuid) and vCenter (moref)."""
+
+    ref: str
+    uuid: str
+    host: str          # moref value
+    host_name: str
+
+
+@pytest.fixture(scope='module')
+def api(cinder):
+    """Cinder's volume API, its RPC calls served by the harness's VolumeManagers (with the
+    versions a started cinder-volume service records)."""
+    servers = []
+    for manager in cinder.managers.values():
+        service = objects.Service.get_by_args(cinder.context, manager.host, 'cinder-volume')
+        service.update({'rpc_current_version': manager.RPC_API_VERSION,
+                        'object_current_version': objects_base.OBJ_VERSIONS.get_current()})
+        service.save()
+        node, _ = manager.host.split('@')      # addressed as cinder-volume does since 3.6
+        target = messaging.Target(topic='%s.%s' % (constants.VOLUME_TOPIC, manager.host),
+                                  server=node, version=manager.RPC_API_VERSION)
+        servers.append(messaging.get_rpc_server(
+            rpc.TRANSPORT, target, [manager, *manager.additional_endpoints],
+            executor='threading',
+            serializer=rpc.RequestContextSerializer(objects_base.CinderObjectSerializer())))
+        servers[-1].start()
+    yield volume_api.API()
+    for server in servers:
+        server.stop()
+        server.wait()
+
+
+@pytest.fixture(scope='module')
+def nova(vcenters):
+    compute = NovaCompute(vcenters['vc1'])
+    yield compute
+    compute.close()
+
+
+@pytest.fixture(scope='module')
+def service_context():
+    """What Nova sends Cinder: the user's request with Nova's service token."""
+    return cinder_context.RequestContext(USER_ID, PROJECT_ID, is_admin=True,
+                                         service_roles=['service'])
+
+
+@pytest.fixture
+def client(cinder):
+    return cinder.managers['vc1'].driver._backend.client
+
+
+def instances(client) -> list[Instance]:
+    """The simulator's powered-on VMs that are not backings, by host."""
+    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
+    hosts = {item.value: item.get('name') for item in properties.collect(
+        client, properties.container_view(client, client.content.rootFolder, ['HostSystem']),
+        {'HostSystem': ['name']})}
+    return sorted((Instance(item.value, item.get('config.instanceUuid'),
+                            item.get('runtime.host').value, hosts[item.get('runtime.host').value])
+                   for item in properties.collect(client, view, {'VirtualMachine': [
+                       'name', 'runtime.host', 'runtime.powerState', 'config.instanceUuid',
+                       'config.template']})
+                   if item.get('runtime.powerState') == 'poweredOn'
+                   and not item.get('config.template')
+                   and not item.get('name').startswith('volume-')), key=lambda i: i.host)
+
+
+def attach(api, nova, ctx, volume, instance: Instance):
+    """Nova's attach flow: attachment_create, its connector, attachment_update, Nova's
+    attach_volume, attachment_complete (the API's os-complete). The attachment."""
+    attachment = api.attachment_create(ctx, volume, instance.uuid)
+    connector = nova.connector(instance.uuid)
+    assert connector['instance'] == instance.ref
+    attachment = api.attachment_update(ctx, attachment, connector)
+    connection_info = nova.attach(views.ViewBuilder.detail(attachment, flat=True),
+                                  instance.uuid)
+    attachment.update({'attach_status': 'attached'})     # the API's os-complete
+    attachment.save()
+    volume.refresh()
+    volume.update({'status': 'in-use', 'attach_status': 'attached'})
+    volume.save()
+    return Attached(attachment, connection_info, instance)
+
+
+@dataclasses.dataclass(frozen=True)
+class Attached:
+    """An attachment, the connection info Nova keeps for it, and its instance."""
+
+    attachment: object
+    connection_info: dict
+    instance: Instance
+
+    @property
+    def backing(self) -> str:
+        return self.connection_info['data']['volume']
+
+
+def detach(api, nova, ctx, volume, attached: Attached) -> None:
+    """Nova's detach flow: Nova's detach_volume, then attachment_delete."""
+    nova.detach(attached.connection_info, attached.instance.uuid)
+    api.attachment_delete(ctx, attached.attachment)
+    volume.refresh()
+
+
+def disks(client, ref: str) -> list:
+    devices = properties.fetch_one(client, client.ref('VirtualMachine', ref),
+                                   ['config.hardware.device'])['config.hardware.device']
+    return [d for d in devices.VirtualDevice if type(d).__name__ == 'VirtualDisk']
+
+
+def volume_disk(client, ref: str, volume_id: str):
+    """The disk of VM ``ref`` whose uuid is the volume's, or None."""
+    return next((d for d in disks(client, ref)
+                 if getattr(d.backing, 'uuid', '').lower() == volume_id.lower()), None)
+
+
+def extra_config(client, ref: str) -> dict:
+    return properties.options(properties.fetch_one(
+        client, client.ref('VirtualMachine', ref), ['config.extraConfig'])['config.extraConfig'])
+
+
+def test_nova_attaches_and_detaches_through_the_attachment_api(cinder, api, nova,
+                                                               service_context, client):
+    volume = cinder.create_volume('vc1')
+    instance = instances(client)[0]
+    attached = attach(api, nova, service_context, volume, instance)
+
+    disk = volume_disk(client, instance.ref, volume.id)
+    backing_disk = disks(client, attached.backing)[0]
+    assert disk is not None, 'the instance has no disk with the volume id as its uuid'
+    assert disk.backing.fileName == backing_disk.backing.fileName
+    assert disk.capacityInKB == volume.size * GiB // 1024
+    assert extra_config(client, instance.ref)['volume-%s' % volume.id] == disk.backing.uuid
+    assert volume.status == 'in-use'
+
+    detach(api, nova, service_context, volume, attached)
+    assert volume_disk(client, instance.ref, volume.id) is None
+    assert 'volume-%s' % volume.id not in extra_config(client, instance.ref)
+    assert (volume.status, volume.attach_status) == ('available', 'detached')
+    assert disks(client, attached.backing)[0].backing.fileName == backing_disk.backing.fileName
+    cinder.managers['vc1'].delete_volume(cinder.context, volume)
+
+
+def datastore_of(client, disk):
+    ref = disk.backing.datastore
+    return ref.value, properties.fetch_one(client, ref, ['name'])['name']
+
+
+def storage_vmotion(client, inventory, instance: Instance, volume):
+    """Move the instance's disks to another datastore its host mounts; the volume's disk as
+    the instance now has it."""
+    before = volume_disk(client, instance.ref, volume.id)
+    target = next(ref for ref, store in inventory.datastores.items()
+                  if ref != before.backing.datastore.value
+                  and instance.host in store.usable_hosts())
+    client.run('RelocateVM_Task', client.ref('VirtualMachine', instance.ref),
+               spec=client.create('VirtualMachineRelocateSpec',
+                                  datastore=client.ref('Datastore', target)))
+    moved = volume_disk(client, instance.ref, volume.id)
+    assert moved.backing.fileName != before.backing.fileName
+    return moved
+
+
+def test_extend_finds_the_instance_disk_by_its_uuid_after_storage_vmotion(
+        cinder, api, nova, service_context, client, vcenters):
+    manager = cinder.managers['vc1']
+    volume = cinder.create_volume('vc1')
+    instance = instances(client)[0]
+    attached = attach(api, nova, service_context, volume, instance)
+    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+
+    volume.update({'status': 'extending', 'previous_status': 'in-use'})
+    volume.save()
+    vcenters['vc1'].reset_stats()
+    # Cinder then tells Nova's API (volume-extended); none here: it records that it could not
+    cfg.CONF.set_override('token_auth_url', 'http://127.0.0.1:9/identity', group='nova')
+    try:
+        manager.extend_volume(cinder.context, volume, 2, None)
+    finally:
+        cfg.CONF.clear_override('token_auth_url', group='nova')
+    calls = vcenters['vc1'].stats().calls
+    volume.refresh()
+    assert (volume.status, volume.size) == ('in-use', 2)
+    assert volume_disk(client, instance.ref, volume.id).capacityInKB == 2 * GiB // 1024
+    assert calls['ReconfigVM_Task'] == 1 and 'ExtendVirtualDisk_Task' not in calls
+
+    detach(api, nova, service_context, volume, attached)     # Nova consolidates the backing
+    assert disks(client, attached.backing)[0].backing.fileName == moved.backing.fileName
+    assert volume_disk(client, instance.ref, volume.id) is None
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_a_second_instance_whose_host_lacks_the_datastore_is_refused_without_moving_it(
+        cinder, api, nova, service_context, client, vcenters):
+    manager, vc = cinder.managers['vc1'], vcenters['vc1']
+    volume = cinder.create_volume('vc1')
+    first = instances(client)[0]
+    second = next(i for i in instances(client) if i.host != first.host)
+    attached = attach(api, nova, service_context, volume, first)
+    disk = disks(client, attached.backing)[0]
+    _, name = datastore_of(client, disk)
+    vc.change_datastore(name, unmount_from=(second.host_name,))
+    try:
+        vc.reset_stats()
+        with pytest.raises(exception.VolumeBackendAPIException,
+                           match='in use by %s on datastore %s.*cannot move' % (first.ref, name)):
+            manager.initialize_connection(cinder.context, volume, nova.connector(second.uuid))
+        calls = vc.stats().calls
+    finally:
+        vc.change_datastore(name, mount_on=(second.host_name,))
+    assert 'RelocateVM_Task' not in calls and 'ReconfigVM_Task' not in calls, calls
+    assert disks(client, attached.backing)[0].backing.fileName == disk.backing.fileName
+    assert volume_disk(client, first.ref, volume.id).backing.fileName == disk.backing.fileName
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_a_new_backing_is_never_placed_on_a_datastore_just_unmounted_from_the_host(
+        cinder, api, nova, service_context, client, vcenters):
+    manager, vc = cinder.managers['vc1'], vcenters['vc1']
+    backend, instance = manager.driver._backend, instances(client)[0]
+    inventory = backend.inventory(refresh=True)     # read just now: up to date
+    usable = [s for s in inventory.datastores.values() if instance.host in s.usable_hosts()]
+    chosen = placement.select(inventory, backend.placement_request(GiB, instance.host))
+    kept = next(s for s in usable if s.ref != chosen.datastore.ref)
+    unmounted = [s.name for s in usable if s is not kept]     # the snapshot's choice with them
+    for name in unmounted:
+        vc.change_datastore(name, unmount_from=(instance.host_name,))
+    volume = cinder.create_volume('vc1')
+    try:
+        attachment = api.attachment_create(service_context, volume, instance.uuid)
+        connector = nova.connector(instance.uuid)
+        vc.reset_stats()
+        attachment = api.attachment_update(service_context, attachment, connector)
+        calls = vc.stats().calls
+    finally:
+        for name in unmounted:
+            vc.change_datastore(name, mount_on=(instance.host_name,))
+    backing = attachment.connection_info['volume']
+    assert datastore_of(client, disks(client, backing)[0]) == (kept.ref, kept.name)
+    assert calls['CreateVM_Task'] == 1
+    assert calls['RetrievePropertiesEx'] == 1      # the host, read with the datastores
+    api.attachment_delete(service_context, attachment)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_after_nova_consolidates_a_moved_disk_os_brick_reads_the_backing(
+        cinder, api, nova, service_context, client, tmp_path):
+    """cinder-backup's way (os-brick's VmdkConnector with the driver's credentials) reads
+    the volume Nova detached after the instance's storage vMotion."""
+    manager = cinder.managers['vc1']
+    volume = cinder.create_volume('vc1')
+    instance = instances(client)[0]
+    attached = attach(api, nova, service_context, volume, instance)
+    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    detach(api, nova, service_context, volume, attached)
+    cfg.CONF.set_override('vmware_connector_credentials', True, group='vc1')
+    cfg.CONF.set_override('vmware_tmp_dir', str(tmp_path), group='vc1')
+    try:
+        info = manager.initialize_connection(cinder.context, volume, BRICK_CONNECTOR)
+    finally:
+        cfg.CONF.clear_override('vmware_connector_credentials', group='vc1')
+        cfg.CONF.clear_override('vmware_tmp_dir', group='vc1')
+    assert info['data']['vmdk_path'] == moved.backing.fileName
+    connector = brick_vmware.VmdkConnector(None)
+    device = connector.connect_volume(info['data'])
+    assert os.path.getsize(device['path']) > 0
+    connector.disconnect_volume(info['data'], device)
+    assert not os.path.exists(device['path'])
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_nova_finds_its_cluster_and_datacenter_by_recursive_traversal(cinder, nova):
+    """Nova's start and spawn read the inventory with oslo.vmware's get_objects."""
+    inventory = cinder.managers['vc1'].driver._backend.inventory()
+    cluster = next(c for c in inventory.compute_resources.values() if c.is_cluster)
+    datastore = next(iter(inventory.datastores.values()))
+    found = nova.find_cluster_and_datacenter(cluster.name, datastore.ref)
+    datacenter = inventory.datacenters[datastore.datacenter]
+    assert found == {'cluster': cluster.ref, 'datacenter': datacenter.ref,
+                     'datacenter_name': datacenter.name}
