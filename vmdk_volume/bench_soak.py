@@ -343,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--ops', type=int, default=3000)
     parser.add_argument('--threads', type=int, default=8)
     parser.add_argument('--batches', type=int, default=12, help='samples taken')
-    parser.add_argument('--warm-up', type=int, default=2, help='batches before measuring')
+    parser.add_argument('--warm-up', type=int, default=5,
+                        help='batches before measuring (RSS settles after ~1,300 ops)')
     parser.add_argument('--image-mib', type=int, default=1)
     parser.add_argument('--tracemalloc', action='store_true',
                         help='also show where the memory allocated after warm-up is held')
