@@ -192,6 +192,11 @@ class Simulator:
         return CallStats(calls=reply['calls'], nfc_bytes_uploaded=reply['nfc_bytes_uploaded'],
                          nfc_bytes_downloaded=reply['nfc_bytes_downloaded'])
 
+    def collectors(self) -> dict[str, int]:
+        """The property collectors (CreatePropertyCollector) and filters (CreateFilter) the
+        sessions alive hold: ``{'collectors': n, 'filters': n}``."""
+        return self._admin('get', '/_sim/collectors').json()
+
     def reset_stats(self) -> None:
         self._admin('post', '/_sim/stats/reset')
 

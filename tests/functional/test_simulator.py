@@ -28,6 +28,7 @@ from vmdk_volume_simkit import Simulator, SimulatorError
 
 from tests.conftest import endpoint_for
 from vmdk_volume.core.images import convert
+from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, properties, specs
 from vmdk_volume.vsphere import session as vsession
 from vmdk_volume.vsphere.disks import DiskType
@@ -524,3 +525,39 @@ def test_a_dead_simulator_is_reported_with_its_log_and_leaves_no_files():
         simulator.stats()
     simulator.stop()
     assert datastores and not workdir.exists()
+
+
+def _watch(client):
+    """A collector of ``client``'s session with one filter on the root folder's name."""
+    collector = client.call('CreatePropertyCollector', client.content.propertyCollector)
+    spec = client.create(
+        'PropertyFilterSpec',
+        objectSet=[client.create('ObjectSpec', obj=client.content.rootFolder, skip=False)],
+        propSet=[client.create('PropertySpec', type='Folder', all=False, pathSet=['name'])])
+    return collector, client.call('CreateFilter', collector, spec=spec, partialUpdates=False)
+
+
+def test_collectors_and_filters_are_held_until_destroyed(simulator, vsphere):
+    """vCenter holds a session's collectors and filters until they are destroyed; destroying
+    a collector destroys its filters."""
+    before = simulator.collectors()
+    first, filter_ = _watch(vsphere)
+    second, _ = _watch(vsphere)
+    assert simulator.collectors() == {'collectors': before['collectors'] + 2,
+                                      'filters': before['filters'] + 2}
+    vsphere.call('DestroyPropertyFilter', filter_)
+    assert simulator.collectors() == {'collectors': before['collectors'] + 2,
+                                      'filters': before['filters'] + 1}
+    vsphere.call('DestroyPropertyCollector', first)
+    vsphere.call('DestroyPropertyCollector', second)
+    assert simulator.collectors() == before
+
+
+def test_collectors_and_filters_end_with_their_session(simulator):
+    before = simulator.collectors()
+    client = vclient.Client.connect(endpoint_for(simulator))
+    _watch(client)
+    assert simulator.collectors() == {'collectors': before['collectors'] + 1,
+                                      'filters': before['filters'] + 1}
+    client.close()
+    assert simulator.collectors() == before

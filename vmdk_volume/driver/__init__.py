@@ -22,7 +22,7 @@ object (``lookup``) are mixins of the one driver class defined here.
 
 import threading
 
-from cinder import exception, interface
+from cinder import coordination, exception, interface
 from cinder.common import constants
 from cinder.volume import driver, volume_utils
 from oslo_log import log as logging
@@ -32,6 +32,7 @@ from vmdk_volume import DRIVER_VERSION
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import backings as vbackings
 from vmdk_volume.core import intree, retype, volume_type
+from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import service as vimages
@@ -128,6 +129,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         ref = backings.find(volume.name_id) or self._old_intree_backing(volume)
         if ref is not None:
             backings.delete(ref)
+
+    @classmethod
+    def clean_volume_file_locks(cls, volume_id):
+        """Remove the volume's backing lock, which Cinder's file coordination backend keeps
+        as a file per name (Cinder calls this once the volume is gone)."""
+        coordination.synchronized_remove(vlocks.name('backing', volume_id))
 
     @errors.translated
     def extend_volume(self, volume, new_size):

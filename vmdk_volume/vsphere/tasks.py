@@ -20,16 +20,24 @@ wait at a time, so one thread at a time calls it and publishes what it learns (a
 task it sees, since a task may be reported before its waiter asks); the others sleep on a
 condition. A steady-state wait costs one or two WaitForUpdatesEx calls.
 
+What is learnt about a task nobody here waits for (it ended before its waiter asked, or it is
+another client's) is kept ``UNCLAIMED_S`` at most, and a change reported after a task's wait
+ended is not kept: vCenter lists tasks in ``recentTask`` long after they end, and the
+waiter's memory must not grow with them. A round that brings no news after a whole long
+poll reads the awaited task's info directly, so a task whose end was forgotten is still seen.
+
 A collector belongs to its session: once the session is renewed (vCenter restarted, or the
 session expired), the next wait builds a new one and forgets what the old one reported, as
 a restarted vCenter may give a new task the moref of one already seen.
 """
 
 import threading
+import time
 
-from vmdk_volume.vsphere import errors
+from vmdk_volume.vsphere import errors, properties
 
 MAX_WAIT_S = 60
+UNCLAIMED_S = 10    # how long a task reported with no waiter here is remembered
 _TERMINAL = ('success', 'error')
 _INFO_PATHS = ('info.state', 'info.result', 'info.error')
 
@@ -46,12 +54,14 @@ class TaskWaiter:
         self._version = ''
         self._waiting: dict[str, object] = {}   # task value -> moref, for rebuilding
         self._infos: dict[str, dict] = {}       # task value -> the info paths seen so far
+        self._unclaimed: dict[str, float] = {}  # task value -> when it entered, unawaited
         self._leader = False
 
     def wait(self, task):
         """Block until ``task`` finishes; return its result or raise its fault."""
         with self._cond:
             self._waiting[task.value] = task
+            self._unclaimed.pop(task.value, None)
         try:
             with self._setup_lock:
                 if self._collector is None or self._session_key != self._client.session.key:
@@ -88,6 +98,7 @@ class TaskWaiter:
             self._collector, self._version = collector, ''
             self._session_key = session_key
             self._infos = {}    # the new filter reports every waited task's state afresh
+            self._unclaimed = {}
 
     def _await_change(self, task) -> dict | None:
         """Return the task's info once terminal, else wait for (or lead) one update round."""
@@ -98,12 +109,13 @@ class TaskWaiter:
                 return self._infos[task.value]
             self._leader = True
             collector, version = self._collector, self._version
-        updates = None
+        updates = silent = None
         try:
             updates = self._client.call(
                 'WaitForUpdatesEx', collector, version=version,
                 options=self._client.create(
                     'WaitOptions', maxWaitSeconds=self._client.long_poll_s(MAX_WAIT_S)))
+            silent = not updates
         except errors.NotFound:         # the session was renewed: rebuild and retry
             with self._setup_lock:
                 self._create_filter()
@@ -113,21 +125,43 @@ class TaskWaiter:
                 if updates and self._collector is collector:   # not rebuilt meanwhile
                     self._apply(updates)
                 self._cond.notify_all()
+        if silent:
+            self._read(task)
         return None
+
+    def _read(self, task) -> None:
+        """Record the task's info as vCenter holds it, if it ended."""
+        info = properties.fetch_one(self._client, task, _INFO_PATHS)
+        if info.get('info.state') in _TERMINAL:
+            with self._cond:
+                self._infos[task.value] = dict(info)
+                self._cond.notify_all()
 
     def _is_terminal(self, task) -> bool:
         return self._infos.get(task.value, {}).get('info.state') in _TERMINAL
 
     def _apply(self, updates) -> None:
-        """Record what changed; forget tasks that left the recent list unless awaited."""
-        self._version = updates.version
+        """Record what changed about tasks awaited or entering (see the module docstring);
+        forget tasks that left the recent list or went unclaimed too long."""
+        self._version, now = updates.version, time.monotonic()
         for filter_update in getattr(updates, 'filterSet', None) or []:
             for change in filter_update.objectSet or []:
                 value = change.obj.value
                 if change.kind == 'leave':
                     if value not in self._waiting:
-                        self._infos.pop(value, None)
+                        self._forget(value)
                     continue
+                if value not in self._waiting:
+                    if change.kind == 'enter':
+                        self._unclaimed.setdefault(value, now)
+                    elif value not in self._infos:
+                        continue
                 info = self._infos.setdefault(value, {})
                 for prop in getattr(change, 'changeSet', None) or []:
                     info[prop.name] = getattr(prop, 'val', None)
+        for value in [v for v, since in self._unclaimed.items() if now - since > UNCLAIMED_S]:
+            self._forget(value)
+
+    def _forget(self, value: str) -> None:
+        self._infos.pop(value, None)
+        self._unclaimed.pop(value, None)

@@ -98,6 +98,9 @@ func (h *handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	rec := &responseRecorder{header: w.Header(), status: http.StatusOK}
 	h.sim.ServeHTTP(rec, r)
 	stampCreateDates()
+	if collectorMethods[method] && rec.status == http.StatusOK {
+		collectors.follow(method, body, rec.body.Bytes())
+	}
 	if strings.HasSuffix(method, "_Task") && rec.status == http.StatusOK {
 		settleReturnedTasks(rec.body.Bytes())
 	}

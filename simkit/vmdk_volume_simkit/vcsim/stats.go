@@ -12,7 +12,7 @@
 
 // Call statistics, run-time emulation settings and inventory changes, served on the admin
 // endpoints /_sim/stats, /_sim/stats/reset, /_sim/config, /_sim/datastore, /_sim/policy and
-// /_sim/privileges.
+// /_sim/privileges (and /_sim/collectors: collectors.go).
 // vcsim counts nothing and fixes its delays at start-up; tests and benchmarks need to see how
 // many SOAP calls (per method) and NFC bytes a driver operation cost, to change the emulated
 // task duration and latency while running, to make a datastore unmounted from some hosts, in
@@ -98,6 +98,8 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/_sim/stats" && r.Method == http.MethodGet:
 		writeJSON(w, stats.snapshot())
+	case r.URL.Path == "/_sim/collectors" && r.Method == http.MethodGet:
+		writeJSON(w, collectors.count())
 	case r.URL.Path == "/_sim/stats/reset" && r.Method == http.MethodPost:
 		stats.reset()
 		writeJSON(w, stats.snapshot())
