@@ -26,7 +26,7 @@ import json
 import subprocess
 import sys
 
-from tools.bench import soak as bench_soak
+from tools.bench import verdict as bench_soak
 
 OPS = 520               # 40 volume lives, in 5 batches of 8 (one per thread)
 MAX_RSS_KIB_PER_OP = 45
