@@ -41,9 +41,7 @@ from vmdk_volume import backend as vbackend
 from vmdk_volume import backings, images, options, volume_type
 from vmdk_volume.images import formats, importer
 from vmdk_volume.simkit import Simulator
-
-MiB = 1024 ** 2
-GiB = 1024 ** 3
+from vmdk_volume.units import GiB, MiB
 
 
 def parse_size(text: str) -> int:

@@ -34,10 +34,10 @@ from vmdk_volume import backings as vbackings
 from vmdk_volume import images as vimages
 from vmdk_volume.backings import BackingRequest
 from vmdk_volume.driver import errors, imaging, locations, lookup, managing, setup
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
-GiB = 1024 ** 3
 LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter instanceUuid>'
 SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
 

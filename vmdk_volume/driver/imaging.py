@@ -18,8 +18,7 @@ from cinder.image import image_utils
 
 from vmdk_volume.driver import errors
 from vmdk_volume.images import exporter, formats, importer, located
-
-GiB = 1024 ** 3
+from vmdk_volume.units import GiB
 
 
 class Imaging:

@@ -17,8 +17,7 @@ from cinder.volume import volume_utils
 
 from vmdk_volume import manage
 from vmdk_volume.driver import errors, locations
-
-GiB = 1024 ** 3
+from vmdk_volume.units import GiB
 
 
 class Managing:

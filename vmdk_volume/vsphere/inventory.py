@@ -26,8 +26,6 @@ from collections.abc import Mapping
 
 from vmdk_volume.vsphere import properties
 
-GiB = 1024 ** 3
-
 
 class DatastoreType(enum.StrEnum):
     """summary.type values; only these can hold volumes."""
