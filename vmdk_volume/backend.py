@@ -32,8 +32,9 @@ from vmdk_volume import DRIVER_VERSION, backings, folders, manage, placement, re
 from vmdk_volume import locks as vlocks
 from vmdk_volume.options import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, leases, policies, properties, specs
+from vmdk_volume.vsphere import errors, extensions, leases, policies
 from vmdk_volume.vsphere import inventory as vinventory
+from vmdk_volume.vsphere.vm import VirtualMachine
 
 LOG = logging.getLogger(__name__)
 INVENTORY_TTL_S = 120
@@ -102,15 +103,7 @@ class Backend:
 
     def register_extension(self) -> None:
         """Register our extension (named by backings' managedBy) unless vCenter has it."""
-        manager = self.client.content.extensionManager
-        if self.client.call('FindExtension', manager, extensionKey=specs.EXTENSION_KEY):
-            return
-        try:
-            self.client.call('RegisterExtension', manager,
-                             extension=specs.extension(self.client, DRIVER_VERSION))
-        except errors.Fault as fault:   # registered meanwhile by another cinder-volume
-            if fault.name not in ('AlreadyExists', 'InvalidArgument'):
-                raise
+        extensions.ensure_registered(self.client, DRIVER_VERSION)
 
     # -- inventory and placement -----------------------------------------------------------
 
@@ -156,9 +149,8 @@ class Backend:
 
     def instance_host(self, instance: str) -> str:
         """The host running the VM ``instance`` (a moref value): one call."""
-        vm = self.client.ref('VirtualMachine', instance)
         try:
-            props = properties.fetch_one(self.client, vm, ['runtime.host'])
+            props = VirtualMachine(self.client, instance).read(['runtime.host'])
         except errors.NotFound:
             raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r is not "
                                   'a VM vCenter has: it must be the moref value of the '

@@ -29,10 +29,11 @@ from collections.abc import Callable, Mapping
 from vmdk_volume import backend as vbackend
 from vmdk_volume import folders, intree, placement
 from vmdk_volume.options import BackendConfig, ConfigError
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, permissions
 from vmdk_volume.vsphere import session as vsession
-from vmdk_volume.vsphere.inventory import GiB, Inventory
+from vmdk_volume.vsphere.inventory import Inventory
 
 CONNECT_TIMEOUT_S = 10
 STORAGE_PROFILE_SPEC = 'vmware:storage_profile'
@@ -272,9 +273,9 @@ def _folder(report: BackendReport, backend: vbackend.Backend, inventory: Invento
 def _privileges(report: BackendReport, backend: vbackend.Backend, inventory: Inventory,
                 usable: set[str]) -> None:
     client = backend.client
-    refs = ([client.ref('Folder', dc.vm_folder) for dc in inventory.datacenters.values()]
-            + [client.ref('Datastore', ref) for ref in sorted(usable)]
-            + [client.ref('ResourcePool', cr.resource_pool)
+    refs = ([('Folder', dc.vm_folder) for dc in inventory.datacenters.values()]
+            + [('Datastore', ref) for ref in sorted(usable)]
+            + [('ResourcePool', cr.resource_pool)
                for cr in inventory.compute_resources.values()])
     names = {dc.vm_folder: 'VM folder of %s' % dc.name for dc in inventory.datacenters.values()}
     names.update({ref: 'datastore %s' % inventory.datastores[ref].name for ref in usable})

@@ -20,6 +20,7 @@ from oslo_log import log as logging
 from vmdk_volume.backings import Backing, BackingRequest
 from vmdk_volume.images import cache, exporter, formats, importer, located, transfer
 from vmdk_volume.vsphere import errors, leases, properties, specs
+from vmdk_volume.vsphere.vm import VirtualMachine
 
 LOG = logging.getLogger(__name__)
 FILL_ATTEMPTS = 2    # a template evicted by another process before its clone: import again
@@ -164,11 +165,9 @@ class Images:
     def _destroy_leftover_import(self, duplicate: errors.AlreadyExists, volume_id: str) -> None:
         """Destroy the VM holding the name of the volume's temporary import VM if it is one
         (marked with the volume's id): an import a crash interrupted; else re-raise."""
-        client = self._backend.client
         holder = duplicate.holder
-        marks = properties.options(properties.fetch_one(
-            client, client.ref('VirtualMachine', holder), ['config.extraConfig']).get(
-            'config.extraConfig')) if holder else {}
+        marks = properties.options(VirtualMachine(self._backend.client, holder).read(
+            ['config.extraConfig']).get('config.extraConfig')) if holder else {}
         if marks.get(specs.IMPORT_KEY) != volume_id:
             raise duplicate
         LOG.warning('Destroying %s, an import into the backing of volume %s that was '

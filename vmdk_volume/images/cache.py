@@ -50,12 +50,13 @@ from oslo_log import log as logging
 from vmdk_volume import folders
 from vmdk_volume import locks as vlocks
 from vmdk_volume.backings import Backing, BackingRequest
-from vmdk_volume.vsphere import errors, inventory, properties, specs
+from vmdk_volume.units import GiB
+from vmdk_volume.vsphere import devices, errors, inventory, properties, specs
+from vmdk_volume.vsphere.vm import VirtualMachine
 
 LOG = logging.getLogger(__name__)
 IMAGE_ID_KEY = specs.IMAGE_ID_KEY
 CHECKSUM_KEY = specs.CHECKSUM_KEY
-GiB = 1024 ** 3
 
 
 @dataclasses.dataclass
@@ -150,8 +151,7 @@ class ImageCache:
     def add(self, image_id: str, checksum: str, ref: str, size_bytes: int) -> None:
         """Keep a freshly imported and verified template: mark it as one, the sign that
         its fill completed."""
-        client = self._backend.client
-        client.call('MarkAsTemplate', client.ref('VirtualMachine', ref))
+        VirtualMachine(self._backend.client, ref).mark_as_template()
         self._load()
         with self._lock:
             self._entries[image_id] = Entry(image_id, checksum, ref, size_bytes, time.time())
@@ -246,9 +246,8 @@ def _entry(item) -> Entry | None:
     values = properties.options(item.get('config.extraConfig'))
     if not values.get(IMAGE_ID_KEY) or values.get(specs.VOLUME_ID_KEY):
         return None
-    devices = getattr(item.get('config.hardware.device'), 'VirtualDevice', None) or []
-    size = sum(int(d.capacityInKB) * 1024 for d in devices
-               if type(d).__name__ == 'VirtualDisk')
+    size = sum(devices.capacity_bytes(disk) for disk in devices.disks(
+        devices.device_list(item.get('config.hardware.device'))))
     created = item.get('config.createDate')
     used = created.timestamp() if hasattr(created, 'timestamp') else 0.0
     return Entry(values[IMAGE_ID_KEY], values.get(CHECKSUM_KEY, ''), item.value, size, used)
