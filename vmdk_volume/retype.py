@@ -28,6 +28,8 @@ Retype paths, cheapest first (each a single task unless said):
 ``Impossible`` (Cinder then migrates, or refuses): no datastore fits; the change needs a clone
 but the backing has VM snapshots (a clone would drop them); the adapter changes but the backing
 has VM snapshots (reverting one would bring the old controller back).
+
+What to do is decided from typed facts by ``retype_plan.plan``; ``Mover`` applies the plan.
 """
 
 import dataclasses
@@ -35,16 +37,13 @@ import re
 
 from oslo_log import log as logging
 
-from vmdk_volume import placement
+from vmdk_volume import placement, retype_plan
 from vmdk_volume.backings import Backing, BackingRequest
+from vmdk_volume.retype_plan import Impossible
 from vmdk_volume.vsphere import errors, specs
 
 LOG = logging.getLogger(__name__)
 RETYPED_SUFFIX = '-retyped'     # the name of the copy a retype makes on the same datastore
-
-
-class Impossible(Exception):
-    """The change cannot be made in place; ``str()`` says why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,55 +79,45 @@ class Mover:
         backing = backing or backend.describe(ref)
         profile_id = backend.policies.profile_id(new.storage_policy) if new.storage_policy \
             else None
-        policy_changes = new.storage_policy != old_policy
-        convert = backing.disk_type is not None and backing.disk_type is not new.disk_type
-        adapter = backing.adapter_type is not None and backing.adapter_type is not new.adapter_type
-        if adapter and backing.has_snapshots:
-            raise Impossible('the adapter type of a volume with snapshots cannot change: '
-                             'reverting to a snapshot would bring the old controller back')
         compatible = backend.compatible_datastores(profile_id) if profile_id else None
-        if convert or (compatible is not None and backing.datastore not in compatible):
+        chosen = retype_plan.plan(backing, new, old_policy, compatible, profile_id)
+        if chosen.move:
             request = dataclasses.replace(request, profile_id=profile_id)
-            ref = self._move(backing, request, compatible, policy_changes, project_id)
-            policy_changes = False
-            if adapter:
+            ref = self._move(chosen, backing, request, compatible, project_id)
+            if chosen.adapter is not None:
                 backing = backend.describe(ref)
-        changes = []
-        if adapter:
-            changes += specs.adapter_change(backend.client, backing.disk, backing.controller,
-                                            new.adapter_type)
-        if policy_changes:
-            changes.append(specs.disk_edit(backend.client, backing.disk, profile_id=profile_id))
-        if changes:
-            spec = backend.client.create('VirtualMachineConfigSpec', deviceChange=changes)
-            if policy_changes:
-                spec.vmProfile = specs.profile_specs(backend.client, profile_id)
-            backend.backings.reconfigure(ref, spec)
+        if chosen.reconfigures:
+            self._reconfigure(chosen, ref, backing, profile_id)
         return ref
 
-    def _move(self, backing: Backing, request: BackingRequest, compatible, policy_changes: bool,
-              project_id: str) -> str:
+    def _reconfigure(self, chosen: retype_plan.Plan, ref: str, backing: Backing,
+                     profile_id: str | None) -> None:
+        """One ReconfigVM: the disk to a new controller and/or the new policy."""
+        client, changes = self._backend.client, []
+        if chosen.adapter is not None:
+            changes += specs.adapter_change(client, backing.disk, backing.controller,
+                                            chosen.adapter)
+        if chosen.set_policy:
+            changes.append(specs.disk_edit(client, backing.disk, profile_id=profile_id))
+        self._backend.backings.reconfigure(ref, specs.device_changes(
+            client, changes, profile_id, set_profile=chosen.set_policy))
+
+    def _move(self, chosen: retype_plan.Plan, backing: Backing, request: BackingRequest,
+              compatible, project_id: str) -> str:
         """Relocate to another datastore with the new disk type and policy, or clone in
-        place if none fits and the disk type must change."""
+        place if none fits and the plan allows it."""
         backend = self._backend
-        convert = backing.disk_type is not request.profile.disk_type
         try:
             where = backend.place(backend.placement_request(
                 backing.size_bytes, policy_datastores=compatible,
                 exclude_datastores=frozenset([backing.datastore])))
         except placement.NoPlacement as error:
-            in_place = compatible is None or backing.datastore in compatible
-            if not (convert and in_place):
-                raise Impossible('no datastore for the new type: %s' % error) from error
-            if backing.has_snapshots:
-                raise Impossible('the disk type can only change by a clone on datastore %s, '
-                                 'which would drop the volume\'s snapshots'
-                                 % backing.datastore_name) from error
+            retype_plan.clone_in_place(chosen, backing, compatible, str(error))
             return self._clone_in_place(backing, request, compatible, project_id)
         backend.backings.relocate(backing.ref, where, disk_key=backing.disk_key,
                                   disk_type=request.profile.disk_type,
                                   profile_id=request.profile_id,
-                                  drop_profile=policy_changes and not request.profile_id)
+                                  drop_profile=chosen.drop_policy)
         return backing.ref
 
     def _clone_in_place(self, backing: Backing, request: BackingRequest, compatible,
