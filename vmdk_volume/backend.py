@@ -13,7 +13,11 @@
 """One backend: a vCenter and what the driver keeps about it between calls.
 
 ``Backend`` wires the vSphere client to the inventory cache, placement, folders and backings,
-and knows nothing of Cinder: the driver, the CLI and the tests all use it. The inventory is
+and knows nothing of Cinder: the driver, the CLI and the tests all use it. Each collaborator
+it builds gets what it uses: ``Backings`` the client and the inventory's datacenter of a
+datastore (so every ``Backing`` read names its datacenter), ``retype.Mover`` and
+``manage.Manager`` the client, the backings, the policies and this backend for placement and
+folders. The inventory is
 read once per ``INVENTORY_TTL_S`` (one call), read again when placement finds nothing fitting,
 and debited locally on each placement so consecutive volumes spread across datastores.
 Critical sections other processes may enter too (a volume's first backing, folders, image
@@ -52,10 +56,11 @@ class Backend:
         self.client = client
         self.locks = locks or vlocks.LocalLocks()
         self.folders = folders.Folders(client, self.locks)
-        self.backings = backings.Backings(client)
+        self.backings = backings.Backings(client, self.datacenter_of)
         self.policies = policies.Policies(client)
-        self.mover = retype.Mover(self)
-        self.manage = manage.Manager(self)
+        self.mover = retype.Mover(client, self.backings, self.policies, self,
+                                  config.volume_folder)
+        self.manage = manage.Manager(client, self.backings, self)
         self._lock = threading.Lock()
         self._inventory: vinventory.Inventory | None = None
         self._read_at = 0.0
@@ -186,7 +191,8 @@ class Backend:
 
         def create():
             where = self.place(self._backing_placement(request, host))
-            return self.backings.create(request, where, self.volume_folder(where, project_id))
+            return self.backings.create_at(request, where,
+                                           self.volume_folder(where, project_id))
         return self._afresh_if_gone(create)
 
     def _afresh_if_gone(self, make):
@@ -262,13 +268,17 @@ class Backend:
 
     def describe(self, ref: str,
                  identity: Mapping[str, str] | None = None) -> backings.Backing:
-        """A backing with its disk and datacenter: one call (NotFound unless it carries
-        ``identity``, if given, see ``Backings.describe``)."""
-        backing = self.backings.describe(ref, identity)
-        store = self.inventory().datastores.get(backing.datastore)
+        """``Backings.describe``: a backing with its disk and datacenter, one call (NotFound
+        unless it carries ``identity``, if given)."""
+        return self.backings.describe(ref, identity)
+
+    def datacenter_of(self, datastore: str) -> str:
+        """The datacenter (moref value) of a datastore, the inventory read again once if it
+        does not know the datastore."""
+        store = self.inventory().datastores.get(datastore)
         if store is None:
-            store = self.inventory(refresh=True).datastores[backing.datastore]
-        return dataclasses.replace(backing, datacenter=store.datacenter)
+            store = self.inventory(refresh=True).datastores[datastore]
+        return store.datacenter
 
     def clone_backing(self, source: backings.Backing, request: backings.BackingRequest,
                       project_id: str, *, linked: bool = False, template: bool = False,
@@ -291,8 +301,8 @@ class Backend:
             else:
                 where = self.place(self._backing_placement(request, None))
             folder = self.folders.ensure(where.datacenter.vm_folder, path)
-            return self.backings.clone(source, request, where, folder, template=template,
-                                       snapshot=snapshot, linked=linked, grow=grow)
+            return self.backings.clone_to(source, request, where, folder, template=template,
+                                          snapshot=snapshot, linked=linked, grow=grow)
         ref = self._afresh_if_gone(clone)
         if request.size_bytes > source.size_bytes and not template and not grow:
             try:
@@ -308,14 +318,14 @@ class Backend:
         ``backing`` is the backing as just described, if the caller has it (saves a call)."""
         backing = backing or self.describe(ref)
         try:
-            self.backings.extend(backing, size_bytes)
+            self.backings.extend_in_place(backing, size_bytes)
         except errors.NoDiskSpace:
             where = self.place(self.placement_request(
                 size_bytes, exclude_datastores=frozenset([backing.datastore])))
             LOG.info('Datastore of backing %s is full: moving it to %s to grow it', ref,
                      where.datastore.name)
             self.backings.relocate(ref, where)
-            self.backings.extend(self.describe(ref), size_bytes)
+            self.backings.extend_in_place(self.describe(ref), size_bytes)
 
     def move_to_project(self, ref: str, project_id: str, volume_folder: str | None = None,
                         backing: backings.Backing | None = None) -> None:
@@ -340,6 +350,11 @@ class Backend:
         inventory = self.inventory(max_age=STATS_MAX_AGE_S if refresh else INVENTORY_TTL_S)
         stores = placement.candidate_datastores(inventory, self.placement_request(0))
         return sum(d.capacity for d in stores), sum(d.free_space for d in stores)
+
+    @property
+    def vcenter_uuid(self) -> str:
+        """The vCenter's instance UUID (from the service content: no call)."""
+        return self.client.content.about.instanceUuid
 
     def close(self) -> None:
         self.client.close()

@@ -25,7 +25,7 @@ made meanwhile is removed.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from oslo_log import log as logging
 
@@ -63,7 +63,7 @@ class Backing:
     datastore: str           # moref value of the disk's datastore
     size_bytes: int
     disk_key: int
-    datacenter: str = ''     # moref value, filled in by the backend from its inventory
+    datacenter: str          # moref value, of the disk's datastore
     adapter_type: AdapterType | None = None
     has_snapshots: bool = False
     disk_type: DiskType | None = None
@@ -92,10 +92,12 @@ class BackingRequest:
 
 
 class Backings:
-    """Backing lookups and changes on one vCenter."""
+    """Backing lookups and changes on one vCenter; ``datacenter_of`` names the datacenter
+    (moref value) of a datastore (moref value), from the backend's inventory."""
 
-    def __init__(self, client):
+    def __init__(self, client, datacenter_of: Callable[[str], str]):
         self._client = client
+        self._datacenter_of = datacenter_of
 
     def find(self, volume_id: str) -> str | None:
         """The moref value of the volume's backing, or None: one FindAllByUuid call."""
@@ -106,14 +108,15 @@ class Backings:
         return found[0] if found else None
 
     def describe(self, ref: str, identity: Mapping[str, str] | None = None) -> Backing:
-        """Read a backing's name, disk, controller and snapshots: one call. With
-        ``identity`` (extraConfig marks), NotFound unless the VM carries it."""
+        """Read a backing's name, disk, controller and snapshots: one call (its datacenter
+        from the inventory). With ``identity`` (extraConfig marks), NotFound unless the VM
+        carries it."""
         props = VirtualMachine(self._client, ref).read([
             'config.hardware.device', 'snapshot', *IDENTITY_PATHS])
         check_identity(ref, props, identity)
         trees = properties.snapshot_trees(props.get('snapshot'))
         return backing_of(ref, props['name'], devices.device_list(
-                              props['config.hardware.device']),
+                              props['config.hardware.device']), self._datacenter_of,
                           has_snapshots=bool(props.get('snapshot')),
                           snapshots={tree.snapshot.value: tree.name for tree in trees})
 
@@ -123,8 +126,9 @@ class Backings:
         check_identity(ref, props, identity)
         return ref
 
-    def create(self, request: BackingRequest, placement: Placement, folder: str) -> str:
-        """Create the backing in ``folder`` as ``placement`` says; return its moref value."""
+    def create_at(self, request: BackingRequest, placement: Placement, folder: str) -> str:
+        """Create the backing in ``folder`` where ``placement`` says (chosen by
+        ``Backend.create_backing``); return its moref value."""
         created, made = self._once(request.name, _identity(request), lambda: create_vm(
             self._client, folder=folder, config=self._config(request, placement),
             pool=placement.resource_pool, host=placement.host.ref))
@@ -212,12 +216,12 @@ class Backings:
         """Apply a VirtualMachineConfigSpec (built by ``specs``): one ReconfigVM task."""
         VirtualMachine(self._client, ref).reconfigure(spec)
 
-    def clone(self, source: Backing, request: BackingRequest, placement: Placement,
-              folder: str, *, template: bool = False, snapshot: str | None = None,
-              linked: bool = False, grow: bool = False) -> str:
-        """A copy of ``source`` (at ``snapshot`` if given) with ``request``'s identity,
-        disk type and policy (and size, if ``grow``): one CloneVM task. Returns the copy's
-        moref value."""
+    def clone_to(self, source: Backing, request: BackingRequest, placement: Placement,
+                 folder: str, *, template: bool = False, snapshot: str | None = None,
+                 linked: bool = False, grow: bool = False) -> str:
+        """A copy of ``source`` (at ``snapshot`` if given) where ``placement`` says (chosen
+        by ``Backend.clone_backing``) with ``request``'s identity, disk type and policy (and
+        size, if ``grow``): one CloneVM task. Returns the copy's moref value."""
         client = self._client
         relocate = specs.relocate_spec(
             client, datastore=placement.datastore.ref, host=placement.host.ref,
@@ -235,8 +239,9 @@ class Backings:
                  'linked' if linked else 'template' if template else 'full')
         return vm
 
-    def extend(self, backing: Backing, size_bytes: int) -> None:
-        """Grow the backing's disk in place: one ExtendVirtualDisk task."""
+    def extend_in_place(self, backing: Backing, size_bytes: int) -> None:
+        """Grow the backing's disk on its datastore (``Backend.extend`` moves it first if
+        that is full): one ExtendVirtualDisk task."""
         disk_manager.extend(self._client, backing.vmdk_path, backing.datacenter, size_bytes)
 
     def extend_attached(self, ref: str, instance: str, size_bytes: int,
@@ -252,7 +257,7 @@ class Backings:
         if instance not in found:
             raise errors.NotFound('ManagedObjectNotFound', 'instance %s is gone' % instance)
         path = backing_of(ref, ref, devices.device_list(
-            found[ref]['config.hardware.device'])).vmdk_path
+            found[ref]['config.hardware.device']), self._datacenter_of).vmdk_path
         disk = devices.disk_with_file(devices.device_list(
             found[instance]['config.hardware.device']), path)
         if disk is None:
@@ -365,15 +370,18 @@ def _identity(request: BackingRequest) -> Mapping[str, str]:
     return request.extra_config or specs.volume_marks(request.volume_id)
 
 
-def backing_of(ref: str, name: str, devices_read: list, has_snapshots: bool = False,
+def backing_of(ref: str, name: str, devices_read: list, datacenter_of: Callable[[str], str],
+               has_snapshots: bool = False,
                snapshots: Mapping[str, str] | None = None) -> Backing:
-    """A ``Backing`` from a VM's devices (its first disk; NotFound if it has none)."""
+    """A ``Backing`` from a VM's devices (its first disk; NotFound if it has none), in the
+    datacenter ``datacenter_of`` its datastore."""
     disk = devices.first_disk(devices_read)
     if disk is None:
         raise errors.NotFound('NotFound', 'VM %s (%s) has no disk' % (name, ref))
     controller = devices.controller_of(devices_read, disk)
-    return Backing(ref=ref, name=name, vmdk_path=disk.backing.fileName,
-                   datastore=disk.backing.datastore.value,
+    datastore = disk.backing.datastore.value
+    return Backing(ref=ref, name=name, vmdk_path=disk.backing.fileName, datastore=datastore,
+                   datacenter=datacenter_of(datastore),
                    size_bytes=devices.capacity_bytes(disk), disk_key=disk.key,
                    adapter_type=_ADAPTERS.get(devices.kind_of(controller)),
                    has_snapshots=has_snapshots, disk_type=_disk_type(disk.backing),

@@ -27,6 +27,7 @@ becomes a Cinder snapshot with ``{'source-id': '<snapshot moref>'}`` or
 """
 
 import dataclasses
+import typing
 from collections.abc import Iterator, Mapping
 
 from oslo_log import log as logging
@@ -34,6 +35,9 @@ from oslo_log import log as logging
 from vmdk_volume import backings as vbackings
 from vmdk_volume.vsphere import devices, errors, inventory, properties, search_index, specs
 from vmdk_volume.vsphere.vm import VirtualMachine
+
+if typing.TYPE_CHECKING:
+    from vmdk_volume.backend import Backend
 
 LOG = logging.getLogger(__name__)
 _PATHS = ['name', 'parent', 'config.template', 'config.extraConfig', 'config.hardware.device',
@@ -66,14 +70,17 @@ class Snapshot:
 
 
 class Manager:
-    """Manage and unmanage on one ``Backend``."""
+    """Manage and unmanage on one vCenter: ``backings`` reads and changes VMs, ``backend``
+    files them in projects' volume folders."""
 
-    def __init__(self, backend):
+    def __init__(self, client, backings: vbackings.Backings, backend: 'Backend'):
+        self._client = client
+        self._backings = backings
         self._backend = backend
 
     def candidates(self) -> list[Candidate]:
         """Every VM with a disk that is not a template: one call."""
-        items = inventory.virtual_machines(self._backend.client, _PATHS)
+        items = inventory.virtual_machines(self._client, _PATHS)
         found = (_candidate(item.value, item.props) for item in items
                  if not item.get('config.template'))
         return sorted((c for c in found if c.vmdk_path), key=lambda c: (c.name, c.ref))
@@ -90,7 +97,7 @@ class Manager:
         if reference.get('source-id'):
             ref = reference['source-id']
             try:
-                props = VirtualMachine(self._backend.client, ref).read(_PATHS)
+                props = VirtualMachine(self._client, ref).read(_PATHS)
             except errors.NotFound:
                 props = None
             if not props:
@@ -115,7 +122,7 @@ class Manager:
         return named[0]
 
     def _by_inventory_path(self, vmdk_path: str, inventory_path: str) -> Candidate:
-        vm = search_index.vm_at(self._backend.client, inventory_path)
+        vm = search_index.vm_at(self._client, inventory_path)
         if vm is None:
             raise InvalidReference('no VM at inventory path %r' % inventory_path)
         candidate = self._find({'source-id': vm})
@@ -126,12 +133,11 @@ class Manager:
 
     def adopt(self, candidate: Candidate, volume_id: str, name: str, project_id: str) -> str:
         """Make the VM the volume's backing: file it under the project, then mark it."""
-        backend = self._backend
-        backend.move_to_project(candidate.ref, project_id)
-        backing = backend.backings.describe(candidate.ref)
+        self._backend.move_to_project(candidate.ref, project_id)
+        backing = self._backings.describe(candidate.ref)
         try:
-            backend.backings.reconfigure(candidate.ref, specs.identity_config(
-                backend.client, name=name, volume_id=volume_id, disk=backing.disk))
+            self._backings.reconfigure(candidate.ref, specs.identity_config(
+                self._client, name=name, volume_id=volume_id, disk=backing.disk))
         except errors.VSphereError:
             self._move_back(candidate)
             raise
@@ -141,16 +147,15 @@ class Manager:
 
     def _move_back(self, candidate: Candidate) -> None:
         try:
-            self._backend.backings.move(candidate.ref, candidate.parent)
+            self._backings.move(candidate.ref, candidate.parent)
         except errors.VSphereError as error:
             LOG.error('Could not move VM %s back to folder %s: %s', candidate.ref,
                       candidate.parent, error)
 
     def release(self, ref: str) -> None:
         """Unmanage: drop the volume mark, leave the VM where and as it is."""
-        backend = self._backend
-        backend.backings.reconfigure(ref, specs.identity_config(
-            backend.client, name=None, volume_id='', mark=False))
+        self._backings.reconfigure(ref, specs.identity_config(
+            self._client, name=None, volume_id='', mark=False))
 
     def snapshot(self, backing_ref: str, reference: Mapping[str, str]) -> Snapshot:
         """The VM snapshot of the backing that ``reference`` names."""
@@ -158,7 +163,7 @@ class Manager:
         if not (wanted_id or wanted_name):
             raise InvalidReference("give {'source-id': '<snapshot moref>'} or "
                                    "{'source-name': '<snapshot name>'}")
-        info = VirtualMachine(self._backend.client, backing_ref).read(['snapshot']).get(
+        info = VirtualMachine(self._client, backing_ref).read(['snapshot']).get(
             'snapshot')
         found = [s for s in _snapshots(info)
                  if s.ref == wanted_id or (not wanted_id and s.name == wanted_name)]

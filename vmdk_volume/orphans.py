@@ -44,13 +44,12 @@ import sys
 from collections.abc import Callable, Iterable
 
 from vmdk_volume import backend as vbackend
-from vmdk_volume import backings as vbackings
 from vmdk_volume.images.cache import IMAGE_ID_KEY
 from vmdk_volume.options import BackendConfig
 from vmdk_volume.retype import RETYPED_SUFFIX
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import datastore_files, devices, errors, properties, specs
-from vmdk_volume.vsphere.vm import VirtualMachine, read_all
+from vmdk_volume.vsphere.vm import Snapshot, VirtualMachine, read_all
 
 _UUID = r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 _SNAPSHOT_NAME = re.compile(r'^(snapshot|clone)-(%s)$' % _UUID)
@@ -102,10 +101,14 @@ def delete(client: vclient.Client, orphan: Orphan) -> bool:
     """Remove ``orphan``; False if it was gone already."""
     if orphan.kind is Kind.FILE:
         return datastore_files.delete_disk(client, orphan.name, orphan.datacenter)
-    backings = vbackings.Backings(client)
-    if orphan.kind is Kind.VM_SNAPSHOT:
-        return backings.remove_snapshot(orphan.ref)
-    return backings.delete(orphan.ref)
+    try:
+        if orphan.kind is Kind.VM_SNAPSHOT:
+            Snapshot(client, orphan.ref).remove()
+        else:
+            VirtualMachine(client, orphan.ref).destroy()
+    except errors.NotFound:
+        return False
+    return True
 
 
 def _read(client: vclient.Client, paths=_PATHS) -> list[properties.Item]:

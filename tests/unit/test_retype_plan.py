@@ -24,6 +24,7 @@ from vmdk_volume.vsphere.disks import AdapterType, DiskType
 
 BACKING = Backing(ref='vm-1', name='volume-1', vmdk_path='[ds1] volume-1/volume-1.vmdk',
                   datastore='datastore-1', size_bytes=1024 ** 3, disk_key=2000,
+                  datacenter='datacenter-2',
                   adapter_type=AdapterType.LSI_LOGIC, disk_type=DiskType.THIN)
 THIN = VolumeProfile(DiskType.THIN, CloneType.FULL, AdapterType.LSI_LOGIC, None)
 NOTHING = Plan(move=False, convert=False, adapter=None, set_policy=False, drop_policy=False)
