@@ -36,13 +36,14 @@ import warnings
 from collections.abc import Callable
 
 from vmdk_volume.core import folders
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import inventory, properties
+from vmdk_volume.vsphere.vm import VirtualMachine
 from vmdk_volume_simkit import ModelSize, Simulator
 from vmdk_volume_simkit.harness import cinder as cinder_harness
 
 BACKENDS = {'vc1': ({}, ModelSize(hosts=2, datastores=3)),
             'vc2': ({'vmware_snapshot_format': 'COW'}, ModelSize(clusters=2, hosts=1))}
-GiB = 1024 ** 3
 
 
 class Outcome(enum.StrEnum):
@@ -255,8 +256,7 @@ class Walk:
     def show_backing(self, volume) -> str:
         backend = self.driver._backend
         ref = backend.backings.find(volume.id)
-        props = properties.fetch_one(self.client, self.client.ref('VirtualMachine', ref),
-                                     ['name', 'parent', 'runtime.host'])
+        props = VirtualMachine(self.client, ref).read(['name', 'parent', 'runtime.host'])
         host = properties.fetch_one(self.client, props['runtime.host'], ['name'])['name']
         backing = backend.describe(ref)
         return '%s in %s on %s, host %s' % (props['name'], _folder_path(
@@ -273,8 +273,7 @@ class Walk:
         kind, _, ref = (snapshot.provider_location or '').partition(':')
         if kind != 'template':
             return 'snapshot %s: VM snapshot %s of the backing' % (snapshot.id[:8], ref)
-        props = properties.fetch_one(self.client, self.client.ref('VirtualMachine', ref),
-                                     ['name', 'parent'])
+        props = VirtualMachine(self.client, ref).read(['name', 'parent'])
         return 'snapshot %s: template %s in %s' % (snapshot.id[:8], props['name'],
                                                    _folder_path(self.client, props['parent']))
 

@@ -125,3 +125,15 @@ def test_clones_carry_exactly_their_own_mark(backend):
         for ref in made:
             backend.backings.delete(ref)
     assert found == [{'cinder.volume.id': r.volume_id} for r in (clone, snapshot, from_snapshot)]
+
+
+def test_a_backing_read_through_backings_names_its_datacenter(backend):
+    """One describe: whoever reads a backing gets its datacenter (copies and extends need
+    it), not only readers going through the backend."""
+    ref = backend.create_backing(_request(), uuid.uuid4().hex)
+    try:
+        described = backend.backings.describe(ref)
+    finally:
+        backend.backings.delete(ref)
+    datacenter = backend.inventory().datastores[described.datastore].datacenter
+    assert described.datacenter == datacenter and datacenter.startswith('datacenter-')

@@ -29,7 +29,7 @@ from tests import hostile_images as hostile
 from tests.functional.conftest import marks
 from vmdk_volume.cmd import orphans
 from vmdk_volume.core import backings, volume_type
-from vmdk_volume.core.images import cache, formats, importer, located, transfer
+from vmdk_volume.core.images import formats, importer, located, transfer
 from vmdk_volume.core.images import service as images
 from vmdk_volume.vsphere import leases, properties, specs
 
@@ -327,9 +327,9 @@ def test_clone_of_a_template_is_a_volume_not_the_template(raw_file, glance, tmp_
     try:
         carried = marks(backend.client, volume)
         listed = {o.ref for o in orphans.find(backend.client, frozenset([request.volume_id]))}
-        restarted = cache.ImageCache(backend).lookup(image_id, checksum)
+        restarted = images.Images(backend).cache.lookup(image_id, checksum)
         backend.backings.delete(template.ref)
-        after_eviction = cache.ImageCache(backend).lookup(image_id, checksum)
+        after_eviction = images.Images(backend).cache.lookup(image_id, checksum)
     finally:
         backend.backings.delete(volume)
     assert carried == {'cinder.volume.id': request.volume_id}
@@ -507,7 +507,7 @@ def test_image_location_not_copyable_here_falls_back_to_the_import(
     }[case]()
     meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
     request = request_for()
-    soap_calls()
+    simulator.reset_stats()     # not the set-up's calls (its inventory read, if stale)
     assert image_ops.from_location(meta, [url], request, uuid.uuid4().hex) is None
     assert soap_calls().total == 0
     assert vms_named(backend, request.name) == []

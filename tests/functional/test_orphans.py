@@ -71,7 +71,8 @@ def _run(monkeypatch, capsys, conf, owned, *extra, grace='0.001') -> list[str]:
 def _cache_entry(backend, image_id: str, template: bool) -> str:
     """A template of the image cache, or (``template`` False) an import into it that never
     finished."""
-    cache = ImageCache(backend)
+    cache = ImageCache(backend.client, backend.backings, backend.locks,
+                       lambda: backend.config.image_cache)
     request = cache.template_request(image_id, 'md5:1', BackingRequest(
         volume_id='', name='', size_bytes=1024 ** 3, profile=volume_type.parse({})))
     ref = backend.create_backing(request, PROJECT)

@@ -374,7 +374,7 @@ def test_clone_at_a_snapshot_copies_the_disks_content_at_the_snapshot(vsphere, s
     for linked in (False, True):
         relocate = vsphere.create('VirtualMachineRelocateSpec')
         spec = specs.clone_spec(vsphere, relocate, volume_id=str(uuid.uuid4()), marks={},
-                                snapshot=snapshot, linked=linked)
+                                snapshot=snapshot.value, linked=linked)
         clones[linked] = vsphere.run('CloneVM_Task', vm, folder=folder,
                                      name='volume-snap-clone-%s' % linked, spec=spec)
     current = vsphere.run('CloneVM_Task', vm, folder=folder, name='volume-snap-clone-now',

@@ -60,7 +60,8 @@ def _create_backing(client) -> str:
     where = Placement(datacenter=Datacenter('datacenter-2', 'dc', 'group-v3'),
                       host=Host('host-1', 'esx1', 'domain-c7'), resource_pool='resgroup-1',
                       datastore=Datastore('datastore-1', 'ds1', 'VMFS', 2 ** 40, 2 ** 40))
-    return backings.Backings(client).create(request, where, 'group-v3')
+    return backings.Backings(client, lambda datastore: 'datacenter-2').create_at(
+        request, where, 'group-v3')
 
 
 def test_lost_answer_to_create_vm_is_not_repeated_by_the_transport(fake_vc, client):

@@ -15,52 +15,50 @@
 import threading
 import types
 
+from vmdk_volume.core.config import ImageCacheConfig
 from vmdk_volume.core.images import cache
 
 
-class _Backend:
-    """What eviction uses of a backend: its limits, the image locks and deletion."""
+class _Backings:
+    """What eviction uses of backings: deletion, recorded."""
 
-    def __init__(self, max_count: int):
-        self.config = types.SimpleNamespace(image_cache=types.SimpleNamespace(
-            max_count=max_count, max_size_gb=0))
-        self.client = types.SimpleNamespace(content=types.SimpleNamespace(
-            about=types.SimpleNamespace(instanceUuid='vc')))
+    def __init__(self):
         self.deleted = []
-        self.backings = types.SimpleNamespace(
-            delete=lambda ref, identity: self.deleted.append(ref))
-        self._locks = {}
 
-    def locks(self, name):
-        return self._locks.setdefault(name, threading.Lock())
+    def delete(self, ref, identity):
+        self.deleted.append(ref)
 
 
-def _cache(max_count: int, *entries: cache.Entry) -> tuple[cache.ImageCache, _Backend]:
-    backend = _Backend(max_count)
-    images = cache.ImageCache(backend)
+def _cache(max_count: int, *entries: cache.Entry) -> tuple[cache.ImageCache, _Backings]:
+    backings, locks = _Backings(), {}
+    client = types.SimpleNamespace(content=types.SimpleNamespace(
+        about=types.SimpleNamespace(instanceUuid='vc')))
+    images = cache.ImageCache(client, backings,
+                              lambda name: locks.setdefault(name, threading.Lock()),
+                              lambda: ImageCacheConfig(max_count=max_count))
     images._entries = {entry.image_id: entry for entry in entries}
-    return images, backend
+    return images, backings
 
 
 def test_the_kept_image_counts_first_even_if_another_was_used_later():
     """A fill of an older image evicting down to one template keeps its own, not the most
     recently used one beside it (which would leave two)."""
-    images, backend = _cache(1, cache.Entry('old', 'c', 'vm-1', 1, used=1.0),
+    images, backings = _cache(1, cache.Entry('old', 'c', 'vm-1', 1, used=1.0),
                              cache.Entry('recent', 'c', 'vm-2', 1, used=2.0))
     images.evict(keep='old')
-    assert backend.deleted == ['vm-2']
+    assert backings.deleted == ['vm-2']
 
 
 def test_the_least_recently_used_go_first():
-    images, backend = _cache(2, *(cache.Entry('i%d' % n, 'c', 'vm-%d' % n, 1, used=n)
+    images, backings = _cache(2, *(cache.Entry('i%d' % n, 'c', 'vm-%d' % n, 1, used=n)
                                   for n in range(4)))
     images.evict(keep='i3')
-    assert sorted(backend.deleted) == ['vm-0', 'vm-1']
+    assert sorted(backings.deleted) == ['vm-0', 'vm-1']
 
 
 def test_a_template_being_cloned_is_kept_over_the_limit():
-    images, backend = _cache(1, cache.Entry('a', 'c', 'vm-1', 1, used=1.0),
+    images, backings = _cache(1, cache.Entry('a', 'c', 'vm-1', 1, used=1.0),
                              cache.Entry('b', 'c', 'vm-2', 1, used=2.0))
     with images.reading('a'):
         images.evict(keep='b')
-    assert backend.deleted == []
+    assert backings.deleted == []

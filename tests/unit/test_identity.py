@@ -50,7 +50,8 @@ def test_a_vm_that_is_gone_is_refused():
 
 def _backing(**snapshots) -> Backing:
     return Backing(ref='vm-1', name='volume-x', vmdk_path='[ds] v/v.vmdk', datastore='ds-1',
-                   size_bytes=1, disk_key=2000, snapshots=snapshots)
+                   size_bytes=1, disk_key=2000, datacenter='datacenter-2',
+                   snapshots=snapshots)
 
 
 @pytest.mark.parametrize('snapshots, recorded, expected', [

@@ -23,11 +23,11 @@ from vmdk_volume.core.placement import (
     explain,
     select,
 )
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere.inventory import (
     ComputeResource,
     Datacenter,
     Datastore,
-    GiB,
     Host,
     Inventory,
     Mount,

@@ -44,9 +44,7 @@ from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, importer
 from vmdk_volume.core.images import service as images
 from vmdk_volume.driver import options
-
-MiB = 1024 ** 2
-GiB = 1024 ** 3
+from vmdk_volume.units import GiB, MiB
 
 
 def parse_size(text: str) -> int:

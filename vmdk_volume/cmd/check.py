@@ -29,10 +29,11 @@ from collections.abc import Callable, Mapping
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import folders, intree, placement
 from vmdk_volume.core.config import BackendConfig, ConfigError
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, permissions
+from vmdk_volume.vsphere import errors, permissions, policies
 from vmdk_volume.vsphere import session as vsession
-from vmdk_volume.vsphere.inventory import GiB, Inventory
+from vmdk_volume.vsphere.inventory import Inventory
 
 CONNECT_TIMEOUT_S = 10
 STORAGE_PROFILE_SPEC = 'vmware:storage_profile'
@@ -96,7 +97,7 @@ def check_backend(name: str, section, volume_types: Mapping[str, Mapping] | None
         return report
     try:
         backend = vbackend.Backend(config, client)
-        _version(report, backend)
+        _version(report, config, client)
         progress('inventory')
         inventory = backend.inventory(refresh=True)
         _clusters(report, config, inventory)
@@ -104,10 +105,11 @@ def check_backend(name: str, section, volume_types: Mapping[str, Mapping] | None
         verdicts = placement.explain(inventory, backend.placement_request(0))
         _datastores(report, backend, inventory, verdicts)
         progress('storage policies')
-        _policies(report, backend, section, volume_types)
+        _policies(report, config, policies.Policies(client), list(inventory.datastores),
+                  section, volume_types)
         progress('folders and privileges')
-        _folder(report, backend, inventory)
-        _privileges(report, backend, inventory,
+        _folder(report, config, inventory)
+        _privileges(report, config, client, inventory,
                     {v.datastore.ref for v in verdicts if v.excluded_by is None})
         if recorded is not None:
             progress('volumes and snapshots')
@@ -183,9 +185,9 @@ def _login(report: BackendReport, config: BackendConfig) -> vclient.Client:
     return client
 
 
-def _version(report: BackendReport, backend: vbackend.Backend) -> None:
-    about = backend.client.content.about
-    version = backend.config.host_version or about.version
+def _version(report: BackendReport, config: BackendConfig, client: vclient.Client) -> None:
+    about = client.content.about
+    version = config.host_version or about.version
     if about.apiType != 'VirtualCenter':
         report.add('version', Status.ERROR, '%s is an ESXi host, not a vCenter server: '
                    'set vmware_host_ip to the vCenter' % about.fullName)
@@ -193,7 +195,7 @@ def _version(report: BackendReport, backend: vbackend.Backend) -> None:
         report.add('version', Status.ERROR, '%s: at least vCenter %s is required'
                    % (about.fullName, '.'.join(map(str, vbackend.MIN_VCENTER_VERSION))))
     else:
-        forced = ' (vmware_host_version = %s)' % version if backend.config.host_version else ''
+        forced = ' (vmware_host_version = %s)' % version if config.host_version else ''
         report.add('version', Status.OK, about.fullName + forced)
 
 
@@ -241,9 +243,10 @@ def _datastores(report: BackendReport, backend: vbackend.Backend, inventory: Inv
             report.add('placement', Status.ERROR, 'no datastore can hold volumes: %s' % error)
 
 
-def _policies(report: BackendReport, backend: vbackend.Backend, section,
+def _policies(report: BackendReport, config: BackendConfig, known: policies.Policies,
+              datastores: list[str], section,
               volume_types: Mapping[str, Mapping] | None) -> None:
-    wanted = {name: 'vmware_storage_profile' for name in backend.config.storage_profiles}
+    wanted = {name: 'vmware_storage_profile' for name in config.storage_profiles}
     backend_name = getattr(section, 'volume_backend_name', None)
     for type_name, specs in (volume_types or {}).items():
         policy = specs.get(STORAGE_PROFILE_SPEC)
@@ -251,30 +254,28 @@ def _policies(report: BackendReport, backend: vbackend.Backend, section,
             wanted.setdefault(policy, 'volume type %s' % type_name)
     for policy, named_by in sorted(wanted.items()):
         try:
-            profile_id = backend.policies.profile_id(policy)
+            profile_id = known.profile_id(policy)
         except errors.NotFound as error:
             report.add('storage policy', Status.ERROR, 'named by %s: %s'
                        % (named_by, error.args[0].partition(': ')[2]), policy)
             continue
-        count = len(backend.policies.compatible(profile_id, list(
-            backend.inventory().datastores)))
+        count = len(known.compatible(profile_id, datastores))
         report.add('storage policy', Status.OK if count else Status.ERROR,
                    'named by %s: %d compatible datastores' % (named_by, count), policy)
 
 
-def _folder(report: BackendReport, backend: vbackend.Backend, inventory: Inventory) -> None:
-    path = '/'.join(folders.volume_folder_path('<project id>', backend.config.volume_folder))
+def _folder(report: BackendReport, config: BackendConfig, inventory: Inventory) -> None:
+    path = '/'.join(folders.volume_folder_path('<project id>', config.volume_folder))
     datacenters = sorted(dc.name for dc in inventory.datacenters.values())
     report.add('volume folder', Status.OK, 'volumes go to %s in the VM folder of %s '
                '(created on demand)' % (path, ', '.join(datacenters)))
 
 
-def _privileges(report: BackendReport, backend: vbackend.Backend, inventory: Inventory,
-                usable: set[str]) -> None:
-    client = backend.client
-    refs = ([client.ref('Folder', dc.vm_folder) for dc in inventory.datacenters.values()]
-            + [client.ref('Datastore', ref) for ref in sorted(usable)]
-            + [client.ref('ResourcePool', cr.resource_pool)
+def _privileges(report: BackendReport, config: BackendConfig, client: vclient.Client,
+                inventory: Inventory, usable: set[str]) -> None:
+    refs = ([('Folder', dc.vm_folder) for dc in inventory.datacenters.values()]
+            + [('Datastore', ref) for ref in sorted(usable)]
+            + [('ResourcePool', cr.resource_pool)
                for cr in inventory.compute_resources.values()])
     names = {dc.vm_folder: 'VM folder of %s' % dc.name for dc in inventory.datacenters.values()}
     names.update({ref: 'datastore %s' % inventory.datastores[ref].name for ref in usable})
@@ -284,7 +285,7 @@ def _privileges(report: BackendReport, backend: vbackend.Backend, inventory: Inv
     for item in lacking:
         report.add('privileges', Status.ERROR, 'missing on %s: %s (grant them to %r)'
                    % (names.get(item.ref, item.ref), ', '.join(item.privileges),
-                      backend.config.endpoint.username))
+                      config.endpoint.username))
     if not lacking:
         report.add('privileges', Status.OK, 'every privilege the driver needs is granted on '
                    '%d objects' % len(refs))

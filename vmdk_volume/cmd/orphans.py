@@ -44,12 +44,12 @@ import sys
 from collections.abc import Callable, Iterable
 
 from vmdk_volume.core import backend as vbackend
-from vmdk_volume.core import backings as vbackings
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images.cache import IMAGE_ID_KEY
 from vmdk_volume.core.retype import RETYPED_SUFFIX
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import datastore_files, errors, properties, specs
+from vmdk_volume.vsphere import datastore_files, devices, errors, properties, specs
+from vmdk_volume.vsphere.vm import Snapshot, VirtualMachine, read_all
 
 _UUID = r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 _SNAPSHOT_NAME = re.compile(r'^(snapshot|clone)-(%s)$' % _UUID)
@@ -101,18 +101,18 @@ def delete(client: vclient.Client, orphan: Orphan) -> bool:
     """Remove ``orphan``; False if it was gone already."""
     if orphan.kind is Kind.FILE:
         return datastore_files.delete_disk(client, orphan.name, orphan.datacenter)
-    backings = vbackings.Backings(client)
-    if orphan.kind is Kind.VM_SNAPSHOT:
-        return backings.remove_snapshot(orphan.ref)
-    return backings.delete(orphan.ref)
+    try:
+        if orphan.kind is Kind.VM_SNAPSHOT:
+            Snapshot(client, orphan.ref).remove()
+        else:
+            VirtualMachine(client, orphan.ref).destroy()
+    except errors.NotFound:
+        return False
+    return True
 
 
 def _read(client: vclient.Client, paths=_PATHS) -> list[properties.Item]:
-    view = properties.container_view(client, client.content.rootFolder, list(paths))
-    try:
-        return properties.collect(client, view, paths)
-    finally:
-        client.call('DestroyView', view)
+    return properties.collect_all(client, paths)
 
 
 def _vm_orphans(vms: list[properties.Item], owned: frozenset[str]) -> list[Orphan]:
@@ -178,8 +178,8 @@ def _used_files(vms: list[properties.Item]) -> set[str]:
     """Every file path of every VM: its disks, and the whole layout (snapshot chains)."""
     used = set()
     for item in vms:
-        devices = getattr(item.get('config.hardware.device'), 'VirtualDevice', None) or []
-        used.update(d.backing.fileName for d in devices if type(d).__name__ == 'VirtualDisk')
+        used.update(disk.backing.fileName for disk in devices.disks(
+            devices.device_list(item.get('config.hardware.device'))))
         layout = getattr(item.get('layoutEx.file'), 'VirtualMachineFileLayoutExFileInfo', None)
         used.update(f.name for f in layout or [])
     return {datastore_files.normalize(path) for path in used}
@@ -238,7 +238,7 @@ def too_young(orphan: Orphan, limit: datetime.datetime, grace: datetime.timedelt
 
 
 def _now(client: vclient.Client) -> datetime.datetime:
-    return client.call('CurrentTime', client.ref('ServiceInstance', 'ServiceInstance'))
+    return client.current_time()
 
 
 def _dispose(client: vclient.Client, orphan: Orphan, owned: frozenset[str]) -> str:
@@ -274,18 +274,16 @@ def _changed(client: vclient.Client, orphan: Orphan, owned: frozenset[str]) -> s
 
 def _fetch_vms(client: vclient.Client, values: list[str]) -> list[properties.Item]:
     """The marks of these VMs; the first must exist (``errors.NotFound``), others may not."""
-    refs = [client.ref('VirtualMachine', value) for value in values]
     try:
-        return properties.fetch(client, refs, _MARK)
+        return read_all(client, values, _MARK)
     except errors.NotFound:
-        if len(refs) == 1:
+        if len(values) == 1:
             raise
-        return properties.fetch(client, refs[:1], _MARK)
+        return read_all(client, values[:1], _MARK)
 
 
 def _snapshot_changed(client: vclient.Client, orphan: Orphan, owned: frozenset[str]) -> str:
-    info = properties.fetch_one(client, client.ref('VirtualMachine', orphan.parent),
-                                ['snapshot']).get('snapshot')
+    info = VirtualMachine(client, orphan.parent).read(['snapshot']).get('snapshot')
     trees = [t for t in properties.snapshot_trees(info) if t.snapshot.value == orphan.ref]
     if not trees:
         raise errors.NotFound('ManagedObjectNotFound', 'snapshot %s of %s is gone'

@@ -13,7 +13,11 @@
 """One backend: a vCenter and what the driver keeps about it between calls.
 
 ``Backend`` wires the vSphere client to the inventory cache, placement, folders and backings,
-and knows nothing of Cinder: the driver, the CLI and the tests all use it. The inventory is
+and knows nothing of Cinder: the driver, the CLI and the tests all use it. Each collaborator
+it builds gets what it uses: ``Backings`` the client and the inventory's datacenter of a
+datastore (so every ``Backing`` read names its datacenter), ``retype.Mover`` and
+``manage.Manager`` the client, the backings, the policies and this backend for placement and
+folders. The inventory is
 read once per ``INVENTORY_TTL_S`` (one call), read again when placement finds nothing fitting,
 and debited locally on each placement so consecutive volumes spread across datastores.
 Critical sections other processes may enter too (a volume's first backing, folders, image
@@ -33,7 +37,7 @@ from vmdk_volume.core import backings, folders, manage, placement, retype, volum
 from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, leases, policies, specs
+from vmdk_volume.vsphere import errors, extensions, leases, policies
 from vmdk_volume.vsphere import inventory as vinventory
 
 LOG = logging.getLogger(__name__)
@@ -56,10 +60,11 @@ class Backend:
         self.client = client
         self.locks = locks or vlocks.LocalLocks()
         self.folders = folders.Folders(client, self.locks)
-        self.backings = backings.Backings(client)
+        self.backings = backings.Backings(client, self.datacenter_of)
         self.policies = policies.Policies(client)
-        self.mover = retype.Mover(self)
-        self.manage = manage.Manager(self)
+        self.mover = retype.Mover(client, self.backings, self.policies, self,
+                                  config.volume_folder)
+        self.manage = manage.Manager(client, self.backings, self)
         self._lock = threading.Lock()
         self._inventory: vinventory.Inventory | None = None
         self._read_at = 0.0
@@ -107,15 +112,7 @@ class Backend:
 
     def register_extension(self) -> None:
         """Register our extension (named by backings' managedBy) unless vCenter has it."""
-        manager = self.client.content.extensionManager
-        if self.client.call('FindExtension', manager, extensionKey=specs.EXTENSION_KEY):
-            return
-        try:
-            self.client.call('RegisterExtension', manager,
-                             extension=specs.extension(self.client, DRIVER_VERSION))
-        except errors.Fault as fault:   # registered meanwhile by another cinder-volume
-            if fault.name not in ('AlreadyExists', 'InvalidArgument'):
-                raise
+        extensions.ensure_registered(self.client, DRIVER_VERSION)
 
     # -- inventory and placement -----------------------------------------------------------
 
@@ -163,13 +160,12 @@ class Backend:
         """The host running the VM ``instance`` (a moref value), read in one call with the
         inventory's datastores: placement for that host sees the mounts as they are now,
         not as the snapshot (up to ``INVENTORY_TTL_S`` old) has them."""
-        vm = self.client.ref('VirtualMachine', instance)
         try:
-            host = self._read_host(vm)
+            host = self._read_host(instance)
         except errors.NotFound:    # the VM, or a datastore removed since the snapshot
             self.inventory(refresh=True)
             try:
-                host = self._read_host(vm)
+                host = self._read_host(instance)
             except errors.NotFound:
                 raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r "
                                       'is not a VM vCenter has: it must be the moref value of '
@@ -181,8 +177,8 @@ class Backend:
             self.inventory(refresh=True)
         return host
 
-    def _read_host(self, vm) -> str | None:
-        host, current = vinventory.vm_host(self.client, self.inventory(), vm)
+    def _read_host(self, instance: str) -> str | None:
+        host, current = vinventory.vm_host(self.client, self.inventory(), instance)
         with self._lock:
             self._inventory = current
         return host
@@ -210,7 +206,8 @@ class Backend:
 
         def create():
             where = self.place(self._backing_placement(request, host))
-            return self.backings.create(request, where, self.volume_folder(where, project_id))
+            return self.backings.create_at(request, where,
+                                           self.volume_folder(where, project_id))
         return self._afresh_if_gone(create)
 
     def _afresh_if_gone(self, make):
@@ -296,13 +293,17 @@ class Backend:
 
     def describe(self, ref: str,
                  identity: Mapping[str, str] | None = None) -> backings.Backing:
-        """A backing with its disk and datacenter: one call (NotFound unless it carries
-        ``identity``, if given, see ``Backings.describe``)."""
-        backing = self.backings.describe(ref, identity)
-        store = self.inventory().datastores.get(backing.datastore)
+        """``Backings.describe``: a backing with its disk and datacenter, one call (NotFound
+        unless it carries ``identity``, if given)."""
+        return self.backings.describe(ref, identity)
+
+    def datacenter_of(self, datastore: str) -> str:
+        """The datacenter (moref value) of a datastore, the inventory read again once if it
+        does not know the datastore."""
+        store = self.inventory().datastores.get(datastore)
         if store is None:
-            store = self.inventory(refresh=True).datastores[backing.datastore]
-        return dataclasses.replace(backing, datacenter=store.datacenter)
+            store = self.inventory(refresh=True).datastores[datastore]
+        return store.datacenter
 
     def clone_backing(self, source: backings.Backing, request: backings.BackingRequest,
                       project_id: str, *, linked: bool = False, template: bool = False,
@@ -325,8 +326,8 @@ class Backend:
             else:
                 where = self.place(self._backing_placement(request, None))
             folder = self.folders.ensure(where.datacenter.vm_folder, path)
-            return self.backings.clone(source, request, where, folder, template=template,
-                                       snapshot=snapshot, linked=linked, grow=grow)
+            return self.backings.clone_to(source, request, where, folder, template=template,
+                                          snapshot=snapshot, linked=linked, grow=grow)
         ref = self._afresh_if_gone(clone)
         if request.size_bytes > source.size_bytes and not template and not grow:
             try:
@@ -342,14 +343,14 @@ class Backend:
         ``backing`` is the backing as just described, if the caller has it (saves a call)."""
         backing = backing or self.describe(ref)
         try:
-            self.backings.extend(backing, size_bytes)
+            self.backings.extend_in_place(backing, size_bytes)
         except errors.NoDiskSpace:
             where = self.place(self.placement_request(
                 size_bytes, exclude_datastores=frozenset([backing.datastore])))
             LOG.info('Datastore of backing %s is full: moving it to %s to grow it', ref,
                      where.datastore.name)
             self.backings.relocate(ref, where)
-            self.backings.extend(self.describe(ref), size_bytes)
+            self.backings.extend_in_place(self.describe(ref), size_bytes)
 
     def move_to_project(self, ref: str, project_id: str, volume_folder: str | None = None,
                         backing: backings.Backing | None = None) -> None:
@@ -374,6 +375,11 @@ class Backend:
         inventory = self.inventory(max_age=STATS_MAX_AGE_S if refresh else INVENTORY_TTL_S)
         stores = placement.candidate_datastores(inventory, self.placement_request(0))
         return sum(d.capacity for d in stores), sum(d.free_space for d in stores)
+
+    @property
+    def vcenter_uuid(self) -> str:
+        """The vCenter's instance UUID (from the service content: no call)."""
+        return self.client.content.about.instanceUuid
 
     def close(self) -> None:
         self.client.close()

@@ -25,14 +25,23 @@ made meanwhile is removed.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from oslo_log import log as logging
 
 from vmdk_volume.core.placement import Placement
 from vmdk_volume.core.volume_type import VolumeProfile
-from vmdk_volume.vsphere import errors, leases, properties, specs
+from vmdk_volume.vsphere import (
+    devices,
+    disk_manager,
+    errors,
+    leases,
+    properties,
+    search_index,
+    specs,
+)
 from vmdk_volume.vsphere.disks import AdapterType, DiskType
+from vmdk_volume.vsphere.vm import Snapshot, VirtualMachine, create_vm, read_all
 
 LOG = logging.getLogger(__name__)
 VOLUME_ID_KEY = specs.VOLUME_ID_KEY
@@ -54,7 +63,7 @@ class Backing:
     datastore: str           # moref value of the disk's datastore
     size_bytes: int
     disk_key: int
-    datacenter: str = ''     # moref value, filled in by the backend from its inventory
+    datacenter: str          # moref value, of the disk's datastore
     adapter_type: AdapterType | None = None
     has_snapshots: bool = False
     disk_type: DiskType | None = None
@@ -83,49 +92,47 @@ class BackingRequest:
 
 
 class Backings:
-    """Backing lookups and changes on one vCenter."""
+    """Backing lookups and changes on one vCenter; ``datacenter_of`` names the datacenter
+    (moref value) of a datastore (moref value), from the backend's inventory."""
 
-    def __init__(self, client):
+    def __init__(self, client, datacenter_of: Callable[[str], str]):
         self._client = client
+        self._datacenter_of = datacenter_of
 
     def find(self, volume_id: str) -> str | None:
         """The moref value of the volume's backing, or None: one FindAllByUuid call."""
-        client = self._client
-        found = client.call('FindAllByUuid', client.content.searchIndex, uuid=volume_id,
-                            vmSearch=True, instanceUuid=True) or []
+        found = search_index.vms_with_instance_uuid(self._client, volume_id)
         if len(found) > 1:
             LOG.warning('Volume %s has %d backings (%s); using %s', volume_id, len(found),
-                        ', '.join(ref.value for ref in found), found[0].value)
-        return found[0].value if found else None
+                        ', '.join(found), found[0])
+        return found[0] if found else None
 
     def describe(self, ref: str, identity: Mapping[str, str] | None = None) -> Backing:
-        """Read a backing's name, disk, controller and snapshots: one call. With
-        ``identity`` (extraConfig marks), NotFound unless the VM carries it."""
-        vm = self._client.ref('VirtualMachine', ref)
-        props = properties.fetch_one(self._client, vm, [
+        """Read a backing's name, disk, controller and snapshots: one call (its datacenter
+        from the inventory). With ``identity`` (extraConfig marks), NotFound unless the VM
+        carries it."""
+        props = VirtualMachine(self._client, ref).read([
             'config.hardware.device', 'snapshot', *IDENTITY_PATHS])
         check_identity(ref, props, identity)
         trees = properties.snapshot_trees(props.get('snapshot'))
-        return backing_of(ref, props['name'], props['config.hardware.device'].VirtualDevice,
+        return backing_of(ref, props['name'], devices.device_list(
+                              props['config.hardware.device']), self._datacenter_of,
                           has_snapshots=bool(props.get('snapshot')),
                           snapshots={tree.snapshot.value: tree.name for tree in trees})
 
     def verify(self, ref: str, identity: Mapping[str, str]) -> str:
         """``ref`` if that VM exists and carries ``identity`` (one call); else NotFound."""
-        props = properties.fetch_one(self._client, self._client.ref('VirtualMachine', ref),
-                                     IDENTITY_PATHS)
+        props = VirtualMachine(self._client, ref).read(IDENTITY_PATHS)
         check_identity(ref, props, identity)
         return ref
 
-    def create(self, request: BackingRequest, placement: Placement, folder: str) -> str:
-        """Create the backing in ``folder`` as ``placement`` says; return its moref value."""
-        client = self._client
-        created, made = self._once(request.name, _identity(request), lambda: client.run(
-            'CreateVM_Task', client.ref('Folder', folder),
-            config=self._config(request, placement),
-            pool=client.ref('ResourcePool', placement.resource_pool),
-            host=client.ref('HostSystem', placement.host.ref)))
-        vm = made or created.value
+    def create_at(self, request: BackingRequest, placement: Placement, folder: str) -> str:
+        """Create the backing in ``folder`` where ``placement`` says (chosen by
+        ``Backend.create_backing``); return its moref value."""
+        created, made = self._once(request.name, _identity(request), lambda: create_vm(
+            self._client, folder=folder, config=self._config(request, placement),
+            pool=placement.resource_pool, host=placement.host.ref))
+        vm = made or created
         LOG.info('Created backing %s (%s) of volume %s on datastore %s, host %s',
                  request.name, vm, request.volume_id, placement.datastore.name,
                  placement.host.name)
@@ -187,9 +194,8 @@ class Backings:
 
     def datastores(self, ref: str) -> list[str]:
         """Moref values of the datastores holding the backing's files: one call."""
-        vm = self._client.ref('VirtualMachine', ref)
-        stores = properties.fetch_one(self._client, vm, ['datastore']).get('datastore')
-        return [ds.value for ds in getattr(stores, 'ManagedObjectReference', None) or []]
+        stores = VirtualMachine(self._client, ref).read(['datastore']).get('datastore')
+        return properties.ref_values(stores)
 
     def relocate(self, ref: str, placement: Placement, *, disk_key: int | None = None,
                  disk_type: DiskType | None = None, profile_id: str | None = None,
@@ -202,45 +208,41 @@ class Backings:
                                    host=placement.host.ref, pool=placement.resource_pool,
                                    disk_key=disk_key, disk_type=disk_type,
                                    profile_id=profile_id, drop_profile=drop_profile)
-        client.run('RelocateVM_Task', client.ref('VirtualMachine', ref), spec=spec)
+        VirtualMachine(client, ref).relocate(spec)
         LOG.info('Moved backing %s to datastore %s, host %s', ref, placement.datastore.name,
                  placement.host.name)
 
     def reconfigure(self, ref: str, spec) -> None:
         """Apply a VirtualMachineConfigSpec (built by ``specs``): one ReconfigVM task."""
-        self._client.run('ReconfigVM_Task', self._client.ref('VirtualMachine', ref), spec=spec)
+        VirtualMachine(self._client, ref).reconfigure(spec)
 
-    def clone(self, source: Backing, request: BackingRequest, placement: Placement,
-              folder: str, *, template: bool = False, snapshot: str | None = None,
-              linked: bool = False, grow: bool = False) -> str:
-        """A copy of ``source`` (at ``snapshot`` if given) with ``request``'s identity,
-        disk type and policy (and size, if ``grow``): one CloneVM task. Returns the copy's
-        moref value."""
+    def clone_to(self, source: Backing, request: BackingRequest, placement: Placement,
+                 folder: str, *, template: bool = False, snapshot: str | None = None,
+                 linked: bool = False, grow: bool = False) -> str:
+        """A copy of ``source`` (at ``snapshot`` if given) where ``placement`` says (chosen
+        by ``Backend.clone_backing``) with ``request``'s identity, disk type and policy (and
+        size, if ``grow``): one CloneVM task. Returns the copy's moref value."""
         client = self._client
         relocate = specs.relocate_spec(
             client, datastore=placement.datastore.ref, host=placement.host.ref,
             pool=placement.resource_pool, disk_key=None if linked else source.disk_key,
             disk_type=request.profile.disk_type, disk_uuid=request.volume_id,
             profile_id=request.profile_id)
-        snapshot_ref = client.ref('VirtualMachineSnapshot', snapshot) if snapshot else None
         identity = _identity(request)
         spec = specs.clone_spec(client, relocate, volume_id=request.volume_id, marks=identity,
-                                template=template, snapshot=snapshot_ref, linked=linked,
+                                template=template, snapshot=snapshot, linked=linked,
                                 grow=(source.disk_key, request.size_bytes) if grow else None)
-        clone, made = self._once(request.name, identity, lambda: client.run(
-            'CloneVM_Task', client.ref('VirtualMachine', source.ref),
-            folder=client.ref('Folder', folder), name=request.name, spec=spec))
-        vm = made or clone.value
+        clone, made = self._once(request.name, identity, lambda: VirtualMachine(
+            client, source.ref).clone(folder=folder, name=request.name, spec=spec))
+        vm = made or clone
         LOG.info('Cloned backing %s of %s into %s (%s)', source.ref, request.name, vm,
                  'linked' if linked else 'template' if template else 'full')
         return vm
 
-    def extend(self, backing: Backing, size_bytes: int) -> None:
-        """Grow the backing's disk in place: one ExtendVirtualDisk task."""
-        client = self._client
-        client.run('ExtendVirtualDisk_Task', client.content.virtualDiskManager,
-                   name=backing.vmdk_path, datacenter=client.ref('Datacenter', backing.datacenter),
-                   newCapacityKb=-(-size_bytes // 1024), eagerZero=False)
+    def extend_in_place(self, backing: Backing, size_bytes: int) -> None:
+        """Grow the backing's disk on its datastore (``Backend.extend`` moves it first if
+        that is full): one ExtendVirtualDisk task."""
+        disk_manager.extend(self._client, backing.vmdk_path, backing.datacenter, size_bytes)
 
     def extend_attached(self, ref: str, instance: str, size_bytes: int,
                         identity: Mapping[str, str] | None = None) -> None:
@@ -250,40 +252,35 @@ class Backings:
         through the VM that uses it). The instance's disk is the one with the backing's disk
         uuid (its file moves with the instance's storage vMotion; the uuid stays)."""
         client = self._client
-        found = {item.value: item.props for item in properties.fetch(
-            client, [client.ref('VirtualMachine', ref), client.ref('VirtualMachine', instance)],
-            ['config.hardware.device', *IDENTITY_PATHS])}
+        found = {item.value: item.props for item in read_all(
+            client, [ref, instance], ['config.hardware.device', *IDENTITY_PATHS])}
         check_identity(ref, found.get(ref), identity)
         if instance not in found:
             raise errors.NotFound('ManagedObjectNotFound', 'instance %s is gone' % instance)
-        own = backing_of(ref, ref, found[ref]['config.hardware.device'].VirtualDevice)
-        uuid = (getattr(own.disk.backing, 'uuid', None) or '').lower()
-        disk = next((d for d in found[instance]['config.hardware.device'].VirtualDevice
-                     if type(d).__name__ == 'VirtualDisk' and uuid
-                     and (getattr(d.backing, 'uuid', None) or '').lower() == uuid), None)
+        own = backing_of(ref, ref, devices.device_list(found[ref]['config.hardware.device']),
+                         self._datacenter_of)
+        uuid = devices.disk_uuid(own.disk)
+        disk = devices.disk_with_uuid(devices.device_list(
+            found[instance]['config.hardware.device']), uuid)
         if disk is None:
             raise errors.NotFound('NotFound', 'instance %s has no disk with uuid %s (the disk '
                                   'of backing %s, %s)' % (instance, uuid or '(none)', ref,
                                                           own.vmdk_path))
-        kb = -(-size_bytes // 1024)
-        change = specs.disk_edit(client, disk, capacityInKB=kb, capacityInBytes=kb * 1024)
-        self.reconfigure(instance, client.create('VirtualMachineConfigSpec',
-                                                 deviceChange=[change]))
+        self.reconfigure(instance, specs.device_changes(client, [
+            specs.disk_capacity_edit(client, disk, size_bytes)]))
 
     def snapshot(self, ref: str, name: str, description: str = '') -> str:
         """A VM snapshot of the backing (its disk becomes copy-on-write); its moref value."""
-        client = self._client
-        vm = client.ref('VirtualMachine', ref)
+        vm = VirtualMachine(self._client, ref)
 
         def take():
-            return client.run('CreateSnapshot_Task', vm, name=name, description=description,
-                              memory=False, quiesce=False).value
+            return vm.create_snapshot(name, description)
         try:
             return take()
         except errors.ReplyLost as lost:
             LOG.warning('%s; waiting up to %d s for snapshot %s of %s', lost,
                         LOST_SNAPSHOT_WAIT_S, name, ref)
-        named = properties.wait_for(client, vm, 'snapshot', lambda info: any(
+        named = vm.watch('snapshot', lambda info: any(
             tree.name == name for tree in properties.snapshot_trees(info)),
             LOST_SNAPSHOT_WAIT_S)
         if named is not None:
@@ -292,7 +289,7 @@ class Backings:
         snap = take()
         # vCenter runs a VM's snapshot tasks one after the other: a twin the lost call made
         # meanwhile is in the tree by now.
-        info = properties.fetch_one(client, vm, ['snapshot']).get('snapshot')
+        info = vm.read(['snapshot']).get('snapshot')
         for tree in properties.snapshot_trees(info):
             if tree.name == name and tree.snapshot.value != snap:
                 LOG.warning('Removing snapshot %s of %s, the twin of %s made by the call '
@@ -303,16 +300,13 @@ class Backings:
     def remove_snapshot(self, snapshot: str) -> bool:
         """Remove a VM snapshot, consolidating its delta; False if it was gone already."""
         try:
-            self._client.run('RemoveSnapshot_Task',
-                             self._client.ref('VirtualMachineSnapshot', snapshot),
-                             removeChildren=False, consolidate=True)
+            Snapshot(self._client, snapshot).remove()
         except errors.NotFound:
             return False
         return True
 
     def revert(self, snapshot: str) -> None:
-        self._client.run('RevertToSnapshot_Task',
-                         self._client.ref('VirtualMachineSnapshot', snapshot))
+        Snapshot(self._client, snapshot).revert()
 
     def copy_disk(self, source: Backing, target: Backing) -> None:
         """Overwrite ``target``'s disk with ``source``'s (server-side)."""
@@ -322,18 +316,12 @@ class Backings:
                        target: Backing) -> None:
         """Overwrite ``target``'s disk with the disk at ``source_path`` ('[ds] dir/file' in
         the datacenter of moref value ``source_datacenter``), server-side."""
-        client = self._client
-        client.run('CopyVirtualDisk_Task', client.content.virtualDiskManager,
-                   sourceName=source_path,
-                   sourceDatacenter=client.ref('Datacenter', source_datacenter),
-                   destName=target.vmdk_path,
-                   destDatacenter=client.ref('Datacenter', target.datacenter), force=True)
+        disk_manager.copy(self._client, source_path, source_datacenter, target.vmdk_path,
+                          target.datacenter)
 
     def move(self, ref: str, folder: str) -> None:
         """Move the backing into ``folder``."""
-        client = self._client
-        client.run('MoveIntoFolder_Task', client.ref('Folder', folder),
-                   list=[client.ref('VirtualMachine', ref)])
+        VirtualMachine(self._client, ref).move_to(folder)
 
     def delete(self, ref: str, identity: Mapping[str, str] | None = None) -> bool:
         """Destroy a backing and its disk; False if it was gone already, or (checked first
@@ -341,7 +329,7 @@ class Backings:
         try:
             if identity is not None:
                 self.verify(ref, identity)
-            self._client.run('Destroy_Task', self._client.ref('VirtualMachine', ref))
+            VirtualMachine(self._client, ref).destroy()
         except errors.NotFound as error:
             LOG.info('%s: not destroyed', error)
             return False
@@ -385,17 +373,20 @@ def _identity(request: BackingRequest) -> Mapping[str, str]:
     return request.extra_config or specs.volume_marks(request.volume_id)
 
 
-def backing_of(ref: str, name: str, devices, has_snapshots: bool = False,
+def backing_of(ref: str, name: str, devices_read: list, datacenter_of: Callable[[str], str],
+               has_snapshots: bool = False,
                snapshots: Mapping[str, str] | None = None) -> Backing:
-    """A ``Backing`` from a VM's devices (its first disk; NotFound if it has none)."""
-    disk = next((d for d in devices if type(d).__name__ == 'VirtualDisk'), None)
+    """A ``Backing`` from a VM's devices (its first disk; NotFound if it has none), in the
+    datacenter ``datacenter_of`` its datastore."""
+    disk = devices.first_disk(devices_read)
     if disk is None:
         raise errors.NotFound('NotFound', 'VM %s (%s) has no disk' % (name, ref))
-    controller = next((d for d in devices if d.key == disk.controllerKey), None)
-    return Backing(ref=ref, name=name, vmdk_path=disk.backing.fileName,
-                   datastore=disk.backing.datastore.value,
-                   size_bytes=int(disk.capacityInKB) * 1024, disk_key=disk.key,
-                   adapter_type=_ADAPTERS.get(type(controller).__name__),
+    controller = devices.controller_of(devices_read, disk)
+    datastore = disk.backing.datastore.value
+    return Backing(ref=ref, name=name, vmdk_path=disk.backing.fileName, datastore=datastore,
+                   datacenter=datacenter_of(datastore),
+                   size_bytes=devices.capacity_bytes(disk), disk_key=disk.key,
+                   adapter_type=_ADAPTERS.get(devices.kind_of(controller)),
                    has_snapshots=has_snapshots, disk_type=_disk_type(disk.backing),
                    disk=disk, controller=controller, snapshots=snapshots or {})
 

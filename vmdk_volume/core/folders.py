@@ -28,7 +28,7 @@ is read as a path.
 import threading
 
 from vmdk_volume.core import locks as vlocks
-from vmdk_volume.vsphere import errors
+from vmdk_volume.vsphere import errors, folder, search_index
 
 ROOT_FOLDER = 'OpenStack'
 
@@ -86,18 +86,15 @@ class Folders:
 
     def _find_or_create(self, parent: str, name: str) -> str:
         client = self._client
-        parent_ref = client.ref('Folder', parent)
         vcenter = client.content.about.instanceUuid
         with self._locks(vlocks.name('folder', vcenter, parent, name)):
-            found = client.call('FindChild', client.content.searchIndex, entity=parent_ref,
-                                name=name)
+            found = search_index.child(client, parent, name)
             if found is None:
                 try:
-                    return client.call('CreateFolder', parent_ref, name=name).value
+                    return folder.create(client, parent, name)
                 except errors.AlreadyExists:    # made meanwhile by someone outside our locks
-                    found = client.call('FindChild', client.content.searchIndex,
-                                        entity=parent_ref, name=name)
-        if found is None or found._type != 'Folder':
+                    found = search_index.child(client, parent, name)
+        if found is None or found[0] != 'Folder':
             raise errors.VSphereError('cannot use folder %r in %s: %s holds that name'
-                                      % (name, parent, found._type if found else 'nothing'))
-        return found.value
+                                      % (name, parent, found[0] if found else 'nothing'))
+        return found[1]

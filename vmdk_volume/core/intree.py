@@ -27,7 +27,8 @@ import threading
 
 from oslo_log import log as logging
 
-from vmdk_volume.vsphere import inventory, properties
+from vmdk_volume.vsphere import inventory, properties, search_index
+from vmdk_volume.vsphere.vm import VirtualMachine
 
 LOG = logging.getLogger(__name__)
 _BACKING_NAME = re.compile(r'volume-([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})')
@@ -92,18 +93,11 @@ class InTree:
 
     def entity_at(self, inventory_path: str) -> str | None:
         """The moref value of the VM at ``inventory_path``, or None: one call."""
-        client = self._client
-        found = client.call('FindByInventoryPath', client.content.searchIndex,
-                            inventoryPath=inventory_path)
-        if found is None or found._type != 'VirtualMachine':
-            return None
-        return found.value
+        return search_index.vm_at(self._client, inventory_path)
 
     def snapshot_named(self, backing: str, name: str) -> str | None:
         """The moref value of the VM snapshot ``name`` of ``backing``, or None: one call."""
-        client = self._client
-        info = properties.fetch_one(client, client.ref('VirtualMachine', backing),
-                                    ['snapshot']).get('snapshot')
+        info = VirtualMachine(self._client, backing).read(['snapshot']).get('snapshot')
         named = [tree.snapshot.value for tree in properties.snapshot_trees(info)
                  if tree.name == name]
         if len(named) > 1:

@@ -27,12 +27,17 @@ becomes a Cinder snapshot with ``{'source-id': '<snapshot moref>'}`` or
 """
 
 import dataclasses
+import typing
 from collections.abc import Iterator, Mapping
 
 from oslo_log import log as logging
 
 from vmdk_volume.core import backings as vbackings
-from vmdk_volume.vsphere import errors, inventory, properties, specs
+from vmdk_volume.vsphere import devices, errors, inventory, properties, search_index, specs
+from vmdk_volume.vsphere.vm import VirtualMachine
+
+if typing.TYPE_CHECKING:
+    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 _PATHS = ['name', 'parent', 'config.template', 'config.extraConfig', 'config.hardware.device',
@@ -65,14 +70,17 @@ class Snapshot:
 
 
 class Manager:
-    """Manage and unmanage on one ``Backend``."""
+    """Manage and unmanage on one vCenter: ``backings`` reads and changes VMs, ``backend``
+    files them in projects' volume folders."""
 
-    def __init__(self, backend):
+    def __init__(self, client, backings: vbackings.Backings, backend: 'Backend'):
+        self._client = client
+        self._backings = backings
         self._backend = backend
 
     def candidates(self) -> list[Candidate]:
         """Every VM with a disk that is not a template: one call."""
-        items = inventory.virtual_machines(self._backend.client, _PATHS)
+        items = inventory.virtual_machines(self._client, _PATHS)
         found = (_candidate(item.value, item.props) for item in items
                  if not item.get('config.template'))
         return sorted((c for c in found if c.vmdk_path), key=lambda c: (c.name, c.ref))
@@ -88,9 +96,8 @@ class Manager:
     def _find(self, reference: Mapping[str, str]) -> Candidate:
         if reference.get('source-id'):
             ref = reference['source-id']
-            vm = self._backend.client.ref('VirtualMachine', ref)
             try:
-                props = properties.fetch_one(self._backend.client, vm, _PATHS)
+                props = VirtualMachine(self._client, ref).read(_PATHS)
             except errors.NotFound:
                 props = None
             if not props:
@@ -115,12 +122,10 @@ class Manager:
         return named[0]
 
     def _by_inventory_path(self, vmdk_path: str, inventory_path: str) -> Candidate:
-        client = self._backend.client
-        vm = client.call('FindByInventoryPath', client.content.searchIndex,
-                         inventoryPath=inventory_path)
-        if vm is None or vm._type != 'VirtualMachine':
+        vm = search_index.vm_at(self._client, inventory_path)
+        if vm is None:
             raise InvalidReference('no VM at inventory path %r' % inventory_path)
-        candidate = self._find({'source-id': vm.value})
+        candidate = self._find({'source-id': vm})
         if candidate.vmdk_path != vmdk_path.strip():
             raise InvalidReference('VM %r has no disk %r (its disk: %s)'
                                    % (inventory_path, vmdk_path, candidate.vmdk_path))
@@ -128,12 +133,11 @@ class Manager:
 
     def adopt(self, candidate: Candidate, volume_id: str, name: str, project_id: str) -> str:
         """Make the VM the volume's backing: file it under the project, then mark it."""
-        backend = self._backend
-        backend.move_to_project(candidate.ref, project_id)
-        backing = backend.backings.describe(candidate.ref)
+        self._backend.move_to_project(candidate.ref, project_id)
+        backing = self._backings.describe(candidate.ref)
         try:
-            backend.backings.reconfigure(candidate.ref, specs.identity_config(
-                backend.client, name=name, volume_id=volume_id, disk=backing.disk))
+            self._backings.reconfigure(candidate.ref, specs.identity_config(
+                self._client, name=name, volume_id=volume_id, disk=backing.disk))
         except errors.VSphereError:
             self._move_back(candidate)
             raise
@@ -143,16 +147,15 @@ class Manager:
 
     def _move_back(self, candidate: Candidate) -> None:
         try:
-            self._backend.backings.move(candidate.ref, candidate.parent)
+            self._backings.move(candidate.ref, candidate.parent)
         except errors.VSphereError as error:
             LOG.error('Could not move VM %s back to folder %s: %s', candidate.ref,
                       candidate.parent, error)
 
     def release(self, ref: str) -> None:
         """Unmanage: drop the volume mark, leave the VM where and as it is."""
-        backend = self._backend
-        backend.backings.reconfigure(ref, specs.identity_config(
-            backend.client, name=None, volume_id='', mark=False))
+        self._backings.reconfigure(ref, specs.identity_config(
+            self._client, name=None, volume_id='', mark=False))
 
     def snapshot(self, backing_ref: str, reference: Mapping[str, str]) -> Snapshot:
         """The VM snapshot of the backing that ``reference`` names."""
@@ -160,8 +163,8 @@ class Manager:
         if not (wanted_id or wanted_name):
             raise InvalidReference("give {'source-id': '<snapshot moref>'} or "
                                    "{'source-name': '<snapshot name>'}")
-        vm = self._backend.client.ref('VirtualMachine', backing_ref)
-        info = properties.fetch_one(self._backend.client, vm, ['snapshot']).get('snapshot')
+        info = VirtualMachine(self._client, backing_ref).read(['snapshot']).get(
+            'snapshot')
         found = [s for s in _snapshots(info)
                  if s.ref == wanted_id or (not wanted_id and s.name == wanted_name)]
         if len(found) != 1:
@@ -172,16 +175,15 @@ class Manager:
 
 
 def _candidate(ref: str, props: Mapping) -> Candidate:
-    devices = getattr(props.get('config.hardware.device'), 'VirtualDevice', None) or []
-    disks = [d for d in devices if type(d).__name__ == 'VirtualDisk']
+    disks = devices.disks(devices.device_list(props.get('config.hardware.device')))
     snapshots = tuple(_snapshots(props.get('snapshot')))
     volume_id = _mark(props.get('config.extraConfig'))
     first = disks[0] if disks else None
     reason = _unsafe(props, disks, snapshots, volume_id)
     parent = props.get('parent')
     return Candidate(ref=ref, name=props.get('name'),
-                     size_bytes=int(first.capacityInKB) * 1024 if first else 0,
-                     vmdk_path=getattr(first.backing, 'fileName', None) if first else None,
+                     size_bytes=devices.capacity_bytes(first) if first else 0,
+                     vmdk_path=devices.file_name(first) if first else None,
                      parent=parent.value if parent is not None else None,
                      volume_id=volume_id, reason=reason, snapshots=snapshots)
 
@@ -193,9 +195,8 @@ def _unsafe(props: Mapping, disks: list, snapshots: tuple, volume_id: str | None
         return 'it has no disk'
     if len(disks) > 1:
         return 'it has %d disks; only a VM with one disk can become a volume' % len(disks)
-    kind = type(disks[0].backing).__name__
-    if kind != 'VirtualDiskFlatVer2BackingInfo':
-        return 'its disk is not a flat VMDK (%s)' % kind
+    if not devices.is_flat(disks[0]):
+        return 'its disk is not a flat VMDK (%s)' % devices.kind_of(disks[0].backing)
     if props.get('runtime.powerState') != 'poweredOff':
         return 'it is %s; power it off first' % props.get('runtime.powerState')
     if snapshots:

@@ -34,11 +34,11 @@ import dataclasses
 import re
 from collections.abc import Callable
 
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere.inventory import (
     Datacenter,
     Datastore,
     DatastoreType,
-    GiB,
     Host,
     Inventory,
 )

@@ -28,23 +28,27 @@ Retype paths, cheapest first (each a single task unless said):
 ``Impossible`` (Cinder then migrates, or refuses): no datastore fits; the change needs a clone
 but the backing has VM snapshots (a clone would drop them); the adapter changes but the backing
 has VM snapshots (reverting one would bring the old controller back).
+
+What to do is decided from typed facts by ``retype_plan.plan``; ``Mover`` applies the plan.
 """
 
 import dataclasses
 import re
+import typing
 
 from oslo_log import log as logging
 
-from vmdk_volume.core import placement
-from vmdk_volume.core.backings import Backing, BackingRequest
+from vmdk_volume.core import placement, retype_plan
+from vmdk_volume.core.backings import Backing, BackingRequest, Backings
+from vmdk_volume.core.retype_plan import Impossible
 from vmdk_volume.vsphere import errors, specs
+from vmdk_volume.vsphere.policies import Policies
+
+if typing.TYPE_CHECKING:
+    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 RETYPED_SUFFIX = '-retyped'     # the name of the copy a retype makes on the same datastore
-
-
-class Impossible(Exception):
-    """The change cannot be made in place; ``str()`` says why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,69 +70,65 @@ class Scope:
 
 
 class Mover:
-    """Retypes and migrates backings of one ``Backend``."""
+    """Retypes and migrates backings: ``backings`` changes them, ``policies`` names storage
+    policies, ``backend`` places and files them (its placement, inventory and folders);
+    ``volume_folder`` is the backend's volume folder option."""
 
-    def __init__(self, backend):
+    def __init__(self, client, backings: Backings, policies: Policies, backend: 'Backend',
+                 volume_folder: str):
+        self._client = client
+        self._backings = backings
+        self._policies = policies
         self._backend = backend
+        self._volume_folder = volume_folder
 
     def retype(self, ref: str, request: BackingRequest, old_policy: str | None,
                project_id: str, backing: Backing | None = None) -> str:
         """Make the backing ``ref`` (``backing``, if just described) what ``request.profile``
         asks; return its (possibly new) moref value. Raises Impossible when that cannot be
         done in place."""
-        backend, new = self._backend, request.profile
-        backing = backing or backend.describe(ref)
-        profile_id = backend.policies.profile_id(new.storage_policy) if new.storage_policy \
+        new = request.profile
+        backing = backing or self._backings.describe(ref)
+        profile_id = self._policies.profile_id(new.storage_policy) if new.storage_policy \
             else None
-        policy_changes = new.storage_policy != old_policy
-        convert = backing.disk_type is not None and backing.disk_type is not new.disk_type
-        adapter = backing.adapter_type is not None and backing.adapter_type is not new.adapter_type
-        if adapter and backing.has_snapshots:
-            raise Impossible('the adapter type of a volume with snapshots cannot change: '
-                             'reverting to a snapshot would bring the old controller back')
-        compatible = backend.compatible_datastores(profile_id) if profile_id else None
-        if convert or (compatible is not None and backing.datastore not in compatible):
+        compatible = self._backend.compatible_datastores(profile_id) if profile_id else None
+        chosen = retype_plan.plan(backing, new, old_policy, compatible, profile_id)
+        if chosen.move:
             request = dataclasses.replace(request, profile_id=profile_id)
-            ref = self._move(backing, request, compatible, policy_changes, project_id)
-            policy_changes = False
-            if adapter:
-                backing = backend.describe(ref)
-        changes = []
-        if adapter:
-            changes += specs.adapter_change(backend.client, backing.disk, backing.controller,
-                                            new.adapter_type)
-        if policy_changes:
-            changes.append(specs.disk_edit(backend.client, backing.disk, profile_id=profile_id))
-        if changes:
-            spec = backend.client.create('VirtualMachineConfigSpec', deviceChange=changes)
-            if policy_changes:
-                spec.vmProfile = specs.profile_specs(backend.client, profile_id)
-            backend.backings.reconfigure(ref, spec)
+            ref = self._move(chosen, backing, request, compatible, project_id)
+            if chosen.adapter is not None:
+                backing = self._backings.describe(ref)
+        if chosen.reconfigures:
+            self._reconfigure(chosen, ref, backing, profile_id)
         return ref
 
-    def _move(self, backing: Backing, request: BackingRequest, compatible, policy_changes: bool,
-              project_id: str) -> str:
+    def _reconfigure(self, chosen: retype_plan.Plan, ref: str, backing: Backing,
+                     profile_id: str | None) -> None:
+        """One ReconfigVM: the disk to a new controller and/or the new policy."""
+        client, changes = self._client, []
+        if chosen.adapter is not None:
+            changes += specs.adapter_change(client, backing.disk, backing.controller,
+                                            chosen.adapter)
+        if chosen.set_policy:
+            changes.append(specs.disk_edit(client, backing.disk, profile_id=profile_id))
+        self._backings.reconfigure(ref, specs.device_changes(
+            client, changes, profile_id, set_profile=chosen.set_policy))
+
+    def _move(self, chosen: retype_plan.Plan, backing: Backing, request: BackingRequest,
+              compatible, project_id: str) -> str:
         """Relocate to another datastore with the new disk type and policy, or clone in
-        place if none fits and the disk type must change."""
+        place if none fits and the plan allows it."""
         backend = self._backend
-        convert = backing.disk_type is not request.profile.disk_type
         try:
             where = backend.place(backend.placement_request(
                 backing.size_bytes, policy_datastores=compatible,
                 exclude_datastores=frozenset([backing.datastore])))
         except placement.NoPlacement as error:
-            in_place = compatible is None or backing.datastore in compatible
-            if not (convert and in_place):
-                raise Impossible('no datastore for the new type: %s' % error) from error
-            if backing.has_snapshots:
-                raise Impossible('the disk type can only change by a clone on datastore %s, '
-                                 'which would drop the volume\'s snapshots'
-                                 % backing.datastore_name) from error
+            retype_plan.clone_in_place(chosen, backing, compatible, str(error))
             return self._clone_in_place(backing, request, compatible, project_id)
-        backend.backings.relocate(backing.ref, where, disk_key=backing.disk_key,
-                                  disk_type=request.profile.disk_type,
-                                  profile_id=request.profile_id,
-                                  drop_profile=policy_changes and not request.profile_id)
+        self._backings.relocate(backing.ref, where, disk_key=backing.disk_key,
+                                disk_type=request.profile.disk_type,
+                                profile_id=request.profile_id, drop_profile=chosen.drop_policy)
         return backing.ref
 
     def _clone_in_place(self, backing: Backing, request: BackingRequest, compatible,
@@ -138,16 +138,16 @@ class Mover:
         where = backend.place(backend.placement_request(
             backing.size_bytes, policy_datastores=compatible, exclude_datastores=others))
         temporary = dataclasses.replace(request, name=request.name + RETYPED_SUFFIX)
-        clone = backend.backings.clone(backend.describe(backing.ref), temporary, where,
-                                       backend.volume_folder(where, project_id))
+        clone = self._backings.clone_to(self._backings.describe(backing.ref), temporary,
+                                        where, backend.volume_folder(where, project_id))
         try:
-            backend.backings.delete(backing.ref)
+            self._backings.delete(backing.ref)
         except errors.VSphereError:
-            _remove(backend, clone, 'the copy made to retype %s' % request.volume_id)
+            _remove(self._backings, clone, 'the copy made to retype %s' % request.volume_id)
             raise
         try:
-            backend.backings.reconfigure(clone, specs.identity_config(
-                backend.client, name=request.name, volume_id=request.volume_id))
+            self._backings.reconfigure(clone, specs.identity_config(
+                self._client, name=request.name, volume_id=request.volume_id))
         except errors.VSphereError:
             LOG.error('Volume %s now lives in backing %s (named %s): give it the name %s and '
                       'instanceUuid %s', request.volume_id, clone, temporary.name,
@@ -161,13 +161,13 @@ class Mover:
         vCenter may keep it (nothing if its datastore is one already), into that backend's
         volume folder."""
         backend = self._backend
-        profile_id = backend.policies.profile_id(policy) if policy else None
+        profile_id = self._policies.profile_id(policy) if policy else None
         request = placement.PlacementRequest(
             size_bytes=size_bytes, clusters=target.clusters,
             datastore_regex=re.compile(target.datastore_regex) if target.datastore_regex
             else None,
             policy_datastores=backend.compatible_datastores(profile_id) if profile_id else None)
-        backing = backing or backend.describe(ref)
+        backing = backing or self._backings.describe(ref)
         allowed = placement.candidate_datastores(backend.inventory(), request)
         if backing.datastore not in {d.ref for d in allowed}:
             try:
@@ -175,15 +175,15 @@ class Mover:
             except placement.NoPlacement as error:
                 raise Impossible('no datastore of the target backend fits: %s' % error) \
                     from error
-            backend.backings.relocate(ref, where)
+            self._backings.relocate(ref, where)
             backing = None      # its datacenter may have changed
-        if target.volume_folder != backend.config.volume_folder:
+        if target.volume_folder != self._volume_folder:
             backend.move_to_project(ref, project_id, target.volume_folder, backing)
 
 
-def _remove(backend, ref: str, what: str) -> None:
+def _remove(backings: Backings, ref: str, what: str) -> None:
     """Destroy ``ref`` after a failure; log its moref if that fails too."""
     try:
-        backend.backings.delete(ref)
+        backings.delete(ref)
     except errors.VSphereError as error:
         LOG.error('Could not remove %s (VM %s): %s; delete it by hand', what, ref, error)

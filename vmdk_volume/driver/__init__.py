@@ -37,10 +37,10 @@ from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import service as vimages
 from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
-GiB = 1024 ** 3
 LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter instanceUuid>'
 SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
 
@@ -112,7 +112,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         migration) loses the other backend's moref."""
         profile = self._profile(volume)
         self._backend.check_profile(profile)
-        if self._backend.config.lazy_create:
+        if self._config.lazy_create:
             return {'provider_location': None}
         return {'provider_location': self._create_backing(volume, profile)}
 
@@ -121,7 +121,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         """Destroy the backing if there is one: the recorded VM if it carries the volume's
         identity (checked first), else the one found by identity; a VM that does not is
         never destroyed."""
-        backings = self._backend.backings
+        backings = self._backings
         identity = vbackings.volume_identity(volume.name_id)
         recorded = locations.volume_backing(volume)
         if recorded and backings.delete(recorded, identity):
@@ -146,7 +146,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             if backing is not None:
                 self._backend.extend(backing.ref, new_size * GiB, backing)
         else:
-            self._act(volume, lambda ref, identity: self._backend.backings.extend_attached(
+            self._act(volume, lambda ref, identity: self._backings.extend_attached(
                 ref, instance, new_size * GiB, identity))
 
     @errors.translated
@@ -165,7 +165,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             return {'provider_location': None}
         if not linked:
             return self._clone(volume, profile, source)
-        backings = self._backend.backings
+        backings = self._backings
         snapshot = backings.snapshot(source.ref, 'clone-%s' % volume.id,
                                      'base of linked clone %s' % volume.id)
         try:
@@ -196,11 +196,11 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def create_snapshot(self, snapshot):
         """A template clone in the project's Snapshots folder, or a VM snapshot (COW)."""
         volume = snapshot.volume
-        if self._backend.config.snapshot_format == 'COW':
+        if self._config.snapshot_format == 'COW':
             ref = self._backing_ref(volume)
             if ref is None:
                 return None     # nothing to copy: volumes from it will be lazy too
-            snap = self._backend.backings.snapshot(ref, snapshot.name,
+            snap = self._backings.snapshot(ref, snapshot.name,
                                                    snapshot.display_description or '')
             return {'provider_location': locations.snapshot_location(locations.COW, snap)}
         if volume.status == 'in-use':
@@ -230,9 +230,9 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         if source is None:
             return
         if source.snapshot is None:
-            self._backend.backings.delete(source.backing.ref)
+            self._backings.delete(source.backing.ref)
         else:
-            self._backend.backings.remove_snapshot(source.snapshot)
+            self._backings.remove_snapshot(source.snapshot)
 
     @errors.translated
     def create_volume_from_snapshot(self, volume, snapshot):
@@ -263,9 +263,9 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                 reason='snapshot %s was taken when volume %s had no backing: it has nothing '
                        'on vCenter to revert to' % (snapshot.id, volume.id))
         if source.snapshot is not None:
-            self._backend.backings.revert(source.snapshot)
+            self._backings.revert(source.snapshot)
         else:
-            self._backend.backings.copy_disk(source.backing, target)
+            self._backings.copy_disk(source.backing, target)
 
     # -- ownership -------------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         """Change the backing in place, the cheapest way (see ``retype``); False when that
         cannot be done here, so Cinder migrates instead."""
         profile = volume_type.parse(new_type.get('extra_specs') or {},
-                                    self._backend.config.default_adapter)
+                                    self._config.default_adapter)
         self._backend.check_profile(profile)
         if not volume_utils.hosts_are_equivalent(self.host, host['host']):
             return False
@@ -295,7 +295,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             return False
         request = self._backing_request(volume, profile)
         try:
-            ref = self._backend.mover.retype(backing.ref, request,
+            ref = self._mover.retype(backing.ref, request,
                                              self._profile(volume).storage_policy,
                                              volume.project_id, backing)
         except retype.Impossible as reason:
@@ -313,7 +313,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         if backing is not None:
             scope = retype.Scope.from_capability(capabilities.get(SCOPE_CAPABILITY) or {})
             try:
-                self._backend.mover.migrate(backing.ref, volume.size * GiB,
+                self._mover.migrate(backing.ref, volume.size * GiB,
                                             self._profile(volume).storage_policy, scope,
                                             volume.project_id, backing)
             except retype.Impossible as reason:
@@ -330,7 +330,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                 'provider_location': new_volume.provider_location}
 
     def _location_info(self) -> str:
-        return LOCATION_PREFIX + self._backend.client.content.about.instanceUuid
+        return LOCATION_PREFIX + self._backend.vcenter_uuid
 
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
@@ -374,7 +374,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         ref = getattr(backing, 'ref', backing)
         policy = self._profile(volume).storage_policy
         data = {'volume': ref, 'volume_id': volume.id, 'name': volume.name,
-                'profile_id': self._backend.policies.profile_id(policy) if policy else None}
+                'profile_id': self._policies.profile_id(policy) if policy else None}
         if brick:
             data.update(self._os_brick_data(volume, backing))
         return {'driver_volume_type': constants.VMDK, 'data': data}
@@ -409,7 +409,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
 
     def _profile(self, volume) -> volume_type.VolumeProfile:
         specs = volume.volume_type.extra_specs if volume.volume_type else {}
-        return volume_type.parse(specs, self._backend.config.default_adapter)
+        return volume_type.parse(specs, self._config.default_adapter)
 
     # -- stats -----------------------------------------------------------------------------
 
@@ -441,9 +441,9 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                 'shared_targets': False,
                 'location_info': self._location_info(),
                 SCOPE_CAPABILITY: retype.Scope(
-                    clusters=self._backend.config.clusters,
-                    datastore_regex=getattr(self._backend.config.datastore_regex, 'pattern',
+                    clusters=self._config.clusters,
+                    datastore_regex=getattr(self._config.datastore_regex, 'pattern',
                                             None),
-                    volume_folder=self._backend.config.volume_folder).as_capability(),
+                    volume_folder=self._config.volume_folder).as_capability(),
             }
         return self._stats

@@ -18,8 +18,7 @@ from cinder.image import image_utils
 
 from vmdk_volume.core.images import exporter, formats, importer, located
 from vmdk_volume.driver import errors
-
-GiB = 1024 ** 3
+from vmdk_volume.units import GiB
 
 
 class Imaging:

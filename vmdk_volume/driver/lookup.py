@@ -40,7 +40,7 @@ class Lookup:
 
     def _backing_ref(self, volume) -> str | None:
         """The moref value of the volume's backing (see ``_act``; one call)."""
-        return self._act(volume, self._backend.backings.verify)
+        return self._act(volume, self._backings.verify)
 
     def _backing(self, volume) -> vbackings.Backing | None:
         """The volume's backing, described (see ``_act``; one call)."""
@@ -65,7 +65,7 @@ class Lookup:
                 LOG.warning('%s of %s: %s; looking it up by its identity', stored, object_id,
                             error)
                 mismatch = error
-        found = self._backend.backings.find(object_id)
+        found = self._backings.find(object_id)
         if found is None and own and (old := self._old_intree_backing(volume)):
             return act(old, None)       # its name is all it carries (found just now)
         if found is None and (stored or required):
@@ -150,7 +150,7 @@ class Lookup:
         exported = self._exported.pop(volume.id, None)
         if exported is not None and exported == volume.provider_location:
             return self._backend.describe(exported) if describe else exported
-        act = self._backend.describe if describe else self._backend.backings.verify
+        act = self._backend.describe if describe else self._backings.verify
         try:
             if volume.provider_location:
                 return self._act(volume, act)

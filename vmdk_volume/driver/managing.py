@@ -17,8 +17,7 @@ from cinder.volume import volume_utils
 
 from vmdk_volume.core import manage
 from vmdk_volume.driver import errors, locations
-
-GiB = 1024 ** 3
+from vmdk_volume.units import GiB
 
 
 class Managing:
@@ -27,17 +26,17 @@ class Managing:
     @errors.translated
     def manage_existing_get_size(self, volume, existing_ref):
         with errors.reference_errors(existing_ref):
-            return -(-self._backend.manage.resolve(existing_ref).size_bytes // GiB)
+            return -(-self._manager.resolve(existing_ref).size_bytes // GiB)
 
     @errors.translated
     def manage_existing(self, volume, existing_ref):
         """The VM becomes the volume's backing (grown to whole GiB), see ``manage``."""
         self._profile(volume)
         with errors.reference_errors(existing_ref):
-            candidate = self._backend.manage.resolve(existing_ref)
+            candidate = self._manager.resolve(existing_ref)
         if candidate.size_bytes < volume.size * GiB:
             self._backend.extend(candidate.ref, volume.size * GiB)
-        ref = self._backend.manage.adopt(candidate, volume.name_id, volume.name,
+        ref = self._manager.adopt(candidate, volume.name_id, volume.name,
                                          volume.project_id)
         return {'provider_location': ref}
 
@@ -45,7 +44,7 @@ class Managing:
     def unmanage(self, volume):
         ref = self._backing_ref(volume)
         if ref is not None:
-            self._backend.manage.release(ref)
+            self._manager.release(ref)
 
     @errors.translated
     def get_manageable_volumes(self, cinder_volumes, marker, limit, offset, sort_keys,
@@ -53,7 +52,7 @@ class Managing:
         ours = {v.name_id: v.id for v in cinder_volumes}
         named = {v.name: v.id for v in cinder_volumes}    # old in-tree backings: by name only
         entries = []
-        for vm in self._backend.manage.candidates():
+        for vm in self._manager.candidates():
             cinder_id = ours.get(vm.volume_id) or named.get(vm.name)
             reason = 'already managed' if cinder_id else vm.reason
             entries.append({'reference': {'source-id': vm.ref}, 'size': -(-vm.size_bytes // GiB),
@@ -83,7 +82,7 @@ class Managing:
         ours = {s.provider_location: s.id for s in cinder_snapshots if s.provider_location}
         named = {s.name: s.id for s in cinder_snapshots}   # in-tree COW snapshots: by name
         entries = []
-        for vm in self._backend.manage.candidates():
+        for vm in self._manager.candidates():
             for snap in vm.snapshots if vm.volume_id else ():
                 cinder_id = ours.get(locations.snapshot_location(locations.COW, snap.ref)) or \
                     named.get(snap.name)
@@ -104,4 +103,4 @@ class Managing:
             if ref is None:
                 raise manage.InvalidReference('volume %s has no backing, so no snapshots'
                                               % snapshot.volume.id)
-            return self._backend.manage.snapshot(ref, existing_ref)
+            return self._manager.snapshot(ref, existing_ref)

@@ -34,11 +34,14 @@ from oslo_log import log as logging
 from oslo_utils import units
 
 from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core import backings as vbackings
+from vmdk_volume.core import manage, retype
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, source
 from vmdk_volume.core.images import service as vimages
 from vmdk_volume.driver import errors
 from vmdk_volume.vsphere import errors as vsphere_errors
+from vmdk_volume.vsphere import policies
 
 LOG = logging.getLogger(__name__)
 SETUP_LOGIN_ATTEMPTS = 1    # set-up, and each retry while vCenter is down
@@ -108,6 +111,23 @@ class SetUp:
     @property
     def _backend(self) -> vbackend.Backend:
         return self._connected()[0]
+
+    # The collaborators the driver's operations use, wired by the backend.
+    @property
+    def _backings(self) -> vbackings.Backings:
+        return self._backend.backings
+
+    @property
+    def _mover(self) -> retype.Mover:
+        return self._backend.mover
+
+    @property
+    def _manager(self) -> manage.Manager:
+        return self._backend.manage
+
+    @property
+    def _policies(self) -> policies.Policies:
+        return self._backend.policies
 
     @property
     def _images(self) -> vimages.Images:

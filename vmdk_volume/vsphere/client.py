@@ -87,6 +87,10 @@ class Client:
                 raise errors.VSphereError('%s failed: %s' % (method, error.msg)) from error
             raise fault from error
 
+    def current_time(self):
+        """vCenter's clock (a datetime): one CurrentTime call."""
+        return self.call('CurrentTime', self.ref('ServiceInstance', 'ServiceInstance'))
+
     def long_poll_s(self, seconds: float) -> int:
         """The maxWaitSeconds for a WaitForUpdatesEx meant to wait ``seconds``: at most half
         the time limit of a call (``vmware_api_timeout_secs``), at least 1."""

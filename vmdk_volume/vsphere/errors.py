@@ -18,6 +18,8 @@ above handle one family; the Cinder adapter maps them to ``cinder.exception``.
 
 from oslo_vmware import exceptions as vexc
 
+from vmdk_volume.vsphere import internals
+
 
 class VSphereError(Exception):
     """Base class: a vSphere call failed."""
@@ -81,7 +83,7 @@ _BY_NAME = {
     'TaskInProgress': Busy, 'InvalidPowerState': Busy, 'InvalidState': Busy,
     'FileLocked': Busy,
 }
-_NAME_OF_OSLO_CLASS = {cls: name for name, cls in vexc._fault_classes_registry.items()}
+_NAME_OF_OSLO_CLASS = {cls: name for name, cls in internals.fault_classes().items()}
 
 
 def fault(name: str, message: str, details: dict | None = None) -> Fault:

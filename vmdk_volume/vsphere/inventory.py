@@ -26,8 +26,6 @@ from collections.abc import Mapping
 
 from vmdk_volume.vsphere import errors, properties
 
-GiB = 1024 ** 3
-
 
 class DatastoreType(enum.StrEnum):
     """summary.type values; only these can hold volumes."""
@@ -146,16 +144,16 @@ def read(client) -> Inventory:
                     for i in by_type['Datastore']})
 
 
-def vm_host(client, inventory: Inventory, vm) -> tuple[str | None, Inventory]:
-    """The host running ``vm`` (None if it has none) and ``inventory`` with its datastores as
-    vCenter reports them now (mounts, space, state): one call. ``errors.NotFound`` if the VM
-    or one of the datastores is gone."""
+def vm_host(client, inventory: Inventory, vm: str) -> tuple[str | None, Inventory]:
+    """The host running the VM ``vm``, a moref value (None if it has none), and ``inventory``
+    with its datastores as vCenter reports them now (mounts, space, state): one call.
+    ``errors.NotFound`` if the VM or one of the datastores is gone."""
     stores = [client.ref('Datastore', ref) for ref in inventory.datastores]
-    found = properties.fetch_typed(client, [vm, *stores], {
+    found = properties.fetch_typed(client, [client.ref('VirtualMachine', vm), *stores], {
         'VirtualMachine': ('runtime.host',), 'Datastore': _PATHS['Datastore']})
     vms = [i for i in found if i.ref._type == 'VirtualMachine']
     if not vms:
-        raise errors.NotFound('ManagedObjectNotFound', 'VM %s is gone' % vm.value)
+        raise errors.NotFound('ManagedObjectNotFound', 'VM %s is gone' % vm)
     host = vms[0].get('runtime.host')
     current = {i.value: _datastore(i, inventory.datastores[i.value].datacenter)
                for i in found if i.ref._type == 'Datastore'}

@@ -40,14 +40,15 @@ class Missing:
     privileges: tuple[str, ...]
 
 
-def missing(client, refs: list) -> list[Missing]:
-    """The privileges of ``NEEDED`` the session lacks on ``refs`` (Folder, Datastore and
-    ResourcePool references): one call."""
-    if not refs:
+def missing(client, objects: list[tuple[str, str]]) -> list[Missing]:
+    """The privileges of ``NEEDED`` the session lacks on ``objects`` ((type, moref value) of
+    folders, datastores and resource pools): one call."""
+    if not objects:
         return []
+    refs = [client.ref(kind, value) for kind, value in objects]
     wanted = sorted({p for ref in refs for p in NEEDED[ref._type]})
     granted = client.call('HasPrivilegeOnEntities', client.content.authorizationManager,
-                          entity=refs, sessionId=client.session._session_id, privId=wanted)
+                          entity=refs, sessionId=client.session.key, privId=wanted)
     result = []
     for entity in granted or []:
         kind = entity.entity._type

@@ -45,6 +45,11 @@ def options(extra_config) -> dict[str, str]:
             for option in getattr(extra_config, 'OptionValue', None) or []}
 
 
+def ref_values(array) -> list[str]:
+    """The moref values of an ArrayOfManagedObjectReference as read ([] if unset)."""
+    return [ref.value for ref in getattr(array, 'ManagedObjectReference', None) or []]
+
+
 def snapshot_trees(info) -> Iterator:
     """The snapshot tree nodes of a VM's ``snapshot`` as read, depth first."""
     stack = list(getattr(info, 'rootSnapshotList', None) or [])
@@ -59,12 +64,8 @@ def fetch(client, refs: Sequence, paths: Iterable[str]) -> list[Item]:
     if not refs:
         return []
     paths = list(paths)
-    types = sorted({ref._type for ref in refs})
-    spec = client.create(
-        'PropertyFilterSpec',
-        objectSet=[client.create('ObjectSpec', obj=ref, skip=False) for ref in refs],
-        propSet=[client.create('PropertySpec', type=t, all=False, pathSet=paths)
-                 for t in types])
+    spec = filter_spec(client, [(ref, None) for ref in refs],
+                       {t: paths for t in sorted({ref._type for ref in refs})})
     return _retrieve(client, spec)
 
 
@@ -92,9 +93,7 @@ def wait_for(client, ref, path: str, done: Callable[[Any], bool], timeout_s: flo
     allows."""
     collector = client.call('CreatePropertyCollector', client.content.propertyCollector)
     try:
-        spec = client.create(
-            'PropertyFilterSpec', objectSet=[client.create('ObjectSpec', obj=ref, skip=False)],
-            propSet=[client.create('PropertySpec', type=ref._type, all=False, pathSet=[path])])
+        spec = filter_spec(client, [(ref, None)], {ref._type: [path]})
         client.call('CreateFilter', collector, spec=spec, partialUpdates=False)
         deadline, version = time.monotonic() + timeout_s, ''
         while (left := deadline - time.monotonic()) > 0:
@@ -119,6 +118,16 @@ def container_view(client, root, types: Sequence[str]):
                        type=list(types), recursive=True)
 
 
+def collect_all(client, paths_by_type: Mapping[str, Iterable[str]]) -> list[Item]:
+    """Read the given paths of every object of these types in the vCenter: a ContainerView
+    of the root folder, one (paged) read, the view destroyed (three calls)."""
+    view = container_view(client, client.content.rootFolder, list(paths_by_type))
+    try:
+        return collect(client, view, paths_by_type)
+    finally:
+        client.call('DestroyView', view)
+
+
 def collect(client, view, paths_by_type: Mapping[str, Iterable[str]]) -> list[Item]:
     """Read the given paths of every object in ``view``, per type, in one (paged) call."""
     traversal = client.create('TraversalSpec', name='view', type='ContainerView',
@@ -130,12 +139,21 @@ def traverse(client, root, traversals: Sequence,
              paths_by_type: Mapping[str, Iterable[str]]) -> list[Item]:
     """Read the given paths, per type, of every object ``traversals`` reach from ``root``
     (not ``root`` itself) in one (paged) call."""
-    spec = client.create(
+    return _retrieve(client, filter_spec(client, [(root, traversals)], paths_by_type))
+
+
+def filter_spec(client, objects: Sequence[tuple[Any, Sequence | None]],
+                paths_by_type: Mapping[str, Iterable[str]]):
+    """A PropertyFilterSpec: the given paths, per type, of each object (a reference and
+    None) or of every object its traversal specs reach (a reference and those specs; the
+    reference itself skipped)."""
+    return client.create(
         'PropertyFilterSpec',
-        objectSet=[client.create('ObjectSpec', obj=root, skip=True, selectSet=traversals)],
+        objectSet=[client.create('ObjectSpec', obj=ref, skip=traversals is not None,
+                                 **({'selectSet': traversals} if traversals else {}))
+                   for ref, traversals in objects],
         propSet=[client.create('PropertySpec', type=t, all=False, pathSet=list(paths))
                  for t, paths in paths_by_type.items()])
-    return _retrieve(client, spec)
 
 
 def _retrieve(client, spec) -> list[Item]:

@@ -48,9 +48,8 @@ from oslo_log import log as logging
 from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
 from suds import transport
-from suds.bindings import multiref
 
-from vmdk_volume.vsphere import errors, redact
+from vmdk_volume.vsphere import errors, internals, redact
 
 LOG = logging.getLogger(__name__)
 MAX_LOGIN_BACKOFF_S = 30
@@ -98,7 +97,7 @@ class Session(api.VMwareAPISession):
     @property
     def key(self) -> str | None:
         """The current login's session key: it changes when the session is renewed."""
-        return self._session_id
+        return internals.session_id(self)
 
     def login(self, attempts: int | None = None) -> None:
         """Log in, trying ``attempts`` times if given (else ``api_retry_count`` + 1)."""
@@ -113,7 +112,7 @@ class Session(api.VMwareAPISession):
     def vim(self):
         """oslo.vmware's vim service; before it first fetches the WSDL from vCenter (which
         it does with no time limit), vCenter must answer within ``LOGIN_TIMEOUT_S``."""
-        if self._vim is None and not self.endpoint.wsdl_location:
+        if not internals.has_vim(self) and not self.endpoint.wsdl_location:
             self._probe()
         return api.VMwareAPISession.vim.fget(self)
 
@@ -142,11 +141,11 @@ class Session(api.VMwareAPISession):
     def _login_once(self):
         """One login, its socket operations bounded (see the module docstring)."""
         transport = self.vim.client.options.transport
-        transport._connection_timeout = self.endpoint.timeout_s or LOGIN_TIMEOUT_S
+        internals.set_socket_timeout(transport, self.endpoint.timeout_s or LOGIN_TIMEOUT_S)
         try:
-            return api.VMwareAPISession._create_session.__wrapped__(self)
+            return internals.login_once(self)
         finally:
-            transport._connection_timeout = self.endpoint.timeout_s
+            internals.set_socket_timeout(transport, self.endpoint.timeout_s)
 
 
 def connect(endpoint: Endpoint, attempts: int | None = None) -> Session:
@@ -162,7 +161,7 @@ def connect(endpoint: Endpoint, attempts: int | None = None) -> Session:
     return session
 
 
-class _OneReplyAtATime(multiref.MultiRef):
+class _OneReplyAtATime(internals.MultiRef):
     """suds' per-binding reply state, used by one thread at a time (parsing only: no
     I/O under the lock)."""
 
@@ -205,12 +204,9 @@ def prepare(service) -> None:
     options = service.client.options
     if not isinstance(options.transport, _UnavailableIsNoAnswer):
         options.transport = _UnavailableIsNoAnswer(options.transport)
-    for wsdl_service in service.client.wsdl.services:
-        for port in wsdl_service.ports:
-            for method in port.methods.values():
-                for binding in (method.binding.input, method.binding.output):
-                    if binding and not isinstance(binding.multiref, _OneReplyAtATime):
-                        binding.multiref = _OneReplyAtATime()
+    for binding in internals.bindings(service):
+        if not isinstance(binding.multiref, _OneReplyAtATime):
+            binding.multiref = _OneReplyAtATime()
 
 
 def _is_transient(failure: errors.VSphereError) -> bool:

@@ -26,6 +26,7 @@ import dataclasses
 import datetime
 from collections.abc import Mapping
 
+from vmdk_volume.units import KiB
 from vmdk_volume.vsphere.disks import AdapterType, DiskType
 
 EXTENSION_KEY = 'org.openstack.storage'
@@ -38,7 +39,6 @@ EXTENSION_TYPE = 'volume'
 HARDWARE_VERSION = 'vmx-08'     # every ESXi since 5.0 runs it: backings can move anywhere
 _CONTROLLER_KEY = -100
 _IDE_CONTROLLER_KEY = 200       # the IDE controller every VM gets by default
-KiB = 1024
 
 
 def volume_marks(volume_id: str) -> dict[str, str]:
@@ -166,11 +166,12 @@ def relocate_spec(client, *, datastore: str, host: str, pool: str, disk_key: int
 
 
 def clone_spec(client, relocate, *, volume_id: str, marks: Mapping[str, str],
-               template: bool = False, snapshot=None, linked: bool = False,
+               template: bool = False, snapshot: str | None = None, linked: bool = False,
                grow: tuple[int, int] | None = None):
     """A CloneVM spec giving the clone its identity (instanceUuid ``volume_id``, exactly
-    ``marks``; the disk UUID travels in ``relocate``'s locator). A ``linked`` clone shares
-    ``snapshot``'s disk through a child delta disk. ``grow`` (disk key, bytes) enlarges the
+    ``marks``; the disk UUID travels in ``relocate``'s locator), of the VM as it is or at
+    ``snapshot`` (a moref value). A ``linked`` clone shares ``snapshot``'s disk through a
+    child delta disk. ``grow`` (disk key, bytes) enlarges the
     copied disk in the same task."""
     if linked:
         relocate.diskMoveType = 'createNewChildDiskBacking'
@@ -183,7 +184,7 @@ def clone_spec(client, relocate, *, volume_id: str, marks: Mapping[str, str],
     spec = client.create('VirtualMachineCloneSpec', location=relocate, powerOn=False,
                          template=template, config=config)
     if snapshot is not None:
-        spec.snapshot = snapshot
+        spec.snapshot = client.ref('VirtualMachineSnapshot', snapshot)
     return spec
 
 
@@ -203,6 +204,22 @@ def disk_edit(client, disk, **changes):
     for name, value in changes.items():
         setattr(disk, name, value)
     return change
+
+
+def disk_capacity_edit(client, disk, size_bytes: int):
+    """A device change growing ``disk`` (as read) to ``size_bytes``, rounded up to KiB."""
+    kb = -(-size_bytes // KiB)
+    return disk_edit(client, disk, capacityInKB=kb, capacityInBytes=kb * KiB)
+
+
+def device_changes(client, changes: list, profile_id: str | None = None,
+                   set_profile: bool = False):
+    """A ReconfigVM spec making the device ``changes``; with ``set_profile``, giving the VM
+    the policy ``profile_id`` too."""
+    spec = client.create('VirtualMachineConfigSpec', deviceChange=changes)
+    if set_profile:
+        spec.vmProfile = profile_specs(client, profile_id)
+    return spec
 
 
 def adapter_change(client, disk, controller, adapter_type: AdapterType) -> list:

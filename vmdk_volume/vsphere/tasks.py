@@ -86,13 +86,9 @@ class TaskWaiter:
         collector = client.call('CreatePropertyCollector', client.content.propertyCollector)
         recent = client.create('TraversalSpec', name='recent', type='TaskManager',
                                path='recentTask', skip=False)
-        spec = client.create(
-            'PropertyFilterSpec',
-            objectSet=[client.create('ObjectSpec', obj=client.content.taskManager, skip=True,
-                                     selectSet=[recent])]
-            + [client.create('ObjectSpec', obj=task, skip=False) for task in waiting],
-            propSet=[client.create('PropertySpec', type='Task', all=False,
-                                   pathSet=list(_INFO_PATHS))])
+        spec = properties.filter_spec(
+            client, [(client.content.taskManager, [recent])] + [(task, None) for task in waiting],
+            {'Task': _INFO_PATHS})
         client.call('CreateFilter', collector, spec=spec, partialUpdates=False)
         with self._cond:    # published only once complete: a half-made watch is never used
             self._collector, self._version = collector, ''

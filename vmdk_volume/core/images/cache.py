@@ -43,19 +43,21 @@ import dataclasses
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from oslo_log import log as logging
 
 from vmdk_volume.core import folders
 from vmdk_volume.core import locks as vlocks
-from vmdk_volume.core.backings import Backing, BackingRequest
-from vmdk_volume.vsphere import errors, inventory, properties, specs
+from vmdk_volume.core.backings import Backing, BackingRequest, Backings
+from vmdk_volume.core.config import ImageCacheConfig
+from vmdk_volume.units import GiB
+from vmdk_volume.vsphere import devices, errors, inventory, properties, specs
+from vmdk_volume.vsphere.vm import VirtualMachine
 
 LOG = logging.getLogger(__name__)
 IMAGE_ID_KEY = specs.IMAGE_ID_KEY
 CHECKSUM_KEY = specs.CHECKSUM_KEY
-GiB = 1024 ** 3
 
 
 @dataclasses.dataclass
@@ -72,20 +74,20 @@ class Entry:
 class ImageCache:
     """Templates of images on one vCenter (see the module docstring)."""
 
-    def __init__(self, backend):
-        self._backend = backend
+    def __init__(self, client, backings: Backings, locks: vlocks.Locks,
+                 limits: Callable[[], ImageCacheConfig]):
+        self._client = client
+        self._backings = backings
+        self._locks = locks
+        self._limits = limits       # the image cache options as they are now
         self._lock = threading.Condition()
         self._entries: dict[str, Entry] | None = None
         self._unfinished: dict[str, list[str]] = {}    # image id -> VMs of unfinished fills
         self._readers: collections.Counter[str] = collections.Counter()  # clones per image
         self._read_at = 0.0     # time.monotonic() of the last read of the index
 
-    @property
-    def limits(self):
-        return self._backend.config.image_cache
-
     def folder_path(self) -> tuple[str, ...]:
-        return (folders.ROOT_FOLDER, folders.inventory_name(self.limits.folder))
+        return (folders.ROOT_FOLDER, folders.inventory_name(self._limits().folder))
 
     def template_request(self, image_id: str, checksum: str,
                          request: BackingRequest) -> BackingRequest:
@@ -97,8 +99,8 @@ class ImageCache:
 
     def lock(self, image_id: str):
         """The image's lock (every process of the backend): fills and drops run under it."""
-        vcenter = self._backend.client.content.about.instanceUuid
-        return self._backend.locks(vlocks.name('image', vcenter, image_id))
+        vcenter = self._client.content.about.instanceUuid
+        return self._locks(vlocks.name('image', vcenter, image_id))
 
     @contextlib.contextmanager
     def reading(self, image_id: str) -> Iterator[None]:
@@ -130,7 +132,7 @@ class ImageCache:
                 self._drop(entry)
             return None
         try:
-            template = self._backend.describe(entry.ref, _identity(entry))
+            template = self._backings.describe(entry.ref, _identity(entry))
         except errors.NotFound:     # gone, or its moref now another VM's (vCenter restored)
             self._forget(entry)
             return None
@@ -145,13 +147,12 @@ class ImageCache:
         for ref in refs:
             LOG.warning('Destroying %s, an unfinished import of image %s into the cache '
                         '(interrupted)', ref, image_id)
-            self._backend.backings.delete(ref)
+            self._backings.delete(ref)
 
     def add(self, image_id: str, checksum: str, ref: str, size_bytes: int) -> None:
         """Keep a freshly imported and verified template: mark it as one, the sign that
         its fill completed."""
-        client = self._backend.client
-        client.call('MarkAsTemplate', client.ref('VirtualMachine', ref))
+        VirtualMachine(self._client, ref).mark_as_template()
         self._load()
         with self._lock:
             self._entries[image_id] = Entry(image_id, checksum, ref, size_bytes, time.time())
@@ -170,11 +171,12 @@ class ImageCache:
             ranked = sorted(self._entries.values(),
                             key=lambda e: (e.image_id == keep, e.used), reverse=True)
         count = size = 0
+        limits = self._limits()
         for entry in ranked:
             count += 1
             size += entry.size_bytes
-            over_size = self.limits.max_size_gb and size > self.limits.max_size_gb * GiB
-            if entry.image_id != keep and (count > self.limits.max_count or over_size):
+            over_size = limits.max_size_gb and size > limits.max_size_gb * GiB
+            if entry.image_id != keep and (count > limits.max_count or over_size):
                 self._evict(entry)
 
     def _evict(self, entry: Entry) -> None:
@@ -202,7 +204,7 @@ class ImageCache:
         with self._lock:
             self._lock.wait_for(lambda: not self._readers[entry.image_id])
         self._forget(entry)
-        self._backend.backings.delete(entry.ref, _identity(entry))
+        self._backings.delete(entry.ref, _identity(entry))
 
     def _forget(self, entry: Entry) -> None:
         with self._lock:
@@ -217,7 +219,7 @@ class ImageCache:
                 return dict(self._entries)
         read_at = time.monotonic()
         found, unfinished = {}, collections.defaultdict(list)
-        items = inventory.virtual_machines(self._backend.client, [
+        items = inventory.virtual_machines(self._client, [
             'config.extraConfig', 'config.template', 'config.hardware.device',
             'config.createDate'])
         for item in items:
@@ -246,9 +248,8 @@ def _entry(item) -> Entry | None:
     values = properties.options(item.get('config.extraConfig'))
     if not values.get(IMAGE_ID_KEY) or values.get(specs.VOLUME_ID_KEY):
         return None
-    devices = getattr(item.get('config.hardware.device'), 'VirtualDevice', None) or []
-    size = sum(int(d.capacityInKB) * 1024 for d in devices
-               if type(d).__name__ == 'VirtualDisk')
+    size = sum(devices.capacity_bytes(disk) for disk in devices.disks(
+        devices.device_list(item.get('config.hardware.device'))))
     created = item.get('config.createDate')
     used = created.timestamp() if hasattr(created, 'timestamp') else 0.0
     return Entry(values[IMAGE_ID_KEY], values.get(CHECKSUM_KEY, ''), item.value, size, used)

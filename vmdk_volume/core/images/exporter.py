@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 
 from oslo_log import log as logging
 
+from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import convert, formats, source, transfer
 from vmdk_volume.vsphere import leases
 
@@ -44,8 +45,9 @@ def image_properties(adapter_type: str) -> dict:
 class Exporter:
     """Exports backings of one backend into images."""
 
-    def __init__(self, backend, peer: transfer.Peer):
-        self._backend = backend
+    def __init__(self, client, config: BackendConfig, peer: transfer.Peer):
+        self._client = client
+        self._config = config
         self._peer = peer
 
     def export(self, ref: str | None, size_bytes: int, store: Store, what: str) -> None:
@@ -54,12 +56,11 @@ class Exporter:
         if ref is None:
             self._export_empty(size_bytes, store, what)
             return
-        client = self._backend.client
-        lease = leases.Lease.export_vm(client, ref)
+        lease = leases.Lease.export_vm(self._client, ref)
         try:
             _entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)
             meter = transfer.Meter('export of %s' % what, urls[0].size,
-                                   self._backend.config.image_transfer_timeout_s,
+                                   self._config.image_transfer_timeout_s,
                                    on_progress=lease.progress)
             store(source.ChunkReader(_checked(transfer.download(self._peer, urls[0].url,
                                                                 meter))))
@@ -70,7 +71,7 @@ class Exporter:
             raise
 
     def _export_empty(self, size_bytes: int, store: Store, what: str) -> None:
-        tmp_dir = self._backend.config.tmp_dir
+        tmp_dir = self._config.tmp_dir
         fd, path = tempfile.mkstemp(prefix=source.temporary_prefix(), suffix='.vmdk',
                                     dir=tmp_dir)
         os.close(fd)

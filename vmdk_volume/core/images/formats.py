@@ -31,10 +31,10 @@ from oslo_utils.imageutils import format_inspector
 
 from vmdk_volume.core.images import grains, qemu, transfer, vmdk
 from vmdk_volume.core.images.errors import ImageUnacceptable
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere.disks import AdapterType
 
 LOG = logging.getLogger(__name__)
-GiB = 1024 ** 3
 HEAD_BYTES = 2 * 1024 * 1024    # enough for a sparse header and its (at most 1 MiB) descriptor
 DEFAULT_VMDK_TYPES = ('streamOptimized', 'monolithicSparse')
 RAW_LIKE = ('raw', 'gpt')       # qemu-img sees a partitioned raw disk as raw

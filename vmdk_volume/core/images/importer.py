@@ -25,14 +25,19 @@ destroyed and the temporary files removed.
 import contextlib
 import dataclasses
 import os
+import typing
 from collections.abc import Callable, Iterable, Iterator
 
 from oslo_log import log as logging
 
-from vmdk_volume.core.backings import Backing, BackingRequest
+from vmdk_volume.core.backings import Backing, BackingRequest, Backings
+from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import convert, formats, source, transfer
 from vmdk_volume.core.images.formats import ImageMeta, Probe
 from vmdk_volume.vsphere import errors
+
+if typing.TYPE_CHECKING:
+    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 SPOOL_SLACK = 64 * 1024 * 1024   # a qcow2 may hold metadata beyond its virtual size
@@ -59,17 +64,21 @@ class Upload:
 
 
 class Importer:
-    """Imports images into new backings of one backend."""
+    """Imports images into new backings: ``backend`` places them and grows them,
+    ``backings`` reads and destroys them; ``config`` gives the transfer time limit and the
+    directory of temporary files."""
 
-    def __init__(self, backend, peer: transfer.Peer,
-                 rules: formats.ImageRules = formats.CINDER_DEFAULTS):
+    def __init__(self, backend: 'Backend', backings: Backings, config: BackendConfig,
+                 peer: transfer.Peer, rules: formats.ImageRules = formats.CINDER_DEFAULTS):
         self._backend = backend
+        self._backings = backings
+        self._config = config
         self._peer = peer
         self._rules = rules
 
     @property
     def _timeout_s(self) -> int:
-        return self._backend.config.image_transfer_timeout_s
+        return self._config.image_transfer_timeout_s
 
     def import_image(self, image: ImageData, request: BackingRequest,
                      folder_path: tuple[str, ...], grow: bool = True) -> Backing:
@@ -85,7 +94,7 @@ class Importer:
             try:
                 self._backend.extend(landed.ref, request.size_bytes, backing=landed)
             except BaseException:
-                _destroy_quietly(self._backend, landed.ref)
+                _destroy_quietly(self._backings, landed.ref)
                 raise
             landed = dataclasses.replace(landed, size_bytes=request.size_bytes)
         return landed
@@ -125,7 +134,7 @@ class Importer:
     @contextlib.contextmanager
     def _converted(self, meta: ImageMeta, chunks: Iterable[bytes], limit: int
                    ) -> Iterator[Upload]:
-        tmp_dir = self._backend.config.tmp_dir
+        tmp_dir = self._config.tmp_dir
         meter = transfer.Meter('download of image %s' % meta.image_id, meta.size,
                                self._timeout_s)
         spooled = source.spool(chunks, tmp_dir, meter, limit + SPOOL_SLACK)
@@ -150,9 +159,8 @@ class Importer:
 
     def _upload(self, upload: Upload, request: BackingRequest, folder_path: tuple[str, ...],
                 what: str) -> Backing:
-        backend = self._backend
         request = dataclasses.replace(request, size_bytes=upload.virtual_size)
-        where, lease = backend.start_import(request, folder_path)
+        where, lease = self._backend.start_import(request, folder_path)
         entity = None
         try:
             entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)
@@ -168,12 +176,12 @@ class Importer:
         except BaseException as error:
             lease.abort(str(error) or type(error).__name__)
             if entity is not None:
-                _destroy_quietly(backend, entity)
+                _destroy_quietly(self._backings, entity)
             raise
 
     def _verify(self, entity: str, virtual_size: int) -> Backing:
         """The imported backing, if its disk holds the image's virtual size."""
-        landed = self._backend.describe(entity)
+        landed = self._backings.describe(entity)
         if landed.size_bytes < virtual_size:
             raise transfer.TransferFailed(
                 'the imported disk of %s holds %d bytes, less than the image\'s %d'
@@ -181,8 +189,8 @@ class Importer:
         return landed
 
 
-def _destroy_quietly(backend, entity: str) -> None:
+def _destroy_quietly(backings: Backings, entity: str) -> None:
     try:
-        backend.backings.delete(entity)
+        backings.delete(entity)
     except errors.VSphereError as error:
         LOG.warning('Could not destroy the half-imported backing %s: %s', entity, error)

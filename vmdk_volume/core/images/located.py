@@ -26,14 +26,19 @@ streamed import, which checks it again.
 """
 
 import dataclasses
+import typing
 import urllib.parse
 from collections.abc import Iterable
 
 from oslo_log import log as logging
 
-from vmdk_volume.core.backings import BackingRequest
+from vmdk_volume.core.backings import BackingRequest, Backings
 from vmdk_volume.core.images import formats, transfer
 from vmdk_volume.vsphere import errors
+from vmdk_volume.vsphere.session import Endpoint
+
+if typing.TYPE_CHECKING:
+    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 SCHEME = 'vsphere'
@@ -87,13 +92,16 @@ def locations_of(image_location) -> list[str]:
 class LocatedImages:
     """Volumes from image files on the datastores of one backend's vCenter."""
 
-    def __init__(self, backend, peer: transfer.Peer):
+    def __init__(self, backend: 'Backend', backings: Backings, endpoint: Endpoint,
+                 peer: transfer.Peer):
         self._backend = backend
+        self._backings = backings
+        self._endpoint = endpoint
         self._peer = peer
 
     def find(self, urls: Iterable[str]) -> tuple[DatastoreFile, str] | None:
         """The first location on this vCenter, with its datacenter's moref value."""
-        host = self._backend.config.endpoint.host
+        host = self._endpoint.host
         for url in urls:
             found = DatastoreFile.parse(url)
             if found is None or found.host != host.lower():
@@ -118,7 +126,7 @@ class LocatedImages:
             return None
         try:
             head, size = transfer.read_head(self._peer, found.http_url(
-                self._backend.config.endpoint.port), formats.HEAD_BYTES)
+                self._endpoint.port), formats.HEAD_BYTES)
         except transfer.TransferFailed as error:
             LOG.warning('Image %s: cannot read %s (%s): importing it instead',
                         meta.image_id, found.datastore_path, error)
@@ -136,13 +144,13 @@ class LocatedImages:
         ref = backend.create_backing(
             dataclasses.replace(request, size_bytes=probe.virtual_size), project_id)
         try:
-            backend.backings.copy_disk_file(found.datastore_path, datacenter,
-                                            backend.describe(ref))
+            self._backings.copy_disk_file(found.datastore_path, datacenter,
+                                          self._backings.describe(ref))
             if request.size_bytes > probe.virtual_size:
                 backend.extend(ref, request.size_bytes)
         except BaseException:
             try:
-                backend.backings.delete(ref)
+                self._backings.delete(ref)
             except errors.VSphereError as error:
                 LOG.warning('Could not destroy the half-made backing %s: %s', ref, error)
             raise

@@ -33,9 +33,9 @@ from oslo_concurrency import processutils
 from oslo_log import log as logging
 
 from vmdk_volume.core.images.errors import ImageUnacceptable
+from vmdk_volume.units import GiB
 
 LOG = logging.getLogger(__name__)
-GiB = 1024 ** 3
 # Cinder's defaults for image_introspection_cpu_limit and ..._address_space_limit.
 INFO_LIMITS = processutils.ProcessLimits(cpu_time=60, address_space=1 * GiB)
 CONVERT_ADDRESS_SPACE = 2 * GiB

@@ -13,13 +13,19 @@
 """Images: Glance images into backings and back (formats, conversion, transfer, cache)."""
 
 import contextlib
+import typing
 import uuid
 
 from oslo_log import log as logging
 
-from vmdk_volume.core.backings import Backing, BackingRequest
+from vmdk_volume.core.backings import Backing, BackingRequest, Backings
+from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import cache, exporter, formats, importer, located, transfer
 from vmdk_volume.vsphere import errors, leases, properties, specs
+from vmdk_volume.vsphere.vm import VirtualMachine
+
+if typing.TYPE_CHECKING:
+    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 FILL_ATTEMPTS = 2    # a template evicted by another process before its clone: import again
@@ -28,19 +34,29 @@ FILL_ATTEMPTS = 2    # a template evicted by another process before its clone: i
 class Images:
     """Image operations of one backend: what the driver's image methods call."""
 
-    def __init__(self, backend, rules: formats.ImageRules = formats.CINDER_DEFAULTS):
+    def __init__(self, backend: 'Backend', rules: formats.ImageRules = formats.CINDER_DEFAULTS):
+        # The wiring of the image classes: each gets what it uses of the backend.
         self._backend = backend
+        self._backings: Backings = backend.backings
+        self._client = backend.client
         self._rules = rules
-        self.cache = cache.ImageCache(backend)
+        self.cache = cache.ImageCache(self._client, self._backings, backend.locks,
+                                      lambda: self._config.image_cache)
+
+    @property
+    def _config(self) -> BackendConfig:
+        """The backend's options as they are now (read at each operation)."""
+        return self._backend.config
 
     def peer(self) -> transfer.Peer:
         """How to reach this vCenter's NFC URLs (with the current session's cookie)."""
-        endpoint = self._backend.config.endpoint
+        endpoint = self._config.endpoint
         return transfer.Peer(ca_file=endpoint.ca_file, insecure=endpoint.insecure,
-                             cookie=leases.session_cookie(self._backend.client))
+                             cookie=leases.session_cookie(self._client))
 
     def _importer(self) -> importer.Importer:
-        return importer.Importer(self._backend, self.peer(), self._rules)
+        return importer.Importer(self._backend, self._backings, self._config, self.peer(),
+                                 self._rules)
 
     def import_image(self, image: importer.ImageData, request: BackingRequest,
                      project_id: str, existing: str | None = None) -> str:
@@ -50,7 +66,7 @@ class Images:
         if existing is not None:
             return self._import_into(image, request, project_id, existing)
         meta = image.meta
-        if not (self._backend.config.image_cache.enabled and meta.checksum):
+        if not (self._config.image_cache.enabled and meta.checksum):
             return self._importer().import_image(
                 image, request, self._backend.volume_folder_path(project_id)).ref
         ref = self.from_cache(meta.image_id, meta.checksum, request, project_id)
@@ -67,7 +83,7 @@ class Images:
         """A clone of the image's cached template, or None if it is not cached (or not
         finished: a fill in progress is never cloned). Then the cache is evicted to its
         limits: an eviction skipped while this clone ran is done by the last clone."""
-        if not (self._backend.config.image_cache.enabled and checksum):
+        if not (self._config.image_cache.enabled and checksum):
             return None
         with self.cache.reading(image_id):
             template = self.cache.lookup(image_id, checksum)
@@ -102,7 +118,7 @@ class Images:
             return self.clone_template(template, request, project_id, image_id)
         except errors.NotFound:
             try:
-                self._backend.backings.describe(template.ref)
+                self._backings.describe(template.ref)
             except errors.NotFound:
                 LOG.info('The cached template %s of image %s vanished while it was cloned',
                          template.ref, image_id)
@@ -114,7 +130,8 @@ class Images:
                       request: BackingRequest, project_id: str) -> str | None:
         """A datastore-side copy of the image if one of ``urls`` is a sparse VMDK file on
         this vCenter (see ``located``), else None."""
-        images = located.LocatedImages(self._backend, self.peer())
+        images = located.LocatedImages(self._backend, self._backings, self._config.endpoint,
+                                       self.peer())
         found = images.find(urls)
         if found is None:
             return None
@@ -154,27 +171,25 @@ class Images:
         except errors.AlreadyExists as duplicate:
             self._destroy_leftover_import(duplicate, request.volume_id)
             source = self._importer().import_image(image, temporary, folder)
-        backings = self._backend.backings
         try:
-            backings.copy_disk(source, self._backend.describe(existing))
+            self._backings.copy_disk(source, self._backings.describe(existing))
         finally:
-            backings.delete(source.ref)
+            self._backings.delete(source.ref)
         return existing
 
     def _destroy_leftover_import(self, duplicate: errors.AlreadyExists, volume_id: str) -> None:
         """Destroy the VM holding the name of the volume's temporary import VM if it is one
         (marked with the volume's id): an import a crash interrupted; else re-raise."""
-        client = self._backend.client
         holder = duplicate.holder
-        marks = properties.options(properties.fetch_one(
-            client, client.ref('VirtualMachine', holder), ['config.extraConfig']).get(
-            'config.extraConfig')) if holder else {}
+        marks = properties.options(VirtualMachine(self._client, holder).read(
+            ['config.extraConfig']).get('config.extraConfig')) if holder else {}
         if marks.get(specs.IMPORT_KEY) != volume_id:
             raise duplicate
         LOG.warning('Destroying %s, an import into the backing of volume %s that was '
                     'interrupted', holder, volume_id)
-        self._backend.backings.delete(holder)
+        self._backings.delete(holder)
 
     def export(self, ref: str | None, size_bytes: int, store: exporter.Store,
                what: str) -> None:
-        exporter.Exporter(self._backend, self.peer()).export(ref, size_bytes, store, what)
+        exporter.Exporter(self._client, self._config, self.peer()).export(
+            ref, size_bytes, store, what)

@@ -28,12 +28,13 @@ from collections.abc import Callable, Iterable, Iterator
 
 from oslo_log import log as logging
 
+from vmdk_volume.units import MiB
+
 LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 SOCKET_TIMEOUT_S = 60
 LOG_EVERY_S = 10
 LEASE_EVERY_S = 30
-MiB = 1024 * 1024
 
 
 class TransferFailed(RuntimeError):
