@@ -53,11 +53,17 @@ def spool(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def cinder(proxy, spool, tmp_path_factory):
+def backends(spool) -> dict[str, dict[str, str]]:
+    """The options of each backend section (all on the one simulator)."""
     common = {'vmware_api_retry_count': '3', 'vmware_api_timeout_secs': str(API_TIMEOUT_S),
               'vmware_tmp_dir': str(spool)}
-    harness = Cinder(tmp_path_factory.mktemp('cinder'), {'vc': proxy, 'cow': proxy},
-                     {'vc': common, 'cow': dict(common, vmware_snapshot_format='COW')})
+    return {'vc': common, 'cow': dict(common, vmware_snapshot_format='COW')}
+
+
+@pytest.fixture(scope='session')
+def cinder(proxy, backends, tmp_path_factory):
+    harness = Cinder(tmp_path_factory.mktemp('cinder'), dict.fromkeys(backends, proxy),
+                     backends)
     yield harness
     harness.stop()
 

@@ -1,0 +1,109 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The cinder-volume processes of the crash column (test_crash.py): each a VolumeManager of
+its own with our driver, on the fault suite's cinder.conf, database, locks and images.
+
+``run``: the operation (of ``operations.OPERATIONS``) on what the test made; the test kills
+the process while the fault proxy holds the operation's step. ``restart``: Cinder starts
+again (``init_host``: the driver's ``do_setup``, then Cinder's clean-up of what was left
+mid-operation), then what a user or operator does next: what Cinder put in ``error`` is
+deleted, a volume left ``retyping`` (Cinder does not clean that status up) is reset to its
+previous status as ``cinder reset-state`` would, and the operation is done again; its results'
+ids and the statuses init_host left are printed as JSON. Run as
+``python -m tests.reliability.crashing <request>``.
+"""
+
+import json
+import pathlib
+import sys
+import types
+
+
+def _case(harness, request: dict):
+    from cinder import objects
+
+    from tests.reliability.operations import Case
+    case = Case(harness, request['backend'], pathlib.Path(request['tmp']),
+                image_id=request['image_id'], unmanaged=request['unmanaged'])
+    if request['raw']:
+        case.raw = pathlib.Path(request['raw'])
+    if request['volume']:
+        case.volume = objects.Volume.get_by_id(harness.context, request['volume'])
+    if request['snapshot']:
+        case.snapshot = objects.Snapshot.get_by_id(harness.context, request['snapshot'])
+    return case
+
+
+def _left(harness, request: dict) -> tuple[list, list]:
+    """The volumes and snapshots the killed run made or worked on, as init_host left them."""
+    from cinder import objects
+    context = harness.context
+    volumes = [objects.Volume.get_by_id(context, i) for i in request['volumes']]
+    snapshots = [objects.Snapshot.get_by_id(context, i) for i in request['snapshots']]
+    return volumes, snapshots
+
+
+def _recover(case, volumes: list, snapshots: list) -> None:
+    """Delete what is in error; a volume left retyping goes back to its previous status."""
+    manager, context = case.manager, case.context
+    for snapshot in snapshots:
+        if snapshot.status == 'error':
+            manager.delete_snapshot(context, snapshot)
+    for volume in volumes:
+        if volume.status == 'error':
+            manager.delete_volume(context, volume)
+        elif volume.status == 'retyping':
+            volume.status = volume.previous_status or 'available'
+            volume.save()
+
+
+def _again(case, operation, volumes: list) -> None:
+    """The operation again: a first attach on the volume it was attaching, else anew."""
+    from tests.reliability import operations
+    if operation.name == 'create+attach':
+        for volume in volumes:
+            volume.refresh()
+            operations.attach(case, volume)
+            case.result.append(volume)
+        return
+    if case.volume is not None:
+        case.volume.refresh()
+    operation.run(case)
+
+
+def main(request: dict) -> None:
+    from vmdk_volume.cinder_harness import Cinder
+    vc = types.SimpleNamespace(**request['vc'])
+    workdir = pathlib.Path(request['workdir'])
+    harness = Cinder(workdir, dict.fromkeys(request['options'], vc), request['options'],
+                     database=workdir / 'cinder.db')
+    from tests.reliability.operations import OPERATIONS
+    operation = next(op for op in OPERATIONS if op.name == request['operation'])
+    case = _case(harness, request)
+    try:
+        if request['phase'] == 'run':
+            print(json.dumps({'ready': True}), flush=True)
+            operation.run(case)
+            return
+        volumes, snapshots = _left(harness, request)
+        statuses = sorted({item.status for item in volumes + snapshots})
+        _recover(case, volumes, snapshots)
+        _again(case, operation, volumes)
+        print(json.dumps({'statuses': statuses, 'result': [
+            [type(item).__name__, item.id] for item in case.result]}), flush=True)
+    finally:
+        harness.stop()
+
+
+if __name__ == '__main__':
+    main(json.loads(sys.argv[1]))
