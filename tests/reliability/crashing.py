@@ -10,8 +10,9 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The cinder-volume processes of the crash column (test_crash.py): each a VolumeManager of
-its own with our driver, on the fault suite's cinder.conf, database, locks and images.
+"""The cinder-volume processes of the crash column (test_crash.py): each a VolumeManager with
+our driver for one backend section of the fault suite (as cinder-volume runs one process per
+backend), on the suite's database and images, with the locks of the case's processes.
 
 ``run``: the operation (of ``operations.OPERATIONS``) on what the test made; the test kills
 the process while the fault proxy holds the operation's step. ``restart``: Cinder starts
@@ -81,12 +82,24 @@ def _again(case, operation, volumes: list) -> None:
     operation.run(case)
 
 
-def main(request: dict) -> None:
+def _harness(request: dict):
+    """Cinder with the request's backend, on the shared database and images."""
     from vmdk_volume.cinder_harness import Cinder
+    from vmdk_volume.local_images import LocalImages
     vc = types.SimpleNamespace(**request['vc'])
-    workdir = pathlib.Path(request['workdir'])
-    harness = Cinder(workdir, dict.fromkeys(request['options'], vc), request['options'],
-                     database=workdir / 'cinder.db')
+    workdir, shared = pathlib.Path(request['workdir']), pathlib.Path(request['shared'])
+    workdir.mkdir(exist_ok=True)
+    backend = request['backend']
+    harness = Cinder(workdir, {backend: vc}, {backend: request['options']},
+                     database=shared / 'cinder.db')
+    harness.images = LocalImages(shared / 'images')
+    for meta in request['images']:
+        harness.images.images[meta['id']] = meta
+    return harness
+
+
+def main(request: dict) -> None:
+    harness = _harness(request)
     from tests.reliability.operations import OPERATIONS
     operation = next(op for op in OPERATIONS if op.name == request['operation'])
     case = _case(harness, request)

@@ -147,9 +147,11 @@ def _restarted(case: Case, op: Operation, made: dict, proxy, backends) -> tuple[
 
 
 def _command(case: Case, op: Operation, phase: str, backends, proxy, **made) -> list[str]:
+    images = case.cinder.images
     request = dict(
         phase=phase, operation=op.name, backend=case.backend, tmp=str(case.tmp),
-        workdir=str(case.cinder.conf_file.parent), options=backends,
+        workdir=str(case.tmp / 'cinder-volume'), shared=str(case.cinder.conf_file.parent),
+        options=backends[case.backend], images=[images.show(None, i) for i in images.images],
         vc={'host': proxy.host, 'port': proxy.port, 'ca_file': proxy.ca_file},
         volume=case.volume and case.volume.id, snapshot=case.snapshot and case.snapshot.id,
         image_id=case.image_id, raw=case.raw and str(case.raw), unmanaged=case.unmanaged,
