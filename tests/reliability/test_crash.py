@@ -20,6 +20,7 @@ VM per volume or template snapshot id), and once the case's volumes are deleted 
 left: no orphan (``vmdk_volume.orphans``), no file in ``vmware_tmp_dir``.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -77,49 +78,83 @@ CRASHES = [
 def test_crash_at_step(cinder, proxy, backends, spool, record, tmp_path, crash: Crash):
     op = next(o for o in OPERATIONS if o.name == crash.operation)
     case = Case(cinder, op.backend, tmp_path)
-    op.setup(case)
-    data = _write(case) if crash.check else b''
-    expected = _disk(case, case.snapshot.id) if op.name == 'volume from snapshot' else None
     outcome = 'FAILED'
+    with _process('run', case, backends, proxy) as killed, \
+            _process('restart', case, backends, proxy) as restarted:
+        try:
+            op.setup(case)
+            data = _write(case) if crash.check else b''
+            expected = _disk(case, case.snapshot.id) if op.name == 'volume from snapshot' \
+                else None
+            made = _killed_at_step(case, op, crash.step, proxy, killed)
+            statuses, case.result = _restarted(case, op, made, restarted)
+            op.verify(case)
+            if crash.check:
+                crash.check(case, data)
+            if expected is not None:
+                assert all(_disk(case, item.id) == expected for item in case.result), \
+                    'the volume from the snapshot does not hold the snapshot\'s bytes'
+            _one_vm_each(case)
+            _nothing_left(case, spool)
+            outcome = '%s, retried ok' % '/'.join(statuses)
+        finally:
+            record(op.name, 'crash', outcome)
+
+
+@contextlib.contextmanager
+def _process(phase: str, case: Case, backends, proxy):
+    """A process of ``crashing`` for ``phase``, once it is ready; killed at the end if it is
+    still there."""
+    process = dict(backend=case.backend, workdir=str(case.tmp / 'cinder-volume'),
+                   shared=str(case.cinder.conf_file.parent), options=backends[case.backend],
+                   vc={'host': proxy.host, 'port': proxy.port, 'ca_file': proxy.ca_file})
+    log = case.tmp / ('%s.log' % phase)
+    with log.open('w') as stderr:
+        child = subprocess.Popen(
+            [sys.executable, '-m', 'tests.reliability.crashing', phase, json.dumps(process)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+            text=True)
+    child.log = log
     try:
-        made = _killed_at_step(case, op, crash.step, proxy, backends)
-        statuses, case.result = _restarted(case, op, made, proxy, backends)
-        op.verify(case)
-        if crash.check:
-            crash.check(case, data)
-        if expected is not None:
-            assert all(_disk(case, item.id) == expected for item in case.result), \
-                'the volume from the snapshot does not hold the snapshot\'s bytes'
-        _one_vm_each(case)
-        _clean_up(case)
-        assert not list(spool.iterdir()), 'temporary files left: %s' % list(spool.iterdir())
-        leftovers = _leftovers(cinder)
-        for orphan in leftovers:      # so that the next cases start clean
-            orphans.delete(cinder.managers['vc'].driver._backend.client, orphan)
-        assert not leftovers, 'left behind: %s' % leftovers
-        outcome = '%s, retried ok' % '/'.join(statuses) if statuses else 'retried ok'
+        yield child
     finally:
-        record(op.name, 'crash', outcome)
+        child.kill()
+        child.wait()
+        child.stdin.close()
+        child.stdout.close()
 
 
-def _killed_at_step(case: Case, op: Operation, step: str, proxy, backends) -> dict:
-    """Run the operation in a process of its own, SIGKILLed once the proxy holds ``step``;
-    the ids of the volumes and snapshots it made or worked on."""
+def _log(child: subprocess.Popen) -> str:
+    """The end of what ``child`` wrote to stderr."""
+    return child.log.read_text()[-6000:]
+
+
+def _ready(child: subprocess.Popen, request: dict) -> None:
+    """Wait for ``child`` to be ready, then hand it ``request``."""
+    line = child.stdout.readline()
+    if line.strip() != 'ready':
+        child.kill()
+        child.wait()
+        raise AssertionError('the process did not start:\n' + _log(child))
+    child.stdin.write(json.dumps(request) + '\n')
+    child.stdin.flush()
+
+
+def _killed_at_step(case: Case, op: Operation, step: str, proxy, child) -> dict:
+    """Have ``child`` run the operation, and SIGKILL it once the proxy holds ``step``; the
+    ids of the volumes and snapshots it made."""
     before = _rows(case)
     proxy.arm(Fault(step, FaultKind.HOLD, at_byte=AT_BYTE))
-    child = subprocess.Popen(_command(case, op, 'run', backends, proxy), cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        _ready(child, _request(case, op))
         _wait_held(proxy, child)
     finally:
         child.kill()
-        child.communicate()
+        child.wait()
         proxy.release()
         proxy.arm(None)
     volumes, snapshots = _rows(case)
-    worked_on = [case.volume.id] if case.volume is not None else []
-    return {'volumes': sorted(volumes - before[0]) + worked_on,
-            'snapshots': sorted(snapshots - before[1])}
+    return {'volumes': sorted(volumes - before[0]), 'snapshots': sorted(snapshots - before[1])}
 
 
 def _wait_held(proxy, child: subprocess.Popen) -> None:
@@ -127,36 +162,46 @@ def _wait_held(proxy, child: subprocess.Popen) -> None:
     while not proxy.held:
         if child.poll() is not None:
             raise AssertionError('the operation ended (rc %s) before its step was held:\n%s'
-                                 % (child.returncode, child.stderr.read()[-4000:]))
+                                 % (child.returncode, _log(child)))
         assert time.monotonic() < deadline, 'the step was not reached in %d s' % (
             HELD_TIMEOUT_S)
         time.sleep(0.1)
 
 
-def _restarted(case: Case, op: Operation, made: dict, proxy, backends) -> tuple[list, list]:
-    """Start cinder-volume again, recover and retry (``crashing``): the statuses init_host
-    left, and the Cinder objects the retry made or worked on."""
-    done = subprocess.run(_command(case, op, 'restart', backends, proxy, **made), cwd=ROOT,
-                          capture_output=True, text=True, timeout=RESTART_TIMEOUT_S)
-    assert done.returncode == 0, 'the restarted process failed:\n' + done.stderr[-6000:]
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
+def _restarted(case: Case, op: Operation, made: dict, child) -> tuple[list, list]:
+    """Have ``child`` start cinder-volume, recover and retry (``crashing``): the statuses
+    init_host left, and the Cinder objects the retry made or worked on."""
+    _ready(child, _request(case, op, **made))
+    try:
+        child.wait(timeout=RESTART_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise AssertionError('the restarted process hung:\n' + _log(child)) from None
+    assert child.returncode == 0, 'the restarted process failed:\n' + _log(child)
+    answer = json.loads(child.stdout.read().strip().splitlines()[-1])
     classes = {'Volume': objects.Volume, 'Snapshot': objects.Snapshot}
     result = [classes[kind].get_by_id(case.context, object_id)
               for kind, object_id in answer['result']]
     return answer['statuses'], result
 
 
-def _command(case: Case, op: Operation, phase: str, backends, proxy, **made) -> list[str]:
+def _request(case: Case, op: Operation, **made) -> dict:
     images = case.cinder.images
-    request = dict(
-        phase=phase, operation=op.name, backend=case.backend, tmp=str(case.tmp),
-        workdir=str(case.tmp / 'cinder-volume'), shared=str(case.cinder.conf_file.parent),
-        options=backends[case.backend], images=[images.show(None, i) for i in images.images],
-        vc={'host': proxy.host, 'port': proxy.port, 'ca_file': proxy.ca_file},
+    return dict(
+        operation=op.name, backend=case.backend, tmp=str(case.tmp),
+        images=[images.show(None, i) for i in images.images],
         volume=case.volume and case.volume.id, snapshot=case.snapshot and case.snapshot.id,
         image_id=case.image_id, raw=case.raw and str(case.raw), unmanaged=case.unmanaged,
         volumes=made.get('volumes', []), snapshots=made.get('snapshots', []))
-    return [sys.executable, '-m', 'tests.reliability.crashing', json.dumps(request)]
+
+
+def _nothing_left(case: Case, spool: pathlib.Path) -> None:
+    """Once the case's volumes and snapshots are deleted: no orphan, no temporary file."""
+    _clean_up(case)
+    assert not list(spool.iterdir()), 'temporary files left: %s' % list(spool.iterdir())
+    leftovers = _leftovers(case.cinder)
+    for orphan in leftovers:      # so that the next cases start clean
+        orphans.delete(case.cinder.managers['vc'].driver._backend.client, orphan)
+    assert not leftovers, 'left behind: %s' % leftovers
 
 
 def _rows(case: Case) -> tuple[set[str], set[str]]:
