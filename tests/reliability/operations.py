@@ -162,7 +162,8 @@ def _retype(case: Case) -> None:
     case.volume.status, case.volume.previous_status = 'retyping', case.volume.status
     case.volume.save()
     case.result.append(case.volume)
-    host = {'host': 'cinder@vc#vc', 'capabilities': case.manager.driver.get_volume_stats()}
+    host = {'host': 'cinder@%s#%s' % (case.backend, case.backend),
+            'capabilities': case.manager.driver.get_volume_stats()}
     case.manager.retype(case.context, case.volume, thick['id'], host,
                         migration_policy='never')
 
