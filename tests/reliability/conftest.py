@@ -81,8 +81,10 @@ def pytest_terminal_summary(terminalreporter):
         return
     faults = list(dict.fromkeys(f for row in MATRIX.values() for f in row))
     width = max(len(op) for op in MATRIX) + 2
+    widths = {f: max(19, len(f) + 2, *(len(row.get(f, '')) + 2 for row in MATRIX.values()))
+              for f in faults}
     terminalreporter.section('fault matrix (operation x fault -> outcome)')
-    terminalreporter.write_line(''.ljust(width) + ''.join(f.ljust(19) for f in faults))
+    terminalreporter.write_line(''.ljust(width) + ''.join(f.ljust(widths[f]) for f in faults))
     for operation, row in MATRIX.items():
         terminalreporter.write_line(operation.ljust(width) + ''.join(
-            row.get(f, '-').ljust(19) for f in faults))
+            row.get(f, '-').ljust(widths[f]) for f in faults))

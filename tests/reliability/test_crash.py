@@ -108,8 +108,9 @@ def test_crash_at_step(cinder, proxy, sections, spool, record, tmp_path, crash: 
             _process('restart', case, sections, proxy) as restarted:
         try:
             op.setup(case)
-            data = _write(case) if crash.check else b''
-            expected = _disk(case, case.snapshot.id) if op.name == 'volume from snapshot' \
+            data = _write(case, case.volume.id) if crash.check else b''
+            # the snapshot's content: what a volume from it must hold
+            expected = _write(case, case.snapshot.id) if op.name == 'volume from snapshot' \
                 else None
             made = _killed_at_step(case, op, crash.step, proxy, killed)
             statuses, case.result = _restarted(case, op, made, restarted)
@@ -128,8 +129,8 @@ def test_crash_at_step(cinder, proxy, sections, spool, record, tmp_path, crash: 
 
 @contextlib.contextmanager
 def _process(phase: str, case: Case, backends, proxy):
-    """A process of ``crashing`` for ``phase``, once it is ready; killed at the end if it is
-    still there."""
+    """A process of ``crashing`` for ``phase`` (``_ready`` waits for it); killed at the end
+    if it is still there."""
     process = dict(backend=case.backend, workdir=str(case.tmp / 'cinder-volume'),
                    shared=str(case.cinder.conf_file.parent), options=backends[case.backend],
                    vc={'host': proxy.host, 'port': proxy.port, 'ca_file': proxy.ca_file})
@@ -253,10 +254,10 @@ def _one_vm_each(case: Case) -> None:
                                                        [ref.value for ref in found])
 
 
-def _write(case: Case) -> bytes:
-    """Random bytes written to the disk of the case's volume (the simulator's file)."""
+def _write(case: Case, object_id: str) -> bytes:
+    """Random bytes written to the disk of the VM of ``object_id`` (the simulator's file)."""
     data = os.urandom(256 * 1024)
-    _disk_path(case, case.volume.id).write_bytes(data)
+    _disk_path(case, object_id).write_bytes(data)
     return data
 
 
