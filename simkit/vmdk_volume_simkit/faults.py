@@ -28,7 +28,11 @@ back through it. An armed ``Fault`` fires once, on the N-th call of its method a
 - TASK_ERROR: forwarded marked so the simulator answers with a task that fails;
 - CUT_TRANSFER: an upload reaches the simulator cut at byte ``at_byte``, a download reaches
   the client so cut, then the connection drops;
-- RESTART: the simulator is restarted (its inventory lost) before the call is forwarded.
+- RESTART: the simulator is restarted (its inventory lost) before the call is forwarded;
+- HOLD: the call is held until ``release``, then forwarded all the same (its client, killed
+  meanwhile, never hears the answer); an upload is held once ``at_byte`` bytes reached the
+  simulator, a download once they reached the client, and on release the connection drops.
+  ``held`` says how many calls are held, so a test can kill the client at that step.
 """
 
 import dataclasses
@@ -77,6 +81,7 @@ class FaultKind(enum.StrEnum):
     TASK_ERROR = 'task-error'
     CUT_TRANSFER = 'cut-transfer'
     RESTART = 'restart'
+    HOLD = 'hold'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,17 +111,43 @@ class _Proxy:
         self._lock = threading.Condition()
         self._armed: _Armed | None = None
         self._late = 0     # delayed calls still to be forwarded
+        self._held = 0     # held calls not released yet
+        self._released = False
 
     def arm(self, fault: Fault | None) -> None:
         with self._lock:
             self._armed = _Armed(fault) if fault else None
+            self._released = False
 
     def state(self) -> dict:
         """Whether the armed fault fired, once the calls it delayed have been forwarded
-        (their effects, such as a second VM, belong to the operation that made them)."""
+        (their effects, such as a second VM, belong to the operation that made them), and
+        how many calls are held."""
         with self._lock:
             self._lock.wait_for(lambda: not self._late, timeout=60)
-            return {'fired': bool(self._armed and self._armed.fired)}
+            return {'fired': bool(self._armed and self._armed.fired), 'held': self._held}
+
+    def hold(self, then) -> None:
+        """Keep a call waiting until ``release``, then do ``then``."""
+        with self._lock:
+            self._held += 1
+            self._lock.notify_all()
+            self._lock.wait_for(lambda: self._released)
+            self._held -= 1
+            self._late += 1
+        try:
+            then()
+        finally:
+            with self._lock:
+                self._late -= 1
+                self._lock.notify_all()
+
+    def release(self) -> None:
+        """Let the held calls go on, and wait until they are done."""
+        with self._lock:
+            self._released = True
+            self._lock.notify_all()
+            self._lock.wait_for(lambda: not self._held and not self._late, timeout=60)
 
     def delay(self, seconds: float, forward) -> None:
         """Hold a call for ``seconds``, then ``forward`` it."""
@@ -195,6 +226,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._reset()
         if kind is FaultKind.DELAY:
             return proxy.delay(fault.delay_s, lambda: self._forward(proxy, headers, body, None))
+        if kind is FaultKind.HOLD:
+            return self._hold(proxy, headers, body, fault.at_byte)
         if kind is FaultKind.NOT_AUTHENTICATED:
             proxy.logout(headers)
         elif kind is FaultKind.RESTART:
@@ -207,7 +240,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._forward(proxy, headers, body, cut_at)
 
     def _control(self, proxy: _Proxy, body: bytes) -> None:
-        if self.command == 'POST':
+        if self.path == CONTROL + 'release':
+            proxy.release()
+        elif self.command == 'POST':
             fields = json.loads(body) if body else None
             proxy.arm(Fault(**dict(fields, kind=FaultKind(fields['kind']))) if fields else None)
         data = json.dumps(proxy.state()).encode()
@@ -223,7 +258,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer(reply.status, reply.reason, reply_headers, data[:cut_at],
                          length=len(data))
             return self._reset()
-        self._answer(reply.status, reply.reason, reply_headers, data)
+        try:
+            self._answer(reply.status, reply.reason, reply_headers, data)
+        except OSError:
+            pass    # the client is gone (killed while its call was held)
 
     def _upstream(self, proxy: _Proxy, headers: dict, body: bytes):
         """Send the request to the simulator: its response, headers to pass on and body."""
@@ -237,7 +275,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return reply, {k: v for k, v in reply.getheaders()
                        if k.lower() not in _HOP_BY_HOP}, data
 
-    def _cut_upload(self, proxy: _Proxy, headers: dict, body: bytes, at: int) -> None:
+    def _hold(self, proxy: _Proxy, headers: dict, body: bytes, at: int) -> None:
+        """Hold a SOAP call, then forward it; hold a transfer ``at`` bytes in, then drop
+        it."""
+        if not self.path.startswith('/nfc/'):
+            return proxy.hold(lambda: self._forward(proxy, headers, body, None))
+        if self.command != 'GET':
+            return self._cut_upload(proxy, headers, body, at, proxy.hold)
+        try:
+            reply, reply_headers, data = self._upstream(proxy, headers, body)
+            self._answer(reply.status, reply.reason, reply_headers, data[:at],
+                         length=len(data))
+        except OSError:
+            pass
+        proxy.hold(self._reset)
+
+    def _cut_upload(self, proxy: _Proxy, headers: dict, body: bytes, at: int,
+                    hold=None) -> None:
+        """Send the simulator the first ``at`` bytes of an upload (then ``hold`` the rest
+        of the way, if given), and drop both connections."""
         conn = proxy.upstream()
         try:
             conn.putrequest(self.command, self.path, skip_accept_encoding=True)
@@ -245,6 +301,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 conn.putheader(key, value)
             conn.endheaders()
             conn.sock.sendall(body[:at])
+            if hold is not None:
+                hold(lambda: None)
         finally:
             conn.close()
         self._reset()
@@ -363,8 +421,17 @@ class FaultProxy:
         """Whether the armed fault has fired."""
         return self._control()['fired']
 
-    def _control(self, **kwargs) -> dict:
-        url = 'https://%s:%d%s' % (self.host, self.port, CONTROL)
+    @property
+    def held(self) -> int:
+        """How many calls a HOLD fault holds now."""
+        return self._control()['held']
+
+    def release(self) -> None:
+        """Let held calls go on (see ``FaultKind.HOLD``); return once they are done."""
+        self._control(path='release', data=b'')
+
+    def _control(self, path: str = '', **kwargs) -> dict:
+        url = 'https://%s:%d%s%s' % (self.host, self.port, CONTROL, path)
         reply = requests.request('POST' if kwargs else 'GET', url, verify=self.ca_file,
                                  timeout=30, **kwargs)
         reply.raise_for_status()

@@ -52,11 +52,17 @@ def spool(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def cinder(proxy, spool, tmp_path_factory):
+def backends(spool) -> dict[str, dict[str, str]]:
+    """The options of each backend section (all on the one simulator)."""
     common = {'vmware_api_retry_count': '3', 'vmware_api_timeout_secs': str(API_TIMEOUT_S),
               'vmware_tmp_dir': str(spool)}
-    harness = Cinder(tmp_path_factory.mktemp('cinder'), {'vc': proxy, 'cow': proxy},
-                     {'vc': common, 'cow': dict(common, vmware_snapshot_format='COW')})
+    return {'vc': common, 'cow': dict(common, vmware_snapshot_format='COW')}
+
+
+@pytest.fixture(scope='session')
+def cinder(proxy, backends, tmp_path_factory):
+    harness = Cinder(tmp_path_factory.mktemp('cinder'), dict.fromkeys(backends, proxy),
+                     backends)
     yield harness
     harness.stop()
 
@@ -74,8 +80,10 @@ def pytest_terminal_summary(terminalreporter):
         return
     faults = list(dict.fromkeys(f for row in MATRIX.values() for f in row))
     width = max(len(op) for op in MATRIX) + 2
+    widths = {f: max(19, len(f) + 2, *(len(row.get(f, '')) + 2 for row in MATRIX.values()))
+              for f in faults}
     terminalreporter.section('fault matrix (operation x fault -> outcome)')
-    terminalreporter.write_line(''.ljust(width) + ''.join(f.ljust(19) for f in faults))
+    terminalreporter.write_line(''.ljust(width) + ''.join(f.ljust(widths[f]) for f in faults))
     for operation, row in MATRIX.items():
         terminalreporter.write_line(operation.ljust(width) + ''.join(
-            row.get(f, '-').ljust(19) for f in faults))
+            row.get(f, '-').ljust(widths[f]) for f in faults))

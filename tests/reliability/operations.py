@@ -24,7 +24,8 @@ import pathlib
 import subprocess
 from collections.abc import Callable
 
-from cinder import objects
+from cinder import exception, objects
+from cinder.volume import volume_types
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID
 
 from vmdk_volume.vsphere import properties
@@ -153,11 +154,16 @@ def _setup_snapshot(case: Case) -> None:
 
 
 def _retype(case: Case) -> None:
-    thick = case.cinder.volume_type('thick-%s' % case.volume.id, {'vmware:vmdk_type': 'thick'})
+    name = 'thick-%s' % case.volume.id
+    try:            # made already if this is the retype again (after a crash)
+        thick = volume_types.get_volume_type_by_name(case.context, name)
+    except exception.VolumeTypeNotFoundByName:
+        thick = case.cinder.volume_type(name, {'vmware:vmdk_type': 'thick'})
     case.volume.status, case.volume.previous_status = 'retyping', case.volume.status
     case.volume.save()
     case.result.append(case.volume)
-    host = {'host': 'cinder@vc#vc', 'capabilities': case.manager.driver.get_volume_stats()}
+    host = {'host': 'cinder@%s#%s' % (case.backend, case.backend),
+            'capabilities': case.manager.driver.get_volume_stats()}
     case.manager.retype(case.context, case.volume, thick['id'], host,
                         migration_policy='never')
 

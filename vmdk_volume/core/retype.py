@@ -39,7 +39,7 @@ import typing
 from oslo_log import log as logging
 
 from vmdk_volume.core import placement, retype_plan
-from vmdk_volume.core.backings import Backing, BackingRequest, Backings
+from vmdk_volume.core.backings import Backing, BackingRequest, Backings, volume_identity
 from vmdk_volume.core.retype_plan import Impossible
 from vmdk_volume.vsphere import errors, specs
 from vmdk_volume.vsphere.policies import Policies
@@ -138,8 +138,13 @@ class Mover:
         where = backend.place(backend.placement_request(
             backing.size_bytes, policy_datastores=compatible, exclude_datastores=others))
         temporary = dataclasses.replace(request, name=request.name + RETYPED_SUFFIX)
-        clone = self._backings.clone_to(self._backings.describe(backing.ref), temporary,
-                                        where, backend.volume_folder(where, project_id))
+        folder = backend.volume_folder(where, project_id)
+        source = self._backings.describe(backing.ref)
+        try:
+            clone = self._backings.clone_to(source, temporary, where, folder)
+        except errors.AlreadyExists as duplicate:
+            self._remove_leftover_copy(duplicate, request.volume_id)
+            clone = self._backings.clone_to(source, temporary, where, folder)
         try:
             self._backings.delete(backing.ref)
         except errors.VSphereError:
@@ -154,6 +159,22 @@ class Mover:
                       request.name, request.volume_id)
             raise
         return clone
+
+    def _remove_leftover_copy(self, duplicate: errors.AlreadyExists, volume_id: str) -> None:
+        """Destroy the VM holding the copy's name if it carries the volume's mark: the copy
+        of a retype of this volume that was interrupted (cinder-volume killed), which may
+        hold older data; no other retype of the volume runs (Cinder's ``retyping`` status
+        excludes one). Else re-raise."""
+        backings = self._backings
+        if not duplicate.holder:
+            raise duplicate
+        try:
+            backings.verify(duplicate.holder, volume_identity(volume_id))
+        except errors.NotFound:
+            raise duplicate from None
+        LOG.warning('Destroying %s, the copy of an interrupted retype of volume %s',
+                    duplicate.holder, volume_id)
+        backings.delete(duplicate.holder)
 
     def migrate(self, ref: str, size_bytes: int, policy: str | None, target: Scope,
                 project_id: str, backing: Backing | None = None) -> None:

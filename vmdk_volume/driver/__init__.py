@@ -221,13 +221,22 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     @errors.translated
     def delete_snapshot(self, snapshot):
         """Remove the template or VM snapshot (either driver's) if it is still the
-        snapshot's (checked first); one that is gone, or another's, is left alone."""
+        snapshot's (checked first); one that is gone, or another's, is left alone. A
+        snapshot that recorded nothing (taken of a volume without backing, or whose
+        cinder-volume died before Cinder recorded it) may still have a template: it is
+        looked up by the snapshot's id (one call)."""
         try:
             source = self._snapshot_source(snapshot, gone_ok=True)
         except verrors.NotFound as error:
             LOG.info('Snapshot %s: %s; nothing to remove', snapshot.id, error)
             return
         if source is None:
+            if not snapshot.provider_location and (
+                    template := self._backings.find(snapshot.id)):
+                LOG.warning('Snapshot %s recorded nothing; removing its template %s',
+                            snapshot.id, template)
+                self._backings.delete(template, vbackings.volume_identity(
+                    snapshot.id))
             return
         if source.snapshot is None:
             self._backings.delete(source.backing.ref)
