@@ -44,6 +44,7 @@ func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_T
 	defer namingMu.Unlock()
 	req.This = p.target
 	_ = normalizeDisks(req.Config.DeviceChange, nil)
+	settleDeviceChanges(nil, req.Config.DeviceChange)
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		refuse := func(fault types.BaseMethodFault) soap.HasFault {
 			return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{
@@ -63,17 +64,31 @@ func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_T
 
 func (p *vmProxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
 	req.This = p.target
-	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
+	var shared []sharedDisk
+	res := p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
-		if fault := normalizeDisks(req.Spec.DeviceChange, vm.Config.Hardware.Device); fault != nil {
+		fault := normalizeDisks(req.Spec.DeviceChange, vm.Config.Hardware.Device)
+		if locked := lockedChange(vm, req.Spec.DeviceChange); fault == nil && locked != "" {
+			fault = fileLocked(locked)
+		}
+		if fault != nil {
 			return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{
 				Returnval: failedTask(vm, "reconfigVm", fault)}}
 		}
+		settleDeviceChanges(vm, req.Spec.DeviceChange)
+		removed := removedDiskFiles(vm, req.Spec.DeviceChange)
 		mergeExtraConfig(vm, &req.Spec)
 		recordProfiles(vm.Self, req.Spec.VmProfile, nil)
 		recordDeviceProfiles(vm.Self, req.Spec.DeviceChange)
-		return vm.ReconfigVMTask(ctx, req)
+		res := vm.ReconfigVMTask(ctx, req)
+		if taskOf(res.(*methods.ReconfigVM_TaskBody).Res.Returnval).Info.State == types.TaskInfoStateSuccess {
+			unlistFiles(vm, removed)
+			shared = editedDisks(vm, req.Spec.DeviceChange)
+		}
+		return res
 	})
+	shareDisks(shared)
+	return res
 }
 
 // mergeExtraConfig makes a reconfigure replace the extraConfig keys it sets, and remove those
@@ -152,6 +167,9 @@ func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) s
 		refuse := func(fault types.BaseMethodFault) soap.HasFault {
 			return &methods.CloneVM_TaskBody{Res: &types.CloneVM_TaskResponse{
 				Returnval: failedTask(obj, "cloneVm", fault)}}
+		}
+		if locked := lockedDisk(obj.(*simulator.VirtualMachine)); locked != "" {
+			return refuse(fileLocked(locked))
 		}
 		return uniquelyNamed(&req.Folder, req.Name, refuse, func() soap.HasFault {
 			return cloneWithDisks(ctx, obj.(*simulator.VirtualMachine), req)
