@@ -212,21 +212,28 @@ def test_what_goes_through_the_vm_holding_the_disk_works(vsphere, attached):
 
 
 def test_a_vm_opening_an_existing_disk_file_sees_its_uuid_and_size(vsphere, sim_inventory):
-    volume_id = str(uuid.uuid4())
+    """The spec's UUID and size are not the file's: the VM sees the file's; a UUID set
+    through one VM is the file's, seen by the other."""
+    volume_id, other_id = str(uuid.uuid4()), str(uuid.uuid4())
     backing = _create_vm(vsphere, sim_inventory, 'lock-file-identity', disk_uuid=volume_id)
     instance = _create_vm(vsphere, sim_inventory, 'lock-file-identity-instance')
     file_name = _disks(vsphere, backing)[0].backing.fileName
     try:
         disk = _add_existing_disk(vsphere, instance, file_name, disk_uuid=str(uuid.uuid4()),
                                   capacity_kb=1024)
+        opened = (disk.backing.uuid, disk.capacityInKB, disk.capacityInBytes)
         own = next(d for d in _disks(vsphere, instance) if d.key != disk.key)
+        disk.backing.uuid = other_id
+        vsphere.run('ReconfigVM_Task', instance, spec=vsphere.create(
+            'VirtualMachineConfigSpec', deviceChange=[specs.disk_edit(vsphere, disk)]))
+        seen = _disks(vsphere, backing)[0].backing.uuid
         _remove_disk(vsphere, instance, disk)
     finally:
         for vm in (instance, backing):
             vsphere.run('Destroy_Task', vm)
-    assert (disk.backing.uuid, disk.capacityInKB, disk.capacityInBytes) == (
-        volume_id, 2048, 2 * MiB)
-    assert own.backing.uuid and own.backing.uuid not in (volume_id, disk.backing.uuid)
+    assert opened == (volume_id, 2048, 2 * MiB)
+    assert own.backing.uuid and own.backing.uuid != volume_id
+    assert seen == other_id
 
 
 def test_inventory_vms_disks_have_uuids(vsphere):
