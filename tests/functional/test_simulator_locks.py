@@ -94,7 +94,9 @@ def attached(vsphere, sim_inventory):
     yield types.SimpleNamespace(backing=backing, snapshot=snapshot, instance=instance,
                                 file=file_name, disk=disk, name=name,
                                 datacenter=vsphere.ref('Datacenter', datacenter.ref))
-    vsphere.run('PowerOffVM_Task', instance)
+    if properties.fetch_one(vsphere, instance, ['runtime.powerState'])[
+            'runtime.powerState'] == 'poweredOn':
+        vsphere.run('PowerOffVM_Task', instance)
     _remove_disk(vsphere, instance, next(
         d for d in _disks(vsphere, instance) if d.backing.fileName == file_name))
     for vm in (instance, backing):
@@ -208,7 +210,6 @@ def test_what_goes_through_the_vm_holding_the_disk_works(vsphere, attached):
     freed = vsphere.run('CreateSnapshot_Task', attached.backing, name='s1', memory=False,
                         quiesce=False)
     vsphere.run('RemoveSnapshot_Task', freed, removeChildren=False)
-    vsphere.run('PowerOnVM_Task', attached.instance)
 
 
 def test_a_vm_opening_an_existing_disk_file_sees_its_uuid_and_size(vsphere, sim_inventory):
