@@ -15,8 +15,9 @@ locks.go, disk_files.go, pools.go).
 
 An attached volume is a backing (a powered-off VM holding the volume's disk file) whose file a
 powered-on instance has opened too. ESX locks the file: vCenter refuses to snapshot, clone,
-move, export or destroy the backing, and to extend, copy or delete the file, with FileLocked
-("Unable to access file <path> since it is locked"); what goes through the instance works.
+move, export, destroy or power on the backing, to open the file in another running VM, and to
+extend, copy or delete the file, with FileLocked ("Unable to access file <path> since it is
+locked"); what goes through the instance works.
 """
 
 import os
@@ -174,6 +175,27 @@ def test_destroy_of_another_vm_using_a_locked_disk_is_refused(vsphere, attached)
     with _locked(attached.file):
         vsphere.run('Destroy_Task', attached.backing)
     assert attached.name in _vm_names(vsphere)
+
+
+def test_power_on_of_another_vm_using_a_locked_disk_is_refused(vsphere, attached):
+    with _locked(attached.file):
+        vsphere.run('PowerOnVM_Task', attached.backing)
+    assert properties.fetch_one(vsphere, attached.backing, ['runtime.powerState']) == {
+        'runtime.powerState': 'poweredOff'}
+
+
+def test_hot_add_of_a_locked_disk_to_another_running_vm_is_refused(vsphere, sim_inventory,
+                                                                   attached):
+    other = _create_vm(vsphere, sim_inventory, attached.name + '-other')
+    vsphere.run('PowerOnVM_Task', other)
+    try:
+        with _locked(attached.file):
+            _add_existing_disk(vsphere, other, attached.file)
+        files = [d.backing.fileName for d in _disks(vsphere, other)]
+    finally:
+        vsphere.run('PowerOffVM_Task', other)
+        vsphere.run('Destroy_Task', other)
+    assert attached.file not in files
 
 
 def test_reconfigure_of_another_vm_deleting_or_growing_a_locked_disk_is_refused(

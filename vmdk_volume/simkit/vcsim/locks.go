@@ -12,7 +12,8 @@
 
 // Disk locks. ESX locks the disk files a powered-on VM has open; vCenter then refuses to work
 // on such a file through anything but that VM: a snapshot (create, remove, revert), clone,
-// relocation that moves it, export or destroy of another VM using the file, and an extend,
+// relocation that moves it, export, destroy or power-on of another VM using the file, a
+// reconfigure of another VM that deletes or grows it or opens it (hot-add), and an extend,
 // copy or delete of the file, fail with FileLocked, "Unable to access file <path> since it is
 // locked". What goes through the VM holding the file works (its reconfigure, hot-extend,
 // snapshots, clones). vcsim enforces none of it. A lock is held on each disk file a powered-on
@@ -25,6 +26,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -62,29 +64,55 @@ func lockedDisk(vm *simulator.VirtualMachine) string {
 	return ""
 }
 
-// lockedChange returns the disk file that a device change of vm would delete or grow while
-// another, powered-on, VM holds it, or "".
+// lockedChange returns the disk file that a device change of vm would open (vm powered on),
+// delete or grow while another, powered-on, VM holds it, or "".
 func lockedChange(vm *simulator.VirtualMachine, changes []types.BaseVirtualDeviceConfigSpec) string {
-	current := object.VirtualDeviceList(vm.Config.Hardware.Device)
 	for _, change := range changes {
 		spec := change.GetVirtualDeviceConfigSpec()
-		disk, ok := spec.Device.(*types.VirtualDisk)
-		if !ok {
-			continue
-		}
-		old, ok := current.FindByKey(disk.Key).(*types.VirtualDisk)
-		if !ok {
-			continue
-		}
-		deletes := spec.Operation == types.VirtualDeviceConfigSpecOperationRemove &&
-			spec.FileOperation == types.VirtualDeviceConfigSpecFileOperationDestroy
-		grows := spec.Operation == types.VirtualDeviceConfigSpecOperationEdit && diskBytes(disk) > diskBytes(old)
-		b, ok := old.Backing.(types.BaseVirtualDeviceFileBackingInfo)
-		if ok && (deletes || grows) && lockHolder(b.GetVirtualDeviceFileBackingInfo().FileName, vm) != nil {
-			return b.GetVirtualDeviceFileBackingInfo().FileName
+		if name := touchedFile(vm, spec); name != "" && lockHolder(name, vm) != nil {
+			return name
 		}
 	}
 	return ""
+}
+
+// touchedFile is the disk file that the device change spec of vm opens, deletes or grows.
+func touchedFile(vm *simulator.VirtualMachine, spec *types.VirtualDeviceConfigSpec) string {
+	disk, ok := spec.Device.(*types.VirtualDisk)
+	if !ok {
+		return ""
+	}
+	if spec.Operation == types.VirtualDeviceConfigSpecOperationAdd {
+		b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if ok && spec.FileOperation == "" && vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+			return b.GetVirtualDeviceFileBackingInfo().FileName
+		}
+		return ""
+	}
+	old, ok := object.VirtualDeviceList(vm.Config.Hardware.Device).FindByKey(disk.Key).(*types.VirtualDisk)
+	if !ok {
+		return ""
+	}
+	deletes := spec.Operation == types.VirtualDeviceConfigSpecOperationRemove &&
+		spec.FileOperation == types.VirtualDeviceConfigSpecFileOperationDestroy
+	grows := spec.Operation == types.VirtualDeviceConfigSpecOperationEdit && diskBytes(disk) > diskBytes(old)
+	if b, ok := old.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok && (deletes || grows) {
+		return b.GetVirtualDeviceFileBackingInfo().FileName
+	}
+	return ""
+}
+
+// PowerOnVMTask refuses to power on a VM one of whose disks another powered-on VM holds.
+func (p *vmProxy) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task) soap.HasFault {
+	req.This = p.target
+	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
+		vm := obj.(*simulator.VirtualMachine)
+		if locked := lockedDisk(vm); locked != "" {
+			return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{
+				Returnval: failedTask(vm, "powerOn", fileLocked(locked))}}
+		}
+		return vm.PowerOnVMTask(ctx, req)
+	})
 }
 
 // fileLocked is the fault vCenter answers with for the locked file name.
