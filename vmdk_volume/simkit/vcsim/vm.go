@@ -18,7 +18,9 @@
 //     and gives the clone the spec's extraConfig instead of the source's with the spec's applied;
 //   - vcsim's ReconfigVM_Task appends extraConfig options instead of replacing them;
 //   - vcsim's ReconfigVM_Task panics on a device edit without deviceInfo (a client that builds a
-//     fresh VirtualDisk to grow it), and lets a disk shrink, which vCenter refuses.
+//     fresh VirtualDisk to grow it), and lets a disk shrink, which vCenter refuses;
+//   - the disk rules of locks.go (FileLocked) and disk_files.go (a disk's UUID and size are its
+//     file's) apply to CreateVM_Task, ReconfigVM_Task and CloneVM_Task.
 package main
 
 import (
