@@ -20,6 +20,8 @@
 // or streamOptimized as an NFC import leaves it) converts it as vCenter does: the destination
 // becomes a flat disk, a descriptor and its -flat extent holding the data (qemu-img). Other
 // sources are copied file by file, as vcsim does.
+//
+// Extend, copy and delete refuse a file that a powered-on VM holds (locks.go).
 package main
 
 import (
@@ -60,6 +62,9 @@ func extendDisk(ctx *simulator.Context, req *types.ExtendVirtualDisk_Task) types
 	if fault != nil {
 		return fault
 	}
+	if lockHolder(req.Name, nil) != nil {
+		return fileLocked(req.Name)
+	}
 	newBytes := req.NewCapacityKb * 1024
 	var vms []*simulator.VirtualMachine
 	for _, e := range ctx.Map.All("VirtualMachine") {
@@ -77,19 +82,7 @@ func extendDisk(ctx *simulator.Context, req *types.ExtendVirtualDisk_Task) types
 		}
 	}
 	for _, vm := range vms {
-		simulator.Map.WithLock(vm, func() {
-			devices := object.VirtualDeviceList(vm.Config.Hardware.Device)
-			disk := diskByFile(vm, req.Name)
-			disk.CapacityInKB = req.NewCapacityKb
-			disk.CapacityInBytes = newBytes
-			disk.DeviceInfo = &types.Description{
-				Label:   devices.Name(disk),
-				Summary: fmt.Sprintf("%d KB", req.NewCapacityKb),
-			}
-			simulator.Map.Update(vm, []types.PropertyChange{
-				{Name: "config.hardware.device", Val: []types.BaseVirtualDevice(devices)},
-			})
-		})
+		setDisk(vm, req.Name, req.NewCapacityKb, "")
 	}
 	return nil
 }
@@ -126,6 +119,10 @@ func sameDatastorePath(a, b string) bool {
 }
 
 func (m *virtualDiskManager) CopyVirtualDiskTask(ctx *simulator.Context, req *types.CopyVirtualDisk_Task) soap.HasFault {
+	if lockHolder(req.SourceName, nil) != nil {
+		return &methods.CopyVirtualDisk_TaskBody{Res: &types.CopyVirtualDisk_TaskResponse{
+			Returnval: failedTask(m, "copyVirtualDisk", fileLocked(req.SourceName))}}
+	}
 	src, fault := localPath(req.SourceDatacenter, req.SourceName)
 	if fault == nil && !sparseVMDK(src) {
 		return m.VirtualDiskManager.CopyVirtualDiskTask(ctx, req)

@@ -52,6 +52,7 @@ func buildModel(o options) (*simulator.Model, error) {
 		model.Remove()
 		return nil, err
 	}
+	giveInventoryDisksUuids()
 	stampCreateDates()
 	return model, nil
 }

@@ -151,6 +151,7 @@ func (p *poolProxy) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) so
 	req.This = p.target
 	if spec, ok := req.Spec.(*types.VirtualMachineImportSpec); ok {
 		_ = normalizeDisks(spec.ConfigSpec.DeviceChange, nil)
+		settleDeviceChanges(nil, spec.ConfigSpec.DeviceChange)
 	}
 	refuse := func(fault types.BaseMethodFault) soap.HasFault {
 		return &faultBody{simulator.Fault("", fault)}
@@ -254,6 +255,9 @@ func (p *vmProxy) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.Has
 				RequestedState: types.VirtualMachinePowerStatePoweredOff,
 				ExistingState:  vm.Runtime.PowerState,
 			})}
+		}
+		if locked := lockedDisk(vm); locked != "" {
+			return &methods.ExportVmBody{Fault_: lockedFault(locked)}
 		}
 		lease := &exportLease{}
 		lease.Self = types.ManagedObjectReference{Type: "HttpNfcLease"}

@@ -41,6 +41,7 @@ var proxiedMethods = map[string][]string{
 	"CloneVM_Task":    {"VirtualMachine"},
 	"RelocateVM_Task": {"VirtualMachine"},
 	"Destroy_Task":    {"VirtualMachine"},
+	"PowerOnVM_Task":  {"VirtualMachine"},
 	"ImportVApp":      {"ResourcePool", "VirtualApp"},
 
 	"CreateSnapshot_Task":   {"VirtualMachine"},

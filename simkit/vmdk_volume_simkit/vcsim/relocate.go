@@ -15,8 +15,7 @@
 // datastore, else to the spec's datastore; a disk that moves takes its locator's provisioning (thin, eagerly scrubbed) and
 // UUID, as vCenter converts a disk while copying it; a disk that stays keeps its format (the
 // driver never relies on an in-place conversion). The VM's home directory (its files other
-// than disks) follows the spec's datastore. A disk whose file is gone fails the task (FileNotFound) before any
-// target is checked. Snapshots' copies of the configuration are rewritten to the moved files, so a
+// than disks) follows the spec's datastore. A disk that moves must exist (FileNotFound, checked before the target) and not be held by another, powered-on, VM (FileLocked, locks.go). Snapshots' copies of the configuration are rewritten to the moved files, so a
 // revert finds them, and their copies of the disks' content (snapshots.go) move with the disks. A target file that exists already fails the task (FileAlreadyExists),
 // having moved nothing. Storage-policy ids of the spec and locators are recorded (pbm.go).
 package main
@@ -101,7 +100,10 @@ func planMoves(vm *simulator.VirtualMachine, spec types.VirtualMachineRelocateSp
 		if fault != nil {
 			return nil, fault
 		}
-		if _, err := os.Stat(src); err != nil { // the source is checked first, as vCenter does
+		if lockHolder(backing.FileName, vm) != nil {
+			return nil, fileLocked(backing.FileName)
+		}
+		if _, err := os.Stat(src); err != nil {
 			return nil, &types.FileNotFound{FileFault: types.FileFault{File: backing.FileName}}
 		}
 		dst := path.Join(target.Info.GetDatastoreInfo().Url, to.Path)

@@ -59,6 +59,10 @@ func (p *vmProxy) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSn
 	req.This = p.target
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
+		if locked := lockedDisk(vm); locked != "" {
+			return &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{
+				Returnval: failedTask(vm, "createSnapshot", fileLocked(locked))}}
+		}
 		res := vm.CreateSnapshotTask(req)
 		task := simulator.Map.Get(res.(*methods.CreateSnapshot_TaskBody).Res.Returnval).(*simulator.Task)
 		if snapshot, ok := task.Info.Result.(types.ManagedObjectReference); ok {
@@ -180,6 +184,10 @@ func (p *snapshotProxy) RevertToSnapshotTask(ctx *simulator.Context, req *types.
 	req.This = p.target
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		snapshot := obj.(*simulator.VirtualMachineSnapshot)
+		if locked := lockedDisk(simulator.Map.Get(snapshot.Vm).(*simulator.VirtualMachine)); locked != "" {
+			return &methods.RevertToSnapshot_TaskBody{Res: &types.RevertToSnapshot_TaskResponse{
+				Returnval: failedTask(snapshot, "revertToSnapshot", fileLocked(locked))}}
+		}
 		res := snapshot.RevertToSnapshotTask(req)
 		task := simulator.Map.Get(res.(*methods.RevertToSnapshot_TaskBody).Res.Returnval).(*simulator.Task)
 		if task.Info.State == types.TaskInfoStateSuccess {
@@ -222,6 +230,10 @@ func (p *snapshotProxy) RemoveSnapshotTask(ctx *simulator.Context, req *types.Re
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		snapshot := obj.(*simulator.VirtualMachineSnapshot)
 		vm := simulator.Map.Get(snapshot.Vm).(*simulator.VirtualMachine)
+		if locked := lockedDisk(vm); locked != "" {
+			return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{
+				Returnval: failedTask(snapshot, "removeSnapshot", fileLocked(locked))}}
+		}
 		removed := []types.ManagedObjectReference{snapshot.Self}
 		if req.RemoveChildren {
 			removed = append(removed, descendants(snapshot)...)
@@ -264,15 +276,22 @@ func drop(vm *simulator.VirtualMachine, snapshots []types.ManagedObjectReference
 	unlistFiles(vm, names)
 }
 
-// DestroyTask destroys the VM with vcsim and then the copies of its snapshots.
+// DestroyTask destroys the VM with vcsim and then the copies of its snapshots, unless another
+// VM holds one of its disks (locks.go), and takes it out of the resource pool that listed it
+// (vcsim leaves a template there).
 func (p *vmProxy) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) soap.HasFault {
 	req.This = p.target
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
+		if locked := lockedDisk(vm); locked != "" {
+			return &methods.Destroy_TaskBody{Res: &types.Destroy_TaskResponse{
+				Returnval: failedTask(vm, "destroy", fileLocked(locked))}}
+		}
 		res := vm.DestroyTask(ctx, req)
 		task := simulator.Map.Get(res.(*methods.Destroy_TaskBody).Res.Returnval).(*simulator.Task)
 		if task.Info.State == types.TaskInfoStateSuccess {
 			drop(vm, snapshotsOf(vm.Self))
+			leavePools(vm.Self)
 		}
 		return res
 	})

@@ -35,7 +35,8 @@ const progressSteps = 4
 
 // settleReturnedTasks fixes the tasks named in a *_Task response: a task of a manager (such
 // as VirtualDiskManager) names no entity, as on vCenter (vcsim names the manager, which typed
-// clients reject since TaskInfo.entity is a ManagedEntity); and, with an emulated duration,
+// clients reject since TaskInfo.entity is a ManagedEntity); a task failed with FileLocked
+// gets vCenter's message (locks.go); and, with an emulated duration,
 // the task is made to run for that long.
 func settleReturnedTasks(response []byte) {
 	duration := emulation.taskDuration()
@@ -45,6 +46,7 @@ func settleReturnedTasks(response []byte) {
 		if !ok {
 			continue
 		}
+		localizeTaskError(task)
 		if e := task.Info.Entity; e != nil {
 			if _, ok := simulator.Map.Get(*e).(mo.Entity); !ok {
 				simulator.Map.WithLock(task, func() {

@@ -19,7 +19,9 @@
 //   - vcsim's ReconfigVM_Task appends extraConfig options instead of replacing them;
 //   - vcsim leaves a new SCSI controller's scsiCtlrUnitNumber 0 (vCenter: 7);
 //   - vcsim's ReconfigVM_Task panics on a device edit without deviceInfo (a client that builds a
-//     fresh VirtualDisk to grow it), and lets a disk shrink, which vCenter refuses.
+//     fresh VirtualDisk to grow it), and lets a disk shrink, which vCenter refuses;
+//   - the disk rules of locks.go (FileLocked) and disk_files.go (a disk's UUID and size are its
+//     file's) apply to CreateVM_Task, ReconfigVM_Task and CloneVM_Task.
 package main
 
 import (
@@ -44,9 +46,8 @@ func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_T
 	namingMu.Lock()
 	defer namingMu.Unlock()
 	req.This = p.target
-	diskFileIdentities(types.ManagedObjectReference{}, req.Config.DeviceChange)
-	reserveControllerUnits(req.Config.DeviceChange)
 	_ = normalizeDisks(req.Config.DeviceChange, nil)
+	settleDeviceChanges(nil, req.Config.DeviceChange)
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		refuse := func(fault types.BaseMethodFault) soap.HasFault {
 			return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{
@@ -66,35 +67,31 @@ func (p *folderProxy) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_T
 
 func (p *vmProxy) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
 	req.This = p.target
-	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
+	var shared []sharedDisk
+	res := p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
-		diskFileIdentities(vm.Self, req.Spec.DeviceChange)
-		reserveControllerUnits(req.Spec.DeviceChange)
-		if fault := normalizeDisks(req.Spec.DeviceChange, vm.Config.Hardware.Device); fault != nil {
+		fault := normalizeDisks(req.Spec.DeviceChange, vm.Config.Hardware.Device)
+		if locked := lockedChange(vm, req.Spec.DeviceChange); fault == nil && locked != "" {
+			fault = fileLocked(locked)
+		}
+		if fault != nil {
 			return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{
 				Returnval: failedTask(vm, "reconfigVm", fault)}}
 		}
+		settleDeviceChanges(vm, req.Spec.DeviceChange)
+		removed := removedDiskFiles(vm, req.Spec.DeviceChange)
 		mergeExtraConfig(vm, &req.Spec)
 		recordProfiles(vm.Self, req.Spec.VmProfile, nil)
 		recordDeviceProfiles(vm.Self, req.Spec.DeviceChange)
-		return vm.ReconfigVMTask(ctx, req)
+		res := vm.ReconfigVMTask(ctx, req)
+		if taskOf(res.(*methods.ReconfigVM_TaskBody).Res.Returnval).Info.State == types.TaskInfoStateSuccess {
+			unlistFiles(vm, removed)
+			shared = editedDisks(vm, req.Spec.DeviceChange)
+		}
+		return res
 	})
-}
-
-// reserveControllerUnits gives each SCSI controller changes add the unit number vCenter
-// reserves for the controller itself (7) when the client sent none; vcsim leaves it 0.
-func reserveControllerUnits(changes []types.BaseVirtualDeviceConfigSpec) {
-	for _, change := range changes {
-		spec := change.GetVirtualDeviceConfigSpec()
-		if spec.Operation != types.VirtualDeviceConfigSpecOperationAdd {
-			continue
-		}
-		if c, ok := spec.Device.(types.BaseVirtualSCSIController); ok {
-			if scsi := c.GetVirtualSCSIController(); scsi.ScsiCtlrUnitNumber == 0 {
-				scsi.ScsiCtlrUnitNumber = 7
-			}
-		}
-	}
+	shareDisks(shared)
+	return res
 }
 
 // mergeExtraConfig makes a reconfigure replace the extraConfig keys it sets, and remove those
@@ -173,6 +170,9 @@ func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) s
 		refuse := func(fault types.BaseMethodFault) soap.HasFault {
 			return &methods.CloneVM_TaskBody{Res: &types.CloneVM_TaskResponse{
 				Returnval: failedTask(obj, "cloneVm", fault)}}
+		}
+		if locked := lockedDisk(obj.(*simulator.VirtualMachine)); locked != "" {
+			return refuse(fileLocked(locked))
 		}
 		return uniquelyNamed(&req.Folder, req.Name, refuse, func() soap.HasFault {
 			return cloneWithDisks(ctx, obj.(*simulator.VirtualMachine), req)
