@@ -16,7 +16,9 @@ Each test exercises one vSphere call the driver relies on, and one of the gaps o
 fills in govmomi's vcsim (see vmdk_volume/simkit/vcsim/).
 """
 
+import json
 import os
+import subprocess
 import time
 import uuid
 
@@ -196,36 +198,75 @@ def test_tasks_are_awaited_without_polling(vsphere, sim_inventory, simulator, so
     assert calls['WaitForUpdatesEx'] <= 2
 
 
-def test_nfc_import_lands_in_the_disk_and_reads_back_identical(
-        vsphere, sim_inventory, simulator, tmp_path):
-    raw = tmp_path / 'disk.raw'
-    raw.write_bytes(os.urandom(3 * MiB))
-    convert.to_stream_optimized(str(raw), 'raw', str(tmp_path / 'disk.vmdk'))
-    payload = (tmp_path / 'disk.vmdk').read_bytes()
+def _import(vsphere, sim_inventory, simulator, stream: bytes, capacity: int):
+    """The VM an NFC import of the VMDK ``stream`` into a disk of ``capacity`` bytes made."""
     datastore = next(iter(sim_inventory.datastores.values()))
     datacenter = sim_inventory.datacenters[datastore.datacenter]
     pool = next(c.resource_pool for c in sim_inventory.compute_resources.values())
-    config = specs.backing_config(vsphere, name='volume-nfc', datastore_name=datastore.name,
-                                  disk=specs.DiskSpec(8 * MiB))
+    config = specs.backing_config(vsphere, name='volume-nfc-%s' % uuid.uuid4(),
+                                  datastore_name=datastore.name,
+                                  disk=specs.DiskSpec(capacity))
     import_spec = vsphere.create('VirtualMachineImportSpec', configSpec=config)
-    simulator.reset_stats()
-
     writer = rw_handles.VmdkWriteHandle(
         vsphere.session, simulator.host, simulator.port,
         vsphere.ref('ResourcePool', pool), vsphere.ref('Folder', datacenter.vm_folder),
-        import_spec, len(payload))
-    writer.write(payload)
+        import_spec, len(stream))
+    writer.write(stream)
     writer.close()
-    vm = writer.get_imported_vm()
-    assert simulator.stats().nfc_bytes_uploaded == len(payload)
+    return writer.get_imported_vm()
 
+
+def _export(vsphere, simulator, vm, tmp_path) -> tuple[int, bytes]:
+    """The virtual size and the raw data of the streamOptimized VMDK an export of ``vm``
+    serves."""
     reader = rw_handles.VmdkReadHandle(vsphere.session, simulator.host, simulator.port, vm,
-                                       None, len(payload))
-    received = b''.join(iter(lambda: reader.read(64 * 1024), b''))
+                                       None, MiB)     # the size: for progress only
+    exported = tmp_path / 'exported.vmdk'
+    exported.write_bytes(b''.join(iter(lambda: reader.read(64 * 1024), b'')))
     reader.close()
+    assert exported.read_bytes()[:4] == b'KDMV'
+    info = json.loads(subprocess.run(['qemu-img', 'info', '--output=json', str(exported)],
+                                     capture_output=True, check=True).stdout)
+    assert info['format-specific']['data']['create-type'] == 'streamOptimized'
+    raw = tmp_path / 'exported.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw', str(exported),
+                    str(raw)], check=True)
+    return info['virtual-size'], raw.read_bytes()
+
+
+def test_nfc_import_lands_in_the_disk_and_exports_at_the_disks_capacity(
+        vsphere, sim_inventory, simulator, tmp_path):
+    """An export is a stream vCenter makes of the disk (8 MiB), not the file uploaded (a
+    stream of 3 MiB): the same data, the disk's size."""
+    data = os.urandom(3 * MiB)
+    (tmp_path / 'disk.raw').write_bytes(data)
+    convert.to_stream_optimized(str(tmp_path / 'disk.raw'), 'raw', str(tmp_path / 'disk.vmdk'))
+    payload = (tmp_path / 'disk.vmdk').read_bytes()
+    simulator.reset_stats()
+    vm = _import(vsphere, sim_inventory, simulator, payload, 8 * MiB)
+    assert simulator.stats().nfc_bytes_uploaded == len(payload)
+    simulator.reset_stats()
+    size, exported = _export(vsphere, simulator, vm, tmp_path)
+    downloaded = simulator.stats().nfc_bytes_downloaded
     vsphere.run('Destroy_Task', vm)
-    assert received == payload
-    assert simulator.stats().nfc_bytes_downloaded == len(payload)
+    assert (size, exported) == (8 * MiB, data + bytes(5 * MiB))
+    assert downloaded == (tmp_path / 'exported.vmdk').stat().st_size
+
+
+def test_nfc_export_of_an_imported_disk_extended_since_is_of_its_new_capacity(
+        vsphere, sim_inventory, simulator, tmp_path):
+    data = os.urandom(MiB)
+    (tmp_path / 'disk.raw').write_bytes(data)
+    convert.to_stream_optimized(str(tmp_path / 'disk.raw'), 'raw', str(tmp_path / 'disk.vmdk'))
+    vm = _import(vsphere, sim_inventory, simulator, (tmp_path / 'disk.vmdk').read_bytes(),
+                 MiB)
+    datacenter = vsphere.ref('Datacenter', next(iter(sim_inventory.datacenters)))
+    vsphere.run('ExtendVirtualDisk_Task', vsphere.content.virtualDiskManager,
+                name=_disk(vsphere, vm).backing.fileName, datacenter=datacenter,
+                newCapacityKb=4096, eagerZero=False)
+    size, exported = _export(vsphere, simulator, vm, tmp_path)
+    vsphere.run('Destroy_Task', vm)
+    assert (size, exported) == (4 * MiB, data + bytes(3 * MiB))
 
 
 def _options(vsphere, vm) -> dict[str, str]:
