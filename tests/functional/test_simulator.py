@@ -458,3 +458,57 @@ def test_relocating_a_snapshotted_disk_moves_its_snapshots_copy(vsphere, sim_inv
     vsphere.run('RevertToSnapshot_Task', snapshot)
     assert _read(disk) == b'before'
     vsphere.run('Destroy_Task', vm)
+
+
+def _with_added_disk(vsphere, sim_inventory, name):
+    """A VM of its own disk (holding b'own') to which the existing disk of another VM (its
+    volume, holding b'volume') was added as Nova attaches a volume: the VM, the added
+    disk's source VM and its volume id."""
+    volume, volume_id = _create_backing(vsphere, sim_inventory, name + '-volume')
+    instance, _ = _create_backing(vsphere, sim_inventory, name)
+    with open(_disk_file(vsphere, volume), 'wb') as f:
+        f.write(b'volume')
+    with open(_disk_file(vsphere, instance), 'wb') as f:
+        f.write(b'own')
+    own = _disk(vsphere, instance)
+    added = vsphere.create('VirtualDisk', key=-101, controllerKey=own.controllerKey,
+                           unitNumber=1, capacityInKB=2048, backing=vsphere.create(
+                               'VirtualDiskFlatVer2BackingInfo', diskMode='persistent',
+                               fileName=_disk(vsphere, volume).backing.fileName))
+    vsphere.run('ReconfigVM_Task', instance, spec=vsphere.create(
+        'VirtualMachineConfigSpec', deviceChange=[vsphere.create(
+            'VirtualDeviceConfigSpec', operation='add', device=added)]))
+    return instance, volume, volume_id
+
+
+def _disks(vsphere, vm):
+    devices = properties.fetch_one(vsphere, vm, ['config.hardware.device'])
+    return [d for d in devices['config.hardware.device'].VirtualDevice
+            if type(d).__name__ == 'VirtualDisk']
+
+
+def test_an_existing_disk_added_to_a_vm_reports_that_disks_uuid(vsphere, sim_inventory):
+    instance, volume, volume_id = _with_added_disk(vsphere, sim_inventory, 'instance-uuid')
+    own, added = _disks(vsphere, instance)
+    assert added.backing.uuid == volume_id != own.backing.uuid
+    vsphere.run('Destroy_Task', volume)
+    vsphere.run('Destroy_Task', instance)
+
+
+def test_clone_without_a_disk_the_spec_removes_copies_the_data_of_the_disk_kept(
+        vsphere, sim_inventory):
+    instance, volume, volume_id = _with_added_disk(vsphere, sim_inventory, 'instance-clone')
+    own, added = _disks(vsphere, instance)
+    folder = properties.fetch_one(vsphere, instance, ['parent'])['parent']
+    spec = vsphere.create(
+        'VirtualMachineCloneSpec', powerOn=False, template=False,
+        location=vsphere.create('VirtualMachineRelocateSpec'),
+        config=vsphere.create('VirtualMachineConfigSpec', deviceChange=[vsphere.create(
+            'VirtualDeviceConfigSpec', operation='remove', device=own)]))
+    clone = vsphere.run('CloneVM_Task', instance, folder=folder, name='instance-clone-copy',
+                        spec=spec)
+    [kept] = _disks(vsphere, clone)
+    with open(_disk_file(vsphere, clone), 'rb') as f:
+        assert (kept.key, f.read()) == (added.key, b'volume')
+    for vm in (clone, instance, volume):
+        vsphere.run('Destroy_Task', vm)
