@@ -18,7 +18,11 @@ snapshot (one read of the backing's snapshot tree). See docs/UPSTREAM.md.
 
 Backings made by in-tree releases before instanceUuid = volume id carry only their name
 (``volume-<id>``): like the in-tree driver, one read of every VM's name builds an index of
-such backings, here on first need (never per operation).
+such backings, here on first need (never per operation). The first one found is given the
+identity in-tree releases since give (instanceUuid and ``cinder.volume.id`` = the volume's
+name id, ``managedBy``; its name is kept): from then on FindAllByUuid finds it, here, in
+other cinder-volume processes, and in the in-tree driver after a rollback (it looks a
+backing up by instanceUuid first, and leaves such backings out of its name cache).
 """
 
 import dataclasses
@@ -27,7 +31,7 @@ import threading
 
 from oslo_log import log as logging
 
-from vmdk_volume.vsphere import inventory, properties
+from vmdk_volume.vsphere import errors, inventory, properties, specs
 
 LOG = logging.getLogger(__name__)
 _BACKING_NAME = re.compile(r'volume-([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})')
@@ -73,6 +77,23 @@ class InTree:
             if self._by_name is None:
                 self._by_name = self._index()
             return self._by_name.get(name)
+
+    def claim(self, name: str, ref: str, volume_id: str) -> None:
+        """Give the old backing ``ref`` (named ``name``) the identity of volume
+        ``volume_id`` (one ReconfigVM task); it leaves the index. A failure is logged: the
+        backing is still found by name."""
+        client = self._client
+        try:
+            client.run('ReconfigVM_Task', client.ref('VirtualMachine', ref),
+                       spec=specs.identity_config(client, name=None, volume_id=volume_id))
+        except errors.VSphereError as error:
+            LOG.warning('Old in-tree backing %s (%s) of volume %s not marked, still found '
+                        'by name: %s', name, ref, volume_id, error)
+            return
+        LOG.info('Old in-tree backing %s (%s) now carries the identity of volume %s', name,
+                 ref, volume_id)
+        with self._lock:
+            self._by_name.pop(name, None)
 
     def _index(self) -> dict[str, str]:
         found: dict[str, list[str]] = {}
