@@ -316,7 +316,11 @@ def test_backing_of_an_old_intree_release_is_found_by_name_once_then_marked(upgr
 def test_the_intree_driver_started_again_attaches_the_backings_we_marked(
         upgraded, legacy_vc, tmp_path):
     """A rollback: the in-tree driver serves the old backing our driver marked, and the
-    others, as before (not migrated volumes: it never finds a backing by ``_name_id``)."""
+    others, as before (not migrated volumes: it never finds a backing by ``_name_id``).
+    Once: the marks do not depend on the snapshot format, and the in-tree driver takes
+    half a minute to start."""
+    if upgraded.snapshot_format != 'COW':
+        pytest.skip('run for the COW section')
     roles = ('old', 'backed')
     found = intree.attached_by_intree(
         upgraded.cinder.database, legacy_vc, {upgraded.section: upgraded.snapshot_format},
