@@ -75,7 +75,7 @@ class InTree:
         """The moref value of the unmarked backing ``name`` (see the module docstring)."""
         with self._lock:
             if self._by_name is None:
-                self._by_name = self._index()
+                self._by_name = self.old_backings()[0]
             return self._by_name.get(name)
 
     def claim(self, name: str, ref: str, volume_id: str) -> None:
@@ -95,7 +95,9 @@ class InTree:
         with self._lock:
             self._by_name.pop(name, None)
 
-    def _index(self) -> dict[str, str]:
+    def old_backings(self) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Backings of old in-tree releases by name (one read of every VM), and the names
+        several VMs carry (none of them is taken as the backing): moref values."""
         found: dict[str, list[str]] = {}
         for item in inventory.virtual_machines(self._client, [
                 'name', 'config.instanceUuid', 'config.template']):
@@ -109,7 +111,8 @@ class InTree:
                 LOG.error('%d VMs are named %s (%s): none of them is taken as its backing',
                           len(refs), name, ', '.join(refs))
         LOG.info('%d backings of old in-tree releases (found by name only)', len(found))
-        return {name: refs[0] for name, refs in found.items() if len(refs) == 1}
+        return ({name: refs[0] for name, refs in found.items() if len(refs) == 1},
+                {name: refs for name, refs in found.items() if len(refs) > 1})
 
     def entity_at(self, inventory_path: str) -> str | None:
         """The moref value of the VM at ``inventory_path``, or None: one call."""

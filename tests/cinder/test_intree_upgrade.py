@@ -97,31 +97,64 @@ def upgraded(request, cinder, legacy_vc, produced) -> Upgraded:
 
 def test_check_counts_what_the_intree_driver_left_and_names_what_cannot_be_served(
         upgraded, legacy_vc, tmp_path):
-    """First, before our driver records anything: ``vmdk-volume check`` on the database."""
+    """First, before our driver records anything: ``vmdk-volume check`` on the database, with
+    a snapshot whose provider_location is nobody's and two VMs named after a volume without
+    backing (as if an old release had made them)."""
     conf = write_cinder_conf(tmp_path, {upgraded.section: legacy_vc}, {},
                              database=upgraded.cinder.database)
     bogus = objects.Snapshot(context=upgraded.cinder.context, volume_id=upgraded.made['lazy'],
                              volume_size=1, status='available', project_id=PROJECT_ID,
                              user_id='u', provider_location='nfs://filer/snap')
     bogus.create()
+    lazy = upgraded.made['lazy']
+    twins = _copies_named(upgraded.client, _named(upgraded, 'old'), 'volume-%s' % lazy)
     try:
-        done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'check', '--json',
-                               '--config-file', str(conf), '--backend', upgraded.section],
-                              capture_output=True, text=True, timeout=120)
+        findings = _intree_findings(conf, upgraded.section)
     finally:
         bogus.destroy()
-    findings = [f for f in json.loads(done.stdout)['backends'][0]['findings']
-                if f['topic'] == 'in-tree']
-    assert [(f['status'], f['subject']) for f in findings] == [('error', bogus.id), ('ok', '')]
+        for twin in twins:
+            upgraded.client.run('Destroy_Task', twin)
+    assert [(f['status'], f['subject']) for f in findings] == [
+        ('error', bogus.id), ('error', lazy), ('ok', '')]
     assert "'nfs://filer/snap'" in findings[0]['detail']
+    assert findings[1]['detail'].startswith('volume %s: 2 VMs are named volume-%s (' % (
+        lazy, lazy))
+    assert all(twin.value in findings[1]['detail'] for twin in twins)
     templates = 2 if upgraded.snapshot_format == 'template' else 0     # one of an attached
-    assert findings[1]['detail'].startswith(
+    assert findings[2]['detail'] == (
         '%d volumes with no recorded backing (the in-tree driver\'s, or never attached): '
-        'found by instanceUuid, or by name; %d in-tree template snapshots (inventory path): '
-        'found by path; %d snapshots with nothing recorded' % (
+        'found by instanceUuid, or by name; 1 backings of old in-tree releases among them '
+        '(no instanceUuid): found by name, marked at first use; %d in-tree template '
+        'snapshots (inventory path): found by path; %d snapshots with nothing recorded (in-tree '
+        'COW, or of a volume without backing): found by name in the backing; 0 volumes and '
+        'snapshots recorded by this driver: they will be served' % (
             10 + templates // 2, templates, 2 - templates // 2))
-    assert findings[1]['detail'].endswith('; 0 volumes and snapshots recorded by this '
-                                          'driver: they will be served')
+
+
+def _intree_findings(conf, section: str) -> list[dict]:
+    done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cli', 'check', '--json',
+                           '--config-file', str(conf), '--backend', section],
+                          capture_output=True, text=True, timeout=120)
+    return [f for f in json.loads(done.stdout)['backends'][0]['findings']
+            if f['topic'] == 'in-tree']
+
+
+def _named(upgraded, role: str):
+    """The VM named after the volume of ``role``."""
+    name = 'volume-%s' % upgraded.made[role]
+    return next(upgraded.client.ref('VirtualMachine', item.value) for item in
+                inventory.virtual_machines(upgraded.client, ['name'])
+                if item.get('name') == name)
+
+
+def _copies_named(client, vm, name: str) -> list:
+    """Two clones of ``vm`` named ``name``: in its folder and in that folder's parent."""
+    folder = properties.fetch_one(client, vm, ['parent'])['parent']
+    parent = properties.fetch_one(client, folder, ['parent'])['parent']
+    spec = client.create('VirtualMachineCloneSpec', powerOn=False, template=False,
+                         location=client.create('VirtualMachineRelocateSpec'))
+    return [client.run('CloneVM_Task', vm, folder=where, name=name, spec=spec)
+            for where in (folder, parent)]
 
 
 def test_deleting_a_migration_source_row_destroys_its_backing_not_the_migrated_one(upgraded):
