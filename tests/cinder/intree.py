@@ -16,9 +16,11 @@
 process of its own (its options and ours never meet in one cinder-volume; in one process they
 would clash) on the database the tests then serve with our driver, and makes through it every
 kind of object an operator's database holds: volumes with and without a backing, clones
-(full and linked), volumes from snapshots and from a streamOptimized image, snapshots of each
-format and of a volume without backing, and a backing as releases before instanceUuid left
-it. Run as ``python -m tests.cinder.intree``.
+(full and linked), volumes from snapshots and from a streamOptimized image, a volume after a
+generic migration and one after a transfer, snapshots of each format, of a volume without
+backing and (template) of an attached volume, and a backing as releases before instanceUuid
+left it. ``attached_by_intree`` starts it again on the same rows (a rollback). Run as
+``python -m tests.cinder.intree``.
 """
 
 import json
