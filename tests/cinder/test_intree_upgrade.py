@@ -414,13 +414,14 @@ def test_intree_objects_are_never_listed_as_orphans(upgraded):
 def test_intree_backings_and_snapshots_are_never_offered_to_manage(upgraded):
     context, manager = upgraded.cinder.context, upgraded.manager
     volumes = objects.VolumeList.get_all_by_host(context, manager.host)
-    names = {'volume-%s' % v.id for v in volumes} | {
+    names = {'volume-%s' % v.name_id for v in volumes} | {
         'snapshot-%s' % upgraded.made[role] for role in SNAPSHOTS if upgraded.made[role]}
     listed = [entry for listing in (
         manager.get_manageable_volumes(context, None, 1000, 0, ['reference'], ['asc']),
         manager.get_manageable_snapshots(context, None, 1000, 0, ['reference'], ['asc']))
         for entry in listing if entry['extra_info'].split(',')[0][len('name: '):] in names]
-    assert {'volume-%s' % upgraded.made[role] for role in ('backed', 'old')} <= {
+    assert {'volume-%s' % upgraded.volume(role).name_id for role in (
+        'backed', 'old', 'migrated', 'transferred')} <= {
         entry['extra_info'].split(',')[0][len('name: '):] for entry in listed}
     assert [e for e in listed if e['safe_to_manage']] == []
     assert all(e['cinder_id'] for e in listed)
