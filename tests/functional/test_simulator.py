@@ -16,7 +16,9 @@ Each test exercises one vSphere call the driver relies on, and one of the gaps o
 fills in govmomi's vcsim (see simkit/vmdk_volume_simkit/vcsim/).
 """
 
+import json
 import os
+import subprocess
 import time
 import uuid
 
@@ -197,36 +199,75 @@ def test_tasks_are_awaited_without_polling(vsphere, sim_inventory, simulator, so
     assert calls['WaitForUpdatesEx'] <= 2
 
 
-def test_nfc_import_lands_in_the_disk_and_reads_back_identical(
-        vsphere, sim_inventory, simulator, tmp_path):
-    raw = tmp_path / 'disk.raw'
-    raw.write_bytes(os.urandom(3 * MiB))
-    convert.to_stream_optimized(str(raw), 'raw', str(tmp_path / 'disk.vmdk'))
-    payload = (tmp_path / 'disk.vmdk').read_bytes()
+def _import(vsphere, sim_inventory, simulator, stream: bytes, capacity: int):
+    """The VM an NFC import of the VMDK ``stream`` into a disk of ``capacity`` bytes made."""
     datastore = next(iter(sim_inventory.datastores.values()))
     datacenter = sim_inventory.datacenters[datastore.datacenter]
     pool = next(c.resource_pool for c in sim_inventory.compute_resources.values())
-    config = specs.backing_config(vsphere, name='volume-nfc', datastore_name=datastore.name,
-                                  disk=specs.DiskSpec(8 * MiB))
+    config = specs.backing_config(vsphere, name='volume-nfc-%s' % uuid.uuid4(),
+                                  datastore_name=datastore.name,
+                                  disk=specs.DiskSpec(capacity))
     import_spec = vsphere.create('VirtualMachineImportSpec', configSpec=config)
-    simulator.reset_stats()
-
     writer = rw_handles.VmdkWriteHandle(
         vsphere.session, simulator.host, simulator.port,
         vsphere.ref('ResourcePool', pool), vsphere.ref('Folder', datacenter.vm_folder),
-        import_spec, len(payload))
-    writer.write(payload)
+        import_spec, len(stream))
+    writer.write(stream)
     writer.close()
-    vm = writer.get_imported_vm()
-    assert simulator.stats().nfc_bytes_uploaded == len(payload)
+    return writer.get_imported_vm()
 
+
+def _export(vsphere, simulator, vm, tmp_path) -> tuple[int, bytes]:
+    """The virtual size and the raw data of the streamOptimized VMDK an export of ``vm``
+    serves."""
     reader = rw_handles.VmdkReadHandle(vsphere.session, simulator.host, simulator.port, vm,
-                                       None, len(payload))
-    received = b''.join(iter(lambda: reader.read(64 * 1024), b''))
+                                       None, MiB)     # the size: for progress only
+    exported = tmp_path / 'exported.vmdk'
+    exported.write_bytes(b''.join(iter(lambda: reader.read(64 * 1024), b'')))
     reader.close()
+    assert exported.read_bytes()[:4] == b'KDMV'
+    info = json.loads(subprocess.run(['qemu-img', 'info', '--output=json', str(exported)],
+                                     capture_output=True, check=True).stdout)
+    assert info['format-specific']['data']['create-type'] == 'streamOptimized'
+    raw = tmp_path / 'exported.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw', str(exported),
+                    str(raw)], check=True)
+    return info['virtual-size'], raw.read_bytes()
+
+
+def test_nfc_import_lands_in_the_disk_and_exports_at_the_disks_capacity(
+        vsphere, sim_inventory, simulator, tmp_path):
+    """An export is a stream vCenter makes of the disk (8 MiB), not the file uploaded (a
+    stream of 3 MiB): the same data, the disk's size."""
+    data = os.urandom(3 * MiB)
+    (tmp_path / 'disk.raw').write_bytes(data)
+    convert.to_stream_optimized(str(tmp_path / 'disk.raw'), 'raw', str(tmp_path / 'disk.vmdk'))
+    payload = (tmp_path / 'disk.vmdk').read_bytes()
+    simulator.reset_stats()
+    vm = _import(vsphere, sim_inventory, simulator, payload, 8 * MiB)
+    assert simulator.stats().nfc_bytes_uploaded == len(payload)
+    simulator.reset_stats()
+    size, exported = _export(vsphere, simulator, vm, tmp_path)
+    downloaded = simulator.stats().nfc_bytes_downloaded
     vsphere.run('Destroy_Task', vm)
-    assert received == payload
-    assert simulator.stats().nfc_bytes_downloaded == len(payload)
+    assert (size, exported) == (8 * MiB, data + bytes(5 * MiB))
+    assert downloaded == (tmp_path / 'exported.vmdk').stat().st_size
+
+
+def test_nfc_export_of_an_imported_disk_extended_since_is_of_its_new_capacity(
+        vsphere, sim_inventory, simulator, tmp_path):
+    data = os.urandom(MiB)
+    (tmp_path / 'disk.raw').write_bytes(data)
+    convert.to_stream_optimized(str(tmp_path / 'disk.raw'), 'raw', str(tmp_path / 'disk.vmdk'))
+    vm = _import(vsphere, sim_inventory, simulator, (tmp_path / 'disk.vmdk').read_bytes(),
+                 MiB)
+    datacenter = vsphere.ref('Datacenter', next(iter(sim_inventory.datacenters)))
+    vsphere.run('ExtendVirtualDisk_Task', vsphere.content.virtualDiskManager,
+                name=_disk(vsphere, vm).backing.fileName, datacenter=datacenter,
+                newCapacityKb=4096, eagerZero=False)
+    size, exported = _export(vsphere, simulator, vm, tmp_path)
+    vsphere.run('Destroy_Task', vm)
+    assert (size, exported) == (4 * MiB, data + bytes(3 * MiB))
 
 
 def _options(vsphere, vm) -> dict[str, str]:
@@ -561,3 +602,57 @@ def test_collectors_and_filters_end_with_their_session(simulator):
                                       'filters': before['filters'] + 1}
     client.close()
     assert simulator.collectors() == before
+
+
+def _with_added_disk(vsphere, sim_inventory, name):
+    """A VM of its own disk (holding b'own') to which the existing disk of another VM (its
+    volume, holding b'volume') was added as Nova attaches a volume: the VM, the added
+    disk's source VM and its volume id."""
+    volume, volume_id = _create_backing(vsphere, sim_inventory, name + '-volume')
+    instance, _ = _create_backing(vsphere, sim_inventory, name)
+    with open(_disk_file(vsphere, volume), 'wb') as f:
+        f.write(b'volume')
+    with open(_disk_file(vsphere, instance), 'wb') as f:
+        f.write(b'own')
+    own = _disk(vsphere, instance)
+    added = vsphere.create('VirtualDisk', key=-101, controllerKey=own.controllerKey,
+                           unitNumber=1, capacityInKB=2048, backing=vsphere.create(
+                               'VirtualDiskFlatVer2BackingInfo', diskMode='persistent',
+                               fileName=_disk(vsphere, volume).backing.fileName))
+    vsphere.run('ReconfigVM_Task', instance, spec=vsphere.create(
+        'VirtualMachineConfigSpec', deviceChange=[vsphere.create(
+            'VirtualDeviceConfigSpec', operation='add', device=added)]))
+    return instance, volume, volume_id
+
+
+def _disks(vsphere, vm):
+    devices = properties.fetch_one(vsphere, vm, ['config.hardware.device'])
+    return [d for d in devices['config.hardware.device'].VirtualDevice
+            if type(d).__name__ == 'VirtualDisk']
+
+
+def test_an_existing_disk_added_to_a_vm_reports_that_disks_uuid(vsphere, sim_inventory):
+    instance, volume, volume_id = _with_added_disk(vsphere, sim_inventory, 'instance-uuid')
+    own, added = _disks(vsphere, instance)
+    assert added.backing.uuid == volume_id != own.backing.uuid
+    vsphere.run('Destroy_Task', volume)
+    vsphere.run('Destroy_Task', instance)
+
+
+def test_clone_without_a_disk_the_spec_removes_copies_the_data_of_the_disk_kept(
+        vsphere, sim_inventory):
+    instance, volume, volume_id = _with_added_disk(vsphere, sim_inventory, 'instance-clone')
+    own, added = _disks(vsphere, instance)
+    folder = properties.fetch_one(vsphere, instance, ['parent'])['parent']
+    spec = vsphere.create(
+        'VirtualMachineCloneSpec', powerOn=False, template=False,
+        location=vsphere.create('VirtualMachineRelocateSpec'),
+        config=vsphere.create('VirtualMachineConfigSpec', deviceChange=[vsphere.create(
+            'VirtualDeviceConfigSpec', operation='remove', device=own)]))
+    clone = vsphere.run('CloneVM_Task', instance, folder=folder, name='instance-clone-copy',
+                        spec=spec)
+    [kept] = _disks(vsphere, clone)
+    with open(_disk_file(vsphere, clone), 'rb') as f:
+        assert (kept.key, f.read()) == (added.key, b'volume')
+    for vm in (clone, instance, volume):
+        vsphere.run('Destroy_Task', vm)

@@ -312,9 +312,12 @@ def _recorded(report: BackendReport, lookups: intree.InTree,
                        subject=row.id)
         else:
             templates += 1
+    named = _old_backings(report, lookups, kinds.get(('volume', 'none'), []))
     counts = [
         (len(kinds.get(('volume', 'none'), [])), "volumes with no recorded backing (the in-tree "
          "driver's, or never attached): found by instanceUuid, or by name"),
+        (named, 'backings of old in-tree releases among them (no instanceUuid): found by '
+         'name, marked at first use'),
         (templates, 'in-tree template snapshots (inventory path): found by path'),
         (len(kinds.get(('snapshot', 'none'), [])), 'snapshots with nothing recorded (in-tree '
          'COW, or of a volume without backing): found by name in the backing'),
@@ -323,6 +326,21 @@ def _recorded(report: BackendReport, lookups: intree.InTree,
     ]
     report.add('in-tree', Status.OK, '; '.join('%d %s' % count for count in counts)
                + ': they will be served')
+
+
+def _old_backings(report: BackendReport, lookups: intree.InTree,
+                  rows: list[intree.Recorded]) -> int:
+    """How many of the volumes ``rows`` have a backing of an old in-tree release (found by
+    name: one read of every VM); each whose name several VMs carry is an error."""
+    found, duplicated = lookups.old_backings()
+    for row in rows:
+        refs = duplicated.get('volume-%s' % row.id)
+        if refs:
+            report.add('in-tree', Status.ERROR, 'volume %s: %d VMs are named volume-%s (%s) '
+                       'and none carries its id: none is taken as its backing; remove or '
+                       'rename the others' % (row.id, len(refs), row.id, ', '.join(refs)),
+                       subject=row.id)
+    return sum('volume-%s' % row.id in found for row in rows)
 
 
 def _gib(size: int) -> str:

@@ -18,7 +18,11 @@ snapshot (one read of the backing's snapshot tree). See docs/UPSTREAM.md.
 
 Backings made by in-tree releases before instanceUuid = volume id carry only their name
 (``volume-<id>``): like the in-tree driver, one read of every VM's name builds an index of
-such backings, here on first need (never per operation).
+such backings, here on first need (never per operation). The first one found is given the
+identity in-tree releases since give (instanceUuid and ``cinder.volume.id`` = the volume's
+name id, ``managedBy``; its name is kept): from then on FindAllByUuid finds it, here, in
+other cinder-volume processes, and in the in-tree driver after a rollback (it looks a
+backing up by instanceUuid first, and leaves such backings out of its name cache).
 """
 
 import dataclasses
@@ -27,7 +31,7 @@ import threading
 
 from oslo_log import log as logging
 
-from vmdk_volume.vsphere import inventory, properties, search_index
+from vmdk_volume.vsphere import errors, inventory, properties, search_index, specs
 from vmdk_volume.vsphere.vm import VirtualMachine
 
 LOG = logging.getLogger(__name__)
@@ -72,10 +76,29 @@ class InTree:
         """The moref value of the unmarked backing ``name`` (see the module docstring)."""
         with self._lock:
             if self._by_name is None:
-                self._by_name = self._index()
+                self._by_name = self.old_backings()[0]
             return self._by_name.get(name)
 
-    def _index(self) -> dict[str, str]:
+    def claim(self, name: str, ref: str, volume_id: str) -> None:
+        """Give the old backing ``ref`` (named ``name``) the identity of volume
+        ``volume_id`` (one ReconfigVM task); it leaves the index. A failure is logged: the
+        backing is still found by name."""
+        client = self._client
+        try:
+            VirtualMachine(client, ref).reconfigure(
+                specs.identity_config(client, name=None, volume_id=volume_id))
+        except errors.VSphereError as error:
+            LOG.warning('Old in-tree backing %s (%s) of volume %s not marked, still found '
+                        'by name: %s', name, ref, volume_id, error)
+            return
+        LOG.info('Old in-tree backing %s (%s) now carries the identity of volume %s', name,
+                 ref, volume_id)
+        with self._lock:
+            self._by_name.pop(name, None)
+
+    def old_backings(self) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Backings of old in-tree releases by name (one read of every VM), and the names
+        several VMs carry (none of them is taken as the backing): moref values."""
         found: dict[str, list[str]] = {}
         for item in inventory.virtual_machines(self._client, [
                 'name', 'config.instanceUuid', 'config.template']):
@@ -89,7 +112,8 @@ class InTree:
                 LOG.error('%d VMs are named %s (%s): none of them is taken as its backing',
                           len(refs), name, ', '.join(refs))
         LOG.info('%d backings of old in-tree releases (found by name only)', len(found))
-        return {name: refs[0] for name, refs in found.items() if len(refs) == 1}
+        return ({name: refs[0] for name, refs in found.items() if len(refs) == 1},
+                {name: refs for name, refs in found.items() if len(refs) > 1})
 
     def entity_at(self, inventory_path: str) -> str | None:
         """The moref value of the VM at ``inventory_path``, or None: one call."""

@@ -394,7 +394,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def _ensure_backing(self, volume, connector) -> str:
         """The volume's backing, created if missing, on a datastore the instance's host
         uses (moved there if it is elsewhere); one backing across the cluster."""
-        old = self._old_intree_backing(volume)     # known by name only: reached as it is
+        old = self._old_intree_backing(volume, claim=True)     # reached as it is
         if old:
             instance = (connector or {}).get('instance')
             if instance:

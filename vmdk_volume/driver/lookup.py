@@ -66,8 +66,8 @@ class Lookup:
                             error)
                 mismatch = error
         found = self._backings.find(object_id)
-        if found is None and own and (old := self._old_intree_backing(volume)):
-            return act(old, None)       # its name is all it carries (found just now)
+        if found is None and own and (old := self._old_intree_backing(volume, claim=True)):
+            return act(old, None)       # found by name just now
         if found is None and (stored or required):
             raise verrors.NotFound('NotFound', '%s %s has no VM on vCenter (it recorded %s)' % (
                 type(volume).__name__.lower(), volume.id, stored or 'none'))
@@ -83,12 +83,17 @@ class Lookup:
             self._in_tree = intree.InTree(self._backend.client)
         return self._in_tree
 
-    def _old_intree_backing(self, volume) -> str | None:
+    def _old_intree_backing(self, volume, claim: bool = False) -> str | None:
         """For a volume older than this driver's start whose backing FindAllByUuid did not
-        find: the backing an old in-tree release made, found by name (``intree``). None at
-        no cost for younger volumes."""
-        return self._intree.backing_named(volume.name) if self._predates_driver(volume) \
-            else None
+        find: the backing an old in-tree release made, found by name (``intree``), and with
+        ``claim`` given the volume's identity (``InTree.claim``). None at no cost for
+        younger volumes."""
+        if not self._predates_driver(volume):
+            return None
+        ref = self._intree.backing_named(volume.name)
+        if ref is not None and claim:
+            self._intree.claim(volume.name, ref, volume.name_id)
+        return ref
 
     def _predates_driver(self, volume) -> bool:
         """Whether the volume was made before this driver started (by the in-tree driver,

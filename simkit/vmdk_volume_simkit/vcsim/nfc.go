@@ -16,8 +16,9 @@
 //     registers the new VM's disk files for the lease, so a PUT or POST to a device URL stores
 //     the body in the disk's file on the datastore (a temp directory);
 //   - VirtualMachine.ExportVm (proxied) returns our own HttpNfcLease, ready, whose device URLs
-//     serve each disk as vCenter does, a streamOptimized VMDK: the disk file itself if it is
-//     one (it was imported), else one qemu-img makes of its -flat extent (zeros if empty);
+//     serve each disk as vCenter does, a streamOptimized VMDK of the disk's data at its current
+//     capacity, made by qemu-img of its -flat extent (zeros if empty) or of the sparse file
+//     an import left;
 //   - /nfc/<lease>/<file> is served here rather than by vcsim, counting bytes for /_sim/stats.
 //
 // A datastore file GET (/folder/...) then returns the same bytes as the upload.
@@ -195,26 +196,25 @@ func importName(spec types.BaseImportSpec) string {
 	return ""
 }
 
-// streamOptimized returns the disk file if it is a sparse VMDK already, else a temporary
-// streamOptimized VMDK of capacity bytes made of the disk's -flat extent.
+// streamOptimized returns a temporary streamOptimized VMDK of the disk file's data at the
+// disk's capacity in bytes, as vCenter makes an export of the disk as it is now: of the
+// -flat extent of a flat disk (zeros if it has none), or of the data of a hosted sparse file
+// (an import), whatever capacity the file itself says (the disk may have grown since).
 func streamOptimized(file string, capacity int64) (string, error) {
-	if sparseVMDK(file) {
-		return file, nil
-	}
 	raw, err := os.CreateTemp("", "export-*.raw")
 	if err != nil {
 		return "", err
 	}
 	defer os.Remove(raw.Name())
-	if flat, err := os.Open(strings.TrimSuffix(file, ".vmdk") + "-flat.vmdk"); err == nil {
+	if sparseVMDK(file) {
+		err = qemuImg("convert", "-q", "-f", "vmdk", "-O", "raw", file, raw.Name())
+	} else if flat, ferr := os.Open(strings.TrimSuffix(file, ".vmdk") + "-flat.vmdk"); ferr == nil {
 		_, err = io.Copy(raw, flat)
 		flat.Close()
-		if err != nil {
-			raw.Close()
-			return "", err
-		}
 	}
-	err = raw.Truncate(capacity)
+	if err == nil {
+		err = raw.Truncate(capacity)
+	}
 	if cerr := raw.Close(); err == nil {
 		err = cerr
 	}
@@ -222,13 +222,20 @@ func streamOptimized(file string, capacity int64) (string, error) {
 		return "", err
 	}
 	out := strings.TrimSuffix(raw.Name(), ".raw") + temporaryExport
-	cmd := exec.Command("qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", "-o",
-		"subformat=streamOptimized", raw.Name(), out)
-	if msg, err := cmd.CombinedOutput(); err != nil {
+	if err := qemuImg("convert", "-q", "-f", "raw", "-O", "vmdk", "-o",
+		"subformat=streamOptimized", raw.Name(), out); err != nil {
 		os.Remove(out)
-		return "", fmt.Errorf("qemu-img convert: %v: %s", err, msg)
+		return "", err
 	}
 	return out, nil
+}
+
+// qemuImg runs qemu-img with args; its output is in the error.
+func qemuImg(args ...string) error {
+	if msg, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("qemu-img %s: %v: %s", args[0], err, msg)
+	}
+	return nil
 }
 
 const temporaryExport = "-stream.vmdk"

@@ -162,6 +162,8 @@ func normalizeDisks(changes []types.BaseVirtualDeviceConfigSpec, current object.
 // of the spec's disk locators, which vcsim ignores. Then it copies the source's disk files (vcsim
 // creates the clone's empty), so a clone of an imported image holds the image's bytes; a
 // clone at a snapshot (spec.snapshot) copies the snapshot's copies instead (snapshots.go).
+// Each of the clone's disks gets the data of the source's disk of the same key (a disk the
+// spec's config removes is not cloned, as vCenter leaves it out).
 func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
 	namingMu.Lock()
 	defer namingMu.Unlock()
@@ -210,10 +212,16 @@ func cloneWithDisks(ctx *simulator.Context, vm *simulator.VirtualMachine, req *t
 		recordProfiles(clone, req.Spec.Location.Profile, req.Spec.Location.Disk)
 		cloned := simulator.Map.Get(clone).(*simulator.VirtualMachine)
 		copyExtraConfig(vm, cloned, req.Spec.Config)
-		_, targets := diskFiles(cloned)
-		for i := 0; i < len(sources) && i < len(targets); i++ {
-			if err := copyFile(sources[i], targets[i]); err != nil {
-				log.Printf("clone %s: copying %s: %v", vm.Name, sources[i], err)
+		source := make(map[int32]string)
+		for i, disk := range disks {
+			source[disk.Key] = sources[i]
+		}
+		clonedDisks, targets := diskFiles(cloned)
+		for i, disk := range clonedDisks { // by key: the spec may have left disks out
+			if from, ok := source[disk.Key]; ok {
+				if err := copyFile(from, targets[i]); err != nil {
+					log.Printf("clone %s: copying %s: %v", vm.Name, from, err)
+				}
 			}
 		}
 	}
