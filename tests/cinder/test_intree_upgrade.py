@@ -18,6 +18,7 @@ driver on the same backend section, for each ``vmware_snapshot_format``. Data is
 the simulator's disk files; at the end nothing the in-tree driver or ours made is left.
 """
 
+import collections.abc
 import json
 import subprocess
 import sys
@@ -86,13 +87,14 @@ class Upgraded:
 
 
 @pytest.fixture(scope='module', params=sorted(SECTIONS))
-def upgraded(request, cinder, legacy_vc, produced) -> Upgraded:
+def upgraded(request, cinder, legacy_vc, produced) -> collections.abc.Iterator[Upgraded]:
     section = request.param
     made = produced[section]
     assert made['statuses'] == ['available'], made
     manager = cinder.add_backend(section, legacy_vc,
                                  {'vmware_snapshot_format': SECTIONS[section]})
-    return Upgraded(cinder, section, manager, made)
+    yield Upgraded(cinder, section, manager, made)
+    cinder.remove_backend(section)    # its simulator ends with this module
 
 
 def test_check_counts_what_the_intree_driver_left_and_names_what_cannot_be_served(

@@ -126,6 +126,11 @@ class Cinder:
         self.managers[name] = self._manager(name)
         return self.managers[name]
 
+    def remove_backend(self, name: str) -> None:
+        """Forget the backend ``add_backend`` added (its simulator may be gone): as if its
+        section left cinder.conf and cinder-volume restarted."""
+        del self.managers[name]
+
     def clustered(self, backend: str, nodes: tuple[str, ...], cluster: str) -> list:
         """VolumeManagers of one Cinder cluster (active-active), one per node, each with
         its own driver for ``backend``'s section: as cinder-volume services on ``nodes``."""
