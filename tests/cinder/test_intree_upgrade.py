@@ -419,12 +419,14 @@ def test_intree_backings_and_snapshots_are_never_offered_to_manage(upgraded):
     names = {'volume-%s' % v.name_id for v in volumes} | {
         'snapshot-%s' % upgraded.made[role] for role in SNAPSHOTS if upgraded.made[role]}
     listed = [entry for listing in (
-        manager.get_manageable_volumes(context, None, 1000, 0, ['reference'], ['asc']),
-        manager.get_manageable_snapshots(context, None, 1000, 0, ['reference'], ['asc']))
-        for entry in listing if entry['extra_info'].split(',')[0][len('name: '):] in names]
+        manager.get_manageable_volumes(context, None, 1000, 0, ['reference'], ['asc'],
+                                       want_objects=True),
+        manager.get_manageable_snapshots(context, None, 1000, 0, ['reference'], ['asc'],
+                                         want_objects=True))
+        for entry in listing if entry['extra_info']['name'] in names]
     assert {'volume-%s' % upgraded.volume(role).name_id for role in (
         'backed', 'old', 'migrated', 'transferred')} <= {
-        entry['extra_info'].split(',')[0][len('name: '):] for entry in listed}
+        entry['extra_info']['name'] for entry in listed}
     assert [e for e in listed if e['safe_to_manage']] == []
     assert all(e['cinder_id'] for e in listed)
 

@@ -117,8 +117,9 @@ def test_a_generically_migrated_volume_uses_the_new_backing(cinder):
 
 
 def _manageable(cinder, backend):
+    """The listing as Cinder's API receives it (Cinder's ManageableVolume objects)."""
     return cinder.managers[backend].get_manageable_volumes(
-        cinder.context, None, 1000, 0, ['reference'], ['asc'])
+        cinder.context, None, 1000, 0, ['reference'], ['asc'], want_objects=True)
 
 
 def test_manage_and_unmanage_a_vm(cinder, vcenters):
@@ -127,6 +128,8 @@ def test_manage_and_unmanage_a_vm(cinder, vcenters):
     manager.delete_volume(cinder.context, donor, unmanage_only=True)   # now an unmanaged VM
     entries = {e['reference']['source-id']: e for e in _manageable(cinder, 'vc1')}
     assert entries[donor.provider_location]['safe_to_manage'] is True
+    info = entries[donor.provider_location]['extra_info']     # a dict, as Cinder's API needs
+    assert sorted(info) == ['disk', 'name'] and info['disk'].endswith('.vmdk')
     assert any(e['reason_not_safe'] and 'powered' in e['reason_not_safe']
                for e in entries.values())
 
@@ -159,7 +162,7 @@ def test_manage_a_vm_snapshot_of_a_backing(cinder):
     volume = _attached_once(cinder, 'vc2')
     snap = driver._backend.backings.snapshot(volume.provider_location, 'made-outside')
     listed = manager.get_manageable_snapshots(cinder.context, None, 1000, 0, ['reference'],
-                                              ['asc'])
+                                              ['asc'], want_objects=True)
     entry = next(e for e in listed if e['reference'] == {'source-id': snap})
     assert entry['safe_to_manage'] is True
     snapshot = objects.Snapshot(context=cinder.context, volume_id=volume.id,

@@ -58,7 +58,7 @@ class Managing:
             entries.append({'reference': {'source-id': vm.ref}, 'size': -(-vm.size_bytes // GiB),
                             'safe_to_manage': reason is None, 'reason_not_safe': reason,
                             'cinder_id': cinder_id,
-                            'extra_info': 'name: %s, disk: %s' % (vm.name, vm.vmdk_path)})
+                            'extra_info': {'name': vm.name, 'disk': vm.vmdk_path}})
         return volume_utils.paginate_entries_list(entries, marker, limit, offset, sort_keys,
                                                   sort_dirs)
 
@@ -92,7 +92,7 @@ class Managing:
                 entries.append({'reference': {'source-id': snap.ref},
                                 'size': -(-vm.size_bytes // GiB),
                                 'safe_to_manage': reason is None, 'reason_not_safe': reason,
-                                'cinder_id': cinder_id, 'extra_info': 'name: %s' % snap.name,
+                                'cinder_id': cinder_id, 'extra_info': {'name': snap.name},
                                 'source_reference': {'source-id': vm.ref}})
         return volume_utils.paginate_entries_list(entries, marker, limit, offset, sort_keys,
                                                   sort_dirs)
