@@ -286,12 +286,14 @@ def test_clone_of_an_intree_volume_copies_its_data(upgraded):
             volume.provider_location) == intree.AFTER
 
 
-def test_intree_volume_extends(upgraded):
-    volume = upgraded.volume('from_snapshot')
-    upgraded.manager.extend_volume(upgraded.cinder.context, volume, 2, reservations=None)
+@pytest.mark.parametrize('role', ['from_snapshot', 'migrated', 'transferred'])
+def test_intree_volume_extends(upgraded, role):
+    volume = upgraded.volume(role)
+    upgraded.manager.extend_volume(upgraded.cinder.context, volume, volume.size + 1,
+                                   reservations=None)
     volume.refresh()
-    backing = upgraded.manager.driver._backend.describe(upgraded.backing(volume.id))
-    assert (volume.status, volume.size, backing.size_bytes) == ('available', 2, 2 * GiB)
+    backing = upgraded.manager.driver._backend.describe(upgraded.backing(volume.name_id))
+    assert (volume.status, backing.size_bytes) == ('available', volume.size * GiB)
 
 
 def test_revert_to_an_intree_snapshot_restores_its_data(upgraded, legacy_vc):
@@ -364,11 +366,12 @@ def test_the_intree_driver_started_again_attaches_the_backings_we_marked(
     assert found[upgraded.made['backed']] == upgraded.backing(upgraded.made['backed'])
 
 
-def test_intree_volume_retypes_in_place_keeping_its_data(upgraded):
-    volume = upgraded.volume('from_snapshot')
-    thick = upgraded.cinder.volume_type('intree-thick-%s' % upgraded.section,
+@pytest.mark.parametrize('role', ['from_snapshot', 'migrated', 'transferred'])
+def test_intree_volume_retypes_in_place_keeping_its_data(upgraded, role):
+    volume = upgraded.volume(role)
+    thick = upgraded.cinder.volume_type('intree-thick-%s-%s' % (upgraded.section, role),
                                         {'vmware:vmdk_type': 'thick'})
-    data = upgraded.data(upgraded.backing(volume.id))
+    data = upgraded.data(upgraded.backing(volume.name_id))
     volume.status, volume.previous_status = 'retyping', volume.status
     volume.save()
     host = {'host': upgraded.manager.host + '#' + upgraded.section,
@@ -377,7 +380,7 @@ def test_intree_volume_retypes_in_place_keeping_its_data(upgraded):
                             migration_policy='never')
     volume.refresh()
     assert (volume.status, volume.volume_type_id) == ('available', thick['id'])
-    backing = upgraded.manager.driver._backend.describe(upgraded.backing(volume.id))
+    backing = upgraded.manager.driver._backend.describe(upgraded.backing(volume.name_id))
     assert backing.disk_type is DiskType.THICK
     assert upgraded.data(backing.ref) == data
 
@@ -390,7 +393,7 @@ def test_intree_volume_uploads_to_an_image(upgraded):
     meta = glance.show(None, upload['id'])
     assert meta['properties']['vmware_disktype'] == 'streamOptimized'
     assert glance.path(upload['id']).read_bytes()[:4] == b'KDMV'
-    assert _virtual_size(glance.path(upload['id'])) == GiB
+    assert _virtual_size(glance.path(upload['id'])) == upgraded.volume('migrated').size * GiB
 
 
 def test_transfer_of_an_intree_volume_files_its_backing_under_the_new_project(upgraded):
