@@ -21,7 +21,7 @@ import os
 import oslo_messaging as messaging
 import pytest
 from cinder import context as cinder_context
-from cinder import exception, objects, rpc
+from cinder import exception, rpc
 from cinder.api.v3.views import attachments as views
 from cinder.common import constants
 from cinder.compute import nova as _nova_api  # noqa: F401 - registers Cinder's [nova] options
@@ -52,14 +52,9 @@ class Instance:
 
 @pytest.fixture(scope='module')
 def api(cinder):
-    """Cinder's volume API, its RPC calls served by the harness's VolumeManagers (with the
-    versions a started cinder-volume service records)."""
+    """Cinder's volume API, its RPC calls served by the harness's VolumeManagers."""
     servers = []
     for manager in cinder.managers.values():
-        service = objects.Service.get_by_args(cinder.context, manager.host, 'cinder-volume')
-        service.update({'rpc_current_version': manager.RPC_API_VERSION,
-                        'object_current_version': objects_base.OBJ_VERSIONS.get_current()})
-        service.save()
         node, _ = manager.host.split('@')      # addressed as cinder-volume does since 3.6
         target = messaging.Target(topic='%s.%s' % (constants.VOLUME_TOPIC, manager.host),
                                   server=node, version=manager.RPC_API_VERSION)

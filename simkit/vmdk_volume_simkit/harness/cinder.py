@@ -94,13 +94,18 @@ class Cinder:
 
     def _manager(self, name: str, node: str = 'cinder', cluster: str | None = None):
         from cinder import objects
+        from cinder.objects import base as objects_base
         from cinder.volume import manager
         host = '%s@%s' % (node, name)
         cluster_name = '%s@%s' % (cluster, name) if cluster else None
-        # The service row a cinder-volume service would have (migration looks it up).
+        # The service row a started cinder-volume service has (migration looks it up; the
+        # volume API's RPC client reads the versions of every row).
         objects.Service(context=self.context, host=host, binary='cinder-volume',
                         topic='cinder-volume', availability_zone='nova',
-                        cluster_name=cluster_name).create()
+                        cluster_name=cluster_name,
+                        rpc_current_version=manager.VolumeManager.RPC_API_VERSION,
+                        object_current_version=objects_base.OBJ_VERSIONS.get_current()
+                        ).create()
         volume_manager = manager.VolumeManager(service_name=name, host=host,
                                                cluster=cluster_name)
         volume_manager.init_host(service_id=None)
@@ -128,8 +133,11 @@ class Cinder:
 
     def remove_backend(self, name: str) -> None:
         """Forget the backend ``add_backend`` added (its simulator may be gone): as if its
-        section left cinder.conf and cinder-volume restarted."""
-        del self.managers[name]
+        section left cinder.conf and the operator removed its service
+        (``cinder-manage service remove``)."""
+        from cinder import objects
+        manager = self.managers.pop(name)
+        objects.Service.get_by_args(self.context, manager.host, 'cinder-volume').destroy()
 
     def clustered(self, backend: str, nodes: tuple[str, ...], cluster: str) -> list:
         """VolumeManagers of one Cinder cluster (active-active), one per node, each with
