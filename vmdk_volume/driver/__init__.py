@@ -60,6 +60,15 @@ def _attached_instance(volume) -> str | None:
     return None
 
 
+def _holding_instance(volume) -> str | None:
+    """The moref value of the VM that has the volume attached, or None (not attached, or
+    attached outside an instance, as os-brick's connector attaches)."""
+    for attachment in volume.volume_attachment or ():
+        if attachment.attach_status == 'attached':
+            return (attachment.connector or {}).get('instance')
+    return None
+
+
 def _in_use_by(volume) -> str | None:
     """What has the volume attached (the instance's moref value, or the attachment's host
     for an attachment outside an instance), or None."""
@@ -151,14 +160,15 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
 
     @errors.translated
     def create_cloned_volume(self, volume, src_vref):
-        """Full (CloneVM to a datastore chosen for the new type) or linked clone."""
+        """Full (CloneVM to a datastore chosen for the new type; of an attached source,
+        through its instance) or linked clone."""
         profile = self._profile(volume)
         linked = profile.clone_type is volume_type.CloneType.LINKED
         if linked and src_vref.status == 'in-use':
             raise exception.InvalidVolume(
                 reason='a linked clone needs a snapshot of the source, which is attached: '
                        'detach it or use vmware:clone_type=full')
-        source = self._backing(src_vref)
+        source = self._backing(src_vref) if linked else self._copy_source(src_vref)
         if source is None:
             # a lazy source makes a lazy clone; the row may hold the source's moref (Cinder's
             # image-volume clone copies it)
@@ -194,21 +204,26 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
 
     @errors.translated
     def create_snapshot(self, snapshot):
-        """A template clone in the project's Snapshots folder, or a VM snapshot (COW)."""
+        """A template clone in the project's Snapshots folder (of an attached volume, through
+        its instance), or a VM snapshot (COW; refused while an instance has the volume)."""
         volume = snapshot.volume
         if self._config.snapshot_format == 'COW':
+            instance = _holding_instance(volume)
+            if instance is not None:
+                raise exception.InvalidSnapshot(
+                    reason='volume %s is attached to instance %s, which holds its disk: '
+                           'vSphere snapshots no disk a running VM holds through another VM '
+                           '(FileLocked), and a VM snapshot of the instance would take its '
+                           'other disks too; detach the volume first, or keep snapshots as '
+                           'templates (vmware_snapshot_format = template), which are taken '
+                           'through the instance' % (volume.id, instance))
             ref = self._backing_ref(volume)
             if ref is None:
                 return None     # nothing to copy: volumes from it will be lazy too
             snap = self._backings.snapshot(ref, snapshot.name,
                                                    snapshot.display_description or '')
             return {'provider_location': locations.snapshot_location(locations.COW, snap)}
-        if volume.status == 'in-use':
-            raise exception.InvalidSnapshot(
-                reason='template snapshots of attached volumes are not supported (the '
-                       'instance holds the disk): detach the volume, or set '
-                       'vmware_snapshot_format = COW')
-        source = self._backing(volume)
+        source = self._copy_source(volume)
         if source is None:
             return None
         request = BackingRequest(volume_id=snapshot.id, name=snapshot.name,
@@ -217,6 +232,17 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                                                template=True)
         return {'provider_location': locations.snapshot_location(locations.TEMPLATE,
                                                                   template)}
+
+    def _copy_source(self, volume) -> vbackings.Backing | None:
+        """What a full copy of the volume is cloned from: its backing (None if lazy), or,
+        while an instance has it attached, that instance keeping only the volume's disk
+        (vSphere lets no other VM copy a disk a running VM holds; after the instance's
+        storage vMotion its disk is the current one). One read either way."""
+        instance = _holding_instance(volume)
+        if instance is None:
+            return self._backing(volume)
+        return self._act(volume, lambda ref, identity: self._backings.through_instance(
+            ref, instance, identity))
 
     @errors.translated
     def delete_snapshot(self, snapshot):

@@ -167,20 +167,24 @@ def relocate_spec(client, *, datastore: str, host: str, pool: str, disk_key: int
 
 def clone_spec(client, relocate, *, volume_id: str, marks: Mapping[str, str],
                template: bool = False, snapshot: str | None = None, linked: bool = False,
-               grow: tuple[int, int] | None = None):
+               grow: tuple[int, int] | None = None, leave_out: tuple = ()):
     """A CloneVM spec giving the clone its identity (instanceUuid ``volume_id``, exactly
     ``marks``; the disk UUID travels in ``relocate``'s locator), of the VM as it is or at
     ``snapshot`` (a moref value). A ``linked`` clone shares ``snapshot``'s disk through a
-    child delta disk. ``grow`` (disk key, bytes) enlarges the
-    copied disk in the same task."""
+    child delta disk. ``grow`` (disk key, bytes) enlarges the copied disk in the same task;
+    the disks ``leave_out`` (VirtualDisks as read) are not copied (removed from the clone's
+    devices, their files untouched: the in-tree driver's ``disks_to_clone``)."""
     if linked:
         relocate.diskMoveType = 'createNewChildDiskBacking'
     config = client.create('VirtualMachineConfigSpec', instanceUuid=volume_id,
                            extraConfig=mark_options(client, marks))
+    changes = [client.create('VirtualDeviceConfigSpec', operation='remove', device=disk)
+               for disk in leave_out]
     if grow is not None:
         disk = client.create('VirtualDisk', key=grow[0], capacityInKB=-(-grow[1] // KiB))
-        config.deviceChange = [client.create('VirtualDeviceConfigSpec', operation='edit',
-                                             device=disk)]
+        changes.append(client.create('VirtualDeviceConfigSpec', operation='edit', device=disk))
+    if changes:
+        config.deviceChange = changes
     spec = client.create('VirtualMachineCloneSpec', location=relocate, powerOn=False,
                          template=template, config=config)
     if snapshot is not None:
