@@ -18,6 +18,7 @@ in ``nova_attach``."""
 
 import pathlib
 import random
+import subprocess
 
 import pytest
 from cinder import exception, objects
@@ -27,8 +28,18 @@ from tests.cinder.nova_compute import NovaCompute
 from vmdk_volume.vsphere import properties
 
 # 1 MiB that does not compress (exports refuse qemu-img's streams of compressible data)
-BEFORE = random.Random(14).randbytes(1024 * 1024)
+RAW = random.Random(14).randbytes(1024 * 1024)
 AFTER = b'written after the copy\n' * 1024
+
+
+@pytest.fixture(scope='module')
+def before(tmp_path_factory) -> bytes:
+    """``RAW`` as a sparse VMDK, the form of the kit's disk files that it exports."""
+    raw = tmp_path_factory.mktemp('before') / 'before.raw'
+    raw.write_bytes(RAW)
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                    'subformat=monolithicSparse', str(raw), str(raw) + '.vmdk'], check=True)
+    return pathlib.Path(str(raw) + '.vmdk').read_bytes()
 
 
 def disk_file(client, disk) -> pathlib.Path:
@@ -50,12 +61,12 @@ def marks(client, ref: str) -> dict:
     return properties.options(vm(client, ref, 'config.extraConfig')['config.extraConfig'])
 
 
-def attached_with_data(cinder, api, nova, ctx, client, backend='vc1', instance=None):
-    """A volume Nova attached to a powered-on instance, ``BEFORE`` in its disk."""
+def attached_with_data(cinder, api, nova, ctx, client, before, backend='vc1'):
+    """A volume Nova attached to a powered-on instance, ``before`` in its disk."""
     volume = cinder.create_volume(backend)
-    instance = instance or instances(client)[0]
+    instance = instances(client)[0]
     attached = attach(api, nova, ctx, volume, instance)
-    disk_file(client, volume_disk(client, instance.ref, volume.id)).write_bytes(BEFORE)
+    disk_file(client, volume_disk(client, instance.ref, volume.id)).write_bytes(before)
     return volume, attached
 
 
@@ -68,13 +79,13 @@ def new_volume(cinder, backend='vc1', **source):
 
 def backing_data(cinder, client, volume) -> bytes:
     backing = cinder.managers['vc1'].driver._backend.backings.find(volume.id)
-    return disk_file(client, disks(client, backing)[0]).read_bytes()[:len(BEFORE)]
+    return disk_file(client, disks(client, backing)[0]).read_bytes()
 
 
 def test_template_snapshot_of_an_attached_volume_is_a_disk_only_clone_of_the_instance(
-        cinder, api, nova, service_context, client, vcenters):
+        cinder, api, nova, service_context, before, client, vcenters):
     manager = cinder.managers['vc1']
-    volume, attached = attached_with_data(cinder, api, nova, service_context, client)
+    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
     instance_disks = disk_files(client, attached.instance.ref)
     vcenters['vc1'].reset_stats()
 
@@ -91,12 +102,12 @@ def test_template_snapshot_of_an_attached_volume_is_a_disk_only_clone_of_the_ins
     assert marks(client, template)['cinder.volume.id'] == snapshot.id
     [disk] = disks(client, template)             # the instance's other disks left out
     assert disk.backing.uuid == snapshot.id
-    assert disk_file(client, disk).read_bytes()[:len(BEFORE)] == BEFORE
+    assert disk_file(client, disk).read_bytes() == before
     assert disk_files(client, attached.instance.ref) == instance_disks   # untouched
 
     from_snapshot = new_volume(cinder, snapshot_id=snapshot.id)
     assert from_snapshot.status == 'available'
-    assert backing_data(cinder, client, from_snapshot) == BEFORE
+    assert backing_data(cinder, client, from_snapshot) == before
 
     manager.delete_volume(cinder.context, from_snapshot)
     manager.delete_snapshot(cinder.context, snapshot)
@@ -113,10 +124,10 @@ def nova_vc2(vcenters):
 
 
 def test_cow_snapshot_of_an_attached_volume_is_refused_naming_the_alternatives(
-        cinder, api, nova_vc2, service_context, vcenters):
+        cinder, api, nova_vc2, service_context, before, vcenters):
     manager = cinder.managers['vc2']
     client = manager.driver._backend.client
-    volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client,
+    volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client, before,
                                           backend='vc2')
     snapshot = objects.Snapshot(context=cinder.context, volume_id=volume.id,
                                 volume_size=volume.size, status='creating',
@@ -140,13 +151,13 @@ def test_cow_snapshot_of_an_attached_volume_is_refused_naming_the_alternatives(
 
 
 def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_disk(
-        cinder, api, nova, service_context, client, vcenters):
+        cinder, api, nova, service_context, before, client, vcenters):
     manager = cinder.managers['vc1']
     volume = cinder.create_volume('vc1')
     instance = instances(client)[0]
     attached = attach(api, nova, service_context, volume, instance)
     moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
-    disk_file(client, moved).write_bytes(BEFORE)     # the backing's file is the old one now
+    disk_file(client, moved).write_bytes(before)     # the backing's file is the old one now
     vcenters['vc1'].reset_stats()
 
     clone = new_volume(cinder, source_volid=volume.id)
@@ -154,7 +165,7 @@ def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_d
     calls = vcenters['vc1'].stats().calls
     assert clone.status == 'available'
     assert calls['CloneVM_Task'] == 1 and calls['RetrievePropertiesEx'] == 1, calls
-    assert backing_data(cinder, client, clone) == BEFORE
+    assert backing_data(cinder, client, clone) == before
     backing = manager.driver._backend.backings.find(clone.id)
     [disk] = disks(client, backing)
     assert disk.backing.uuid == clone.id
@@ -163,5 +174,61 @@ def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_d
         moved.backing.fileName
 
     manager.delete_volume(cinder.context, clone)
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_upload_of_an_attached_volume_exports_a_temporary_copy_then_removes_it(
+        cinder, api, nova, service_context, before, client, vcenters, tmp_path):
+    """Cinder's ``upload-to-image --force`` of an in-use volume: the manager's
+    copy_volume_to_image with the volume 'uploading' from 'in-use', as the API leaves it."""
+    manager, glance = cinder.managers['vc1'], cinder.images
+    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
+    volume.update({'status': 'uploading', 'previous_status': 'in-use'})
+    volume.save()
+    upload = glance.create_empty()
+    vcenters['vc1'].reset_stats()
+
+    manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
+
+    calls = vcenters['vc1'].stats().calls
+    back = tmp_path / 'back.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(glance.path(upload['id'])), str(back)], check=True)
+    assert back.read_bytes()[:len(RAW)] == RAW
+    assert (calls['CloneVM_Task'], calls['ExportVm'], calls['Destroy_Task']) == (1, 1, 1), calls
+    assert not [name for name in vm_names(client) if name.startswith(volume.name + '-upload')]
+    volume.refresh()
+    assert volume.status == 'in-use'
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def vm_names(client) -> list[str]:
+    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
+    return [item.get('name') for item in properties.collect(
+        client, view, {'VirtualMachine': ['name']})]
+
+
+def test_once_the_instance_is_powered_off_copies_still_hold_the_volume_data(
+        cinder, api, nova, service_context, before, client, vcenters):
+    """The lock is gone with the instance's power: the snapshot and the clone of the volume
+    (still attached) work and hold its data; the instance then starts again."""
+    manager = cinder.managers['vc1']
+    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
+    instance = client.ref('VirtualMachine', attached.instance.ref)
+    client.run('PowerOffVM_Task', instance)
+    try:
+        snapshot = cinder.create_snapshot('vc1', volume)
+        clone = new_volume(cinder, source_volid=volume.id)
+    finally:
+        client.run('PowerOnVM_Task', instance)
+    assert (snapshot.status, clone.status) == ('available', 'available')
+    assert backing_data(cinder, client, clone) == before
+    from_snapshot = new_volume(cinder, snapshot_id=snapshot.id)
+    assert backing_data(cinder, client, from_snapshot) == before
+    for made in (clone, from_snapshot):
+        manager.delete_volume(cinder.context, made)
+    manager.delete_snapshot(cinder.context, snapshot)
     detach(api, nova, service_context, volume, attached)
     manager.delete_volume(cinder.context, volume)

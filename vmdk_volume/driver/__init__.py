@@ -60,15 +60,6 @@ def _attached_instance(volume) -> str | None:
     return None
 
 
-def _holding_instance(volume) -> str | None:
-    """The moref value of the VM that has the volume attached, or None (not attached, or
-    attached outside an instance, as os-brick's connector attaches)."""
-    for attachment in volume.volume_attachment or ():
-        if attachment.attach_status == 'attached':
-            return (attachment.connector or {}).get('instance')
-    return None
-
-
 def _in_use_by(volume) -> str | None:
     """What has the volume attached (the instance's moref value, or the attachment's host
     for an attachment outside an instance), or None."""
@@ -208,7 +199,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         its instance), or a VM snapshot (COW; refused while an instance has the volume)."""
         volume = snapshot.volume
         if self._config.snapshot_format == 'COW':
-            instance = _holding_instance(volume)
+            instance = lookup.holding_instance(volume)
             if instance is not None:
                 raise exception.InvalidSnapshot(
                     reason='volume %s is attached to instance %s, which holds its disk: '
@@ -232,17 +223,6 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                                                template=True)
         return {'provider_location': locations.snapshot_location(locations.TEMPLATE,
                                                                   template)}
-
-    def _copy_source(self, volume) -> vbackings.Backing | None:
-        """What a full copy of the volume is cloned from: its backing (None if lazy), or,
-        while an instance has it attached, that instance keeping only the volume's disk
-        (vSphere lets no other VM copy a disk a running VM holds; after the instance's
-        storage vMotion its disk is the current one). One read either way."""
-        instance = _holding_instance(volume)
-        if instance is None:
-            return self._backing(volume)
-        return self._act(volume, lambda ref, identity: self._backings.through_instance(
-            ref, instance, identity))
 
     @errors.translated
     def delete_snapshot(self, snapshot):
