@@ -61,6 +61,11 @@ def marks(client, ref: str) -> dict:
     return properties.options(vm(client, ref, 'config.extraConfig')['config.extraConfig'])
 
 
+def nova_options(options: dict) -> list[str]:
+    """The keys of ``options`` that Nova's vmwareapi sets on its instances."""
+    return [key for key in options if key.startswith(('nvp.', 'volume-'))]
+
+
 def attached_with_data(cinder, api, nova, ctx, client, before, backend='vc1'):
     """A volume Nova attached to a powered-on instance, ``before`` in its disk."""
     volume = cinder.create_volume(backend)
@@ -100,6 +105,8 @@ def test_template_snapshot_of_an_attached_volume_is_a_disk_only_clone_of_the_ins
     props = vm(client, template, 'config.template', 'config.instanceUuid')
     assert props == {'config.template': True, 'config.instanceUuid': snapshot.id}
     assert marks(client, template)['cinder.volume.id'] == snapshot.id
+    assert 'volume-%s' % volume.id in marks(client, attached.instance.ref)
+    assert nova_options(marks(client, template)) == []   # not taken for the instance by Nova
     [disk] = disks(client, template)             # the instance's other disks left out
     assert disk.backing.uuid == snapshot.id
     assert disk_file(client, disk).read_bytes() == before
@@ -170,6 +177,7 @@ def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_d
     [disk] = disks(client, backing)
     assert disk.backing.uuid == clone.id
     assert marks(client, backing)['cinder.volume.id'] == clone.id
+    assert nova_options(marks(client, backing)) == []
     assert volume_disk(client, instance.ref, volume.id).backing.fileName == \
         moved.backing.fileName
 

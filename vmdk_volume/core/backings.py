@@ -72,8 +72,10 @@ class Backing:
     # The disk and its controller as read, for reconfigurations that edit them.
     disk: object = dataclasses.field(default=None, compare=False, repr=False)
     controller: object = dataclasses.field(default=None, compare=False, repr=False)
-    # The VM's other disks, which a copy leaves out: an instance's, its disk being a volume's.
+    # What a copy leaves out of an instance whose disk is a volume's: its other disks, and
+    # the keys of its extraConfig options that are Nova's (``specs.nova_option_keys``).
     other_disks: tuple = dataclasses.field(default=(), compare=False, repr=False)
+    nova_options: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
 
     @property
     def datastore_name(self) -> str:
@@ -234,7 +236,7 @@ class Backings:
         spec = specs.clone_spec(client, relocate, volume_id=request.volume_id, marks=identity,
                                 template=template, snapshot=snapshot, linked=linked,
                                 grow=(source.disk_key, request.size_bytes) if grow else None,
-                                leave_out=source.other_disks)
+                                leave_out=source.other_disks, unset=source.nova_options)
         clone, made = self._once(request.name, identity, lambda: VirtualMachine(
             client, source.ref).clone(folder=folder, name=request.name, spec=spec))
         vm = made or clone
@@ -260,14 +262,16 @@ class Backings:
                          identity: Mapping[str, str] | None = None) -> Backing:
         """The backing's disk as the instance that has it attached holds it, to copy it
         through the instance (vSphere lets no other VM copy a disk a running VM holds): the
-        instance as a ``Backing`` of that disk, its other disks to leave out. One read
+        instance as a ``Backing`` of that disk, its other disks and Nova's options to leave
+        out (a copy Nova took for the instance would confuse Nova). One read
         (``_instance_disk``)."""
         found, disk = self._instance_disk(ref, instance, identity)
         held = backing_of(instance, found['name'], devices.device_list(
             found['config.hardware.device']), self._datacenter_of, disk=disk)
         others = tuple(d for d in devices.disks(devices.device_list(
             found['config.hardware.device'])) if d.key != disk.key)
-        return dataclasses.replace(held, other_disks=others)
+        return dataclasses.replace(held, other_disks=others, nova_options=specs.nova_option_keys(
+            properties.options(found.get('config.extraConfig'))))
 
     def _instance_disk(self, ref: str, instance: str,
                        identity: Mapping[str, str] | None) -> tuple[Mapping, object]:
