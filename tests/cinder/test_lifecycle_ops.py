@@ -112,16 +112,6 @@ def test_template_snapshot_and_a_volume_from_it(cinder, vcenters):
     assert _backing(cinder.managers['vc1'].driver, snapshot.id) is None
 
 
-def test_template_snapshot_of_an_attached_volume_is_refused(cinder):
-    source = _attached_once(cinder, 'vc1')
-    source.status = 'in-use'
-    source.save()
-    snapshot = type('S', (), {'volume': source, 'name': 'snapshot-x', 'id': 'x',
-                              'display_description': ''})()
-    with pytest.raises(exception.InvalidSnapshot, match='vmware_snapshot_format = COW'):
-        cinder.managers['vc1'].driver.create_snapshot(snapshot)
-
-
 def test_cow_snapshot_volume_from_it_revert_and_delete(cinder, vcenters):
     manager = cinder.managers['vc2']
     source = _attached_once(cinder, 'vc2')

@@ -13,149 +13,30 @@
 """Attached volumes, attached by Nova's own code: Cinder's attachment API on the
 VolumeManager (served over Cinder's RPC), Nova's ``VMwareVolumeOps`` in a nova-compute child
 (``nova_compute``) on a powered-on simulator VM, os-brick's ``VmdkConnector`` as
-cinder-backup drives it."""
+cinder-backup drives it (fixtures in ``conftest``, helpers in ``nova_attach``)."""
 
-import dataclasses
 import os
 
-import oslo_messaging as messaging
 import pytest
-from cinder import context as cinder_context
-from cinder import exception, rpc
-from cinder.api.v3.views import attachments as views
-from cinder.common import constants
-from cinder.compute import nova as _nova_api  # noqa: F401 - registers Cinder's [nova] options
-from cinder.objects import base as objects_base
-from cinder.volume import api as volume_api
+from cinder import exception
 from os_brick.initiator.connectors import vmware as brick_vmware
 from oslo_config import cfg
-from vmdk_volume_simkit.harness.cinder import PROJECT_ID, USER_ID
 
-from tests.cinder.nova_compute import NovaCompute
+from tests.cinder.nova_attach import (
+    GiB,
+    attach,
+    datastore_of,
+    detach,
+    disks,
+    extra_config,
+    instances,
+    storage_vmotion,
+    volume_disk,
+)
 from vmdk_volume.core import placement
-from vmdk_volume.vsphere import properties
 
-GiB = 1024 ** 3
 BRICK_CONNECTOR = {'platform': 'x86_64', 'os_type': 'linux', 'host': 'backup-1',
                    'ip': '10.0.0.9', 'initiator': None}
-
-
-@dataclasses.dataclass(frozen=True)
-class Instance:
-    """A powered-on VM of the simulator, as Nova knows it (its uuid) and vCenter (moref)."""
-
-    ref: str
-    uuid: str
-    host: str          # moref value
-    host_name: str
-
-
-@pytest.fixture(scope='module')
-def api(cinder):
-    """Cinder's volume API, its RPC calls served by the harness's VolumeManagers."""
-    servers = []
-    for manager in cinder.managers.values():
-        node, _ = manager.host.split('@')      # addressed as cinder-volume does since 3.6
-        target = messaging.Target(topic='%s.%s' % (constants.VOLUME_TOPIC, manager.host),
-                                  server=node, version=manager.RPC_API_VERSION)
-        servers.append(messaging.get_rpc_server(
-            rpc.TRANSPORT, target, [manager, *manager.additional_endpoints],
-            executor='threading',
-            serializer=rpc.RequestContextSerializer(objects_base.CinderObjectSerializer())))
-        servers[-1].start()
-    yield volume_api.API()
-    for server in servers:
-        server.stop()
-        server.wait()
-
-
-@pytest.fixture(scope='module')
-def nova(vcenters):
-    compute = NovaCompute(vcenters['vc1'])
-    yield compute
-    compute.close()
-
-
-@pytest.fixture(scope='module')
-def service_context():
-    """What Nova sends Cinder: the user's request with Nova's service token."""
-    return cinder_context.RequestContext(USER_ID, PROJECT_ID, is_admin=True,
-                                         service_roles=['service'])
-
-
-@pytest.fixture
-def client(cinder):
-    return cinder.managers['vc1'].driver._backend.client
-
-
-def instances(client) -> list[Instance]:
-    """The simulator's powered-on VMs that are not backings, by host."""
-    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
-    hosts = {item.value: item.get('name') for item in properties.collect(
-        client, properties.container_view(client, client.content.rootFolder, ['HostSystem']),
-        {'HostSystem': ['name']})}
-    return sorted((Instance(item.value, item.get('config.instanceUuid'),
-                            item.get('runtime.host').value, hosts[item.get('runtime.host').value])
-                   for item in properties.collect(client, view, {'VirtualMachine': [
-                       'name', 'runtime.host', 'runtime.powerState', 'config.instanceUuid',
-                       'config.template']})
-                   if item.get('runtime.powerState') == 'poweredOn'
-                   and not item.get('config.template')
-                   and not item.get('name').startswith('volume-')), key=lambda i: i.host)
-
-
-def attach(api, nova, ctx, volume, instance: Instance):
-    """Nova's attach flow: attachment_create, its connector, attachment_update, Nova's
-    attach_volume, attachment_complete (the API's os-complete). The attachment."""
-    attachment = api.attachment_create(ctx, volume, instance.uuid)
-    connector = nova.connector(instance.uuid)
-    assert connector['instance'] == instance.ref
-    attachment = api.attachment_update(ctx, attachment, connector)
-    connection_info = nova.attach(views.ViewBuilder.detail(attachment, flat=True),
-                                  instance.uuid)
-    attachment.update({'attach_status': 'attached'})     # the API's os-complete
-    attachment.save()
-    volume.refresh()
-    volume.update({'status': 'in-use', 'attach_status': 'attached'})
-    volume.save()
-    return Attached(attachment, connection_info, instance)
-
-
-@dataclasses.dataclass(frozen=True)
-class Attached:
-    """An attachment, the connection info Nova keeps for it, and its instance."""
-
-    attachment: object
-    connection_info: dict
-    instance: Instance
-
-    @property
-    def backing(self) -> str:
-        return self.connection_info['data']['volume']
-
-
-def detach(api, nova, ctx, volume, attached: Attached) -> None:
-    """Nova's detach flow: Nova's detach_volume, then attachment_delete."""
-    nova.detach(attached.connection_info, attached.instance.uuid)
-    api.attachment_delete(ctx, attached.attachment)
-    volume.refresh()
-
-
-def disks(client, ref: str) -> list:
-    devices = properties.fetch_one(client, client.ref('VirtualMachine', ref),
-                                   ['config.hardware.device'])['config.hardware.device']
-    return [d for d in devices.VirtualDevice if type(d).__name__ == 'VirtualDisk']
-
-
-def volume_disk(client, ref: str, volume_id: str):
-    """The disk of VM ``ref`` whose uuid is the volume's, or None."""
-    return next((d for d in disks(client, ref)
-                 if getattr(d.backing, 'uuid', '').lower() == volume_id.lower()), None)
-
-
-def extra_config(client, ref: str) -> dict:
-    return properties.options(properties.fetch_one(
-        client, client.ref('VirtualMachine', ref), ['config.extraConfig'])['config.extraConfig'])
 
 
 def test_nova_attaches_and_detaches_through_the_attachment_api(cinder, api, nova,
@@ -178,26 +59,6 @@ def test_nova_attaches_and_detaches_through_the_attachment_api(cinder, api, nova
     assert (volume.status, volume.attach_status) == ('available', 'detached')
     assert disks(client, attached.backing)[0].backing.fileName == backing_disk.backing.fileName
     cinder.managers['vc1'].delete_volume(cinder.context, volume)
-
-
-def datastore_of(client, disk):
-    ref = disk.backing.datastore
-    return ref.value, properties.fetch_one(client, ref, ['name'])['name']
-
-
-def storage_vmotion(client, inventory, instance: Instance, volume):
-    """Move the instance's disks to another datastore its host mounts; the volume's disk as
-    the instance now has it."""
-    before = volume_disk(client, instance.ref, volume.id)
-    target = next(ref for ref, store in inventory.datastores.items()
-                  if ref != before.backing.datastore.value
-                  and instance.host in store.usable_hosts())
-    client.run('RelocateVM_Task', client.ref('VirtualMachine', instance.ref),
-               spec=client.create('VirtualMachineRelocateSpec',
-                                  datastore=client.ref('Datastore', target)))
-    moved = volume_disk(client, instance.ref, volume.id)
-    assert moved.backing.fileName != before.backing.fileName
-    return moved
 
 
 def test_extend_finds_the_instance_disk_by_its_uuid_after_storage_vmotion(

@@ -72,6 +72,10 @@ class Backing:
     # The disk and its controller as read, for reconfigurations that edit them.
     disk: object = dataclasses.field(default=None, compare=False, repr=False)
     controller: object = dataclasses.field(default=None, compare=False, repr=False)
+    # What a copy leaves out of an instance whose disk is a volume's: its other disks, and
+    # the keys of its extraConfig options that are Nova's (``specs.nova_option_keys``).
+    other_disks: tuple = dataclasses.field(default=(), compare=False, repr=False)
+    nova_options: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
 
     @property
     def datastore_name(self) -> str:
@@ -231,7 +235,8 @@ class Backings:
         identity = _identity(request)
         spec = specs.clone_spec(client, relocate, volume_id=request.volume_id, marks=identity,
                                 template=template, snapshot=snapshot, linked=linked,
-                                grow=(source.disk_key, request.size_bytes) if grow else None)
+                                grow=(source.disk_key, request.size_bytes) if grow else None,
+                                leave_out=source.other_disks, unset=source.nova_options)
         clone, made = self._once(request.name, identity, lambda: VirtualMachine(
             client, source.ref).clone(folder=folder, name=request.name, spec=spec))
         vm = made or clone
@@ -247,13 +252,35 @@ class Backings:
     def extend_attached(self, ref: str, instance: str, size_bytes: int,
                         identity: Mapping[str, str] | None = None) -> None:
         """Grow the backing's disk where a running instance has it attached (online): one
-        read of both VMs' devices (and the backing's ``identity``, checked), one ReconfigVM
-        of the instance editing the disk's capacity (vSphere grows a disk in use only
-        through the VM that uses it). The instance's disk is the one with the backing's disk
-        uuid (its file moves with the instance's storage vMotion; the uuid stays)."""
-        client = self._client
+        read (``_instance_disk``), one ReconfigVM of the instance editing the disk's
+        capacity (vSphere grows a disk in use only through the VM that uses it)."""
+        _, disk = self._instance_disk(ref, instance, identity)
+        self.reconfigure(instance, specs.device_changes(self._client, [
+            specs.disk_capacity_edit(self._client, disk, size_bytes)]))
+
+    def through_instance(self, ref: str, instance: str,
+                         identity: Mapping[str, str] | None = None) -> Backing:
+        """The backing's disk as the instance that has it attached holds it, to copy it
+        through the instance (vSphere lets no other VM copy a disk a running VM holds): the
+        instance as a ``Backing`` of that disk, its other disks and Nova's options to leave
+        out (a copy Nova took for the instance would confuse Nova). One read
+        (``_instance_disk``)."""
+        found, disk = self._instance_disk(ref, instance, identity)
+        held = backing_of(instance, found['name'], devices.device_list(
+            found['config.hardware.device']), self._datacenter_of, disk=disk)
+        others = tuple(d for d in devices.disks(devices.device_list(
+            found['config.hardware.device'])) if d.key != disk.key)
+        return dataclasses.replace(held, other_disks=others, nova_options=specs.nova_option_keys(
+            properties.options(found.get('config.extraConfig'))))
+
+    def _instance_disk(self, ref: str, instance: str,
+                       identity: Mapping[str, str] | None) -> tuple[Mapping, object]:
+        """The instance's properties and its disk of the backing ``ref``: one read of both
+        VMs' devices (and the backing's ``identity``, checked). The instance's disk is the
+        one with the backing's disk uuid (its file moves with the instance's storage
+        vMotion; the uuid stays)."""
         found = {item.value: item.props for item in read_all(
-            client, [ref, instance], ['config.hardware.device', *IDENTITY_PATHS])}
+            self._client, [ref, instance], ['config.hardware.device', *IDENTITY_PATHS])}
         check_identity(ref, found.get(ref), identity)
         if instance not in found:
             raise errors.NotFound('ManagedObjectNotFound', 'instance %s is gone' % instance)
@@ -266,8 +293,7 @@ class Backings:
             raise errors.NotFound('NotFound', 'instance %s has no disk with uuid %s (the disk '
                                   'of backing %s, %s)' % (instance, uuid or '(none)', ref,
                                                           own.vmdk_path))
-        self.reconfigure(instance, specs.device_changes(client, [
-            specs.disk_capacity_edit(client, disk, size_bytes)]))
+        return found[instance], disk
 
     def snapshot(self, ref: str, name: str, description: str = '') -> str:
         """A VM snapshot of the backing (its disk becomes copy-on-write); its moref value."""
@@ -374,11 +400,11 @@ def _identity(request: BackingRequest) -> Mapping[str, str]:
 
 
 def backing_of(ref: str, name: str, devices_read: list, datacenter_of: Callable[[str], str],
-               has_snapshots: bool = False,
-               snapshots: Mapping[str, str] | None = None) -> Backing:
-    """A ``Backing`` from a VM's devices (its first disk; NotFound if it has none), in the
-    datacenter ``datacenter_of`` its datastore."""
-    disk = devices.first_disk(devices_read)
+               has_snapshots: bool = False, snapshots: Mapping[str, str] | None = None,
+               disk=None) -> Backing:
+    """A ``Backing`` from a VM's devices (``disk``, else its first disk; NotFound if it has
+    none), in the datacenter ``datacenter_of`` its datastore."""
+    disk = disk or devices.first_disk(devices_read)
     if disk is None:
         raise errors.NotFound('NotFound', 'VM %s (%s) has no disk' % (name, ref))
     controller = devices.controller_of(devices_read, disk)

@@ -151,14 +151,15 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
 
     @errors.translated
     def create_cloned_volume(self, volume, src_vref):
-        """Full (CloneVM to a datastore chosen for the new type) or linked clone."""
+        """Full (CloneVM to a datastore chosen for the new type; of an attached source,
+        through its instance) or linked clone."""
         profile = self._profile(volume)
         linked = profile.clone_type is volume_type.CloneType.LINKED
         if linked and src_vref.status == 'in-use':
             raise exception.InvalidVolume(
                 reason='a linked clone needs a snapshot of the source, which is attached: '
                        'detach it or use vmware:clone_type=full')
-        source = self._backing(src_vref)
+        source = self._backing(src_vref) if linked else self._copy_source(src_vref)
         if source is None:
             # a lazy source makes a lazy clone; the row may hold the source's moref (Cinder's
             # image-volume clone copies it)
@@ -194,21 +195,26 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
 
     @errors.translated
     def create_snapshot(self, snapshot):
-        """A template clone in the project's Snapshots folder, or a VM snapshot (COW)."""
+        """A template clone in the project's Snapshots folder (of an attached volume, through
+        its instance), or a VM snapshot (COW; refused while an instance has the volume)."""
         volume = snapshot.volume
         if self._config.snapshot_format == 'COW':
+            instance = lookup.holding_instance(volume)
+            if instance is not None:
+                raise exception.InvalidSnapshot(
+                    reason='volume %s is attached to instance %s, which holds its disk: '
+                           'vSphere snapshots no disk a running VM holds through another VM '
+                           '(FileLocked), and a VM snapshot of the instance would take its '
+                           'other disks too; detach the volume first, or keep snapshots as '
+                           'templates (vmware_snapshot_format = template), which are taken '
+                           'through the instance' % (volume.id, instance))
             ref = self._backing_ref(volume)
             if ref is None:
                 return None     # nothing to copy: volumes from it will be lazy too
             snap = self._backings.snapshot(ref, snapshot.name,
                                                    snapshot.display_description or '')
             return {'provider_location': locations.snapshot_location(locations.COW, snap)}
-        if volume.status == 'in-use':
-            raise exception.InvalidSnapshot(
-                reason='template snapshots of attached volumes are not supported (the '
-                       'instance holds the disk): detach the volume, or set '
-                       'vmware_snapshot_format = COW')
-        source = self._backing(volume)
+        source = self._copy_source(volume)
         if source is None:
             return None
         request = BackingRequest(volume_id=snapshot.id, name=snapshot.name,

@@ -13,11 +13,15 @@
 """Images: Glance images into volumes (imported, or cloned from the datastore cache) and
 volumes back into images (see ``vmdk_volume.core.images.service``)."""
 
+import contextlib
+import uuid
+
 from cinder import exception
 from cinder.image import image_utils
 
+from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.images import exporter, formats, importer, located
-from vmdk_volume.driver import errors
+from vmdk_volume.driver import errors, lookup
 from vmdk_volume.units import GiB
 
 
@@ -56,12 +60,15 @@ class Imaging:
 
     @errors.translated
     def copy_volume_to_image(self, context, volume, image_service, image_meta):
-        """Export the backing as a streamOptimized VMDK into the Glance image."""
+        """Export the backing as a streamOptimized VMDK into the Glance image; of a volume
+        an instance has attached (Cinder's ``--force``), a temporary copy taken through the
+        instance (``_temporary_copy``), as vSphere exports no disk a running VM holds."""
         image_id = image_meta['id']
-        if volume.volume_attachment:
+        instance = lookup.holding_instance(volume)
+        if volume.volume_attachment and instance is None:
             raise exception.InvalidVolume(
-                reason='volume %s is attached: detach it to upload it to an image'
-                       % volume.id)
+                reason='volume %s is attached outside an instance: detach it to upload it '
+                       'to an image' % volume.id)
         if image_meta.get('disk_format') != 'vmdk':
             raise exception.ImageUnacceptable(
                 image_id=image_id, reason='volumes upload as disk_format vmdk only, not %s'
@@ -74,8 +81,29 @@ class Imaging:
         def store(data):
             image_service.update(context, image_id, meta, data=data)
         with errors.image_errors(image_id):
-            self._images.export(self._backing_ref(volume), volume.size * GiB, store,
-                                'volume %s' % volume.id)
+            if instance is None:
+                self._images.export(self._backing_ref(volume), volume.size * GiB, store,
+                                    'volume %s' % volume.id)
+                return
+            with self._temporary_copy(volume) as ref:
+                self._images.export(ref, volume.size * GiB, store,
+                                    'volume %s (through instance %s)' % (volume.id, instance))
+
+    @contextlib.contextmanager
+    def _temporary_copy(self, volume):
+        """A backing copied from the volume's disk through the instance holding it
+        (``_copy_source``: one read, one CloneVM), destroyed when done. It carries an id of
+        its own, which Cinder does not know: one a crash leaves is an orphan (cmd.orphans)."""
+        copy_id = str(uuid.uuid4())
+        source = self._copy_source(volume)
+        request = BackingRequest(volume_id=copy_id, name='%s-upload-%s' % (volume.name,
+                                                                          copy_id[:8]),
+                                 size_bytes=source.size_bytes, profile=self._profile(volume))
+        ref = self._backend.clone_backing(source, request, volume.project_id)
+        try:
+            yield ref
+        finally:
+            self._backings.delete(ref)
 
 
 def _checked(image_meta: dict, volume) -> formats.ImageMeta:

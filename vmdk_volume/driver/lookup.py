@@ -34,6 +34,15 @@ from vmdk_volume.vsphere import errors as verrors
 LOG = logging.getLogger(__name__)
 
 
+def holding_instance(volume) -> str | None:
+    """The moref value of the VM that has the volume attached, or None (not attached, or
+    attached outside an instance, as os-brick's connector attaches)."""
+    for attachment in volume.volume_attachment or ():
+        if attachment.attach_status == 'attached':
+            return (attachment.connector or {}).get('instance')
+    return None
+
+
 class Lookup:
     """The driver's lookups of backings, templates and VM snapshots (a mixin of
     ``VMwareVcVmdkDriver``)."""
@@ -76,6 +85,17 @@ class Lookup:
         if found == stored:
             raise mismatch
         return act(found, identity)
+
+    def _copy_source(self, volume) -> vbackings.Backing | None:
+        """What a full copy of the volume is cloned from: its backing (None if lazy), or,
+        while an instance has it attached, that instance keeping only the volume's disk
+        (vSphere lets no other VM copy a disk a running VM holds; after the instance's
+        storage vMotion its disk is the current one). One read either way."""
+        instance = holding_instance(volume)
+        if instance is None:
+            return self._backing(volume)
+        return self._act(volume, lambda ref, identity: self._backings.through_instance(
+            ref, instance, identity))
 
     @property
     def _intree(self) -> intree.InTree:

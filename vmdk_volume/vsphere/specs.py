@@ -36,6 +36,9 @@ CHECKSUM_KEY = 'cinder.image.checksum'
 IMPORT_KEY = 'cinder.image.import'
 MARKS = (VOLUME_ID_KEY, IMAGE_ID_KEY, CHECKSUM_KEY, IMPORT_KEY)    # every mark we set
 EXTENSION_TYPE = 'volume'
+# extraConfig keys Nova's vmwareapi gives an instance: its uuid (``nvp.vm-uuid``, by which
+# Nova lists its instances), its ports (``nvp.iface-id.<n>``), its volumes (``volume-<id>``)
+NOVA_OPTION_PREFIXES = ('nvp.', 'volume-')
 HARDWARE_VERSION = 'vmx-08'     # every ESXi since 5.0 runs it: backings can move anywhere
 _CONTROLLER_KEY = -100
 _IDE_CONTROLLER_KEY = 200       # the IDE controller every VM gets by default
@@ -58,11 +61,17 @@ def import_marks(volume_id: str) -> dict[str, str]:
     return {IMPORT_KEY: volume_id}
 
 
-def mark_options(client, marks: Mapping[str, str]) -> list:
-    """extraConfig options setting ``marks`` and removing every other mark of ``MARKS``."""
-    cleared = {key: '' for key in MARKS if key not in marks}
+def mark_options(client, marks: Mapping[str, str], unset: tuple[str, ...] = ()) -> list:
+    """extraConfig options setting ``marks`` and removing every other mark of ``MARKS``
+    (and the options ``unset``)."""
+    cleared = {key: '' for key in (*MARKS, *unset) if key not in marks}
     return [client.create('OptionValue', key=key, value=value)
             for key, value in {**marks, **cleared}.items()]
+
+
+def nova_option_keys(options: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys of ``options`` (a VM's extraConfig) that Nova set (``NOVA_OPTION_PREFIXES``)."""
+    return tuple(key for key in options if key.startswith(NOVA_OPTION_PREFIXES))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,20 +176,26 @@ def relocate_spec(client, *, datastore: str, host: str, pool: str, disk_key: int
 
 def clone_spec(client, relocate, *, volume_id: str, marks: Mapping[str, str],
                template: bool = False, snapshot: str | None = None, linked: bool = False,
-               grow: tuple[int, int] | None = None):
+               grow: tuple[int, int] | None = None, leave_out: tuple = (),
+               unset: tuple[str, ...] = ()):
     """A CloneVM spec giving the clone its identity (instanceUuid ``volume_id``, exactly
     ``marks``; the disk UUID travels in ``relocate``'s locator), of the VM as it is or at
     ``snapshot`` (a moref value). A ``linked`` clone shares ``snapshot``'s disk through a
-    child delta disk. ``grow`` (disk key, bytes) enlarges the
-    copied disk in the same task."""
+    child delta disk. ``grow`` (disk key, bytes) enlarges the copied disk in the same task;
+    the disks ``leave_out`` (VirtualDisks as read) are not copied (removed from the clone's
+    devices, their files untouched: the in-tree driver's ``disks_to_clone``), and the
+    source's extraConfig options ``unset`` are not given to the clone."""
     if linked:
         relocate.diskMoveType = 'createNewChildDiskBacking'
     config = client.create('VirtualMachineConfigSpec', instanceUuid=volume_id,
-                           extraConfig=mark_options(client, marks))
+                           extraConfig=mark_options(client, marks, unset))
+    changes = [client.create('VirtualDeviceConfigSpec', operation='remove', device=disk)
+               for disk in leave_out]
     if grow is not None:
         disk = client.create('VirtualDisk', key=grow[0], capacityInKB=-(-grow[1] // KiB))
-        config.deviceChange = [client.create('VirtualDeviceConfigSpec', operation='edit',
-                                             device=disk)]
+        changes.append(client.create('VirtualDeviceConfigSpec', operation='edit', device=disk))
+    if changes:
+        config.deviceChange = changes
     spec = client.create('VirtualMachineCloneSpec', location=relocate, powerOn=False,
                          template=template, config=config)
     if snapshot is not None:

@@ -1,0 +1,242 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Copies of a volume that Nova's own code attached to a powered-on instance, whose disk
+vSphere then locks: template snapshots and clones are taken through the instance (a clone of
+it keeping only the volume's disk), COW snapshots are refused, and once the instance is
+powered off the copies still hold the volume's data. Fixtures in ``conftest``, Nova's attach
+in ``nova_attach``."""
+
+import pathlib
+import random
+import subprocess
+
+import pytest
+from cinder import exception, objects
+
+from tests.cinder.nova_attach import attach, detach, disks, instances, storage_vmotion, volume_disk
+from tests.cinder.nova_compute import NovaCompute
+from vmdk_volume.vsphere import properties
+
+# 1 MiB that does not compress (exports refuse qemu-img's streams of compressible data)
+RAW = random.Random(14).randbytes(1024 * 1024)
+AFTER = b'written after the copy\n' * 1024
+
+
+@pytest.fixture(scope='module')
+def before(tmp_path_factory) -> bytes:
+    """``RAW`` as a sparse VMDK, the form of the kit's disk files that it exports."""
+    raw = tmp_path_factory.mktemp('before') / 'before.raw'
+    raw.write_bytes(RAW)
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
+                    'subformat=monolithicSparse', str(raw), str(raw) + '.vmdk'], check=True)
+    return pathlib.Path(str(raw) + '.vmdk').read_bytes()
+
+
+def disk_file(client, disk) -> pathlib.Path:
+    """The simulator's local file of ``disk`` (as a VM's devices have it)."""
+    url = properties.fetch_one(client, disk.backing.datastore, ['info.url'])['info.url']
+    return pathlib.Path(url) / disk.backing.fileName.split('] ', 1)[1]
+
+
+def disk_files(client, ref: str) -> list[tuple]:
+    """The VM's disks: key, file and uuid of each."""
+    return [(d.key, d.backing.fileName, d.backing.uuid) for d in disks(client, ref)]
+
+
+def vm(client, ref: str, *paths: str) -> dict:
+    return properties.fetch_one(client, client.ref('VirtualMachine', ref), paths)
+
+
+def marks(client, ref: str) -> dict:
+    return properties.options(vm(client, ref, 'config.extraConfig')['config.extraConfig'])
+
+
+def nova_options(options: dict) -> list[str]:
+    """The keys of ``options`` that Nova's vmwareapi sets on its instances."""
+    return [key for key in options if key.startswith(('nvp.', 'volume-'))]
+
+
+def attached_with_data(cinder, api, nova, ctx, client, before, backend='vc1'):
+    """A volume Nova attached to a powered-on instance, ``before`` in its disk."""
+    volume = cinder.create_volume(backend)
+    instance = instances(client)[0]
+    attached = attach(api, nova, ctx, volume, instance)
+    disk_file(client, volume_disk(client, instance.ref, volume.id)).write_bytes(before)
+    return volume, attached
+
+
+def new_volume(cinder, backend='vc1', **source):
+    volume = cinder.new_volume(backend, **source)
+    cinder.managers[backend].create_volume(cinder.context, volume)
+    volume.refresh()
+    return volume
+
+
+def backing_data(cinder, client, volume) -> bytes:
+    backing = cinder.managers['vc1'].driver._backend.backings.find(volume.id)
+    return disk_file(client, disks(client, backing)[0]).read_bytes()
+
+
+def test_template_snapshot_of_an_attached_volume_is_a_disk_only_clone_of_the_instance(
+        cinder, api, nova, service_context, before, client, vcenters):
+    manager = cinder.managers['vc1']
+    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
+    instance_disks = disk_files(client, attached.instance.ref)
+    vcenters['vc1'].reset_stats()
+
+    snapshot = cinder.create_snapshot('vc1', volume)
+
+    calls = vcenters['vc1'].stats().calls
+    assert snapshot.status == 'available'
+    assert calls['CloneVM_Task'] == 1 and 'CreateSnapshot_Task' not in calls, calls
+    assert calls['RetrievePropertiesEx'] == 1, calls    # both VMs' devices, with the marks
+    disk_file(client, volume_disk(client, attached.instance.ref, volume.id)).write_bytes(AFTER)
+    template = snapshot.provider_location.split(':', 1)[1]
+    props = vm(client, template, 'config.template', 'config.instanceUuid')
+    assert props == {'config.template': True, 'config.instanceUuid': snapshot.id}
+    assert marks(client, template)['cinder.volume.id'] == snapshot.id
+    assert 'volume-%s' % volume.id in marks(client, attached.instance.ref)
+    assert nova_options(marks(client, template)) == []   # not taken for the instance by Nova
+    [disk] = disks(client, template)             # the instance's other disks left out
+    assert disk.backing.uuid == snapshot.id
+    assert disk_file(client, disk).read_bytes() == before
+    assert disk_files(client, attached.instance.ref) == instance_disks   # untouched
+
+    from_snapshot = new_volume(cinder, snapshot_id=snapshot.id)
+    assert from_snapshot.status == 'available'
+    assert backing_data(cinder, client, from_snapshot) == before
+
+    manager.delete_volume(cinder.context, from_snapshot)
+    manager.delete_snapshot(cinder.context, snapshot)
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+@pytest.fixture(scope='module')
+def nova_vc2(vcenters):
+    """A nova-compute child on vc2, whose backend keeps snapshots as VM snapshots (COW)."""
+    compute = NovaCompute(vcenters['vc2'])
+    yield compute
+    compute.close()
+
+
+def test_cow_snapshot_of_an_attached_volume_is_refused_naming_the_alternatives(
+        cinder, api, nova_vc2, service_context, before, vcenters):
+    manager = cinder.managers['vc2']
+    client = manager.driver._backend.client
+    volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client, before,
+                                          backend='vc2')
+    snapshot = objects.Snapshot(context=cinder.context, volume_id=volume.id,
+                                volume_size=volume.size, status='creating',
+                                project_id=volume.project_id, user_id=volume.user_id)
+    snapshot.create()
+    vcenters['vc2'].reset_stats()
+
+    with pytest.raises(exception.InvalidSnapshot,
+                       match='attached to instance %s.*FileLocked.*detach the volume first, '
+                             'or keep snapshots as templates' % attached.instance.ref):
+        manager.create_snapshot(cinder.context, snapshot)
+
+    assert vcenters['vc2'].stats().calls == {}, 'the refusal made SOAP calls'
+    snapshot.refresh()
+    assert snapshot.status == 'error'
+    assert not vm(client, attached.backing, 'snapshot')
+    assert not vm(client, attached.instance.ref, 'snapshot')
+    manager.delete_snapshot(cinder.context, snapshot)
+    detach(api, nova_vc2, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_disk(
+        cinder, api, nova, service_context, before, client, vcenters):
+    manager = cinder.managers['vc1']
+    volume = cinder.create_volume('vc1')
+    instance = instances(client)[0]
+    attached = attach(api, nova, service_context, volume, instance)
+    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    disk_file(client, moved).write_bytes(before)     # the backing's file is the old one now
+    vcenters['vc1'].reset_stats()
+
+    clone = new_volume(cinder, source_volid=volume.id)
+
+    calls = vcenters['vc1'].stats().calls
+    assert clone.status == 'available'
+    assert calls['CloneVM_Task'] == 1 and calls['RetrievePropertiesEx'] == 1, calls
+    assert backing_data(cinder, client, clone) == before
+    backing = manager.driver._backend.backings.find(clone.id)
+    [disk] = disks(client, backing)
+    assert disk.backing.uuid == clone.id
+    assert marks(client, backing)['cinder.volume.id'] == clone.id
+    assert nova_options(marks(client, backing)) == []
+    assert volume_disk(client, instance.ref, volume.id).backing.fileName == \
+        moved.backing.fileName
+
+    manager.delete_volume(cinder.context, clone)
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_upload_of_an_attached_volume_exports_a_temporary_copy_then_removes_it(
+        cinder, api, nova, service_context, before, client, vcenters, tmp_path):
+    """Cinder's ``upload-to-image --force`` of an in-use volume: the manager's
+    copy_volume_to_image with the volume 'uploading' from 'in-use', as the API leaves it."""
+    manager, glance = cinder.managers['vc1'], cinder.images
+    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
+    volume.update({'status': 'uploading', 'previous_status': 'in-use'})
+    volume.save()
+    upload = glance.create_empty()
+    vcenters['vc1'].reset_stats()
+
+    manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
+
+    calls = vcenters['vc1'].stats().calls
+    back = tmp_path / 'back.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(glance.path(upload['id'])), str(back)], check=True)
+    assert back.read_bytes()[:len(RAW)] == RAW
+    assert (calls['CloneVM_Task'], calls['ExportVm'], calls['Destroy_Task']) == (1, 1, 1), calls
+    assert not [name for name in vm_names(client) if name.startswith(volume.name + '-upload')]
+    volume.refresh()
+    assert volume.status == 'in-use'
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def vm_names(client) -> list[str]:
+    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
+    return [item.get('name') for item in properties.collect(
+        client, view, {'VirtualMachine': ['name']})]
+
+
+def test_once_the_instance_is_powered_off_copies_still_hold_the_volume_data(
+        cinder, api, nova, service_context, before, client, vcenters):
+    """The lock is gone with the instance's power: the snapshot and the clone of the volume
+    (still attached) work and hold its data; the instance then starts again."""
+    manager = cinder.managers['vc1']
+    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
+    instance = client.ref('VirtualMachine', attached.instance.ref)
+    client.run('PowerOffVM_Task', instance)
+    try:
+        snapshot = cinder.create_snapshot('vc1', volume)
+        clone = new_volume(cinder, source_volid=volume.id)
+    finally:
+        client.run('PowerOnVM_Task', instance)
+    assert (snapshot.status, clone.status) == ('available', 'available')
+    assert backing_data(cinder, client, clone) == before
+    from_snapshot = new_volume(cinder, snapshot_id=snapshot.id)
+    assert backing_data(cinder, client, from_snapshot) == before
+    for made in (clone, from_snapshot):
+        manager.delete_volume(cinder.context, made)
+    manager.delete_snapshot(cinder.context, snapshot)
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
