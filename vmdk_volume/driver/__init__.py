@@ -91,6 +91,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         self._in_tree: intree.InTree | None = None
         self._started_at = timeutils.utcnow()   # volumes made before may be the in-tree driver's
         self._stats: dict = {}
+        self._pools_down: dict[str, str | None] = {}   # pool -> why it was down when reported
         self._exported: dict[str, str] = {}  # volume id -> backing create_export just found
 
     @staticmethod
@@ -187,8 +188,9 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                 reason='a linked clone cannot be larger than its source (%d GiB > %d GiB): '
                        'use vmware:clone_type=full' % (volume.size, source.size_bytes // GiB))
         request = self._backing_request(volume, profile)
-        return {'provider_location': self._backend.clone_backing(
-            source, request, volume.project_id, **kwargs)}
+        ref, where = self._backend.clone_backing_in(source, request, volume.project_id,
+                                                    pool=self._pool_of(volume), **kwargs)
+        return {'provider_location': ref, **self._pool_update(volume, where)}
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -353,9 +355,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     @errors.translated
     def create_export(self, context, volume, connector):
         """Make sure the volume has a backing the connector's instance can reach."""
-        ref = self._ensure_backing(volume, connector)
+        ref, where = self._ensure_backing(volume, connector)
         self._exported[volume.id] = ref     # found by identity: initialize_connection's
-        return {'provider_location': ref} if ref != volume.provider_location else None
+        update = self._pool_update(volume, where)
+        if ref != volume.provider_location:
+            update['provider_location'] = ref
+        return update or None
 
     def ensure_export(self, context, volume):
         pass
@@ -391,19 +396,41 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def terminate_connection(self, volume, connector, force=False, **kwargs):
         pass
 
-    def _ensure_backing(self, volume, connector) -> str:
-        """The volume's backing, created if missing, on a datastore the instance's host
-        uses (moved there if it is elsewhere); one backing across the cluster."""
+    def _ensure_backing(self, volume, connector):
+        """The volume's backing, created if missing (in the volume's pool if it fits), on a
+        datastore the instance's host uses (moved there if it is elsewhere); one backing
+        across the cluster. Its moref value, and where it was just made or moved to (None:
+        it stayed)."""
         old = self._old_intree_backing(volume, claim=True)     # reached as it is
         if old:
             instance = (connector or {}).get('instance')
+            moved = None
             if instance:
-                self._backend.make_reachable(old, volume.size * GiB, instance,
-                                             _in_use_by(volume))
-            return old
+                moved = self._backend.make_reachable(old, volume.size * GiB, instance,
+                                                     _in_use_by(volume))
+            return old, moved
         return self._backend.ensure_backing(self._backing_request(volume), volume.project_id,
                                             (connector or {}).get('instance'),
-                                            in_use_by=_in_use_by(volume))
+                                            in_use_by=_in_use_by(volume),
+                                            pool=self._pool_of(volume))
+
+    def _pool_of(self, volume) -> str | None:
+        """The pool the scheduler chose for the volume, with per-datastore pools."""
+        if not self._config.pool_per_datastore:
+            return None
+        return volume_utils.extract_host(volume.host, 'pool')
+
+    def _pool_update(self, volume, where) -> dict:
+        """A model update moving the volume to the pool of ``where`` (a Placement, or None)
+        if the backing went elsewhere than the volume's pool: Cinder's host for the volume
+        then names the datastore holding it."""
+        if where is None or not self._config.pool_per_datastore:
+            return {}
+        pool = self._backend.pool_name(where.datastore.ref)
+        if pool == volume_utils.extract_host(volume.host, 'pool'):
+            return {}
+        LOG.info('Volume %s went to pool %s rather than %s', volume.id, pool, volume.host)
+        return {'host': volume_utils.append_host(volume_utils.extract_host(volume.host), pool)}
 
     def _create_backing(self, volume, profile, instance=None) -> str:
         request = self._backing_request(volume, profile)
@@ -432,27 +459,54 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             except verrors.ConnectionFailed as error:
                 return self._down_stats(error)
         if refresh or not self._stats:
-            total, free = self._backend.capacity(refresh=True)
-            self._stats = {
-                'volume_backend_name': self._backend_name,
-                'vendor_name': 'VMware',
-                'driver_version': self.VERSION,
-                'storage_protocol': constants.VMDK,
-                'total_capacity_gb': total // GiB,
-                'free_capacity_gb': free // GiB,
-                'reserved_percentage': self.configuration.reserved_percentage,
-                'thin_provisioning_support': True,
-                'thick_provisioning_support': True,
-                'max_over_subscription_ratio':
-                    self.configuration.max_over_subscription_ratio,
-                'multiattach': False,
-                'online_extend_support': True,
-                'shared_targets': False,
-                'location_info': self._location_info(),
-                SCOPE_CAPABILITY: retype.Scope(
-                    clusters=self._config.clusters,
-                    datastore_regex=getattr(self._config.datastore_regex, 'pattern',
-                                            None),
-                    volume_folder=self._config.volume_folder).as_capability(),
-            }
+            self._stats = {'volume_backend_name': self._backend_name, 'vendor_name': 'VMware',
+                           'driver_version': self.VERSION,
+                           'storage_protocol': constants.VMDK}
+            if self._config.pool_per_datastore:
+                self._stats['pools'] = self._pool_stats()
+            else:
+                [pool] = self._backend.pools(self._backend_name, refresh=True)
+                self._stats.update(total_capacity_gb=pool.total // GiB,
+                                   free_capacity_gb=pool.free // GiB,
+                                   **self._capabilities())
         return self._stats
+
+    def _pool_stats(self) -> list[dict]:
+        """One entry per datastore pool; a pool that is down reports no total nor free space
+        (Cinder's CapacityFilter rejects a pool without total for any volume; with thin
+        provisioning it ignores free space), and why it is down is logged when it goes down
+        (not at every report)."""
+        reported = []
+        for pool in self._backend.pools(refresh=True):
+            if pool.down != self._pools_down.get(pool.name):
+                if pool.down:
+                    LOG.warning('Pool %s takes no new volume: %s', pool.name, pool.down)
+                elif pool.name in self._pools_down:
+                    LOG.info('Pool %s takes new volumes again', pool.name)
+            self._pools_down[pool.name] = pool.down
+            reported.append({
+                'pool_name': pool.name,
+                'total_capacity_gb': 0 if pool.down else pool.total // GiB,
+                'free_capacity_gb': 0 if pool.down else pool.free // GiB,
+                'provisioned_capacity_gb': pool.provisioned // GiB,
+                'backend_state': 'down' if pool.down else 'up', **self._capabilities()})
+        return reported
+
+    def _capabilities(self) -> dict:
+        """What every pool reports beside its capacity."""
+        return {
+            'reserved_percentage': self.configuration.reserved_percentage,
+            'thin_provisioning_support': True,
+            'thick_provisioning_support': True,
+            'max_over_subscription_ratio':
+                self.configuration.max_over_subscription_ratio,
+            'multiattach': False,
+            'online_extend_support': True,
+            'shared_targets': False,
+            'location_info': self._location_info(),
+            SCOPE_CAPABILITY: retype.Scope(
+                clusters=self._config.clusters,
+                datastore_regex=getattr(self._config.datastore_regex, 'pattern',
+                                        None),
+                volume_folder=self._config.volume_folder).as_capability(),
+        }
