@@ -143,13 +143,17 @@ def _scheduled(cinder, pool, **fields):
     return volume
 
 
-def _attached(cinder, manager, pool, instance):
+def _attached(cinder, manager, pool, instance, vc=None):
+    """A volume scheduled to ``pool``, attached to ``instance``; with ``vc``, also the SOAP
+    calls of the attach."""
     volume = _scheduled(cinder, pool)
     manager.create_volume(cinder.context, volume, allow_reschedule=False)
+    if vc:
+        vc.reset_stats()
     manager.initialize_connection(cinder.context, volume,
                                   dict(NOVA_CONNECTOR, instance=instance))
     volume.refresh()
-    return volume
+    return (volume, vc.stats().calls) if vc else volume
 
 
 def _datastore_name(driver, backing):
@@ -157,13 +161,18 @@ def _datastore_name(driver, backing):
     return driver._backend.inventory().datastores[store.value].name
 
 
-def test_the_backing_is_made_in_the_scheduled_pool(cinder, manager, space):
+def test_the_backing_is_made_in_the_scheduled_pool_at_no_extra_call(cinder, vc, manager,
+                                                                     space):
     instance, _ = _instance(manager.driver)
     for pool in ('LocalDS_3', 'LocalDS_1'):    # not placement's own first choice
-        volume = _attached(cinder, manager, pool, instance)
+        volume, calls = _attached(cinder, manager, pool, instance, vc)
         assert _datastore_name(manager.driver, _backing(manager.driver, volume.id)) == pool
         assert volume.host == 'cinder@%s#%s' % (SECTION, pool)
         manager.delete_volume(cinder.context, volume)
+    # warm (folders known): a first attach's calls, as with one pool (tests/functional/
+    # test_bench.py)
+    assert calls == {'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'CreateVM_Task': 1,
+                     'WaitForUpdatesEx': 1}
 
 
 def test_a_pool_the_instances_host_cannot_use_moves_the_volume_and_cinder_learns_it(
