@@ -199,3 +199,18 @@ def test_a_full_clone_goes_to_its_scheduled_pool(cinder, manager, space):
     assert clone.host == 'cinder@%s#LocalDS_2' % SECTION
     for volume in (clone, source):
         manager.delete_volume(cinder.context, volume)
+
+
+def test_a_volume_made_under_the_one_pool_report_is_re_homed_on_its_next_attach(
+        cinder, manager, space):
+    """As after switching an existing backend to vmware_pools = datastore: the volume's
+    host names the backend's old single pool, which no pool reports now."""
+    instance, _ = _instance(manager.driver)
+    volume = _attached(cinder, manager, 'LocalDS_2', instance)
+    volume.host = 'cinder@%s#%s' % (SECTION, SECTION)
+    volume.save()
+    manager.initialize_connection(cinder.context, volume,
+                                  dict(NOVA_CONNECTOR, instance=instance))
+    volume.refresh()
+    assert volume.host == 'cinder@%s#LocalDS_2' % SECTION
+    manager.delete_volume(cinder.context, volume)

@@ -258,20 +258,23 @@ class Backend:
 
     def ensure_backing(self, request: backings.BackingRequest, project_id: str,
                        instance: str | None = None, in_use_by: str | None = None,
-                       pool: str | None = None) -> tuple[str, placement.Placement | None]:
+                       pool: str | None = None) -> tuple[str, str | None]:
         """The volume's backing, created if missing (in the pool named ``pool`` if it fits),
         on a datastore ``instance``'s host uses (moved there if it is elsewhere, unless the
         volume is in use by the instance ``in_use_by``): under the volume's lock, so
         concurrent first attaches, here or in another process, make one backing. Its moref
-        value, and where it was just made or moved to (None: it stayed where it was)."""
+        value, and its datastore's (None: not known without a call, when no instance is
+        given and the backing existed)."""
         with self.locks(vlocks.name('backing', request.volume_id)):
             found = self.backings.find(request.volume_id)
             if found is None:
-                return self.create_backing_in(request, project_id, instance, pool)
-            moved = None
+                ref, where = self.create_backing_in(request, project_id, instance, pool)
+                return ref, where.datastore.ref
+            datastore = None
             if instance:
-                moved = self.make_reachable(found, request.size_bytes, instance, in_use_by)
-            return found, moved
+                datastore = self.make_reachable(found, request.size_bytes, instance,
+                                                in_use_by)
+            return found, datastore
 
     def start_import(self, request: backings.BackingRequest, folder_path: tuple[str, ...]
                      ) -> tuple[placement.Placement, leases.Lease]:
@@ -291,16 +294,17 @@ class Backend:
         return folders.volume_folder_path(project_id, self.config.volume_folder)
 
     def make_reachable(self, ref: str, size_bytes: int, instance: str,
-                       in_use_by: str | None = None) -> placement.Placement | None:
+                       in_use_by: str | None = None) -> str:
         """Move a backing whose datastore the instance's host cannot use (two calls when it
-        can: the instance's host and the backing's datastores); where it went, or None if
-        it stayed. A volume in use by the instance ``in_use_by`` is never moved: vSphere
-        moves no disk a running VM has open (InUse)."""
+        can: the instance's host and the backing's datastores); the datastore (moref value)
+        the instance's host reaches it on. A volume in use by the instance ``in_use_by`` is
+        never moved: vSphere moves no disk a running VM has open (InUse)."""
         host = self.instance_host(instance)
         stores = self.inventory().datastores
         held = [ds for ds in self.backings.datastores(ref) if ds in stores]
-        if any(host in stores[ds].usable_hosts() for ds in held):
-            return None
+        reachable = [ds for ds in held if host in stores[ds].usable_hosts()]
+        if reachable:
+            return reachable[0]
         if in_use_by:
             raise InUse('the volume of backing %s is in use by %s on datastore %s, '
                         'which host %s of instance %s does not mount; vSphere cannot move a '
@@ -309,7 +313,7 @@ class Backend:
                            self.inventory().hosts[host].name, instance, in_use_by))
         where = self.place(self.placement_request(size_bytes, host))
         self.backings.relocate(ref, where)
-        return where
+        return where.datastore.ref
 
     def _backing_placement(self, request: backings.BackingRequest,
                            host: str | None) -> placement.PlacementRequest:

@@ -190,7 +190,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         request = self._backing_request(volume, profile)
         ref, where = self._backend.clone_backing_in(source, request, volume.project_id,
                                                     pool=self._pool_of(volume), **kwargs)
-        return {'provider_location': ref, **self._pool_update(volume, where)}
+        return {'provider_location': ref, **self._pool_update(volume, where.datastore.ref)}
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -355,9 +355,9 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     @errors.translated
     def create_export(self, context, volume, connector):
         """Make sure the volume has a backing the connector's instance can reach."""
-        ref, where = self._ensure_backing(volume, connector)
+        ref, datastore = self._ensure_backing(volume, connector)
         self._exported[volume.id] = ref     # found by identity: initialize_connection's
-        update = self._pool_update(volume, where)
+        update = self._pool_update(volume, datastore)
         if ref != volume.provider_location:
             update['provider_location'] = ref
         return update or None
@@ -399,16 +399,15 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def _ensure_backing(self, volume, connector):
         """The volume's backing, created if missing (in the volume's pool if it fits), on a
         datastore the instance's host uses (moved there if it is elsewhere); one backing
-        across the cluster. Its moref value, and where it was just made or moved to (None:
-        it stayed)."""
+        across the cluster. Its moref value, and its datastore's (None: not known)."""
         old = self._old_intree_backing(volume, claim=True)     # reached as it is
         if old:
             instance = (connector or {}).get('instance')
-            moved = None
+            datastore = None
             if instance:
-                moved = self._backend.make_reachable(old, volume.size * GiB, instance,
-                                                     _in_use_by(volume))
-            return old, moved
+                datastore = self._backend.make_reachable(old, volume.size * GiB, instance,
+                                                         _in_use_by(volume))
+            return old, datastore
         return self._backend.ensure_backing(self._backing_request(volume), volume.project_id,
                                             (connector or {}).get('instance'),
                                             in_use_by=_in_use_by(volume),
@@ -420,16 +419,17 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             return None
         return volume_utils.extract_host(volume.host, 'pool')
 
-    def _pool_update(self, volume, where) -> dict:
-        """A model update moving the volume to the pool of ``where`` (a Placement, or None)
-        if the backing went elsewhere than the volume's pool: Cinder's host for the volume
+    def _pool_update(self, volume, datastore: str | None) -> dict:
+        """A model update moving the volume to the pool of the ``datastore`` (moref value)
+        holding its backing if that is not the volume's pool (the backing went elsewhere, or
+        was made before the backend reported datastore pools): Cinder's host for the volume
         then names the datastore holding it."""
-        if where is None or not self._config.pool_per_datastore:
+        if datastore is None or not self._config.pool_per_datastore:
             return {}
-        pool = self._backend.pool_name(where.datastore.ref)
+        pool = self._backend.pool_name(datastore)
         if pool == volume_utils.extract_host(volume.host, 'pool'):
             return {}
-        LOG.info('Volume %s went to pool %s rather than %s', volume.id, pool, volume.host)
+        LOG.info('Volume %s is in pool %s, not %s', volume.id, pool, volume.host)
         return {'host': volume_utils.append_host(volume_utils.extract_host(volume.host), pool)}
 
     def _create_backing(self, volume, profile, instance=None) -> str:
