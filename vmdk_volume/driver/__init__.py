@@ -16,8 +16,9 @@ This package is the only part of the driver that imports Cinder. It turns Cinder
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
 what happens on vCenter lives in the core (``vmdk_volume.core``: ``backend``, ``backings``,
 ``placement``, ``images``) and ``vmdk_volume.vsphere``. Set-up (``setup``), manage/unmanage
-(``managing``), images (``imaging``) and the lookups turning a recorded moref into a checked
-object (``lookup``) are mixins of the one driver class defined here.
+(``managing``), images (``imaging``), the volume stats (``stats``) and the lookups turning a
+recorded moref into a checked object (``lookup``) are mixins of the one driver class defined
+here.
 """
 
 import threading
@@ -36,13 +37,12 @@ from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import service as vimages
-from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup
+from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup, stats
+from vmdk_volume.driver.stats import SCOPE_CAPABILITY
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
-LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter instanceUuid>'
-SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
 
 
 def _attached_instance(volume) -> str | None:
@@ -72,7 +72,7 @@ def _in_use_by(volume) -> str | None:
 
 @interface.volumedriver
 class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.Imaging,
-                         driver.VolumeDriver):
+                         stats.Stats, driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
@@ -91,7 +91,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         self._in_tree: intree.InTree | None = None
         self._started_at = timeutils.utcnow()   # volumes made before may be the in-tree driver's
         self._stats: dict = {}
-        self._pools_down: dict[str, str | None] = {}   # pool -> why it was down when reported
+        self._pools_down: dict[str, str | None] = {}   # pool -> why it was down (``stats``)
         self._exported: dict[str, str] = {}  # volume id -> backing create_export just found
 
     @staticmethod
@@ -340,9 +340,6 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         return {'_name_id': new_volume.name_id,
                 'provider_location': new_volume.provider_location}
 
-    def _location_info(self) -> str:
-        return LOCATION_PREFIX + self._backend.vcenter_uuid
-
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
         the volume that made it, ``name_id``)."""
@@ -446,67 +443,3 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def _profile(self, volume) -> volume_type.VolumeProfile:
         specs = volume.volume_type.extra_specs if volume.volume_type else {}
         return volume_type.parse(specs, self._config.default_adapter)
-
-    # -- stats -----------------------------------------------------------------------------
-
-    @errors.translated
-    def get_volume_stats(self, refresh=False):
-        """Capacity and capabilities; while vCenter is unreachable, a report of the backend
-        down, with no capacity (set-up is tried again first)."""
-        if self._ready is None:
-            try:
-                self._set_up()
-            except verrors.ConnectionFailed as error:
-                return self._down_stats(error)
-        if refresh or not self._stats:
-            self._stats = {'volume_backend_name': self._backend_name, 'vendor_name': 'VMware',
-                           'driver_version': self.VERSION,
-                           'storage_protocol': constants.VMDK}
-            if self._config.pool_per_datastore:
-                self._stats['pools'] = self._pool_stats()
-            else:
-                [pool] = self._backend.pools(self._backend_name, refresh=True)
-                self._stats.update(total_capacity_gb=pool.total // GiB,
-                                   free_capacity_gb=pool.free // GiB,
-                                   **self._capabilities())
-        return self._stats
-
-    def _pool_stats(self) -> list[dict]:
-        """One entry per datastore pool; a pool that is down reports no total nor free space
-        (Cinder's CapacityFilter rejects a pool without total for any volume; with thin
-        provisioning it ignores free space), and why it is down is logged when it goes down
-        (not at every report)."""
-        reported = []
-        for pool in self._backend.pools(refresh=True):
-            if pool.down != self._pools_down.get(pool.name):
-                if pool.down:
-                    LOG.warning('Pool %s takes no new volume: %s', pool.name, pool.down)
-                elif pool.name in self._pools_down:
-                    LOG.info('Pool %s takes new volumes again', pool.name)
-            self._pools_down[pool.name] = pool.down
-            reported.append({
-                'pool_name': pool.name,
-                'total_capacity_gb': 0 if pool.down else pool.total // GiB,
-                'free_capacity_gb': 0 if pool.down else pool.free // GiB,
-                'provisioned_capacity_gb': pool.provisioned // GiB,
-                'backend_state': 'down' if pool.down else 'up', **self._capabilities()})
-        return reported
-
-    def _capabilities(self) -> dict:
-        """What every pool reports beside its capacity."""
-        return {
-            'reserved_percentage': self.configuration.reserved_percentage,
-            'thin_provisioning_support': True,
-            'thick_provisioning_support': True,
-            'max_over_subscription_ratio':
-                self.configuration.max_over_subscription_ratio,
-            'multiattach': False,
-            'online_extend_support': True,
-            'shared_targets': False,
-            'location_info': self._location_info(),
-            SCOPE_CAPABILITY: retype.Scope(
-                clusters=self._config.clusters,
-                datastore_regex=getattr(self._config.datastore_regex, 'pattern',
-                                        None),
-                volume_folder=self._config.volume_folder).as_capability(),
-        }
