@@ -208,11 +208,14 @@ class Simulator:
 
     def change_datastore(self, name: str, *, unmount_from: tuple[str, ...] = (),
                          mount_on: tuple[str, ...] = (), maintenance: bool | None = None,
-                         accessible: bool | None = None) -> None:
+                         accessible: bool | None = None, capacity: int | None = None,
+                         free_space: int | None = None, uncommitted: int | None = None) -> None:
         """Make a datastore unusable the ways vCenter reports it: unmounted from some
-        hosts (by name), in maintenance, or inaccessible; or mounted on hosts again."""
+        hosts (by name), in maintenance, or inaccessible; or mounted on hosts again; or
+        give it a capacity, free and uncommitted space (bytes) as its summary reports."""
         change = {'name': name, 'unmount_from': list(unmount_from), 'mount_on': list(mount_on),
-                  'maintenance': maintenance, 'accessible': accessible}
+                  'maintenance': maintenance, 'accessible': accessible, 'capacity': capacity,
+                  'free_space': free_space, 'uncommitted': uncommitted}
         self._admin('post', '/_sim/datastore',
                     json={k: v for k, v in change.items() if v is not None})
 

@@ -73,9 +73,9 @@ def test_unknown_cluster_is_refused_at_connect(simulator):
 
 
 def test_capacity_counts_the_datastores_placement_may_use(backend, sim_inventory):
-    total, free = backend.capacity(refresh=True)
-    assert total == sum(d.capacity for d in sim_inventory.datastores.values())
-    assert 0 < free <= total
+    [pool] = backend.pools('vc1', refresh=True)
+    assert pool.total == sum(d.capacity for d in sim_inventory.datastores.values())
+    assert 0 < pool.free <= pool.total
 
 
 def test_backing_on_a_datastore_the_instance_host_cannot_use_is_moved(simulator):

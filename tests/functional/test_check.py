@@ -63,7 +63,10 @@ def test_a_right_configuration_is_usable(capsys, tmp_path, guarded_vc):
     assert findings(backend, 'error') == [] and findings(backend, 'excluded') == []
     topics = [topic for topic, _, _ in findings(backend, 'ok')]
     assert topics == ['options', 'network', 'certificate', 'login', 'version', 'cluster',
-                      'datastore', 'datastore', 'datastore', 'volume folder', 'privileges']
+                      'datastore', 'datastore', 'datastore', 'pool', 'volume folder',
+                      'privileges']
+    [(_, name, detail)] = [f for f in findings(backend) if f[0] == 'pool']
+    assert name == 'vc' and detail.startswith('the one pool of the backend')
     assert 'backend vc: usable' in text
     assert 'LocalDS_0' in text and 'GiB free' in text
 
@@ -141,6 +144,21 @@ def test_datastores_all_in_maintenance_leave_nothing_usable(capsys, tmp_path, gu
     assert findings(backend, 'error') == [(
         'placement', '', 'no datastore can hold volumes: all 3 datastores of a supported '
                          'type are in maintenance or inaccessible')]
+
+
+def test_datastore_pools_are_shown_as_the_scheduler_sees_them(capsys, tmp_path, guarded_vc):
+    guarded_vc.change_datastore('LocalDS_1', maintenance=True)
+    try:
+        code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc,
+                                                    vmware_pools='datastore'))
+    finally:
+        guarded_vc.change_datastore('LocalDS_1', maintenance=False)
+    assert code == 0
+    pools = [(f['status'], f['subject'], f['detail'].partition(':')[0])
+             for f in backend['findings'] if f['topic'] == 'pool']
+    assert pools == [('ok', 'LocalDS_0', 'up'),
+                     ('excluded', 'LocalDS_1', 'down, no capacity reported'),
+                     ('ok', 'LocalDS_2', 'up')]
 
 
 def test_storage_policies_named_in_options_must_exist(capsys, tmp_path, guarded_vc):

@@ -30,6 +30,7 @@ from vmdk_volume_simkit import Simulator, SimulatorError
 
 from tests.conftest import endpoint_for
 from vmdk_volume.core.images import convert
+from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, properties, specs
 from vmdk_volume.vsphere import session as vsession
@@ -520,6 +521,25 @@ def test_a_datastore_unmounted_from_a_host_can_be_mounted_again(vsphere, sim_inv
                                   ['host'])['host'].DatastoreHostMount
     info = next(m.mountInfo for m in mounts if m.key.value == host.ref)
     assert (info.mounted, info.accessible) == (True, True)
+
+
+def test_a_datastores_space_is_reported_in_its_summary_and_free_space_in_its_info(
+        vsphere, sim_inventory, simulator):
+    datastore = next(iter(sim_inventory.datastores.values()))
+    ref = vsphere.ref('Datastore', datastore.ref)
+    before = properties.fetch_one(vsphere, ref, ['summary'])['summary']
+    simulator.change_datastore(datastore.name, capacity=200 * GiB, free_space=60 * GiB,
+                               uncommitted=30 * GiB)
+    try:
+        read = properties.fetch_one(vsphere, ref, ['summary', 'info.freeSpace'])
+    finally:
+        simulator.change_datastore(datastore.name, capacity=before.capacity,
+                                   free_space=before.freeSpace,
+                                   uncommitted=getattr(before, 'uncommitted', 0) or 0)
+    summary = read['summary']
+    assert (summary.capacity, summary.freeSpace, summary.uncommitted) == (
+        200 * GiB, 60 * GiB, 30 * GiB)
+    assert read['info.freeSpace'] == 60 * GiB
 
 
 def test_relocating_a_vm_whose_disk_file_is_gone_fails_on_the_source_first(vsphere,

@@ -104,6 +104,7 @@ def check_backend(name: str, section, volume_types: Mapping[str, Mapping] | None
         progress('datastores')
         verdicts = placement.explain(inventory, backend.placement_request(0))
         _datastores(report, backend, inventory, verdicts)
+        _pools(report, backend, section)
         progress('storage policies')
         _policies(report, config, policies.Policies(client), list(inventory.datastores),
                   section, volume_types)
@@ -241,6 +242,23 @@ def _datastores(report: BackendReport, backend: vbackend.Backend, inventory: Inv
             placement.select(inventory, backend.placement_request(0))
         except placement.NoPlacement as error:
             report.add('placement', Status.ERROR, 'no datastore can hold volumes: %s' % error)
+
+
+def _pools(report: BackendReport, backend: vbackend.Backend, section) -> None:
+    """The pools as the scheduler will see them (``vmware_pools``)."""
+    if not backend.config.pool_per_datastore:
+        name = getattr(section, 'volume_backend_name', None) or 'vmdk'
+        [pool] = backend.pools(name)
+        report.add('pool', Status.OK, 'the one pool of the backend (vmware_pools = backend): '
+                   '%s free of %s' % (_gib(pool.free), _gib(pool.total)), pool.name)
+        return
+    for pool in backend.pools():
+        if pool.down:
+            report.add('pool', Status.EXCLUDED, 'down, no capacity reported: %s' % pool.down,
+                       pool.name)
+        else:
+            report.add('pool', Status.OK, 'up: %s free of %s, %s provisioned' % (
+                _gib(pool.free), _gib(pool.total), _gib(pool.provisioned)), pool.name)
 
 
 def _policies(report: BackendReport, config: BackendConfig, known: policies.Policies,

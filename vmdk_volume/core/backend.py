@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from oslo_log import log as logging
 
 from vmdk_volume import DRIVER_VERSION
-from vmdk_volume.core import backings, folders, manage, placement, retype, volume_type
+from vmdk_volume.core import backings, folders, manage, placement, pools, retype, volume_type
 from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
@@ -129,14 +129,41 @@ class Backend:
     def _age(self) -> float:
         return time.monotonic() - self._read_at
 
-    def place(self, request: placement.PlacementRequest) -> placement.Placement:
-        """Choose where a disk goes, re-reading the inventory once if nothing fits."""
+    def place(self, request: placement.PlacementRequest,
+              pool: str | None = None) -> placement.Placement:
+        """Choose where a disk goes: on the datastore of the pool named ``pool`` if given
+        and it fits (the scheduler's choice), else where placement says, re-reading the
+        inventory once if nothing fits."""
+        chosen = self._place_in_pool(request, pool) if pool else None
+        if chosen is not None:
+            return chosen
         try:
             chosen = placement.select(self.inventory(), request)
         except placement.NoPlacement:
             chosen = placement.select(self.inventory(refresh=True), request)
         self._debit(chosen.datastore, request.size_bytes)
         return chosen
+
+    def _place_in_pool(self, request: placement.PlacementRequest,
+                       pool: str) -> placement.Placement | None:
+        inventory = self.inventory()
+        ref = pools.datastore_of(inventory, pool)
+        if ref is None:
+            return None     # the one-pool report, or a datastore vCenter no longer has
+        others = frozenset(inventory.datastores) - {ref}
+        try:
+            chosen = placement.select(inventory, dataclasses.replace(
+                request, exclude_datastores=request.exclude_datastores | others))
+        except placement.NoPlacement as why:
+            LOG.info('Pool %s cannot take %d bytes (%s): placing elsewhere', pool,
+                     request.size_bytes, why)
+            return None
+        self._debit(chosen.datastore, request.size_bytes)
+        return chosen
+
+    def pool_name(self, datastore: str) -> str:
+        """The name of the pool of a datastore (moref value) in the per-datastore report."""
+        return pools.pool_names(self.inventory())[datastore]
 
     def _debit(self, datastore: vinventory.Datastore, size: int) -> None:
         with self._lock:
@@ -199,15 +226,22 @@ class Backend:
     def create_backing(self, request: backings.BackingRequest, project_id: str,
                        instance: str | None = None) -> str:
         """Place and create a backing in the project's volume folder; its moref value."""
+        return self.create_backing_in(request, project_id, instance)[0]
+
+    def create_backing_in(self, request: backings.BackingRequest, project_id: str,
+                          instance: str | None = None, pool: str | None = None
+                          ) -> tuple[str, placement.Placement]:
+        """``create_backing`` in the pool named ``pool`` if it fits: the backing's moref
+        value and where it went."""
         policy = request.profile.storage_policy
         if policy:
             request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
         host = self.instance_host(instance) if instance else None
 
         def create():
-            where = self.place(self._backing_placement(request, host))
+            where = self.place(self._backing_placement(request, host), pool)
             return self.backings.create_at(request, where,
-                                           self.volume_folder(where, project_id))
+                                           self.volume_folder(where, project_id)), where
         return self._afresh_if_gone(create)
 
     def _afresh_if_gone(self, make):
@@ -223,18 +257,24 @@ class Backend:
         return make()
 
     def ensure_backing(self, request: backings.BackingRequest, project_id: str,
-                       instance: str | None = None, in_use_by: str | None = None) -> str:
-        """The volume's backing, created if missing, on a datastore ``instance``'s host uses
-        (moved there if it is elsewhere, unless the volume is in use by the instance
-        ``in_use_by``): under the volume's lock, so concurrent first attaches, here or in
-        another process, make one backing."""
+                       instance: str | None = None, in_use_by: str | None = None,
+                       pool: str | None = None) -> tuple[str, str | None]:
+        """The volume's backing, created if missing (in the pool named ``pool`` if it fits),
+        on a datastore ``instance``'s host uses (moved there if it is elsewhere, unless the
+        volume is in use by the instance ``in_use_by``): under the volume's lock, so
+        concurrent first attaches, here or in another process, make one backing. Its moref
+        value, and its datastore's (None: not known without a call, when no instance is
+        given and the backing existed)."""
         with self.locks(vlocks.name('backing', request.volume_id)):
             found = self.backings.find(request.volume_id)
             if found is None:
-                return self.create_backing(request, project_id, instance)
+                ref, where = self.create_backing_in(request, project_id, instance, pool)
+                return ref, where.datastore.ref
+            datastore = None
             if instance:
-                self.make_reachable(found, request.size_bytes, instance, in_use_by)
-            return found
+                datastore = self.make_reachable(found, request.size_bytes, instance,
+                                                in_use_by)
+            return found, datastore
 
     def start_import(self, request: backings.BackingRequest, folder_path: tuple[str, ...]
                      ) -> tuple[placement.Placement, leases.Lease]:
@@ -254,16 +294,17 @@ class Backend:
         return folders.volume_folder_path(project_id, self.config.volume_folder)
 
     def make_reachable(self, ref: str, size_bytes: int, instance: str,
-                       in_use_by: str | None = None) -> None:
+                       in_use_by: str | None = None) -> str:
         """Move a backing whose datastore the instance's host cannot use (two calls when it
-        can: the instance's host and the backing's datastores). A volume in use by the
-        instance ``in_use_by`` is never moved: vSphere moves no disk a running VM has open
-        (InUse)."""
+        can: the instance's host and the backing's datastores); the datastore (moref value)
+        the instance's host reaches it on. A volume in use by the instance ``in_use_by`` is
+        never moved: vSphere moves no disk a running VM has open (InUse)."""
         host = self.instance_host(instance)
         stores = self.inventory().datastores
         held = [ds for ds in self.backings.datastores(ref) if ds in stores]
-        if any(host in stores[ds].usable_hosts() for ds in held):
-            return
+        reachable = [ds for ds in held if host in stores[ds].usable_hosts()]
+        if reachable:
+            return reachable[0]
         if in_use_by:
             raise InUse('the volume of backing %s is in use by %s on datastore %s, '
                         'which host %s of instance %s does not mount; vSphere cannot move a '
@@ -272,6 +313,7 @@ class Backend:
                            self.inventory().hosts[host].name, instance, in_use_by))
         where = self.place(self.placement_request(size_bytes, host))
         self.backings.relocate(ref, where)
+        return where.datastore.ref
 
     def _backing_placement(self, request: backings.BackingRequest,
                            host: str | None) -> placement.PlacementRequest:
@@ -311,6 +353,16 @@ class Backend:
         """Copy ``source`` into a new backing for ``request`` (a template for a snapshot):
         full copies go where placement says, linked ones stay on the source's datastore.
         A larger full copy is grown afterwards, or by the clone task if ``grow_in_clone``."""
+        return self.clone_backing_in(source, request, project_id, linked=linked,
+                                     template=template, snapshot=snapshot,
+                                     grow_in_clone=grow_in_clone)[0]
+
+    def clone_backing_in(self, source: backings.Backing, request: backings.BackingRequest,
+                         project_id: str, *, pool: str | None = None, linked: bool = False,
+                         template: bool = False, snapshot: str | None = None,
+                         grow_in_clone: bool = False) -> tuple[str, placement.Placement]:
+        """``clone_backing``, a full copy in the pool named ``pool`` if it fits: the new
+        backing's moref value and where it went."""
         policy = request.profile.storage_policy
         if policy and not linked:
             request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
@@ -324,18 +376,18 @@ class Backend:
                 exclude = frozenset(self.inventory().datastores) - {source.datastore}
                 where = self.place(self.placement_request(0, exclude_datastores=exclude))
             else:
-                where = self.place(self._backing_placement(request, None))
+                where = self.place(self._backing_placement(request, None), pool)
             folder = self.folders.ensure(where.datacenter.vm_folder, path)
             return self.backings.clone_to(source, request, where, folder, template=template,
-                                          snapshot=snapshot, linked=linked, grow=grow)
-        ref = self._afresh_if_gone(clone)
+                                          snapshot=snapshot, linked=linked, grow=grow), where
+        ref, where = self._afresh_if_gone(clone)
         if request.size_bytes > source.size_bytes and not template and not grow:
             try:
                 self.extend(ref, request.size_bytes)
             except errors.VSphereError:
                 self.backings.delete(ref)     # leave nothing half-made behind
                 raise
-        return ref
+        return ref, where
 
     def extend(self, ref: str, size_bytes: int,
                backing: backings.Backing | None = None) -> None:
@@ -369,12 +421,14 @@ class Backend:
 
     # -- capacity --------------------------------------------------------------------------
 
-    def capacity(self, refresh: bool = False) -> tuple[int, int]:
-        """(total, free) bytes of the datastores placement may use; ``refresh`` re-reads
-        the inventory unless it was read within ``STATS_MAX_AGE_S``."""
+    def pools(self, single: str | None = None, refresh: bool = False) -> list[pools.Pool]:
+        """The pools of this backend: one named ``single`` if given (the datastores
+        placement may use), else one per datastore it has (``pools.per_datastore``);
+        ``refresh`` re-reads the inventory unless it was read within ``STATS_MAX_AGE_S``."""
         inventory = self.inventory(max_age=STATS_MAX_AGE_S if refresh else INVENTORY_TTL_S)
-        stores = placement.candidate_datastores(inventory, self.placement_request(0))
-        return sum(d.capacity for d in stores), sum(d.free_space for d in stores)
+        if single is not None:
+            return [pools.single(single, inventory, self.placement_request(0))]
+        return pools.per_datastore(inventory, self.placement_request(0))
 
     @property
     def vcenter_uuid(self) -> str:

@@ -22,6 +22,7 @@ from vmdk_volume.vsphere.session import Endpoint
 
 ADAPTER_TYPES = tuple(a.value for a in AdapterType)
 SNAPSHOT_FORMATS = ('template', 'COW')
+POOL_REPORTS = ('backend', 'datastore')     # vmware_pools
 MAX_NAME_LENGTH = 80       # vCenter's limit on an inventory name
 
 
@@ -64,6 +65,7 @@ class BackendConfig:
     image_transfer_timeout_s: int
     host_version: str | None
     image_cache: ImageCacheConfig = ImageCacheConfig()
+    pool_per_datastore: bool = False
 
     @classmethod
     def from_options(cls, conf) -> 'BackendConfig':
@@ -93,7 +95,8 @@ class BackendConfig:
             tmp_dir=conf.vmware_tmp_dir,
             image_transfer_timeout_s=conf.vmware_image_transfer_timeout_secs,
             host_version=conf.vmware_host_version,
-            image_cache=ImageCacheConfig.from_options(conf))
+            image_cache=ImageCacheConfig.from_options(conf),
+            pool_per_datastore=conf.vmware_pools == 'datastore')
 
 
 def folder_name(value: str | None, option: str, nested: bool = True) -> str:

@@ -132,6 +132,21 @@ def explain(inventory: Inventory, request: PlacementRequest) -> list[Verdict]:
                                            order.get(v.datastore.ref, 0), v.datastore.name))
 
 
+def backend_verdicts(inventory: Inventory, request: PlacementRequest) -> list[Verdict]:
+    """``explain``'s verdicts on the datastores the backend has, usable or not: of a
+    supported type, matching the regex, and mounted (in any state) on a host ``request``
+    allows (ignoring ``request.hosts``: every host of its clusters, or of vCenter)."""
+    try:
+        allowed = frozenset(_allowed(inventory, dataclasses.replace(request, hosts=None))[0])
+    except NoPlacement:      # no cluster of that name: the backend has no datastore
+        return []
+    regex = request.datastore_regex
+    return [v for v in explain(inventory, request)
+            if v.datastore.type.lower() in _SUPPORTED
+            and (regex is None or regex.match(v.datastore.name))
+            and any(m.host in allowed for m in v.datastore.mounts)]
+
+
 def _scope(inventory: Inventory, request: PlacementRequest) -> _Scope:
     refs, where = _allowed(inventory, request)
     hosts = [inventory.hosts.get(ref) for ref in refs]

@@ -16,8 +16,9 @@ This package is the only part of the driver that imports Cinder. It turns Cinder
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
 what happens on vCenter lives in the core (``vmdk_volume.core``: ``backend``, ``backings``,
 ``placement``, ``images``) and ``vmdk_volume.vsphere``. Set-up (``setup``), manage/unmanage
-(``managing``), images (``imaging``) and the lookups turning a recorded moref into a checked
-object (``lookup``) are mixins of the one driver class defined here.
+(``managing``), images (``imaging``), the volume stats (``stats``) and the lookups turning a
+recorded moref into a checked object (``lookup``) are mixins of the one driver class defined
+here.
 """
 
 import threading
@@ -36,13 +37,12 @@ from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import service as vimages
-from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup
+from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup, stats
+from vmdk_volume.driver.stats import SCOPE_CAPABILITY
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
-LOCATION_PREFIX = 'vmdk_volume:'      # location_info: 'vmdk_volume:<vCenter instanceUuid>'
-SCOPE_CAPABILITY = 'vmdk_volume_scope'    # clusters, regex and folder, for migrations
 
 
 def _attached_instance(volume) -> str | None:
@@ -72,7 +72,7 @@ def _in_use_by(volume) -> str | None:
 
 @interface.volumedriver
 class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.Imaging,
-                         driver.VolumeDriver):
+                         stats.Stats, driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
@@ -91,6 +91,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         self._in_tree: intree.InTree | None = None
         self._started_at = timeutils.utcnow()   # volumes made before may be the in-tree driver's
         self._stats: dict = {}
+        self._pools_down: dict[str, str | None] = {}   # pool -> why it was down (``stats``)
         self._exported: dict[str, str] = {}  # volume id -> backing create_export just found
 
     @staticmethod
@@ -188,8 +189,9 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                 reason='a linked clone cannot be larger than its source (%d GiB > %d GiB): '
                        'use vmware:clone_type=full' % (volume.size, source.size_bytes // GiB))
         request = self._backing_request(volume, profile)
-        return {'provider_location': self._backend.clone_backing(
-            source, request, volume.project_id, **kwargs)}
+        ref, where = self._backend.clone_backing_in(source, request, volume.project_id,
+                                                    pool=self._pool_of(volume), **kwargs)
+        return {'provider_location': ref, **self._pool_update(volume, where.datastore.ref)}
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -344,9 +346,6 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         return {'_name_id': new_volume.name_id,
                 'provider_location': new_volume.provider_location}
 
-    def _location_info(self) -> str:
-        return LOCATION_PREFIX + self._backend.vcenter_uuid
-
     def _backing_request(self, volume, profile=None) -> BackingRequest:
         """What the volume's backing must be (after a generic migration it carries the id of
         the volume that made it, ``name_id``)."""
@@ -359,9 +358,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     @errors.translated
     def create_export(self, context, volume, connector):
         """Make sure the volume has a backing the connector's instance can reach."""
-        ref = self._ensure_backing(volume, connector)
+        ref, datastore = self._ensure_backing(volume, connector)
         self._exported[volume.id] = ref     # found by identity: initialize_connection's
-        return {'provider_location': ref} if ref != volume.provider_location else None
+        update = self._pool_update(volume, datastore)
+        if ref != volume.provider_location:
+            update['provider_location'] = ref
+        return update or None
 
     def ensure_export(self, context, volume):
         pass
@@ -397,19 +399,41 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def terminate_connection(self, volume, connector, force=False, **kwargs):
         pass
 
-    def _ensure_backing(self, volume, connector) -> str:
-        """The volume's backing, created if missing, on a datastore the instance's host
-        uses (moved there if it is elsewhere); one backing across the cluster."""
+    def _ensure_backing(self, volume, connector):
+        """The volume's backing, created if missing (in the volume's pool if it fits), on a
+        datastore the instance's host uses (moved there if it is elsewhere); one backing
+        across the cluster. Its moref value, and its datastore's (None: not known)."""
         old = self._old_intree_backing(volume, claim=True)     # reached as it is
         if old:
             instance = (connector or {}).get('instance')
+            datastore = None
             if instance:
-                self._backend.make_reachable(old, volume.size * GiB, instance,
-                                             _in_use_by(volume))
-            return old
+                datastore = self._backend.make_reachable(old, volume.size * GiB, instance,
+                                                         _in_use_by(volume))
+            return old, datastore
         return self._backend.ensure_backing(self._backing_request(volume), volume.project_id,
                                             (connector or {}).get('instance'),
-                                            in_use_by=_in_use_by(volume))
+                                            in_use_by=_in_use_by(volume),
+                                            pool=self._pool_of(volume))
+
+    def _pool_of(self, volume) -> str | None:
+        """The pool the scheduler chose for the volume, with per-datastore pools."""
+        if not self._config.pool_per_datastore:
+            return None
+        return volume_utils.extract_host(volume.host, 'pool')
+
+    def _pool_update(self, volume, datastore: str | None) -> dict:
+        """A model update moving the volume to the pool of the ``datastore`` (moref value)
+        holding its backing if that is not the volume's pool (the backing went elsewhere, or
+        was made before the backend reported datastore pools): Cinder's host for the volume
+        then names the datastore holding it."""
+        if datastore is None or not self._config.pool_per_datastore:
+            return {}
+        pool = self._backend.pool_name(datastore)
+        if pool == volume_utils.extract_host(volume.host, 'pool'):
+            return {}
+        LOG.info('Volume %s is in pool %s, not %s', volume.id, pool, volume.host)
+        return {'host': volume_utils.append_host(volume_utils.extract_host(volume.host), pool)}
 
     def _create_backing(self, volume, profile, instance=None) -> str:
         request = self._backing_request(volume, profile)
@@ -425,40 +449,3 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def _profile(self, volume) -> volume_type.VolumeProfile:
         specs = volume.volume_type.extra_specs if volume.volume_type else {}
         return volume_type.parse(specs, self._config.default_adapter)
-
-    # -- stats -----------------------------------------------------------------------------
-
-    @errors.translated
-    def get_volume_stats(self, refresh=False):
-        """Capacity and capabilities; while vCenter is unreachable, a report of the backend
-        down, with no capacity (set-up is tried again first)."""
-        if self._ready is None:
-            try:
-                self._set_up()
-            except verrors.ConnectionFailed as error:
-                return self._down_stats(error)
-        if refresh or not self._stats:
-            total, free = self._backend.capacity(refresh=True)
-            self._stats = {
-                'volume_backend_name': self._backend_name,
-                'vendor_name': 'VMware',
-                'driver_version': self.VERSION,
-                'storage_protocol': constants.VMDK,
-                'total_capacity_gb': total // GiB,
-                'free_capacity_gb': free // GiB,
-                'reserved_percentage': self.configuration.reserved_percentage,
-                'thin_provisioning_support': True,
-                'thick_provisioning_support': True,
-                'max_over_subscription_ratio':
-                    self.configuration.max_over_subscription_ratio,
-                'multiattach': False,
-                'online_extend_support': True,
-                'shared_targets': False,
-                'location_info': self._location_info(),
-                SCOPE_CAPABILITY: retype.Scope(
-                    clusters=self._config.clusters,
-                    datastore_regex=getattr(self._config.datastore_regex, 'pattern',
-                                            None),
-                    volume_folder=self._config.volume_folder).as_capability(),
-            }
-        return self._stats

@@ -181,7 +181,7 @@ class Lookup:
                 return self._act(volume, act)
         except verrors.NotFound as error:
             LOG.warning('Volume %s: %s; making it a backing', volume.id, error)
-        ref = self._ensure_backing(volume, connector)
+        ref, _ = self._ensure_backing(volume, connector)
         return self._backend.describe(ref) if describe else ref
 
 

@@ -19,7 +19,7 @@ Cinder registers them per backend section (``configuration.append_config_values`
 
 from oslo_config import cfg
 
-from vmdk_volume.core.config import ADAPTER_TYPES, SNAPSHOT_FORMATS
+from vmdk_volume.core.config import ADAPTER_TYPES, POOL_REPORTS, SNAPSHOT_FORMATS
 
 vmdk_opts = [
     cfg.StrOpt('vmware_host_ip',
@@ -90,6 +90,15 @@ vmdk_opts = [
                 help='Accepted for compatibility with the in-tree driver. Capacity and '
                      'free space of the datastores the driver may use are always '
                      'reported: they cost one cached property-collector call.'),
+    cfg.StrOpt('vmware_pools', default='backend', choices=POOL_REPORTS,
+               help='How capacity is reported to the scheduler: "backend" reports one '
+                    'pool named after the backend whose free space is the sum of the usable '
+                    'datastores\' (as the in-tree driver does; volumes keep their '
+                    'host@backend#backend); "datastore" reports each datastore the backend '
+                    'may use as a pool named after it (one in maintenance, inaccessible or '
+                    'mounted on no usable host is reported down), and a volume\'s backing '
+                    'is made on the datastore of the pool the scheduler chose when that '
+                    'fits.'),
     cfg.BoolOpt('vmware_connector_credentials', default=False,
                 help='If true, connection info for os-brick\'s VMDK connector carries the '
                      'vCenter username and password, which that connector needs for '

@@ -62,6 +62,7 @@ class Datastore:
     in_maintenance: bool = False
     mounts: tuple[Mount, ...] = ()
     datacenter: str = ''       # datacenter moref value
+    uncommitted: int = 0       # bytes its thin disks may still grow by (summary.uncommitted)
 
     @property
     def used_fraction(self) -> float:
@@ -121,7 +122,8 @@ _PATHS = {
     'ComputeResource': ('name', 'resourcePool', 'host'),
     'HostSystem': ('name', 'parent', 'runtime.connectionState', 'runtime.inMaintenanceMode'),
     'Datastore': ('name', 'summary.type', 'summary.capacity', 'summary.freeSpace',
-                  'summary.accessible', 'summary.maintenanceMode', 'host'),
+                  'summary.uncommitted', 'summary.accessible', 'summary.maintenanceMode',
+                  'host'),
 }
 
 
@@ -211,6 +213,7 @@ def _datastore(item: properties.Item, datacenter: str) -> Datastore:
         ref=item.value, name=item.get('name'), type=item.get('summary.type'),
         capacity=int(item.get('summary.capacity') or 0),
         free_space=int(item.get('summary.freeSpace') or 0),
+        uncommitted=int(item.get('summary.uncommitted') or 0),
         accessible=bool(item.get('summary.accessible')),
         in_maintenance=item.get('summary.maintenanceMode', 'normal') != 'normal',
         mounts=tuple(_mount(m) for m in mounts), datacenter=datacenter)

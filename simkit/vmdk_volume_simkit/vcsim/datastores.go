@@ -172,6 +172,9 @@ type datastoreChange struct {
 	MountOn     []string `json:"mount_on"`     // host names (mounted and accessible again)
 	Maintenance *bool    `json:"maintenance"`
 	Accessible  *bool    `json:"accessible"`
+	Capacity    *int64   `json:"capacity"`    // bytes
+	FreeSpace   *int64   `json:"free_space"`  // bytes
+	Uncommitted *int64   `json:"uncommitted"` // bytes
 }
 
 func changeDatastore(c datastoreChange) error {
@@ -206,8 +209,25 @@ func changeDatastore(c datastoreChange) error {
 			if c.Accessible != nil {
 				ds.Summary.Accessible = *c.Accessible
 			}
+			setSpace(ds, c)
 		})
 		return nil
 	}
 	return fmt.Errorf("no datastore named %q", c.Name)
+}
+
+// setSpace sets the datastore's capacity, free and uncommitted space where the change gives
+// them, in the summary and the info as vCenter keeps them (uncommitted only in the summary).
+func setSpace(ds *simulator.Datastore, c datastoreChange) {
+	info := ds.Info.GetDatastoreInfo()
+	if c.Capacity != nil {
+		ds.Summary.Capacity = *c.Capacity
+	}
+	if c.FreeSpace != nil {
+		ds.Summary.FreeSpace = *c.FreeSpace
+		info.FreeSpace = *c.FreeSpace
+	}
+	if c.Uncommitted != nil {
+		ds.Summary.Uncommitted = *c.Uncommitted
+	}
 }

@@ -1,0 +1,216 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Pools as Cinder's scheduler reads them (``vmware_pools = datastore``): each datastore a
+pool with vCenter's figures, through the VolumeManager and Cinder's own HostManager and
+CapacityFilter; and the scheduler's pool holding when the backing is first made."""
+
+import logging
+
+import pytest
+from cinder.scheduler import host_manager
+from vmdk_volume_simkit import ModelSize, Simulator
+
+from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _instance
+from vmdk_volume.core import backend as vbackend
+from vmdk_volume.units import GiB
+
+SECTION = 'pools'
+STORES = ['LocalDS_0', 'LocalDS_1', 'LocalDS_2', 'LocalDS_3']
+HOSTS = ('DC0_C0_H0', 'DC0_C0_H1')
+
+
+@pytest.fixture(scope='module')
+def vc():
+    with Simulator(ModelSize(hosts=2, datastores=len(STORES))) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope='module')
+def manager(cinder, vc):
+    manager = cinder.add_backend(SECTION, vc, {'vmware_pools': 'datastore',
+                                               'max_over_subscription_ratio': '1.0'})
+    yield manager
+    cinder.remove_backend(SECTION)    # its simulator ends with this module
+
+
+@pytest.fixture
+def space(vc, manager):
+    """Give datastores (name -> (capacity, free, uncommitted) GiB) space; restored after,
+    with every datastore usable again."""
+    def give(**stores):
+        for name, (capacity, free, uncommitted) in stores.items():
+            vc.change_datastore(name, capacity=capacity * GiB, free_space=free * GiB,
+                                uncommitted=uncommitted * GiB)
+    yield give
+    for index, name in enumerate(STORES):     # as the kit makes them
+        vc.change_datastore(name, capacity=1024 * GiB, free_space=(900 - index) * GiB,
+                            uncommitted=0, maintenance=False, accessible=True,
+                            mount_on=HOSTS)
+
+
+def _stats(manager, monkeypatch):
+    """The stats as the next stats period reads them (the inventory read afresh)."""
+    monkeypatch.setattr(vbackend, 'STATS_MAX_AGE_S', 0)
+    return manager.driver.get_volume_stats(refresh=True)
+
+
+def _pools(stats):
+    return {pool['pool_name']: pool for pool in stats['pools']}
+
+
+def _fitting(cinder, manager, size_gb, volume_type=None):
+    """The pools Cinder's CapacityFilter passes for a volume of ``size_gb``, fed the
+    driver's stats as the scheduler receives them."""
+    hosts = host_manager.HostManager()
+    hosts.update_service_capabilities('volume', manager.host,
+                                      manager.driver.get_volume_stats(), None, None)
+    backends = hosts.get_all_backend_states(cinder.context)
+    spec = {'volume_properties': {'size': size_gb}, 'volume_id': None}
+    passing = hosts.get_filtered_backends(
+        [b for b in backends if b.host.startswith(manager.host + '#')],
+        {'size': size_gb, 'request_spec': spec, 'volume_type': volume_type or {}},
+        ['CapacityFilter'])
+    return sorted(b.pool_name for b in passing)
+
+
+def test_each_datastore_is_a_pool_with_vcenters_figures_read_in_one_call(
+        vc, manager, space, monkeypatch):
+    space(LocalDS_1=(200, 100, 50))
+    vc.reset_stats()
+    stats = _stats(manager, monkeypatch)
+    assert vc.stats().calls == {'RetrievePropertiesEx': 1}
+    pools = _pools(stats)
+    assert sorted(pools) == STORES
+    assert {k: pools['LocalDS_1'][k] for k in (
+        'total_capacity_gb', 'free_capacity_gb', 'provisioned_capacity_gb', 'backend_state',
+        'max_over_subscription_ratio', 'thin_provisioning_support',
+        'thick_provisioning_support')} == {
+        'total_capacity_gb': 200, 'free_capacity_gb': 100, 'provisioned_capacity_gb': 150,
+        'backend_state': 'up', 'max_over_subscription_ratio': '1.0',
+        'thin_provisioning_support': True, 'thick_provisioning_support': True}
+    assert stats['volume_backend_name'] == SECTION
+    assert pools['LocalDS_0']['location_info'].startswith('vmdk_volume:')
+
+
+def test_a_pool_that_cannot_take_a_volume_is_down_and_skipped_the_reason_logged_once(
+        cinder, vc, manager, space, monkeypatch, caplog):
+    vc.change_datastore('LocalDS_0', maintenance=True)
+    vc.change_datastore('LocalDS_1', accessible=False)
+    vc.change_datastore('LocalDS_2', unmount_from=HOSTS)
+    with caplog.at_level(logging.INFO, logger='vmdk_volume'):
+        _stats(manager, monkeypatch)
+        pools = _pools(_stats(manager, monkeypatch))
+    down = {name: (p['backend_state'], p['total_capacity_gb'], p['free_capacity_gb'])
+            for name, p in pools.items()}
+    assert down == {'LocalDS_0': ('down', 0, 0), 'LocalDS_1': ('down', 0, 0),
+                    'LocalDS_2': ('down', 0, 0), 'LocalDS_3': ('up', 1024, 897)}
+    warnings = [r.getMessage() for r in caplog.records if 'takes no new volume' in
+                r.getMessage()]
+    assert warnings == ['Pool LocalDS_0 takes no new volume: in maintenance',
+                        'Pool LocalDS_1 takes no new volume: inaccessible',
+                        'Pool LocalDS_2 takes no new volume: not mounted read-write on any '
+                        'of the 2 usable hosts in vCenter']
+    # a thin volume's virtual free space ignores free space: a down pool has no total
+    assert _fitting(cinder, manager, 1) == ['LocalDS_3']
+
+
+def test_cinders_capacity_filter_finds_no_pool_for_a_volume_larger_than_any_datastore_has(
+        cinder, manager, space, monkeypatch):
+    space(**{name: (1024, 100, 0) for name in STORES})
+    _stats(manager, monkeypatch)
+    assert _fitting(cinder, manager, 500) == []
+    assert _fitting(cinder, manager, 100) == STORES
+    space(LocalDS_2=(1024, 600, 0))
+    _stats(manager, monkeypatch)
+    assert _fitting(cinder, manager, 500) == ['LocalDS_2']
+
+
+def _scheduled(cinder, pool, **fields):
+    """A volume row as the scheduler leaves it for ``pool``."""
+    volume = cinder.new_volume(SECTION, **fields)
+    volume.host = 'cinder@%s#%s' % (SECTION, pool)
+    volume.save()
+    return volume
+
+
+def _attached(cinder, manager, pool, instance, vc=None):
+    """A volume scheduled to ``pool``, attached to ``instance``; with ``vc``, also the SOAP
+    calls of the attach."""
+    volume = _scheduled(cinder, pool)
+    manager.create_volume(cinder.context, volume, allow_reschedule=False)
+    if vc:
+        vc.reset_stats()
+    manager.initialize_connection(cinder.context, volume,
+                                  dict(NOVA_CONNECTOR, instance=instance))
+    volume.refresh()
+    return (volume, vc.stats().calls) if vc else volume
+
+
+def _datastore_name(driver, backing):
+    [store] = backing['datastore'].ManagedObjectReference
+    return driver._backend.inventory().datastores[store.value].name
+
+
+def test_the_backing_is_made_in_the_scheduled_pool_at_no_extra_call(cinder, vc, manager,
+                                                                     space):
+    instance, _ = _instance(manager.driver)
+    for pool in ('LocalDS_3', 'LocalDS_1'):    # not placement's own first choice
+        volume, calls = _attached(cinder, manager, pool, instance, vc)
+        assert _datastore_name(manager.driver, _backing(manager.driver, volume.id)) == pool
+        assert volume.host == 'cinder@%s#%s' % (SECTION, pool)
+        manager.delete_volume(cinder.context, volume)
+    # warm (folders known): a first attach's calls, as with one pool (tests/functional/
+    # test_bench.py)
+    assert calls == {'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'CreateVM_Task': 1,
+                     'WaitForUpdatesEx': 1}
+
+
+def test_a_pool_the_instances_host_cannot_use_moves_the_volume_and_cinder_learns_it(
+        cinder, vc, manager, space):
+    instance, host = _instance(manager.driver)
+    inventory = manager.driver._backend.inventory()
+    vc.change_datastore('LocalDS_3', unmount_from=(inventory.hosts[host].name,))
+    volume = _attached(cinder, manager, 'LocalDS_3', instance)
+    store = _datastore_name(manager.driver, _backing(manager.driver, volume.id))
+    assert store != 'LocalDS_3'
+    assert volume.host == 'cinder@%s#%s' % (SECTION, store)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_a_full_clone_goes_to_its_scheduled_pool(cinder, manager, space):
+    instance, _ = _instance(manager.driver)
+    source = _attached(cinder, manager, 'LocalDS_0', instance)
+    source.status = 'available'
+    source.save()
+    clone = _scheduled(cinder, 'LocalDS_2', source_volid=source.id)
+    manager.create_volume(cinder.context, clone, allow_reschedule=False)
+    clone.refresh()
+    assert _datastore_name(manager.driver, _backing(manager.driver, clone.id)) == 'LocalDS_2'
+    assert clone.host == 'cinder@%s#LocalDS_2' % SECTION
+    for volume in (clone, source):
+        manager.delete_volume(cinder.context, volume)
+
+
+def test_a_volume_made_under_the_one_pool_report_is_re_homed_on_its_next_attach(
+        cinder, manager, space):
+    """As after switching an existing backend to vmware_pools = datastore: the volume's
+    host names the backend's old single pool, which no pool reports now."""
+    instance, _ = _instance(manager.driver)
+    volume = _attached(cinder, manager, 'LocalDS_2', instance)
+    volume.host = 'cinder@%s#%s' % (SECTION, SECTION)
+    volume.save()
+    manager.initialize_connection(cinder.context, volume,
+                                  dict(NOVA_CONNECTOR, instance=instance))
+    volume.refresh()
+    assert volume.host == 'cinder@%s#LocalDS_2' % SECTION
+    manager.delete_volume(cinder.context, volume)

@@ -1,0 +1,61 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Pools over hand-built inventories: which datastores are pools, their figures, down ones."""
+
+import dataclasses
+
+from tests.unit.test_placement import TWO_CLUSTERS, TWO_HOSTS, ds, host, inventory, request
+from vmdk_volume.core import pools
+from vmdk_volume.core.pools import Pool
+from vmdk_volume.units import GiB
+from vmdk_volume.vsphere.inventory import Datacenter, Mount
+
+
+def test_each_datastore_of_the_backend_is_a_pool_with_its_figures():
+    store = dataclasses.replace(ds('ds1', free=300, capacity=1000), uncommitted=200 * GiB)
+    found = pools.per_datastore(inventory(TWO_HOSTS, [store]), request(0))
+    assert found == [Pool('ds1', 1000 * GiB, 300 * GiB, 900 * GiB)]
+
+
+def test_datastores_placement_never_uses_are_no_pools_and_unusable_ones_are_down():
+    stores = [ds('ok'), ds('other-type', type='OTHER'), ds('unmatched'),
+              ds('maint', maintenance=True), ds('gone', accessible=False),
+              ds('ro', on=(), mounts=(Mount('host-esx-01', read_write=False),)),
+              ds('on-maintenance-host', on=('esx-03',)),
+              ds('other-cluster', on=('esx-11',))]
+    hosts = TWO_CLUSTERS + (host('esx-03', maintenance=True),)
+    found = pools.per_datastore(inventory(hosts, stores),
+                                request(0, clusters=('c1',), regex='(?!unmatched)'))
+    assert {p.name: p.down for p in found} == {
+        'ok': None, 'maint': 'in maintenance', 'gone': 'inaccessible',
+        'ro': 'not mounted read-write on any of the 2 usable hosts in cluster c1',
+        'on-maintenance-host': 'not mounted read-write on any of the 2 usable hosts in '
+                               'cluster c1'}
+
+
+def test_a_name_two_datacenters_have_is_qualified_by_the_datacenter():
+    stores = [ds('shared'), dataclasses.replace(ds('shared'), ref='ds-b', datacenter='dc-b'),
+              ds('alone')]
+    found = inventory(TWO_HOSTS, stores)
+    found = dataclasses.replace(found, datacenters={
+        **found.datacenters, 'dc-b': Datacenter('dc-b', 'east', 'group-v2')})
+    assert pools.pool_names(found) == {'ds-shared': 'dc1/shared', 'ds-b': 'east/shared',
+                                       'ds-alone': 'alone'}
+    assert pools.datastore_of(found, 'east/shared') == 'ds-b'
+    assert pools.datastore_of(found, 'shared') is None
+
+
+def test_the_single_pool_sums_the_datastores_placement_may_use():
+    stores = [ds('a', free=100), ds('b', free=50, capacity=500), ds('maint', maintenance=True)]
+    assert pools.single('vc1', inventory(TWO_HOSTS, stores), request(0)) == Pool(
+        'vc1', 1500 * GiB, 150 * GiB, 1350 * GiB)

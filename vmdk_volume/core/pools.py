@@ -1,0 +1,72 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Capacity as Cinder's scheduler reads it: pools over an inventory, a pure computation.
+
+``per_datastore`` makes each datastore the backend has (``placement.backend_verdicts``: of a
+supported type, matching the regex, mounted on a host of its clusters) one pool named after
+it, with vCenter's figures: total and free space, provisioned = capacity - free + uncommitted.
+A datastore placement would not use (in maintenance, inaccessible, mounted read-write on no
+usable host) is a pool that is ``down``, with the reason. ``single`` is the one pool the
+in-tree driver reports: the datastores placement may use, summed. A pool name is the
+datastore's name, or ``<datacenter>/<datastore>`` where two datacenters have a datastore of
+that name.
+"""
+
+import collections
+import dataclasses
+
+from vmdk_volume.core import placement
+from vmdk_volume.vsphere.inventory import Datastore, Inventory
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    name: str
+    total: int                 # bytes
+    free: int                  # bytes
+    provisioned: int           # bytes: capacity - free + uncommitted
+    down: str | None = None    # why it takes no new volume; None: up
+
+
+def per_datastore(inventory: Inventory, request: placement.PlacementRequest) -> list[Pool]:
+    """One pool per datastore the backend has, by name."""
+    names = pool_names(inventory)
+    pools = [Pool(names[v.datastore.ref], v.datastore.capacity, v.datastore.free_space,
+                  _provisioned(v.datastore), v.excluded_by)
+             for v in placement.backend_verdicts(inventory, request)]
+    return sorted(pools, key=lambda p: p.name)
+
+
+def single(name: str, inventory: Inventory, request: placement.PlacementRequest) -> Pool:
+    """The datastores placement may use as one pool called ``name``."""
+    stores = placement.candidate_datastores(inventory, request)
+    return Pool(name, sum(d.capacity for d in stores), sum(d.free_space for d in stores),
+                sum(_provisioned(d) for d in stores))
+
+
+def pool_names(inventory: Inventory) -> dict[str, str]:
+    """The pool name of every datastore (moref value -> name)."""
+    counts = collections.Counter(d.name for d in inventory.datastores.values())
+    datacenters = inventory.datacenters
+    return {d.ref: d.name if counts[d.name] == 1 else '%s/%s' % (
+        getattr(datacenters.get(d.datacenter), 'name', d.datacenter), d.name)
+        for d in inventory.datastores.values()}
+
+
+def datastore_of(inventory: Inventory, pool: str) -> str | None:
+    """The datastore (moref value) of the pool named ``pool``, or None."""
+    return next((ref for ref, name in pool_names(inventory).items() if name == pool), None)
+
+
+def _provisioned(store: Datastore) -> int:
+    return max(0, store.capacity - store.free_space) + store.uncommitted
