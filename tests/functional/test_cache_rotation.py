@@ -21,10 +21,17 @@ import uuid
 import pytest
 
 from tests.functional import test_images as shared
-from tests.functional.test_images import image_data, request_for, vms_named
+from tests.functional.test_images import (
+    assert_holds_image,
+    export_to_raw,
+    image_data,
+    request_for,
+    vms_named,
+)
 from vmdk_volume.core.images import service as images
 
-raw_file, glance, tmp_dir = shared.raw_file, shared.glance, shared.tmp_dir
+raw_file, glance, tmp_dir, image_ops = (shared.raw_file, shared.glance, shared.tmp_dir,
+                                        shared.image_ops)
 
 IMAGES, ROUNDS, THREADS = 3, 4, 8
 
@@ -71,3 +78,30 @@ def test_images_rotating_through_a_small_cache_all_make_volumes(
         for image_id in image_ids:
             for vm in vms_named(backend, 'image-%s' % image_id):
                 backend.backings.delete(vm.value)
+
+
+def test_a_template_destroyed_just_before_its_clone_is_imported_again(
+        raw_file, glance, tmp_dir, image_ops, backend, monkeypatch, tmp_path):
+    """Destroyed behind the cache's back (an older release's eviction, an operator) after
+    the clone looked it up: the volume is made from a new import, holding the image."""
+    image_id = glance.add(raw_file, 'raw')
+    project = uuid.uuid4().hex
+    backend.backings.delete(image_ops.import_image(image_data(glance, image_id),
+                                                   request_for(), project))
+    [old] = [vm.value for vm in vms_named(backend, 'image-%s' % image_id)]
+    clone_backing = backend.clone_backing
+
+    def destroyed_first(source, *args, **kwargs):
+        if source.ref == old:
+            backend.backings.delete(old)
+        return clone_backing(source, *args, **kwargs)
+    monkeypatch.setattr(backend, 'clone_backing', destroyed_first)
+    ref = image_ops.import_image(image_data(glance, image_id), request_for(), project)
+    try:
+        exported = export_to_raw(image_ops, ref, shared.GiB, glance, tmp_path)
+    finally:
+        backend.backings.delete(ref)
+    assert_holds_image(exported, raw_file, tmp_dir)
+    [new] = [vm.value for vm in vms_named(backend, 'image-%s' % image_id)]
+    assert new != old
+    backend.backings.delete(new)

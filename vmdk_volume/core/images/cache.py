@@ -187,10 +187,12 @@ class ImageCache:
             self._read_at = time.monotonic()    # a read of the index begun before does
             # not know the template: it must not replace the index that has it
 
-    def forget(self, image_id: str) -> None:
-        """Drop the image's entry from the index (its template vanished)."""
+    def forget(self, image_id: str, ref: str) -> None:
+        """Drop the image's entry from the index if its template is ``ref`` (which vanished;
+        a template made since stays)."""
         with self._lock:
-            (self._entries or {}).pop(image_id, None)
+            if getattr((self._entries or {}).get(image_id), 'ref', None) == ref:
+                del self._entries[image_id]
 
     def evict(self, keep: str) -> None:
         """Destroy the least recently used templates beyond the limits, but ``keep``'s and

@@ -122,7 +122,7 @@ class Images:
             except errors.NotFound:
                 LOG.info('The cached template %s of image %s vanished while it was cloned',
                          template.ref, image_id)
-                self.cache.forget(image_id)
+                self.cache.forget(image_id, template.ref)
                 return None
             raise
 
