@@ -43,7 +43,6 @@ release or an operator) imports the image again (``Images``).
 import collections
 import contextlib
 import dataclasses
-import random
 import threading
 import time
 import uuid
@@ -118,11 +117,9 @@ class ImageCache:
         """Hold one of the image's reader slots while a clone of its template looks it up
         and runs: eviction spares the template (see the module docstring)."""
         slots = self._slots(image_id)
-        first = random.randrange(READER_SLOTS)
-        slots = slots[first:] + slots[:first]
         held = next((slot for slot in slots if slot.acquire(blocking=False)), None)
         if held is None:        # READER_SLOTS clones of the image run: wait for one
-            held = slots[0]
+            held = slots[threading.get_ident() % READER_SLOTS]
             held.acquire()
         try:
             yield
@@ -232,12 +229,13 @@ class ImageCache:
     def _drop(self, entry: Entry, wait: bool) -> bool:
         """Destroy the entry's template (under its image's lock) holding every reader slot
         of the image: waiting for the clones of it if ``wait``, else False if one runs."""
-        held = []
+        slots, held = self._slots(entry.image_id), []
         try:
-            for slot in self._slots(entry.image_id):
-                if not slot.acquire(blocking=wait):
-                    return False
-                held.append(slot)
+            for slot in slots:      # each tried, even after a busy one: its lock file made
+                if slot.acquire(blocking=wait):
+                    held.append(slot)
+            if len(held) < len(slots):
+                return False
             self._forget(entry)
             self._backings.delete(entry.ref, _identity(entry))
             return True
