@@ -12,6 +12,7 @@
 
 """Which templates the image cache evicts, decided without vCenter."""
 
+import contextlib
 import threading
 import types
 
@@ -29,8 +30,11 @@ class _Backings:
         self.deleted.append(ref)
 
 
-def _cache(max_count: int, *entries: cache.Entry) -> tuple[cache.ImageCache, _Backings]:
-    backings, locks = _Backings(), {}
+def _cache(max_count: int, *entries: cache.Entry, locks: dict | None = None
+           ) -> tuple[cache.ImageCache, _Backings]:
+    """A cache holding ``entries``; ``locks`` shared with another cache make the two
+    processes of one backend (Cinder's coordination)."""
+    backings, locks = _Backings(), {} if locks is None else locks
     client = types.SimpleNamespace(content=types.SimpleNamespace(
         about=types.SimpleNamespace(instanceUuid='vc')))
     images = cache.ImageCache(client, backings,
@@ -62,3 +66,40 @@ def test_a_template_being_cloned_is_kept_over_the_limit():
     with images.reading('a'):
         images.evict(keep='b')
     assert backings.deleted == []
+
+
+def _two_entries() -> tuple[cache.Entry, cache.Entry]:
+    return cache.Entry('a', 'c', 'vm-1', 1, used=1.0), cache.Entry('b', 'c', 'vm-2', 1, used=2.0)
+
+
+def test_a_template_another_process_clones_is_kept_over_the_limit():
+    """Each process has its own index; the clone's reader slot is a lock both see."""
+    locks = {}
+    evicting, backings = _cache(1, *_two_entries(), locks=locks)
+    cloning, _ = _cache(1, *_two_entries(), locks=locks)
+    with cloning.reading('a'):
+        evicting.evict(keep='b')
+    assert backings.deleted == []
+    evicting.evict(keep='b')
+    assert backings.deleted == ['vm-1']
+
+
+def test_clones_beyond_the_reader_slots_wait_for_one():
+    images, _ = _cache(1, *_two_entries())
+    with contextlib.ExitStack() as clones:
+        for _ in range(cache.READER_SLOTS):
+            clones.enter_context(images.reading('a'))
+        waiting = threading.Thread(target=lambda: images.reading('a').__enter__())
+        waiting.start()
+        waiting.join(0.2)
+        assert waiting.is_alive()
+    waiting.join(5)
+    assert not waiting.is_alive()
+
+
+def test_a_vanished_template_is_forgotten_but_not_the_one_made_since():
+    images, _ = _cache(1, cache.Entry('a', 'c', 'vm-new', 1, used=1.0))
+    images.forget('a', 'vm-old')
+    assert images._entries['a'].ref == 'vm-new'
+    images.forget('a', 'vm-new')
+    assert 'a' not in images._entries

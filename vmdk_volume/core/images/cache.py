@@ -25,16 +25,19 @@ in-memory too, so after a restart the least recently *created* templates are evi
 An entry is a VM carrying the image key that is a template (``config.template``): a fill marks
 its VM as one only once the import completed and was verified, so a VM with the key that is
 not a template is a fill in progress or one a crash interrupted, never cloned. A fill runs
-under the image's lock (``lock``); whoever held it next looks again, reading the index again
-(one call) if its copy lacks the image, so a template another process made meanwhile is found
-rather than imported twice, and destroys what an interrupted fill left (``discard_unfinished``:
-under the lock no fill of the image is running anywhere) before importing again.
+under the image's lock (``lock``); whoever holds it next and finds no usable template in its
+copy of the index (none, gone, or of another checksum) reads the index again (one call), so a
+template another process made meanwhile is found rather than imported twice, and destroys what
+an interrupted fill left as that read found it (``discard_unfinished``: under the lock no fill
+of the image runs anywhere) before importing again.
 
-Eviction never destroys a template this process is cloning (``reading`` counts the clones of
-each image) nor one whose image's lock is held (a fill or a drop in any process): such an
-entry stays, over the limits, until a later fill evicts again. A clone in another process is
-not seen: if its template vanishes under it, that process imports the image again
-(``Images``), so no volume fails or gets another image's bytes.
+A clone holds one of the image's reader slots (``READER_SLOTS`` locks of the same
+coordination as the image's lock, so every process of the backend sees them) from before it
+looks the template up until its clone task ended. Eviction, under the image's lock, takes
+every slot without waiting: if one is held, the template is being cloned here or in another
+process and stays, over the limits, until a later fill evicts again; a drop (changed image)
+waits for the slots. A clone that finds its template gone anyway (destroyed by an older
+release or an operator) imports the image again (``Images``).
 """
 
 import collections
@@ -58,6 +61,7 @@ from vmdk_volume.vsphere.vm import VirtualMachine
 LOG = logging.getLogger(__name__)
 IMAGE_ID_KEY = specs.IMAGE_ID_KEY
 CHECKSUM_KEY = specs.CHECKSUM_KEY
+READER_SLOTS = 8    # clones of one image at once over the backend's processes; more wait
 
 
 @dataclasses.dataclass
@@ -80,10 +84,9 @@ class ImageCache:
         self._backings = backings
         self._locks = locks
         self._limits = limits       # the image cache options as they are now
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._entries: dict[str, Entry] | None = None
         self._unfinished: dict[str, list[str]] = {}    # image id -> VMs of unfinished fills
-        self._readers: collections.Counter[str] = collections.Counter()  # clones per image
         self._read_at = 0.0     # time.monotonic() of the last read of the index
 
     def folder_path(self) -> tuple[str, ...]:
@@ -99,37 +102,48 @@ class ImageCache:
 
     def lock(self, image_id: str):
         """The image's lock (every process of the backend): fills and drops run under it."""
+        return self._locks(self._lock_name(image_id))
+
+    def _lock_name(self, image_id: str, *parts: str) -> str:
         vcenter = self._client.content.about.instanceUuid
-        return self._locks(vlocks.name('image', vcenter, image_id))
+        return vlocks.name('image', vcenter, image_id, *parts)
+
+    def _slots(self, image_id: str) -> list:
+        return [self._locks(self._lock_name(image_id, 'reader%d' % n))
+                for n in range(READER_SLOTS)]
 
     @contextlib.contextmanager
     def reading(self, image_id: str) -> Iterator[None]:
-        """Count a clone of the image's template while it runs: eviction spares it."""
-        with self._lock:
-            self._readers[image_id] += 1
+        """Hold one of the image's reader slots while a clone of its template looks it up
+        and runs: eviction spares the template (see the module docstring)."""
+        slots = self._slots(image_id)
+        held = next((slot for slot in slots if slot.acquire(blocking=False)), None)
+        if held is None:        # READER_SLOTS clones of the image run: wait for one
+            held = slots[threading.get_ident() % READER_SLOTS]
+            held.acquire()
         try:
             yield
         finally:
-            with self._lock:
-                self._readers[image_id] -= 1
-                if not self._readers[image_id]:
-                    del self._readers[image_id]
-                    self._lock.notify_all()
+            held.release()
 
     def lookup(self, image_id: str, checksum: str, reread: bool = False) -> Backing | None:
         """The template of this image version, or None; with ``reread`` (under the image's
-        lock), an index without the image is read again from vCenter first and a stale
-        version is dropped (once this process's clones of it are done)."""
+        lock), if this process's index has no usable one, the index is read again from
+        vCenter and looked in, a stale version being dropped (once no clone reads it)."""
         entry = self._load().get(image_id)
-        if entry is None and reread:
-            entry = self._load(force=True).get(image_id)
-        if entry is None:
-            return None
+        template = entry and self._usable(entry, checksum, reread)
+        if template or not reread:
+            return template or None
+        entry = self._reread(image_id)
+        return entry and self._usable(entry, checksum, reread) or None
+
+    def _usable(self, entry: Entry, checksum: str, drop_stale: bool) -> Backing | None:
+        """The entry's template if it is of ``checksum`` and still there."""
         if entry.checksum != checksum:
-            if reread:
+            if drop_stale:
                 LOG.info('Image %s changed (checksum %s, cached %s): dropping its template '
-                         '%s', image_id, checksum, entry.checksum, entry.ref)
-                self._drop(entry)
+                         '%s', entry.image_id, checksum, entry.checksum, entry.ref)
+                self._drop(entry, wait=True)
             return None
         try:
             template = self._backings.describe(entry.ref, _identity(entry))
@@ -139,9 +153,20 @@ class ImageCache:
         entry.used = time.time()
         return template
 
+    def _reread(self, image_id: str) -> Entry | None:
+        """The image's entry as vCenter has it now (one call); its unfinished fills kept
+        for ``discard_unfinished``."""
+        found, unfinished = self._read()
+        entry = found.get(image_id)
+        with self._lock:
+            self._unfinished[image_id] = unfinished.get(image_id, [])
+            if entry is not None:   # kept even if the read did not replace the index
+                entry = self._entries.setdefault(image_id, entry)
+        return entry
+
     def discard_unfinished(self, image_id: str) -> None:
         """Destroy the VMs of the image's fills that never finished (under its lock: no
-        fill of it runs anywhere), as the last read of the index found them."""
+        fill of it runs anywhere), as the read of ``lookup`` under that lock found them."""
         with self._lock:
             refs = self._unfinished.pop(image_id, [])
         for ref in refs:
@@ -159,10 +184,12 @@ class ImageCache:
             self._read_at = time.monotonic()    # a read of the index begun before does
             # not know the template: it must not replace the index that has it
 
-    def forget(self, image_id: str) -> None:
-        """Drop the image's entry from the index (its template vanished)."""
+    def forget(self, image_id: str, ref: str) -> None:
+        """Drop the image's entry from the index if its template is ``ref`` (which vanished;
+        a template made since stays)."""
         with self._lock:
-            (self._entries or {}).pop(image_id, None)
+            if getattr((self._entries or {}).get(image_id), 'ref', None) == ref:
+                del self._entries[image_id]
 
     def evict(self, keep: str) -> None:
         """Destroy the least recently used templates beyond the limits, but ``keep``'s and
@@ -187,36 +214,53 @@ class ImageCache:
             return
         try:
             with self._lock:
-                busy = self._readers[entry.image_id] or self._entries.get(
-                    entry.image_id) is not entry
-            if busy:
+                stale = self._entries.get(entry.image_id) is not entry
+            if stale:
+                return
+            if self._drop(entry, wait=False):
+                LOG.info('Evicted the cached template of image %s (least recently used)',
+                         entry.image_id)
+            else:
                 LOG.info('Keeping the template of image %s over the cache limits for now: '
                          'it is being cloned', entry.image_id)
-                return
-            LOG.info('Evicting the cached template of image %s (least recently used)',
-                     entry.image_id)
-            self._drop(entry)
         finally:
             lock.release()
 
-    def _drop(self, entry: Entry) -> None:
-        """Destroy the entry's template once this process's clones of it are done."""
-        with self._lock:
-            self._lock.wait_for(lambda: not self._readers[entry.image_id])
-        self._forget(entry)
-        self._backings.delete(entry.ref, _identity(entry))
+    def _drop(self, entry: Entry, wait: bool) -> bool:
+        """Destroy the entry's template (under its image's lock) holding every reader slot
+        of the image: waiting for the clones of it if ``wait``, else False if one runs."""
+        slots, held = self._slots(entry.image_id), []
+        try:
+            for slot in slots:      # each tried, even after a busy one: its lock file made
+                if slot.acquire(blocking=wait):
+                    held.append(slot)
+            if len(held) < len(slots):
+                return False
+            self._forget(entry)
+            self._backings.delete(entry.ref, _identity(entry))
+            return True
+        finally:
+            for slot in held:
+                slot.release()
 
     def _forget(self, entry: Entry) -> None:
         with self._lock:
             if self._entries.get(entry.image_id) is entry:
                 del self._entries[entry.image_id]
 
-    def _load(self, force: bool = False) -> dict[str, Entry]:
-        """A copy of the index, read once (again if ``force``): every template carrying
-        our image key; the VMs carrying it that are no templates are unfinished fills."""
+    def _load(self) -> dict[str, Entry]:
+        """A copy of the index, read from vCenter the first time."""
         with self._lock:
-            if self._entries is not None and not force:
+            if self._entries is not None:
                 return dict(self._entries)
+        self._read()
+        with self._lock:
+            return dict(self._entries)
+
+    def _read(self) -> tuple[dict[str, Entry], dict[str, list[str]]]:
+        """Read the index (one call): every template carrying our image key, and the VMs
+        carrying it that are no templates (unfinished fills) by image. It replaces the
+        index unless a template was added since the read began (the read lacks it)."""
         read_at = time.monotonic()
         found, unfinished = {}, collections.defaultdict(list)
         items = inventory.virtual_machines(self._client, [
@@ -236,9 +280,8 @@ class ImageCache:
                 for entry in found.values():     # keep this process's use times
                     if entry.ref == getattr(known.get(entry.image_id), 'ref', None):
                         entry.used = known[entry.image_id].used
-                self._entries, self._read_at = found, read_at
-                self._unfinished = dict(unfinished)
-            return dict(self._entries)
+                self._entries, self._read_at = dict(found), read_at
+        return found, unfinished
 
 
 def _entry(item) -> Entry | None:

@@ -28,7 +28,7 @@ if typing.TYPE_CHECKING:
     from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
-FILL_ATTEMPTS = 2    # a template evicted by another process before its clone: import again
+FILL_ATTEMPTS = 2    # a template destroyed behind the cache's back before its clone
 
 
 class Images:
@@ -112,8 +112,8 @@ class Images:
 
     def _clone_cached(self, template: Backing, request: BackingRequest, project_id: str,
                       image_id: str) -> str | None:
-        """A clone of the cached template, or None if it vanished (another process
-        evicted it): its entry is forgotten."""
+        """A clone of the cached template, or None if it vanished (destroyed by an older
+        release's eviction or an operator): its entry is forgotten."""
         try:
             return self.clone_template(template, request, project_id, image_id)
         except errors.NotFound:
@@ -122,7 +122,7 @@ class Images:
             except errors.NotFound:
                 LOG.info('The cached template %s of image %s vanished while it was cloned',
                          template.ref, image_id)
-                self.cache.forget(image_id)
+                self.cache.forget(image_id, template.ref)
                 return None
             raise
 
