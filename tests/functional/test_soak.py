@@ -19,14 +19,17 @@ coordination). A short run is still warming up: RSS grows in malloc's steps for 
 ~1,300 operations (then stays flat), oslo.vmware's connection pool may open one or two more
 connections the first time more threads call at once. So the bounds are looser than the
 bench's own, and still below the leak issue 19 measured (92 KiB and 68 objects retained per
-operation): sessions, collectors, filters, threads and lock files may not grow at all.
+operation): sessions, collectors, filters and threads may not grow at all, lock files
+only by the images' reader slots.
 """
 
 import json
 import subprocess
 import sys
 
+from tools.bench import soak
 from tools.bench import verdict as bench_soak
+from vmdk_volume.core.images.cache import READER_SLOTS
 
 OPS = 520               # 40 volume lives, in 5 batches of 8 (one per thread)
 MAX_RSS_KIB_PER_OP = 45
@@ -44,8 +47,12 @@ def test_a_short_soak_keeps_memory_and_handles_flat(tmp_path):
     verdict = result['verdict']
 
     assert result['ops'] == OPS and result['errors'] == {}, result['first_errors']
-    assert all(verdict[h]['growth'] <= 0 for h in bench_soak.HANDLES if h != 'fds'), \
-        result['samples']
+    assert all(verdict[h]['growth'] <= 0 for h in bench_soak.HANDLES
+               if h not in ('fds', 'lock_files')), result['samples']
+    # An image's reader slots get their lock files as its clones first overlap: at most
+    # READER_SLOTS per image, whatever the number of operations (a lock file per volume,
+    # the leak fixed, is tests/cinder/test_lock_files.py's).
+    assert verdict['lock_files']['growth'] <= soak.IMAGES * READER_SLOTS, result['samples']
     assert verdict['fds']['growth'] <= MAX_NEW_CONNECTIONS, result['samples']
     assert verdict['objects']['per_op'] < MAX_OBJECTS_PER_OP, result['types_grown']
     assert verdict['rss_kib']['per_op'] < MAX_RSS_KIB_PER_OP, result['samples']
