@@ -63,6 +63,11 @@ class NovaCompute:
         recursive traversal): the cluster's and the datastore's datacenter's moref values."""
         return self._request('find', cluster=cluster, datastore=datastore)
 
+    def swaps_volumes(self) -> bool:
+        """Whether Nova's VMware driver implements ``swap_volume`` (Cinder's migration of an
+        attached volume asks Nova for it) rather than the base driver's NotImplementedError."""
+        return self._request('swaps')
+
     def _request(self, op: str, **args):
         if self._process.poll() is not None:
             raise NovaError('ProcessExited', 'the Nova child exited with %s'
@@ -137,6 +142,11 @@ class _Ops:
 
     def connector(self, uuid: str) -> dict:
         return self._volumeops.get_volume_connector(_instance(uuid))
+
+    def swaps(self) -> bool:
+        from nova.virt import driver
+        from nova.virt.vmwareapi import driver as vmware
+        return vmware.VMwareVCDriver.swap_volume is not driver.ComputeDriver.swap_volume
 
 
 def _instance(uuid: str):

@@ -27,7 +27,9 @@ Retype paths, cheapest first (each a single task unless said):
 
 ``Impossible`` (Cinder then migrates, or refuses): no datastore fits; the change needs a clone
 but the backing has VM snapshots (a clone would drop them); the adapter changes but the backing
-has VM snapshots (reverting one would bring the old controller back).
+has VM snapshots (reverting one would bring the old controller back); an instance has the
+volume attached and the change needs a move or a new adapter (only a new policy its datastore
+satisfies, or a change vCenter never sees, is made while attached).
 
 What to do is decided from typed facts by ``retype_plan.plan``; ``Mover`` applies the plan.
 """
@@ -83,16 +85,20 @@ class Mover:
         self._volume_folder = volume_folder
 
     def retype(self, ref: str, request: BackingRequest, old_policy: str | None,
-               project_id: str, backing: Backing | None = None) -> str:
+               project_id: str, backing: Backing | None = None,
+               holder: str | None = None) -> str:
         """Make the backing ``ref`` (``backing``, if just described) what ``request.profile``
         asks; return its (possibly new) moref value. Raises Impossible when that cannot be
-        done in place."""
+        done in place, or when the instance ``holder`` has the volume attached and the change
+        would move its disk or change its adapter (before any change)."""
         new = request.profile
         backing = backing or self._backings.describe(ref)
         profile_id = self._policies.profile_id(new.storage_policy) if new.storage_policy \
             else None
         compatible = self._backend.compatible_datastores(profile_id) if profile_id else None
         chosen = retype_plan.plan(backing, new, old_policy, compatible, profile_id)
+        if holder is not None:
+            retype_plan.check_attached(chosen, holder)
         if chosen.move:
             request = dataclasses.replace(request, profile_id=profile_id)
             ref = self._move(chosen, backing, request, compatible, project_id)

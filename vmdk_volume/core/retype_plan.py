@@ -71,3 +71,18 @@ def clone_in_place(plan: Plan, backing: Backing, compatible: frozenset[str] | No
     if backing.has_snapshots:
         raise Impossible('the disk type can only change by a clone on datastore %s, which '
                          'would drop the volume\'s snapshots' % backing.datastore_name)
+
+
+def check_attached(plan: Plan, instance: str) -> None:
+    """Return if ``plan`` leaves the disk where the instance ``instance`` holds it (at most a
+    new policy on its datastore); else Impossible, naming why and what to do."""
+    if plan.move:
+        raise Impossible(
+            'it is attached to instance %s, which holds its disk: vSphere moves no disk a '
+            'running VM holds through another VM (FileLocked), and one the instance has '
+            'while off would move from under it; detach the volume, then retype it' % instance)
+    if plan.adapter is not None:
+        raise Impossible(
+            'it is attached to instance %s, which keeps the disk on a controller of its own: '
+            'the adapter type changes only on the backing, while detached; detach the '
+            'volume, then retype it' % instance)

@@ -298,7 +298,10 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     @errors.translated
     def retype(self, context, volume, new_type, diff, host):
         """Change the backing in place, the cheapest way (see ``retype``); False when that
-        cannot be done here, so Cinder migrates instead."""
+        cannot be done here, so Cinder migrates instead. While an instance has the volume
+        attached only changes that leave its disk where it is are made (see
+        ``retype_plan.check_attached``); Cinder's migration of an attached volume asks Nova
+        to swap it."""
         profile = volume_type.parse(new_type.get('extra_specs') or {},
                                     self._config.default_adapter)
         self._backend.check_profile(profile)
@@ -307,14 +310,16 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         backing = self._backing(volume)
         if backing is None:
             return True     # lazy: the backing will be made with the new type
-        if volume.status == 'in-use' or volume.previous_status == 'in-use':
-            LOG.info('Volume %s is attached: its backing cannot change in place', volume.id)
+        instance = lookup.holding_instance(volume)
+        if instance is None and 'in-use' in (volume.status, volume.previous_status):
+            LOG.info('Volume %s is attached outside an instance: its backing cannot change '
+                     'in place', volume.id)
             return False
         request = self._backing_request(volume, profile)
         try:
             ref = self._mover.retype(backing.ref, request,
-                                             self._profile(volume).storage_policy,
-                                             volume.project_id, backing)
+                                     self._profile(volume).storage_policy,
+                                     volume.project_id, backing, holder=instance)
         except retype.Impossible as reason:
             LOG.info('Volume %s cannot be retyped in place: %s', volume.id, reason)
             return False
