@@ -22,9 +22,12 @@ import subprocess
 
 import pytest
 from cinder import exception, objects
+from os_brick.initiator.connectors import vmware as brick_vmware
+from oslo_config import cfg
 
 from tests.cinder.nova_attach import attach, detach, disks, instances, storage_vmotion, volume_disk
 from tests.cinder.nova_compute import NovaCompute
+from tests.cinder.test_nova_attach import BRICK_CONNECTOR
 from vmdk_volume.vsphere import properties
 
 # 1 MiB that does not compress (exports refuse qemu-img's streams of compressible data)
@@ -208,6 +211,49 @@ def test_upload_of_an_attached_volume_exports_a_temporary_copy_then_removes_it(
     assert not [name for name in vm_names(client) if name.startswith(volume.name + '-upload')]
     volume.refresh()
     assert volume.status == 'in-use'
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_backup_of_an_attached_volume_reads_a_copy_taken_through_the_instance(
+        cinder, api, nova, service_context, before, client, tmp_path):
+    """cinder-backup of an in-use volume (``--force``): Cinder's get_backup_device has the
+    driver clone it (a temporary volume, its copy taken through the instance), which
+    os-brick's VmdkConnector reads as cinder-backup does; the backup manager then deletes
+    the temporary volume."""
+    manager = cinder.managers['vc1']
+    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
+    volume.update({'status': 'backing-up', 'previous_status': 'in-use'})
+    volume.save()
+    backup = objects.Backup(context=cinder.context, volume_id=volume.id, status='creating',
+                            user_id=volume.user_id, project_id=volume.project_id)
+    backup.create()
+
+    device = manager.get_backup_device(cinder.context, backup, want_objects=True)
+
+    temporary = device.device_obj
+    assert not device.is_snapshot and temporary.id != volume.id
+    disk_file(client, volume_disk(client, attached.instance.ref, volume.id)).write_bytes(AFTER)
+    assert backing_data(cinder, client, temporary) == before
+    back = tmp_path / 'backup.raw'
+    for name, value in (('vmware_connector_credentials', True), ('vmware_tmp_dir', tmp_path)):
+        cfg.CONF.set_override(name, str(value), group='vc1')
+    try:
+        info = manager.initialize_connection(cinder.context, temporary, BRICK_CONNECTOR)
+    finally:
+        for name in ('vmware_connector_credentials', 'vmware_tmp_dir'):
+            cfg.CONF.clear_override(name, group='vc1')
+    connector = brick_vmware.VmdkConnector(None)
+    read = connector.connect_volume(info['data'])
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw', read['path'], str(back)],
+                   check=True)
+    connector.disconnect_volume(info['data'], read)
+    assert back.read_bytes()[:len(RAW)] == RAW       # the volume's bytes at the backup
+    manager.delete_volume(cinder.context, temporary)
+    assert manager.driver._backend.backings.find(temporary.id) is None
+    assert volume_disk(client, attached.instance.ref, volume.id) is not None
+    volume.update({'status': 'in-use', 'previous_status': 'backing-up'})
+    volume.save()
     detach(api, nova, service_context, volume, attached)
     manager.delete_volume(cinder.context, volume)
 
