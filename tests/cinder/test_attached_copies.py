@@ -160,6 +160,66 @@ def test_cow_snapshot_of_an_attached_volume_is_refused_naming_the_alternatives(
     manager.delete_volume(cinder.context, volume)
 
 
+def test_cow_snapshot_is_refused_while_the_instance_is_powered_off_too(
+        cinder, api, nova_vc2, service_context, before, vcenters):
+    """vSphere would take it (no lock), but the instance, once started, would write to the
+    disk the snapshot froze under the backing's new delta disk."""
+    manager = cinder.managers['vc2']
+    client = manager.driver._backend.client
+    volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client, before,
+                                          backend='vc2')
+    instance = client.ref('VirtualMachine', attached.instance.ref)
+    client.run('PowerOffVM_Task', instance)
+    snapshot = objects.Snapshot(context=cinder.context, volume_id=volume.id,
+                                volume_size=volume.size, status='creating',
+                                project_id=volume.project_id, user_id=volume.user_id)
+    snapshot.create()
+    vcenters['vc2'].reset_stats()
+    try:
+        with pytest.raises(exception.InvalidSnapshot,
+                           match='attached to instance %s.*while the instance is off would '
+                                 'freeze the disk' % attached.instance.ref):
+            manager.create_snapshot(cinder.context, snapshot)
+        assert vcenters['vc2'].stats().calls == {}, 'the refusal made SOAP calls'
+    finally:
+        client.run('PowerOnVM_Task', instance)
+    assert not vm(client, attached.backing, 'snapshot')
+    manager.delete_snapshot(cinder.context, snapshot)
+    detach(api, nova_vc2, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_after_storage_vmotion_a_snapshot_and_an_upload_copy_the_instance_disk(
+        cinder, api, nova, service_context, before, client, tmp_path):
+    """The instance's storage vMotion moved the volume's disk away from the backing's file:
+    a template snapshot and a forced upload find the disk in the instance by its uuid."""
+    manager, glance = cinder.managers['vc1'], cinder.images
+    volume = cinder.create_volume('vc1')
+    instance = instances(client)[0]
+    attached = attach(api, nova, service_context, volume, instance)
+    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    disk_file(client, moved).write_bytes(before)     # the backing's file is the old one now
+
+    snapshot = cinder.create_snapshot('vc1', volume)
+    volume.update({'status': 'uploading', 'previous_status': 'in-use'})
+    volume.save()
+    upload = glance.create_empty()
+    manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
+
+    [disk] = disks(client, snapshot.provider_location.split(':', 1)[1])
+    assert disk_file(client, disk).read_bytes() == before
+    back = tmp_path / 'back.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(glance.path(upload['id'])), str(back)], check=True)
+    assert back.read_bytes()[:len(RAW)] == RAW
+    assert volume_disk(client, instance.ref, volume.id).backing.fileName == \
+        moved.backing.fileName
+    manager.delete_snapshot(cinder.context, snapshot)
+    volume.refresh()
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
 def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_disk(
         cinder, api, nova, service_context, before, client, vcenters):
     manager = cinder.managers['vc1']

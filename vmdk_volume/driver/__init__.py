@@ -206,10 +206,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                 raise exception.InvalidSnapshot(
                     reason='volume %s is attached to instance %s, which holds its disk: '
                            'vSphere snapshots no disk a running VM holds through another VM '
-                           '(FileLocked), and a VM snapshot of the instance would take its '
-                           'other disks too; detach the volume first, or keep snapshots as '
-                           'templates (vmware_snapshot_format = template), which are taken '
-                           'through the instance' % (volume.id, instance))
+                           '(FileLocked), a snapshot taken while the instance is off would '
+                           'freeze the disk the instance writes to once it starts, and a VM '
+                           'snapshot of the instance would take its other disks too; detach '
+                           'the volume first, or keep snapshots as templates '
+                           '(vmware_snapshot_format = template), which are taken through the '
+                           'instance' % (volume.id, instance))
             ref = self._backing_ref(volume)
             if ref is None:
                 return None     # nothing to copy: volumes from it will be lazy too
