@@ -120,8 +120,7 @@ func sameDatastorePath(a, b string) bool {
 
 func (m *virtualDiskManager) CopyVirtualDiskTask(ctx *simulator.Context, req *types.CopyVirtualDisk_Task) soap.HasFault {
 	if lockHolder(req.SourceName, nil) != nil {
-		return &methods.CopyVirtualDisk_TaskBody{Res: &types.CopyVirtualDisk_TaskResponse{
-			Returnval: failedTask(m, "copyVirtualDisk", fileLocked(req.SourceName))}}
+		return lockedTask(&methods.CopyVirtualDisk_TaskBody{}, m, "copyVirtualDisk", req.SourceName)
 	}
 	src, fault := localPath(req.SourceDatacenter, req.SourceName)
 	if fault == nil && !sparseVMDK(src) {

@@ -22,6 +22,7 @@ package main
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -108,8 +109,7 @@ func (p *vmProxy) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Tas
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
 		if locked := lockedDisk(vm); locked != "" {
-			return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{
-				Returnval: failedTask(vm, "powerOn", fileLocked(locked))}}
+			return lockedTask(&methods.PowerOnVM_TaskBody{}, vm, "powerOn", locked)
 		}
 		return vm.PowerOnVMTask(ctx, req)
 	})
@@ -141,6 +141,16 @@ func localizeTaskError(task *simulator.Task) {
 	})
 }
 
+// lockedTask answers a *_Task call refused since file is locked: body is the method's empty
+// response body (&methods.X_TaskBody{}), given a task of obj for method that fails with
+// FileLocked.
+func lockedTask(body soap.HasFault, obj mo.Reference, method, file string) soap.HasFault {
+	res := reflect.ValueOf(body).Elem().FieldByName("Res")
+	res.Set(reflect.New(res.Type().Elem()))
+	res.Elem().FieldByName("Returnval").Set(reflect.ValueOf(failedTask(obj, method, fileLocked(file))))
+	return body
+}
+
 // lockedFault is the SOAP fault of a call (not a task) refused since file name is locked.
 func lockedFault(name string) *soap.Fault {
 	fault := fileLocked(name)
@@ -153,6 +163,5 @@ func (m *virtualDiskManager) DeleteVirtualDiskTask(ctx *simulator.Context, req *
 	if ctx == nil || ctx.Session == nil || ctx.Session.UserName == "" || lockHolder(req.Name, nil) == nil {
 		return m.VirtualDiskManager.DeleteVirtualDiskTask(ctx, req)
 	}
-	return &methods.DeleteVirtualDisk_TaskBody{Res: &types.DeleteVirtualDisk_TaskResponse{
-		Returnval: failedTask(m, "deleteVirtualDisk", fileLocked(req.Name))}}
+	return lockedTask(&methods.DeleteVirtualDisk_TaskBody{}, m, "deleteVirtualDisk", req.Name)
 }

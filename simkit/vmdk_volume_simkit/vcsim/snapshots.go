@@ -60,8 +60,7 @@ func (p *vmProxy) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSn
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
 		if locked := lockedDisk(vm); locked != "" {
-			return &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{
-				Returnval: failedTask(vm, "createSnapshot", fileLocked(locked))}}
+			return lockedTask(&methods.CreateSnapshot_TaskBody{}, vm, "createSnapshot", locked)
 		}
 		res := vm.CreateSnapshotTask(req)
 		task := simulator.Map.Get(res.(*methods.CreateSnapshot_TaskBody).Res.Returnval).(*simulator.Task)
@@ -185,8 +184,7 @@ func (p *snapshotProxy) RevertToSnapshotTask(ctx *simulator.Context, req *types.
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		snapshot := obj.(*simulator.VirtualMachineSnapshot)
 		if locked := lockedDisk(simulator.Map.Get(snapshot.Vm).(*simulator.VirtualMachine)); locked != "" {
-			return &methods.RevertToSnapshot_TaskBody{Res: &types.RevertToSnapshot_TaskResponse{
-				Returnval: failedTask(snapshot, "revertToSnapshot", fileLocked(locked))}}
+			return lockedTask(&methods.RevertToSnapshot_TaskBody{}, snapshot, "revertToSnapshot", locked)
 		}
 		res := snapshot.RevertToSnapshotTask(req)
 		task := simulator.Map.Get(res.(*methods.RevertToSnapshot_TaskBody).Res.Returnval).(*simulator.Task)
@@ -231,8 +229,7 @@ func (p *snapshotProxy) RemoveSnapshotTask(ctx *simulator.Context, req *types.Re
 		snapshot := obj.(*simulator.VirtualMachineSnapshot)
 		vm := simulator.Map.Get(snapshot.Vm).(*simulator.VirtualMachine)
 		if locked := lockedDisk(vm); locked != "" {
-			return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{
-				Returnval: failedTask(snapshot, "removeSnapshot", fileLocked(locked))}}
+			return lockedTask(&methods.RemoveSnapshot_TaskBody{}, snapshot, "removeSnapshot", locked)
 		}
 		removed := []types.ManagedObjectReference{snapshot.Self}
 		if req.RemoveChildren {
@@ -284,8 +281,7 @@ func (p *vmProxy) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) s
 	return p.with(ctx, func(obj mo.Reference) soap.HasFault {
 		vm := obj.(*simulator.VirtualMachine)
 		if locked := lockedDisk(vm); locked != "" {
-			return &methods.Destroy_TaskBody{Res: &types.Destroy_TaskResponse{
-				Returnval: failedTask(vm, "destroy", fileLocked(locked))}}
+			return lockedTask(&methods.Destroy_TaskBody{}, vm, "destroy", locked)
 		}
 		res := vm.DestroyTask(ctx, req)
 		task := simulator.Map.Get(res.(*methods.Destroy_TaskBody).Res.Returnval).(*simulator.Task)

@@ -174,7 +174,7 @@ func (p *vmProxy) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) s
 				Returnval: failedTask(obj, "cloneVm", fault)}}
 		}
 		if locked := lockedDisk(obj.(*simulator.VirtualMachine)); locked != "" {
-			return refuse(fileLocked(locked))
+			return lockedTask(&methods.CloneVM_TaskBody{}, obj, "cloneVm", locked)
 		}
 		return uniquelyNamed(&req.Folder, req.Name, refuse, func() soap.HasFault {
 			return cloneWithDisks(ctx, obj.(*simulator.VirtualMachine), req)
