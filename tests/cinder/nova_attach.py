@@ -15,6 +15,9 @@ read of the instance: the fixtures' helpers (the fixtures are in ``conftest``)."
 
 import dataclasses
 
+from cinder.api import microversions
+from cinder.api.openstack import api_version_request, wsgi
+from cinder.api.v3 import attachments as attachments_api
 from cinder.api.v3.views import attachments as views
 
 from vmdk_volume.vsphere import properties
@@ -50,19 +53,30 @@ def instances(client) -> list[Instance]:
 
 def attach(api, nova, ctx, volume, instance: Instance):
     """Nova's attach flow: attachment_create, its connector, attachment_update, Nova's
-    attach_volume, attachment_complete (the API's os-complete). The attachment."""
+    attach_volume, attachment_complete (the REST API's os-complete action, which
+    ``cinder.volume.api.API`` lacks: Cinder's attachments controller). The attachment."""
     attachment = api.attachment_create(ctx, volume, instance.uuid)
     connector = nova.connector(instance.uuid)
     assert connector['instance'] == instance.ref
     attachment = api.attachment_update(ctx, attachment, connector)
     connection_info = nova.attach(views.ViewBuilder.detail(attachment, flat=True),
                                   instance.uuid)
-    attachment.update({'attach_status': 'attached'})     # the API's os-complete
-    attachment.save()
+    complete(ctx, attachment.id)
+    attachment.refresh()
     volume.refresh()
-    volume.update({'status': 'in-use', 'attach_status': 'attached'})
-    volume.save()
     return Attached(attachment, connection_info, instance)
+
+
+def complete(ctx, attachment_id: str) -> None:
+    """``POST /v3/{project}/attachments/{id}/action {"os-complete": null}`` at microversion
+    3.44, as Nova sends it, handled by Cinder's own attachments controller."""
+    request = wsgi.Request.blank('/v3/%s/attachments/%s/action' % (ctx.project_id,
+                                                                   attachment_id))
+    request.environ['cinder.context'] = ctx
+    request.api_version_request = api_version_request.APIVersionRequest(
+        microversions.NEW_ATTACH_COMPLETION)
+    attachments_api.AttachmentsController().complete(request, attachment_id,
+                                                     body={'os-complete': None})
 
 
 @dataclasses.dataclass(frozen=True)
