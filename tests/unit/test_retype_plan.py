@@ -18,7 +18,7 @@ import dataclasses
 import pytest
 
 from vmdk_volume.core.backings import Backing
-from vmdk_volume.core.retype_plan import Impossible, Plan, clone_in_place, plan
+from vmdk_volume.core.retype_plan import Impossible, Plan, check_attached, clone_in_place, plan
 from vmdk_volume.core.volume_type import CloneType, VolumeProfile
 from vmdk_volume.vsphere.disks import AdapterType, DiskType
 
@@ -102,3 +102,25 @@ def test_a_move_finding_no_datastore_is_impossible_otherwise(backing, compatible
     with pytest.raises(Impossible) as raised:
         clone_in_place(chosen, backing, compatible, 'all full')
     assert str(raised.value).endswith(reason)
+
+
+def test_an_attached_volume_takes_a_policy_its_datastore_satisfies():
+    chosen = plan(BACKING, profile(storage_policy='gold'), None, frozenset({'datastore-1'}),
+                  'profile-gold')
+    assert check_attached(chosen, 'vm-7') is None
+    assert check_attached(NOTHING, 'vm-7') is None
+
+
+@pytest.mark.parametrize('changes, compatible, reason', [
+    ({'disk_type': DiskType.THICK}, None, 'vSphere moves no disk a running VM holds'),
+    ({'storage_policy': 'gold'}, frozenset({'datastore-2'}), 'vSphere moves no disk'),
+    ({'adapter_type': AdapterType.PARA_VIRTUAL}, None, 'keeps the disk on a controller'),
+], ids=['disk type', 'policy elsewhere', 'adapter'])
+def test_an_attached_volume_is_neither_moved_nor_given_a_new_adapter(changes, compatible,
+                                                                     reason):
+    chosen = plan(BACKING, profile(**changes), None, compatible,
+                  'profile-gold' if compatible else None)
+    with pytest.raises(Impossible, match=reason) as raised:
+        check_attached(chosen, 'vm-7')
+    assert str(raised.value).startswith('it is attached to instance vm-7, ')
+    assert str(raised.value).endswith('detach the volume, then retype it')
