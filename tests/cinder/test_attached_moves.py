@@ -25,7 +25,14 @@ import pytest
 from cinder import exception, objects
 from oslo_config import cfg
 
-from tests.cinder.nova_attach import attach, detach, disks, instances, volume_disk
+from tests.cinder.nova_attach import (
+    attach,
+    detach,
+    disks,
+    instances,
+    storage_vmotion,
+    volume_disk,
+)
 from tests.cinder.test_retype_manage_migrate import _host
 from tests.functional.test_retype import _associated_profiles
 
@@ -69,6 +76,7 @@ def test_a_new_policy_its_datastore_satisfies_is_set_while_attached(
     calls = vcenters['vc1'].stats().calls
     assert (volume.volume_type_id, volume.status) == (gold['id'], 'in-use')
     assert _tasks(calls) == {'ReconfigVM_Task': 1}, calls     # the backing's, no move
+    assert calls['RetrievePropertiesEx'] <= 3, calls   # backing, compatible hubs, instance
     backend = cinder.managers['vc1'].driver._backend
     profile_id = backend.policies.profile_id(POLICY)
     [disk] = disks(client, made.backing)
@@ -89,20 +97,59 @@ def test_a_retype_that_would_move_the_disk_is_refused_before_any_change(
     old_type = volume.volume_type_id
     new_type = cinder.volume_type('attached-%s' % '-'.join(extra_specs.values()), extra_specs)
     file_name = volume_disk(client, made.instance.ref, volume.id).backing.fileName
-    vcenters['vc1'].reset_stats()
 
-    with caplog.at_level(logging.INFO, logger='vmdk_volume'), pytest.raises(
-            exception.VolumeMigrationFailed, match='requires migration but is not allowed'):
-        _retype(cinder, volume, new_type)
+    reason = _refused(cinder, volume, new_type, vcenters, caplog)
 
-    assert _tasks(vcenters['vc1'].stats().calls) == {}
-    assert (volume.volume_type_id, volume.status) == (old_type, 'in-use')
-    [reason] = [r.getMessage() for r in caplog.records if 'cannot be retyped' in r.getMessage()]
+    assert volume.volume_type_id == old_type
     assert 'attached to instance %s' % made.instance.ref in reason
     assert 'detach the volume, then retype it' in reason
     assert re.search(why, reason), reason
     assert disks(client, made.backing)[0].backing.fileName == file_name
     assert volume_disk(client, made.instance.ref, volume.id).backing.fileName == file_name
+
+
+def _refused(cinder, volume, new_type, vcenters, caplog) -> str:
+    """Retype (migration policy never) refused before any task; the reason logged."""
+    vcenters['vc1'].reset_stats()
+    with caplog.at_level(logging.INFO, logger='vmdk_volume'), pytest.raises(
+            exception.VolumeMigrationFailed, match='requires migration but is not allowed'):
+        _retype(cinder, volume, new_type)
+    assert _tasks(vcenters['vc1'].stats().calls) == {}
+    assert volume.status == 'in-use' and volume.volume_type_id != new_type['id']
+    [reason] = [r.getMessage() for r in caplog.records if 'cannot be retyped' in r.getMessage()]
+    return reason
+
+
+def test_after_the_instance_storage_vmotion_a_new_policy_waits_for_the_detach(
+        cinder, attached, client, vcenters, caplog):
+    """The backing's disk names the file the storage vMotion moved away; Nova's detach gives
+    the backing the moved disk."""
+    volume, made = attached
+    gold = cinder.volume_type('attached-policy-moved', {'vmware:storage_profile': POLICY})
+    backing_file = disks(client, made.backing)[0].backing.fileName
+    moved = storage_vmotion(client, cinder.managers['vc1'].driver._backend.inventory(),
+                            made.instance, volume)
+
+    reason = _refused(cinder, volume, gold, vcenters, caplog)
+
+    assert 'whose storage vMotion moved its disk to %s' % moved.backing.fileName in reason
+    assert disks(client, made.backing)[0].backing.fileName == backing_file
+
+
+def test_a_move_is_refused_while_the_instance_is_powered_off_too(
+        cinder, attached, client, vcenters, caplog):
+    """No lock then, but the disk would move from under the instance's configuration."""
+    volume, made = attached
+    thick = cinder.volume_type('attached-thick-off', {'vmware:vmdk_type': 'thick'})
+    instance = client.ref('VirtualMachine', made.instance.ref)
+    client.run('PowerOffVM_Task', instance)
+    try:
+        reason = _refused(cinder, volume, thick, vcenters, caplog)
+    finally:
+        client.run('PowerOnVM_Task', instance)
+    assert 'one the instance has while off would move from under it' in reason
+    assert volume_disk(client, made.instance.ref, volume.id).backing.fileName == \
+        disks(client, made.backing)[0].backing.fileName
 
 
 def test_migration_of_an_attached_volume_asks_nova_to_swap_and_moves_nothing(

@@ -99,6 +99,8 @@ class Mover:
         chosen = retype_plan.plan(backing, new, old_policy, compatible, profile_id)
         if holder is not None:
             retype_plan.check_attached(chosen, holder)
+            if chosen.set_policy:
+                self._check_not_moved(backing, holder)
         if chosen.move:
             request = dataclasses.replace(request, profile_id=profile_id)
             ref = self._move(chosen, backing, request, compatible, project_id)
@@ -107,6 +109,17 @@ class Mover:
         if chosen.reconfigures:
             self._reconfigure(chosen, ref, backing, profile_id)
         return ref
+
+    def _check_not_moved(self, backing: Backing, instance: str) -> None:
+        """Impossible if the storage vMotion of the instance holding the disk moved it off
+        the backing's file (one read): the backing names a file that is gone until Nova's
+        detach gives it the moved disk."""
+        held = self._backings.through_instance(backing.ref, instance)
+        if held.vmdk_path != backing.vmdk_path:
+            raise Impossible(
+                'it is attached to instance %s, whose storage vMotion moved its disk to %s: '
+                'the backing has the disk again once Nova detaches it; detach the volume, '
+                'then retype it' % (instance, held.vmdk_path))
 
     def _reconfigure(self, chosen: retype_plan.Plan, ref: str, backing: Backing,
                      profile_id: str | None) -> None:
