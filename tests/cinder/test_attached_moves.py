@@ -64,6 +64,15 @@ def attached(cinder, api, nova, service_context, client):
     cinder.managers['vc1'].delete_volume(cinder.context, volume)
 
 
+def test_a_change_vcenter_never_sees_is_made_while_attached(cinder, attached, vcenters):
+    volume, _ = attached
+    linked = cinder.volume_type('attached-linked', {'vmware:clone_type': 'linked'})
+    vcenters['vc1'].reset_stats()
+    _retype(cinder, volume, linked)
+    assert (volume.volume_type_id, volume.status) == (linked['id'], 'in-use')
+    assert _tasks(vcenters['vc1'].stats().calls) == {}
+
+
 def test_a_new_policy_its_datastore_satisfies_is_set_while_attached(
         cinder, attached, client, vcenters):
     volume, made = attached
