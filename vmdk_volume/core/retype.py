@@ -90,7 +90,8 @@ class Mover:
         """Make the backing ``ref`` (``backing``, if just described) what ``request.profile``
         asks; return its (possibly new) moref value. Raises Impossible when that cannot be
         done in place, or when the instance ``holder`` has the volume attached and the change
-        would move its disk or change its adapter (before any change)."""
+        would move its disk, change its adapter or set a policy on the backing's disk after
+        the instance's storage vMotion moved it (before any change)."""
         new = request.profile
         backing = backing or self._backings.describe(ref)
         profile_id = self._policies.profile_id(new.storage_policy) if new.storage_policy \
