@@ -20,13 +20,18 @@ usable host) is a pool that is ``down``, with the reason. ``single`` is the one 
 in-tree driver reports: the datastores placement may use, summed. A pool name is the
 datastore's name, or ``<datacenter>/<datastore>`` where two datacenters have a datastore of
 that name.
+
+A datastore cluster (StoragePod) with members the backend has is one pool in place of them,
+named after it: the figures of its members placement may use, summed (vCenter's pod summary
+sums them all, members in maintenance too); ``down`` when no member may take a volume, with
+each member's reason. Placement into it asks Storage DRS (``Backend.place``).
 """
 
 import collections
 import dataclasses
 
 from vmdk_volume.core import placement
-from vmdk_volume.vsphere.inventory import Datastore, Inventory
+from vmdk_volume.vsphere.inventory import Datastore, Inventory, Pod
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,12 +44,28 @@ class Pool:
 
 
 def per_datastore(inventory: Inventory, request: placement.PlacementRequest) -> list[Pool]:
-    """One pool per datastore the backend has, by name."""
-    names = pool_names(inventory)
-    pools = [Pool(names[v.datastore.ref], v.datastore.capacity, v.datastore.free_space,
-                  _provisioned(v.datastore), v.excluded_by)
-             for v in placement.backend_verdicts(inventory, request)]
+    """One pool per datastore the backend has outside datastore clusters, and one per
+    datastore cluster with members it has, by name."""
+    names, pod_of = pool_names(inventory), pods_of(inventory)
+    members: dict[str, list[placement.Verdict]] = collections.defaultdict(list)
+    pools = []
+    for v in placement.backend_verdicts(inventory, request):
+        if v.datastore.ref in pod_of:
+            members[pod_of[v.datastore.ref].ref].append(v)
+        else:
+            pools.append(Pool(names[v.datastore.ref], v.datastore.capacity,
+                              v.datastore.free_space, _provisioned(v.datastore), v.excluded_by))
+    pools += [_pod_pool(inventory.pods[pod], verdicts) for pod, verdicts in members.items()]
     return sorted(pools, key=lambda p: p.name)
+
+
+def _pod_pool(pod: Pod, verdicts: list[placement.Verdict]) -> Pool:
+    usable = [v.datastore for v in verdicts if v.excluded_by is None]
+    down = None if usable else 'no member can take a volume (%s)' % ', '.join(
+        '%s: %s' % (v.datastore.name, v.excluded_by)
+        for v in sorted(verdicts, key=lambda v: v.datastore.name))
+    return Pool(pod.name, sum(d.capacity for d in usable), sum(d.free_space for d in usable),
+                sum(_provisioned(d) for d in usable), down)
 
 
 def single(name: str, inventory: Inventory, request: placement.PlacementRequest) -> Pool:
@@ -55,17 +76,33 @@ def single(name: str, inventory: Inventory, request: placement.PlacementRequest)
 
 
 def pool_names(inventory: Inventory) -> dict[str, str]:
-    """The pool name of every datastore (moref value -> name)."""
+    """The pool name of every datastore (moref value -> name): its datastore cluster's for
+    a member of one."""
     counts = collections.Counter(d.name for d in inventory.datastores.values())
     datacenters = inventory.datacenters
-    return {d.ref: d.name if counts[d.name] == 1 else '%s/%s' % (
-        getattr(datacenters.get(d.datacenter), 'name', d.datacenter), d.name)
-        for d in inventory.datastores.values()}
+    pod_of = pods_of(inventory)
+    return {d.ref: pod_of[d.ref].name if d.ref in pod_of else d.name if counts[d.name] == 1
+            else '%s/%s' % (getattr(datacenters.get(d.datacenter), 'name', d.datacenter),
+                            d.name)
+            for d in inventory.datastores.values()}
+
+
+def pods_of(inventory: Inventory) -> dict[str, Pod]:
+    """The datastore cluster of each member datastore (moref value -> pod)."""
+    return {ref: pod for pod in inventory.pods.values() for ref in pod.datastores}
 
 
 def datastore_of(inventory: Inventory, pool: str) -> str | None:
-    """The datastore (moref value) of the pool named ``pool``, or None."""
-    return next((ref for ref, name in pool_names(inventory).items() if name == pool), None)
+    """The datastore (moref value) of the pool named ``pool``, or None (no such pool, or a
+    datastore cluster's)."""
+    pod_of = pods_of(inventory)
+    return next((ref for ref, name in pool_names(inventory).items()
+                 if name == pool and ref not in pod_of), None)
+
+
+def pod_named(inventory: Inventory, pool: str) -> Pod | None:
+    """The datastore cluster of the pool named ``pool``, or None."""
+    return next((pod for pod in inventory.pods.values() if pod.name == pool), None)
 
 
 def _provisioned(store: Datastore) -> int:
