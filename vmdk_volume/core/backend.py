@@ -131,9 +131,10 @@ class Backend:
 
     def place(self, request: placement.PlacementRequest,
               pool: str | None = None) -> placement.Placement:
-        """Choose where a disk goes: on the datastore of the pool named ``pool`` if given
-        and it fits (the scheduler's choice), else where placement says, re-reading the
-        inventory once if nothing fits."""
+        """Choose where a disk goes: in the pool named ``pool`` (else ``request.pool``) if
+        given and it fits (the scheduler's choice), else where placement says, re-reading
+        the inventory once if nothing fits."""
+        pool = pool or request.pool
         chosen = self._place_in_pool(request, pool) if pool else None
         if chosen is not None:
             return chosen
@@ -355,7 +356,8 @@ class Backend:
         compatible = None
         if request.profile_id:
             compatible = self.compatible_datastores(request.profile_id)
-        return self.placement_request(request.size_bytes, host, policy_datastores=compatible)
+        return self.placement_request(request.size_bytes, host, policy_datastores=compatible,
+                                      pool=request.pool)
 
     def compatible_datastores(self, profile_id: str) -> frozenset[str]:
         """Datastores satisfying a storage policy, cached as long as the inventory."""
