@@ -118,14 +118,20 @@ def test_the_pod_as_the_only_fit_gets_the_volume_on_the_member_storage_drs_recom
     assert placement.select(backend.inventory(), backend.placement_request(
         300 * GiB, exclude_datastores=others)).datastore.name == 'LocalDS_2'
     instance, _ = _instance(manager.driver)
+    warm = _scheduled(cinder, 'LocalDS_0')      # the project's folders made
+    manager.create_volume(cinder.context, warm, allow_reschedule=False)
+    _attach(cinder, manager, warm, instance)
     volume = _scheduled(cinder, 'POD0', size_gb=300)
     manager.create_volume(cinder.context, volume, allow_reschedule=False)
     vc.reset_stats()
     _attach(cinder, manager, volume, instance)
     calls = vc.stats().calls
     assert (_store(manager, volume), volume.host) == ('LocalDS_3', 'cinder@%s#POD0' % SECTION)
-    assert calls['RecommendDatastores'] == 1
-    manager.delete_volume(cinder.context, volume)
+    # a warm first attach in a datastore pool (tests/cinder/test_pools.py), and Storage DRS
+    assert calls == {'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'RecommendDatastores': 1,
+                     'CreateVM_Task': 1, 'WaitForUpdatesEx': 1}
+    for made in (volume, warm):
+        manager.delete_volume(cinder.context, made)
 
 
 def test_storage_drs_finding_no_member_with_space_places_elsewhere_and_cinder_learns_it(
