@@ -130,3 +130,14 @@ def test_a_placement_naming_no_pod_is_refused_as_an_invalid_argument(client, kno
     with pytest.raises(errors.VSphereError, match='InvalidArgument|storagePod'):
         client.call('RecommendDatastores', client.content.storageResourceManager,
                     storageSpec=spec)
+
+
+def test_a_datastore_moved_into_a_pod_with_members_is_listed_once_with_them(vc, client):
+    vc.make_pod('POD1', ('LocalDS_0',))
+    pod = next(p for p in inventory.read(client).pods.values() if p.name == 'POD1')
+    other = next(d for d in inventory.read(client).datastores.values()
+                 if d.name == 'LocalDS_1')
+    client.run('MoveIntoFolder_Task', client.ref('StoragePod', pod.ref),
+               list=[client.ref('Datastore', other.ref)])
+    moved = next(p for p in inventory.read(client).pods.values() if p.name == 'POD1')
+    assert moved.datastores == (pod.datastores[0], other.ref)

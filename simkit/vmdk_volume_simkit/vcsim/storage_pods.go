@@ -20,6 +20,8 @@
 // the result has no recommendation and a drsFault saying why, InsufficientStorageSpace when a
 // member is usable but too small, else NoCompatibleDatastore. Only initial placement of a
 // new VM (type create) is served; other types are refused with NotSupported.
+// vcsim's MoveIntoFolder into a pod appends the pod's members again to its childEntity each
+// time (a second move listed the first members twice): the proxy lists each member once.
 // /_sim/pod makes a pod of datastores (by name) in their datacenter's datastore folder.
 package main
 
@@ -189,6 +191,28 @@ func noFit(pod *simulator.StoragePod, usable bool, needed int64) *types.ClusterD
 	}
 	return &types.ClusterDrsFaults{Reason: "storagePlacement", FaultsByVm: []types.BaseClusterDrsFaultsFaultsByVm{
 		&types.ClusterDrsFaultsFaultsByVm{Fault: []types.LocalizedMethodFault{fault}}}}
+}
+
+type podProxy struct{ proxy }
+
+func (p *podProxy) MoveIntoFolderTask(ctx *simulator.Context, req *types.MoveIntoFolder_Task) soap.HasFault {
+	req.This = p.target
+	pod, ok := ctx.Map.Get(p.target).(*simulator.StoragePod)
+	if !ok {
+		return &faultBody{simulator.Fault("", &types.ManagedObjectNotFound{Obj: p.target})}
+	}
+	ctx.Caller = &p.target
+	res := pod.MoveIntoFolderTask(ctx, req)
+	seen := map[types.ManagedObjectReference]bool{}
+	var members []types.ManagedObjectReference
+	for _, ref := range pod.ChildEntity {
+		if !seen[ref] {
+			seen[ref] = true
+			members = append(members, ref)
+		}
+	}
+	pod.ChildEntity = members
+	return res
 }
 
 // podChange is what /_sim/pod makes: a pod named Name of the datastores named Datastores,
