@@ -15,6 +15,8 @@ datastore``): a pod is one pool in place of its members, through the VolumeManag
 Cinder's own HostManager and CapacityFilter; a volume scheduled to it is placed by Storage
 DRS (RecommendDatastores); a Storage DRS move of its disk is followed."""
 
+import logging
+
 import pytest
 from vmdk_volume_simkit import ModelSize, Simulator
 
@@ -135,20 +137,33 @@ def test_the_pod_as_the_only_fit_gets_the_volume_on_the_member_storage_drs_recom
 
 
 def test_storage_drs_finding_no_member_with_space_places_elsewhere_and_cinder_learns_it(
-        cinder, vc, manager, space, monkeypatch):
-    """The driver's snapshot (read at the last stats) still has the members' space; vCenter
-    no longer has it: Storage DRS recommends nothing, the backing goes where placement
-    finds space now, and the volume is re-homed to that datastore's pool."""
+        cinder, vc, manager, space, monkeypatch, caplog):
+    """A full clone scheduled to the pod while the driver's snapshot (read at the last stats)
+    still has the members' space, which vCenter no longer has: Storage DRS recommends
+    nothing, the inventory is read again, the clone goes where placement finds space now,
+    and Cinder learns its pool from the create's model update."""
+    instance, _ = _instance(manager.driver)
+    source = _scheduled(cinder, 'LocalDS_0')
+    manager.create_volume(cinder.context, source, allow_reschedule=False)
+    _attach(cinder, manager, source, instance)
+    source.status = 'available'
+    source.save()
     _stats(manager, monkeypatch)
     space(LocalDS_2=(1024, 5), LocalDS_3=(1024, 5))
-    instance, _ = _instance(manager.driver)
-    volume = _scheduled(cinder, 'POD0', size_gb=10)
-    manager.create_volume(cinder.context, volume, allow_reschedule=False)
-    _attach(cinder, manager, volume, instance)
-    store = _store(manager, volume)
+    clone = _scheduled(cinder, 'POD0', size_gb=10, source_volid=source.id)
+    vc.reset_stats()
+    with caplog.at_level(logging.INFO, logger='vmdk_volume'):
+        manager.create_volume(cinder.context, clone, allow_reschedule=False)
+    clone.refresh()
+    assert vc.stats().calls['RecommendDatastores'] == 1
+    assert [r.getMessage() for r in caplog.records if 'Storage DRS' in r.getMessage()] == [
+        'Storage DRS places no disk of %d bytes in pool POD0 (No datastore of POD0 has %d '
+        'bytes free): placing elsewhere' % (10 * GiB, 10 * GiB)]
+    store = _store(manager, clone)
     assert store not in MEMBERS
-    assert volume.host == 'cinder@%s#%s' % (SECTION, store)
-    manager.delete_volume(cinder.context, volume)
+    assert clone.host == 'cinder@%s#%s' % (SECTION, store)
+    for made in (clone, source):
+        manager.delete_volume(cinder.context, made)
 
 
 def test_a_storage_drs_move_of_the_disk_is_followed_by_attach_extend_and_clone(
