@@ -89,3 +89,14 @@ def test_a_datastore_cluster_pool_names_the_pod_not_a_member():
     assert pools.datastore_of(found, 'pod') is None
     assert pools.datastore_of(found, 'alone') == 'ds-alone'
     assert pools.pod_named(found, 'alone') is None
+
+
+def test_a_datastore_cluster_name_two_datacenters_have_is_qualified_by_the_datacenter():
+    stores = [ds('m1'), dataclasses.replace(ds('m2'), datacenter='dc-b')]
+    found = inventory(TWO_HOSTS, stores)
+    found = dataclasses.replace(found, datacenters={
+        **found.datacenters, 'dc-b': Datacenter('dc-b', 'east', 'group-v2')}, pods={
+        'pod-1': Pod('pod-1', 'pod', ('ds-m1',)), 'pod-2': Pod('pod-2', 'pod', ('ds-m2',))})
+    assert pools.pool_names(found) == {'ds-m1': 'dc1/pod', 'ds-m2': 'east/pod'}
+    assert pools.pod_named(found, 'east/pod').ref == 'pod-2'
+    assert pools.pod_named(found, 'pod') is None
