@@ -13,8 +13,10 @@
 """Storage DRS: where vCenter would place a new disk in a datastore cluster (StoragePod).
 
 ``recommend`` asks StorageResourceManager.RecommendDatastores for the initial placement
-(type ``create``) of a VM with one new disk of the given size, and returns the recommended
-datastores best first. When Storage DRS recommends nothing it says why in the result's
+(type ``create``) of a VM with one new disk of the given size, and returns the datastores of
+the recommendations' placement actions, best first. The driver applies no recommendation (it
+creates the backing itself), so it asks for none that needs other disks moved first
+(``disallowPrerequisiteMoves``). When Storage DRS recommends nothing it says why in the result's
 ``drsFault`` (not as a fault of the call): ``Recommendation.refused`` carries its messages.
 """
 
@@ -38,6 +40,7 @@ def recommend(client, pod: str, *, size_bytes: int, resource_pool: str,
                            deviceChange=specs.disk_add(client, specs.DiskSpec(size_bytes)))
     spec = client.create(
         'StoragePlacementSpec', type='create', configSpec=config,
+        disallowPrerequisiteMoves=True,     # no other VM's disks moved to make room
         resourcePool=client.ref('ResourcePool', resource_pool),
         podSelectionSpec=client.create(
             'StorageDrsPodSelectionSpec', storagePod=pod_ref,
@@ -49,7 +52,7 @@ def recommend(client, pod: str, *, size_bytes: int, resource_pool: str,
     stores = tuple(action.destination.value
                    for rec in getattr(result, 'recommendations', None) or []
                    for action in getattr(rec, 'action', None) or []
-                   if getattr(action, 'destination', None) is not None)
+                   if type(action).__name__ == 'StoragePlacementAction')
     return Recommendation(stores, None if stores else _refusal(result))
 
 
