@@ -219,6 +219,12 @@ class Simulator:
         self._admin('post', '/_sim/datastore',
                     json={k: v for k, v in change.items() if v is not None})
 
+    def make_pod(self, name: str, datastores: Iterable[str]) -> None:
+        """Make a datastore cluster (StoragePod, Storage DRS on) named ``name`` of the
+        datastores (names, of one datacenter), as vCenter's CreateStoragePod and
+        MoveIntoFolder do."""
+        self._admin('post', '/_sim/pod', json={'name': name, 'datastores': list(datastores)})
+
     def restrict_policy(self, policy: str, datastores: tuple[str, ...] | None) -> None:
         """Make the storage policy named ``policy`` match only ``datastores`` (names), or
         every datastore again with None."""

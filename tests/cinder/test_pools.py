@@ -15,6 +15,7 @@ pool with vCenter's figures, through the VolumeManager and Cinder's own HostMana
 CapacityFilter; and the scheduler's pool holding when the backing is first made."""
 
 import logging
+import os
 
 import pytest
 from cinder.scheduler import host_manager
@@ -214,3 +215,54 @@ def test_a_volume_made_under_the_one_pool_report_is_re_homed_on_its_next_attach(
     volume.refresh()
     assert volume.host == 'cinder@%s#LocalDS_2' % SECTION
     manager.delete_volume(cinder.context, volume)
+
+
+IMAGE_BACKENDS = {    # section -> options beside the module's: how the image's backing is made
+    'pools-nocache': {'vmware_image_cache_enabled': 'False'},    # an import of its own
+    'pools-eager': {'vmware_image_cache_enabled': 'False',        # made empty at create,
+                    'vmware_lazy_create': 'False'},               # the image copied in
+}
+
+
+@pytest.fixture(scope='module')
+def image_backends(cinder, vc, manager):
+    managers = {section: cinder.add_backend(section, vc, {
+        'vmware_pools': 'datastore', 'max_over_subscription_ratio': '1.0', **options})
+        for section, options in IMAGE_BACKENDS.items()}
+    yield managers
+    for section in managers:
+        cinder.remove_backend(section)
+
+
+def _from_image(cinder, manager, section, pool, image_id):
+    from cinder import objects
+    volume = cinder.new_volume(section)
+    volume.host = 'cinder@%s#%s' % (section, pool)
+    volume.save()
+    manager.create_volume(cinder.context, volume, allow_reschedule=False,
+                          request_spec=objects.RequestSpec(image_id=image_id))
+    volume.refresh()
+    assert volume.status == 'available'
+    return volume
+
+
+def test_a_volume_from_an_image_lands_in_its_scheduled_pool_cached_or_not(
+        cinder, manager, image_backends, space, tmp_path):
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(os.urandom(1024 * 1024))
+    image_id = cinder.images.add(raw, 'raw')
+    made = [(manager, _from_image(cinder, manager, SECTION, pool, image_id))
+            for pool in ('LocalDS_3', 'LocalDS_1')]     # the cache filled, then hit
+    made += [(image_backends[section], _from_image(cinder, image_backends[section], section,
+                                                   'LocalDS_2', image_id))
+             for section in IMAGE_BACKENDS]
+    try:
+        assert [(volume.host, _datastore_name(owner.driver, _backing(owner.driver, volume.id)))
+                for owner, volume in made] == [
+            ('cinder@%s#LocalDS_3' % SECTION, 'LocalDS_3'),
+            ('cinder@%s#LocalDS_1' % SECTION, 'LocalDS_1'),
+            ('cinder@pools-nocache#LocalDS_2', 'LocalDS_2'),
+            ('cinder@pools-eager#LocalDS_2', 'LocalDS_2')]
+    finally:
+        for owner, volume in made:
+            owner.delete_volume(cinder.context, volume)

@@ -161,6 +161,17 @@ def test_datastore_pools_are_shown_as_the_scheduler_sees_them(capsys, tmp_path, 
                      ('ok', 'LocalDS_2', 'up')]
 
 
+def test_a_datastore_cluster_is_shown_as_one_pool_in_place_of_its_members(capsys, tmp_path):
+    with Simulator(ModelSize(hosts=2, datastores=3, vms=0)) as vc:
+        vc.make_pod('POD0', ('LocalDS_1', 'LocalDS_2'))
+        code, backend, _ = check(capsys, conf_for(tmp_path, vc, vmware_pools='datastore'))
+    assert code == 0
+    assert [(f['status'], f['subject'], f['detail']) for f in backend['findings']
+            if f['topic'] == 'pool'] == [
+        ('ok', 'LocalDS_0', 'up: 900 GiB free of 1024 GiB, 124 GiB provisioned'),
+        ('ok', 'POD0', 'up: 1797 GiB free of 2048 GiB, 251 GiB provisioned')]
+
+
 def test_storage_policies_named_in_options_must_exist(capsys, tmp_path, guarded_vc):
     code, backend, _ = check(capsys, conf_for(tmp_path, guarded_vc, vmware_storage_profile=[
         'vSAN Default Storage Policy', 'Gold']))

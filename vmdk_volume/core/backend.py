@@ -37,7 +37,7 @@ from vmdk_volume.core import backings, folders, manage, placement, pools, retype
 from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, extensions, leases, policies
+from vmdk_volume.vsphere import errors, extensions, leases, policies, storage_drs
 from vmdk_volume.vsphere import inventory as vinventory
 
 LOG = logging.getLogger(__name__)
@@ -131,9 +131,10 @@ class Backend:
 
     def place(self, request: placement.PlacementRequest,
               pool: str | None = None) -> placement.Placement:
-        """Choose where a disk goes: on the datastore of the pool named ``pool`` if given
-        and it fits (the scheduler's choice), else where placement says, re-reading the
-        inventory once if nothing fits."""
+        """Choose where a disk goes: in the pool named ``pool`` (else ``request.pool``) if
+        given and it fits (the scheduler's choice), else where placement says, re-reading
+        the inventory once if nothing fits."""
+        pool = pool or request.pool
         chosen = self._place_in_pool(request, pool) if pool else None
         if chosen is not None:
             return chosen
@@ -147,19 +148,54 @@ class Backend:
     def _place_in_pool(self, request: placement.PlacementRequest,
                        pool: str) -> placement.Placement | None:
         inventory = self.inventory()
+        pod = pools.pod_named(inventory, pool)
+        if pod is not None:
+            return self._place_in_pod(request, pod)
         ref = pools.datastore_of(inventory, pool)
         if ref is None:
             return None     # the one-pool report, or a datastore vCenter no longer has
-        others = frozenset(inventory.datastores) - {ref}
+        return self._place_on(request, pool, frozenset([ref]))
+
+    def _place_on(self, request: placement.PlacementRequest, pool: str,
+                  stores: frozenset[str], debit: bool = True) -> placement.Placement | None:
+        """Placement on one of ``stores`` (moref values) of the pool ``pool``, or None
+        (logged) if none fits; ``debit``: its datastore is debited the request's size."""
+        others = frozenset(self.inventory().datastores) - stores
         try:
-            chosen = placement.select(inventory, dataclasses.replace(
+            chosen = placement.select(self.inventory(), dataclasses.replace(
                 request, exclude_datastores=request.exclude_datastores | others))
         except placement.NoPlacement as why:
             LOG.info('Pool %s cannot take %d bytes (%s): placing elsewhere', pool,
                      request.size_bytes, why)
             return None
-        self._debit(chosen.datastore, request.size_bytes)
+        if debit:
+            self._debit(chosen.datastore, request.size_bytes)
         return chosen
+
+    def _place_in_pod(self, request: placement.PlacementRequest,
+                      pod: vinventory.Pod) -> placement.Placement | None:
+        """Placement in a datastore cluster on the member Storage DRS recommends first of
+        those placement may use (one RecommendDatastores), or None (logged, the inventory
+        read again) if none. The member is used in the driver's own CreateVM/CloneVM, not
+        through ApplyStorageDrsRecommendation: one create path keeps the backing's identity,
+        marks and folder, and the crash recovery that relies on them."""
+        local = self._place_on(request, pod.name, frozenset(pod.datastores), debit=False)
+        if local is None:
+            return None
+        answer = storage_drs.recommend(
+            self.client, pod.ref, size_bytes=request.size_bytes,
+            resource_pool=local.resource_pool,
+            host=local.host.ref if request.hosts is not None else None)
+        usable = frozenset(d.ref for d in placement.candidate_datastores(
+            self.inventory(), request)) & frozenset(pod.datastores)
+        chosen = next((ref for ref in answer.datastores if ref in usable), None)
+        if chosen is None:      # our snapshot said a member fits: read what vCenter has
+            LOG.info('Storage DRS places no disk of %d bytes in pool %s (%s): placing '
+                     'elsewhere', request.size_bytes, pod.name,
+                     answer.refused or 'it recommends only datastores placement may not use')
+            self.inventory(refresh=True)
+            return None
+        return self._place_on(request, pod.name, frozenset([chosen]))
 
     def pool_name(self, datastore: str) -> str:
         """The name of the pool of a datastore (moref value) in the per-datastore report."""
@@ -320,7 +356,8 @@ class Backend:
         compatible = None
         if request.profile_id:
             compatible = self.compatible_datastores(request.profile_id)
-        return self.placement_request(request.size_bytes, host, policy_datastores=compatible)
+        return self.placement_request(request.size_bytes, host, policy_datastores=compatible,
+                                      pool=request.pool)
 
     def compatible_datastores(self, profile_id: str) -> frozenset[str]:
         """Datastores satisfying a storage policy, cached as long as the inventory."""

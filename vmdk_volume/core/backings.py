@@ -93,6 +93,7 @@ class BackingRequest:
     profile_id: str | None = None
     # the marks (specs.*_marks); a volume's backing gets specs.volume_marks(volume_id)
     extra_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    pool: str | None = None     # the pool the scheduler chose: Backend.place tries it first
 
 
 class Backings:

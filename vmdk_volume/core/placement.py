@@ -60,6 +60,7 @@ class PlacementRequest:
     datastore_regex: re.Pattern | None = None
     policy_datastores: frozenset[str] | None = None   # None = no storage policy
     exclude_datastores: frozenset[str] = frozenset()
+    pool: str | None = None     # the scheduler's pool: Backend.place tries it first
 
 
 @dataclasses.dataclass(frozen=True)

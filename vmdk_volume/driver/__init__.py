@@ -115,7 +115,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         self._backend.check_profile(profile)
         if self._config.lazy_create:
             return {'provider_location': None}
-        return {'provider_location': self._create_backing(volume, profile)}
+        return self._create_backing(volume, profile)
 
     @errors.translated
     def delete_volume(self, volume):
@@ -442,9 +442,13 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         LOG.info('Volume %s is in pool %s, not %s', volume.id, pool, volume.host)
         return {'host': volume_utils.append_host(volume_utils.extract_host(volume.host), pool)}
 
-    def _create_backing(self, volume, profile, instance=None) -> str:
-        request = self._backing_request(volume, profile)
-        return self._backend.create_backing(request, volume.project_id, instance)
+    def _create_backing(self, volume, profile) -> dict:
+        """The model update of a backing made now (lazy create off), in the volume's pool
+        if it fits."""
+        ref, where = self._backend.create_backing_in(
+            self._backing_request(volume, profile), volume.project_id,
+            pool=self._pool_of(volume))
+        return {'provider_location': ref, **self._pool_update(volume, where.datastore.ref)}
 
     def _os_brick_data(self, volume, backing: vbackings.Backing) -> dict:
         datastore = self._backend.inventory().datastores.get(backing.datastore)

@@ -14,6 +14,7 @@
 volumes back into images (see ``vmdk_volume.core.images.service``)."""
 
 import contextlib
+import dataclasses
 import uuid
 
 from cinder import exception
@@ -39,7 +40,7 @@ class Imaging:
             meta = _checked(image_service.show(context, image_id), volume)
             image = importer.ImageData(
                 meta, lambda: image_service.download(context, image_id))
-            self._images.import_image(image, self._backing_request(volume),
+            self._images.import_image(image, self._scheduled_request(volume),
                                       volume.project_id, existing=self._backing_ref(volume))
 
     @errors.translated
@@ -49,7 +50,7 @@ class Imaging:
         urls = located.locations_of(image_location)
         with errors.image_errors(image_meta['id']):
             meta = _checked(image_meta, volume)
-            request = self._backing_request(volume)
+            request = self._scheduled_request(volume)
             ref = self._images.from_cache(meta.image_id, meta.checksum, request,
                                           volume.project_id)
             if ref is None and urls:
@@ -88,6 +89,12 @@ class Imaging:
             with self._temporary_copy(volume) as ref:
                 self._images.export(ref, volume.size * GiB, store,
                                     'volume %s (through instance %s)' % (volume.id, instance))
+
+    def _scheduled_request(self, volume) -> BackingRequest:
+        """The volume's backing request in the pool the scheduler chose (if the backend
+        reports datastore pools): where an image's import or clone goes when it fits. A
+        backing that went elsewhere is re-homed at the next attach (``_pool_update``)."""
+        return dataclasses.replace(self._backing_request(volume), pool=self._pool_of(volume))
 
     @contextlib.contextmanager
     def _temporary_copy(self, volume):

@@ -95,10 +95,14 @@ vmdk_opts = [
                     'pool named after the backend whose free space is the sum of the usable '
                     'datastores\' (as the in-tree driver does; volumes keep their '
                     'host@backend#backend); "datastore" reports each datastore the backend '
-                    'may use as a pool named after it (one in maintenance, inaccessible or '
-                    'mounted on no usable host is reported down), and a volume\'s backing '
-                    'is made on the datastore of the pool the scheduler chose when that '
-                    'fits.'),
+                    'may use as a pool named after it, and each datastore cluster '
+                    '(StoragePod) as one pool named after it in place of its members (a pool '
+                    'that cannot take a volume is reported down), and a volume\'s backing '
+                    'is made in the pool the scheduler chose when that fits (in a datastore '
+                    'cluster, on the member Storage DRS recommends). The default stays '
+                    '"backend" so that an upgrade from the in-tree driver changes nothing '
+                    'the database holds: every existing volume\'s host names that pool. '
+                    'Choose "datastore" for the scheduler to see each datastore\'s space.'),
     cfg.BoolOpt('vmware_connector_credentials', default=False,
                 help='If true, connection info for os-brick\'s VMDK connector carries the '
                      'vCenter username and password, which that connector needs for '

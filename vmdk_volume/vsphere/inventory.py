@@ -13,11 +13,12 @@
 """What the driver knows of a vCenter's inventory: typed values, and the one read that fills them.
 
 ``Inventory`` is a snapshot of datacenters, compute resources (clusters and stand-alone hosts),
-hosts and datastores with their mounts: everything placement decides on. ``read`` fills it with
-one RetrievePropertiesEx walking from the root folder to datacenters, their datastores, and
-the compute resources and hosts of their host folders (never the VM folders), asking only for
-the properties placement needs. It needs no session object such as a view, so it survives a
-session renewal and costs no call to set up.
+hosts, datastores with their mounts and datastore clusters (StoragePod): everything placement
+decides on. ``read`` fills it with one RetrievePropertiesEx walking from the root folder to
+datacenters, their datastores and datastore folders, and the compute resources and hosts of
+their host folders (never the VM folders), asking only for the properties placement needs. It
+needs no session object such as a view, so it survives a session renewal and costs no call
+to set up.
 """
 
 import dataclasses
@@ -104,6 +105,15 @@ class Datacenter:
 
 
 @dataclasses.dataclass(frozen=True)
+class Pod:
+    """A datastore cluster (StoragePod)."""
+
+    ref: str
+    name: str
+    datastores: tuple[str, ...] = ()     # its members' moref values
+
+
+@dataclasses.dataclass(frozen=True)
 class Inventory:
     """A snapshot of what placement decides on, keyed by moref value."""
 
@@ -111,6 +121,7 @@ class Inventory:
     compute_resources: Mapping[str, ComputeResource]
     hosts: Mapping[str, Host]
     datastores: Mapping[str, Datastore]
+    pods: Mapping[str, Pod] = dataclasses.field(default_factory=dict)
 
     def clusters_named(self, names) -> list[ComputeResource]:
         wanted = set(names)
@@ -124,6 +135,7 @@ _PATHS = {
     'Datastore': ('name', 'summary.type', 'summary.capacity', 'summary.freeSpace',
                   'summary.uncommitted', 'summary.accessible', 'summary.maintenanceMode',
                   'host'),
+    'StoragePod': ('name', 'childEntity'),
 }
 
 
@@ -143,7 +155,9 @@ def read(client) -> Inventory:
         compute_resources={i.value: _compute_resource(i) for i in by_type['ComputeResource']},
         hosts={i.value: _host(i) for i in by_type['HostSystem']},
         datastores={i.value: _datastore(i, datacenter_of.get(i.value, ''))
-                    for i in by_type['Datastore']})
+                    for i in by_type['Datastore']},
+        pods={i.value: Pod(i.value, i.get('name'), tuple(r.value for r in _refs(
+            i.get('childEntity')) if r._type == 'Datastore')) for i in by_type['StoragePod']})
 
 
 def vm_host(client, inventory: Inventory, vm: str) -> tuple[str | None, Inventory]:
@@ -178,14 +192,15 @@ def virtual_machines(client, paths) -> list[properties.Item]:
 
 
 def _traversals(client) -> list:
-    """Folders' children (recursively), datacenters' host folders and datastores, compute
-    resources' hosts."""
+    """Folders' children (recursively), datacenters' host and datastore folders (where
+    datastore clusters are) and datastores, compute resources' hosts."""
     def traversal(name, type_name, path, *then):
         return client.create('TraversalSpec', name=name, type=type_name, path=path, skip=False,
                              selectSet=[client.create('SelectionSpec', name=n) for n in then])
     return [traversal('children', 'Folder', 'childEntity',
-                      'children', 'hostFolder', 'datastores', 'hosts'),
+                      'children', 'hostFolder', 'datastoreFolder', 'datastores', 'hosts'),
             traversal('hostFolder', 'Datacenter', 'hostFolder', 'children'),
+            traversal('datastoreFolder', 'Datacenter', 'datastoreFolder', 'children'),
             traversal('datastores', 'Datacenter', 'datastore'),
             traversal('hosts', 'ComputeResource', 'host')]
 

@@ -47,6 +47,7 @@ func buildModel(o options) (*simulator.Model, error) {
 	installVirtualDiskManager()
 	installExtensionManager()
 	installAuthorizationManager()
+	installStorageResourceManager(model)
 	watchCreateDates()
 	if err := createVMs(model, o.vms); err != nil {
 		model.Remove()

@@ -49,6 +49,8 @@ var proxiedMethods = map[string][]string{
 	"RemoveSnapshot_Task":   {"VirtualMachineSnapshot"},
 
 	"RetrievePropertiesEx": {"PropertyCollector"},
+
+	"MoveIntoFolder_Task": {"StoragePod"},
 }
 
 // newProxy creates the proxy for an object of the given (real) type.
@@ -66,6 +68,8 @@ func newProxy(target types.ManagedObjectReference) mo.Reference {
 		return &folderProxy{p}
 	case "PropertyCollector":
 		return &collectorProxy{p}
+	case "StoragePod":
+		return &podProxy{p}
 	default: // ResourcePool, VirtualApp
 		return &poolProxy{p}
 	}

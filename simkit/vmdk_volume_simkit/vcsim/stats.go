@@ -11,8 +11,8 @@
 //    under the License.
 
 // Call statistics, run-time emulation settings and inventory changes, served on the admin
-// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config, /_sim/datastore, /_sim/policy and
-// /_sim/privileges (and /_sim/collectors: collectors.go).
+// endpoints /_sim/stats, /_sim/stats/reset, /_sim/config, /_sim/datastore, /_sim/pod
+// (storage_pods.go), /_sim/policy and /_sim/privileges (and /_sim/collectors: collectors.go).
 // vcsim counts nothing and fixes its delays at start-up; tests and benchmarks need to see how
 // many SOAP calls (per method) and NFC bytes a driver operation cost, to change the emulated
 // task duration and latency while running, to make a datastore unmounted from some hosts, in
@@ -129,6 +129,17 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := changeDatastore(req); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		writeJSON(w, req)
+	case r.URL.Path == "/_sim/pod" && r.Method == http.MethodPost:
+		var req podChange
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := makePod(req); err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
