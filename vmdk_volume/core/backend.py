@@ -18,8 +18,10 @@ it builds gets what it uses: ``Backings`` the client and the inventory's datacen
 datastore (so every ``Backing`` read names its datacenter), ``retype.Mover`` and
 ``manage.Manager`` the client, the backings, the policies and this backend for placement and
 folders. The inventory is
-read once per ``INVENTORY_TTL_S`` (one call), read again when placement finds nothing fitting,
-and debited locally on each placement so consecutive volumes spread across datastores.
+kept by a property collector's updates (``vsphere.inventory_watch``): placement brings it up
+to date before each choice (one call: what changed since), other readers take it as last seen
+(up to ``INVENTORY_TTL_S`` old). Each placement debits its datastore locally, so consecutive
+volumes spread across datastores until vCenter reports the datastore's free space.
 Critical sections other processes may enter too (a volume's first backing, folders, image
 cache fills) take a named lock from ``locks`` (Cinder's coordination in the driver).
 """
@@ -37,7 +39,7 @@ from vmdk_volume.core import backings, folders, manage, placement, pools, retype
 from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, extensions, leases, policies
+from vmdk_volume.vsphere import errors, extensions, inventory_watch, leases, policies
 from vmdk_volume.vsphere import inventory as vinventory
 
 LOG = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class Backend:
         self.manage = manage.Manager(client, self.backings, self)
         self._lock = threading.Lock()
         self._inventory: vinventory.Inventory | None = None
+        self._watch = inventory_watch.InventoryWatch(client)
         self._read_at = 0.0
         self._compatible: dict[str, frozenset[str]] = {}   # policy id -> datastores
 
@@ -118,12 +121,20 @@ class Backend:
 
     def inventory(self, refresh: bool = False,
                   max_age: float = INVENTORY_TTL_S) -> vinventory.Inventory:
-        """The inventory snapshot, read again when asked or older than ``max_age``."""
+        """The inventory snapshot, brought up to date (one call) when asked or older than
+        ``max_age``; the storage policies' datastores are then looked up again too."""
         with self._lock:
             if refresh or self._inventory is None or self._age() > max_age:
-                self._inventory = vinventory.read(self.client)
+                self._inventory = self._watch.refresh(self._inventory)
                 self._read_at = time.monotonic()
                 self._compatible = {}
+            return self._inventory
+
+    def current_inventory(self) -> vinventory.Inventory:
+        """The inventory as vCenter has it now (what changed since the last look applied:
+        one call), as placement decides on it."""
+        with self._lock:
+            self._inventory = self._watch.refresh(self._inventory)
             return self._inventory
 
     def _age(self) -> float:
@@ -131,22 +142,19 @@ class Backend:
 
     def place(self, request: placement.PlacementRequest,
               pool: str | None = None) -> placement.Placement:
-        """Choose where a disk goes: on the datastore of the pool named ``pool`` if given
-        and it fits (the scheduler's choice), else where placement says, re-reading the
-        inventory once if nothing fits."""
-        chosen = self._place_in_pool(request, pool) if pool else None
-        if chosen is not None:
-            return chosen
-        try:
-            chosen = placement.select(self.inventory(), request)
-        except placement.NoPlacement:
-            chosen = placement.select(self.inventory(refresh=True), request)
+        """Choose where a disk goes, on the inventory as vCenter has it now: on the datastore
+        of the pool named ``pool`` if given and it fits (the scheduler's choice), else where
+        placement says."""
+        inventory = self.current_inventory()
+        chosen = self._place_in_pool(inventory, request, pool) if pool else None
+        if chosen is None:
+            chosen = placement.select(inventory, request)
         self._debit(chosen.datastore, request.size_bytes)
         return chosen
 
-    def _place_in_pool(self, request: placement.PlacementRequest,
+    def _place_in_pool(self, inventory: vinventory.Inventory,
+                       request: placement.PlacementRequest,
                        pool: str) -> placement.Placement | None:
-        inventory = self.inventory()
         ref = pools.datastore_of(inventory, pool)
         if ref is None:
             return None     # the one-pool report, or a datastore vCenter no longer has
@@ -158,7 +166,6 @@ class Backend:
             LOG.info('Pool %s cannot take %d bytes (%s): placing elsewhere', pool,
                      request.size_bytes, why)
             return None
-        self._debit(chosen.datastore, request.size_bytes)
         return chosen
 
     def pool_name(self, datastore: str) -> str:
@@ -184,30 +191,19 @@ class Backend:
                                           **changes)
 
     def instance_host(self, instance: str) -> str:
-        """The host running the VM ``instance`` (a moref value), read in one call with the
-        inventory's datastores: placement for that host sees the mounts as they are now,
-        not as the snapshot (up to ``INVENTORY_TTL_S`` old) has them."""
+        """The host running the VM ``instance`` (a moref value): one call (placement for
+        that host brings the mounts up to date itself)."""
         try:
-            host = self._read_host(instance)
-        except errors.NotFound:    # the VM, or a datastore removed since the snapshot
-            self.inventory(refresh=True)
-            try:
-                host = self._read_host(instance)
-            except errors.NotFound:
-                raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r "
-                                      'is not a VM vCenter has: it must be the moref value of '
-                                      'the instance VM' % instance) from None
+            host = vinventory.vm_host(self.client, instance)
+        except errors.NotFound:
+            raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r "
+                                  'is not a VM vCenter has: it must be the moref value of '
+                                  'the instance VM' % instance) from None
         if host is None:
             raise errors.NotFound('ManagedObjectNotFound',
                                   'instance VM %s has no host (is it registered?)' % instance)
         if host not in self.inventory().hosts:
-            self.inventory(refresh=True)
-        return host
-
-    def _read_host(self, instance: str) -> str | None:
-        host, current = vinventory.vm_host(self.client, self.inventory(), instance)
-        with self._lock:
-            self._inventory = current
+            self.current_inventory()
         return host
 
     def check_profile(self, profile: volume_type.VolumeProfile) -> None:
@@ -295,12 +291,13 @@ class Backend:
 
     def make_reachable(self, ref: str, size_bytes: int, instance: str,
                        in_use_by: str | None = None) -> str:
-        """Move a backing whose datastore the instance's host cannot use (two calls when it
-        can: the instance's host and the backing's datastores); the datastore (moref value)
+        """Move a backing whose datastore the instance's host cannot use (three calls when
+        it can: the instance's host, the inventory's changes and the backing's datastores);
+        the datastore (moref value)
         the instance's host reaches it on. A volume in use by the instance ``in_use_by`` is
         never moved: vSphere moves no disk a running VM has open (InUse)."""
         host = self.instance_host(instance)
-        stores = self.inventory().datastores
+        stores = self.current_inventory().datastores
         held = [ds for ds in self.backings.datastores(ref) if ds in stores]
         reachable = [ds for ds in held if host in stores[ds].usable_hosts()]
         if reachable:
@@ -436,6 +433,8 @@ class Backend:
         return self.client.content.about.instanceUuid
 
     def close(self) -> None:
+        with self._lock:
+            self._watch.close()
         self.client.close()
 
 
