@@ -58,6 +58,7 @@ class InventoryWatch:
         except errors.NotFound:
             LOG.info('The inventory collector is gone with its session: reading the '
                      'inventory afresh')
+            self._collector = None
             return self._start()
         except errors.Fault as fault:
             if fault.name != 'InvalidCollectorVersion':
