@@ -35,12 +35,13 @@ def test_bench_reports_the_calls_of_each_operation(tmp_path):
     def calls(scenario):
         return results[scenario]['calls']
 
-    assert calls('start-up to ready, WSDL cached') == {
-        'RetrieveServiceContent': 1, 'Login': 1,
-        'RetrievePropertiesEx': 1, 'FindExtension': 1}
-    assert calls('first attach of a lazy volume') == {
+    assert calls('start-up to ready, WSDL cached') == {   # the inventory's watch: three
+        'RetrieveServiceContent': 1, 'Login': 1, 'CreatePropertyCollector': 1,
+        'CreateFilter': 1, 'WaitForUpdatesEx': 1, 'FindExtension': 1}
+    assert calls('first attach of a lazy volume') == {    # the inventory's changes, the task
         'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'CreateVM_Task': 1,
-        'WaitForUpdatesEx': 1}
+        'WaitForUpdatesEx': 2}
+    assert calls('inventory refresh, nothing changed') == {'WaitForUpdatesEx': 1}
     assert calls('delete of a backed volume') == {
         'RetrievePropertiesEx': 1, 'Destroy_Task': 1, 'WaitForUpdatesEx': 1}
     assert calls('delete of a never-attached volume') == {'FindAllByUuid': 1}
@@ -50,7 +51,7 @@ def test_bench_reports_the_calls_of_each_operation(tmp_path):
     assert image['calls'] == {   # FindAllByUuid: a backing the volume has gets the image
         'FindAllByUuid': 1, 'ImportVApp': 1, 'RetrievePropertiesEx': 3,
         'HttpNfcLeaseComplete': 1, 'MarkAsTemplate': 1, 'CloneVM_Task': 1,
-        'WaitForUpdatesEx': 1}
+        'WaitForUpdatesEx': 2}
     assert image['nfc_bytes'] > 64 * 1024 ** 2
     assert all(r['seconds'] is not None and (r['nfc_bytes'] == 0 or r is image)
                for r in results.values())
