@@ -32,6 +32,7 @@ from vmdk_volume.vsphere import inventory_watch
 from vmdk_volume.vsphere import session as vsession
 
 SIZES = ('32x200', '128x1000')
+START_TIMEOUT_S = 1200       # the simulator builds 128 x 1000 in about 3 minutes
 GiB = 1024 ** 3
 
 
@@ -46,7 +47,8 @@ def measure(vc: Simulator, operation) -> tuple[float, float, int, object]:
 
 def run_size(hosts: int, datastores: int, repeat: int) -> list[tuple[str, float, float, int]]:
     """Rows (case, CPU s, wall s, calls) for one inventory size."""
-    with Simulator(ModelSize(hosts=hosts, datastores=datastores, vms=0)) as vc:
+    with Simulator(ModelSize(hosts=hosts, datastores=datastores, vms=0),
+                   start_timeout_s=START_TIMEOUT_S) as vc:
         client = vclient.Client(vsession.connect(vsession.Endpoint(
             host=vc.host, port=vc.port, username='admin', password='secret',
             ca_file=vc.ca_file)))
