@@ -421,7 +421,8 @@ class Backend:
     def pools(self, single: str | None = None, refresh: bool = False) -> list[pools.Pool]:
         """The pools of this backend: one named ``single`` if given (the datastores
         placement may use), else one per datastore it has (``pools.per_datastore``);
-        ``refresh`` re-reads the inventory unless it was read within ``STATS_MAX_AGE_S``."""
+        ``refresh`` brings the inventory up to date unless that was done within
+        ``STATS_MAX_AGE_S``."""
         inventory = self.inventory(max_age=STATS_MAX_AGE_S if refresh else INVENTORY_TTL_S)
         if single is not None:
             return [pools.single(single, inventory, self.placement_request(0))]
