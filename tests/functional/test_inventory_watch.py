@@ -16,6 +16,7 @@ and a session renewed underneath it (the big sizes are the bench's: tools/bench)
 import time
 
 import pytest
+from oslo_service import loopingcall
 
 from tests.functional.conftest import backend_config
 from vmdk_volume.core import backend as vbackend
@@ -26,9 +27,10 @@ FIRST_READ_CPU_S = 0.5          # generous: the bench measures 0.15 s at 32 host
 REFRESH_CPU_S = 0.05
 
 
-@pytest.fixture
+@pytest.fixture(scope='module')
 def own_backend(simulator):
-    """A backend of its own: its watch starts with this test."""
+    """A backend of this module's: its watch starts here (the session's renewal is the last
+    test's)."""
     backend = vbackend.Backend.connect(backend_config(simulator))
     yield backend
     backend.close()
@@ -89,7 +91,9 @@ def test_a_datastore_change_is_seen_by_the_next_placement_in_one_call(own_backen
 
 
 def test_a_renewed_session_gets_a_new_collector_and_the_inventory_as_it_is(
-        own_backend, simulator, vim_session):
+        own_backend, simulator, vim_session, monkeypatch):
+    # oslo.vmware's retries, the same ones, without its pauses (as in tests/soap)
+    monkeypatch.setattr(loopingcall.RetryDecorator.__init__, '__defaults__', (-1, 0.2, 0.5, ()))
     before = simulator.collectors()
     store = next(iter(own_backend.inventory().datastores.values()))
     vim_session.invoke_api(vim_session.vim, 'TerminateSession',
