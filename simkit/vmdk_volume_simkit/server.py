@@ -78,8 +78,10 @@ class Simulator:
 
     def __init__(self, model: ModelSize = ModelSize(), *, tls: bool = True,
                  username: str | None = None, password: str | None = None,
-                 task_ms: int = 0, latency_ms: int = 0, port: int = 0):
+                 task_ms: int = 0, latency_ms: int = 0, port: int = 0,
+                 start_timeout_s: float = START_TIMEOUT_S):
         self.model = model
+        self._start_timeout_s = start_timeout_s     # big models take minutes to build
         self._port = port       # 0: any free port
         self.tls = tls
         self.username = username
@@ -138,7 +140,7 @@ class Simulator:
         self.stop()
 
     def _read_ready_line(self) -> str:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + self._start_timeout_s
         selector = selectors.DefaultSelector()
         selector.register(self._process.stdout, selectors.EVENT_READ)
         try:

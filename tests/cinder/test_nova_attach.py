@@ -139,7 +139,7 @@ def test_a_new_backing_is_never_placed_on_a_datastore_just_unmounted_from_the_ho
     backing = attachment.connection_info['volume']
     assert datastore_of(client, disks(client, backing)[0]) == (kept.ref, kept.name)
     assert calls['CreateVM_Task'] == 1
-    assert calls['RetrievePropertiesEx'] == 1      # the host, read with the datastores
+    assert calls['RetrievePropertiesEx'] == 1      # the host (mounts: the inventory's watch)
     api.attachment_delete(service_context, attachment)
     manager.delete_volume(cinder.context, volume)
 

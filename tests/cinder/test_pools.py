@@ -89,7 +89,7 @@ def test_each_datastore_is_a_pool_with_vcenters_figures_read_in_one_call(
     space(LocalDS_1=(200, 100, 50))
     vc.reset_stats()
     stats = _stats(manager, monkeypatch)
-    assert vc.stats().calls == {'RetrievePropertiesEx': 1}
+    assert vc.stats().calls == {'WaitForUpdatesEx': 1}     # what changed since
     pools = _pools(stats)
     assert sorted(pools) == STORES
     assert {k: pools['LocalDS_1'][k] for k in (
@@ -173,7 +173,7 @@ def test_the_backing_is_made_in_the_scheduled_pool_at_no_extra_call(cinder, vc, 
     # warm (folders known): a first attach's calls, as with one pool (tests/functional/
     # test_bench.py)
     assert calls == {'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'CreateVM_Task': 1,
-                     'WaitForUpdatesEx': 1}
+                     'WaitForUpdatesEx': 2}
 
 
 def test_a_pool_the_instances_host_cannot_use_moves_the_volume_and_cinder_learns_it(

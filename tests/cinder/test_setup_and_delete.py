@@ -23,11 +23,12 @@ def test_the_driver_loads_through_its_stevedore_entry_point(cinder):
     assert manager.driver is VMwareVcVmdkDriver
 
 
-def test_setup_is_four_calls_and_scans_no_vm(driver_for, vcenters):
+def test_setup_is_six_calls_and_scans_no_vm(driver_for, vcenters):
     vcenters['vc1'].reset_stats()
     driver_for().do_setup(None)
     calls = vcenters['vc1'].stats().calls
-    assert calls == {'RetrieveServiceContent': 1, 'Login': 1, 'RetrievePropertiesEx': 1,
+    assert calls == {'RetrieveServiceContent': 1, 'Login': 1,     # the inventory's watch: 3
+                     'CreatePropertyCollector': 1, 'CreateFilter': 1, 'WaitForUpdatesEx': 1,
                      'FindExtension': 1}
 
 

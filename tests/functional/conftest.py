@@ -24,7 +24,7 @@ from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.driver import options
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import inventory, properties, specs
+from vmdk_volume.vsphere import inventory_watch, properties, specs
 
 
 @pytest.fixture(scope='session')
@@ -37,7 +37,11 @@ def vsphere(simulator):
 
 @pytest.fixture(scope='session')
 def sim_inventory(vsphere):
-    return inventory.read(vsphere)
+    watch = inventory_watch.InventoryWatch(vsphere)
+    try:
+        return watch.refresh()
+    finally:
+        watch.close()
 
 
 def marks(client, ref: str) -> dict[str, str]:

@@ -35,12 +35,13 @@ def test_bench_reports_the_calls_of_each_operation(tmp_path):
     def calls(scenario):
         return results[scenario]['calls']
 
-    assert calls('start-up to ready, WSDL cached') == {
-        'RetrieveServiceContent': 1, 'Login': 1,
-        'RetrievePropertiesEx': 1, 'FindExtension': 1}
-    assert calls('first attach of a lazy volume') == {
+    assert calls('start-up to ready, WSDL cached') == {   # the inventory's watch: three
+        'RetrieveServiceContent': 1, 'Login': 1, 'CreatePropertyCollector': 1,
+        'CreateFilter': 1, 'WaitForUpdatesEx': 1, 'FindExtension': 1}
+    assert calls('first attach of a lazy volume') == {    # the inventory's changes, the task
         'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'CreateVM_Task': 1,
-        'WaitForUpdatesEx': 1}
+        'WaitForUpdatesEx': 2}
+    assert calls('inventory refresh, nothing changed') == {'WaitForUpdatesEx': 1}
     assert calls('delete of a backed volume') == {
         'RetrievePropertiesEx': 1, 'Destroy_Task': 1, 'WaitForUpdatesEx': 1}
     assert calls('delete of a never-attached volume') == {'FindAllByUuid': 1}
@@ -50,7 +51,7 @@ def test_bench_reports_the_calls_of_each_operation(tmp_path):
     assert image['calls'] == {   # FindAllByUuid: a backing the volume has gets the image
         'FindAllByUuid': 1, 'ImportVApp': 1, 'RetrievePropertiesEx': 3,
         'HttpNfcLeaseComplete': 1, 'MarkAsTemplate': 1, 'CloneVM_Task': 1,
-        'WaitForUpdatesEx': 1}
+        'WaitForUpdatesEx': 3}   # the task, two placements' refreshes (cache, volume)
     assert image['nfc_bytes'] > 64 * 1024 ** 2
     assert all(r['seconds'] is not None and (r['nfc_bytes'] == 0 or r is image)
                for r in results.values())
@@ -65,3 +66,13 @@ def test_image_bench_measures_both_import_paths_within_the_memory_goal():
     assert set(growth) == {'streamOptimized', 'qcow2'}
     assert all(0 <= mib < 100 for mib in growth.values())
     assert 'import, qcow2 (spool + convert)' in out
+
+
+def test_inventory_bench_measures_the_watchs_first_read_and_refreshes():
+    out = subprocess.run([sys.executable, '-m', 'tools.bench.inventory', '--sizes', '3x2',
+                          '--repeat', '1'], check=True, capture_output=True, text=True,
+                         timeout=120, cwd=ROOT).stdout
+    calls = {line[11:].rsplit(None, 3)[0]: int(line.split()[-1])
+             for line in out.splitlines()[1:]}
+    assert calls == {'first read': 3, 'refresh, nothing changed': 1,
+                     'refresh, one datastore changed': 1}

@@ -542,6 +542,69 @@ def test_a_datastores_space_is_reported_in_its_summary_and_free_space_in_its_inf
     assert read['info.freeSpace'] == 60 * GiB
 
 
+class _Watching:
+    """A collector of this test's own on some paths of one object: the changes vCenter
+    reports to it (WaitForUpdatesEx, not waiting) after the first, full update set."""
+
+    def __init__(self, client, ref, paths):
+        self.client, self.version = client, ''
+        self.collector = client.call('CreatePropertyCollector', client.content.propertyCollector)
+        client.call('CreateFilter', self.collector, partialUpdates=False,
+                    spec=properties.filter_spec(client, [(ref, None)], {ref._type: paths}))
+        self.changes()
+
+    def changes(self) -> dict:
+        updates = self.client.call('WaitForUpdatesEx', self.collector, version=self.version,
+                                   options=self.client.create('WaitOptions', maxWaitSeconds=0))
+        if not updates:
+            return {}
+        self.version = updates.version
+        return {change.name: getattr(change, 'val', None)
+                for update in updates.filterSet for obj in update.objectSet
+                for change in obj.changeSet or []}
+
+    def close(self):
+        self.client.call('DestroyPropertyCollector', self.collector)
+
+
+def test_a_datastores_mounts_state_and_space_changes_are_reported_to_collectors(
+        vsphere, sim_inventory, simulator):
+    datastore = next(iter(sim_inventory.datastores.values()))
+    host = sim_inventory.hosts[datastore.mounts[0].host]
+    watching = _Watching(vsphere, vsphere.ref('Datastore', datastore.ref), [
+        'host', 'summary.maintenanceMode', 'summary.capacity', 'summary.freeSpace'])
+    try:
+        assert watching.changes() == {}
+        simulator.change_datastore(datastore.name, unmount_from=(host.name,),
+                                   maintenance=True, free_space=datastore.free_space - GiB)
+        changed = watching.changes()
+        simulator.change_datastore(datastore.name, mount_on=(host.name,), maintenance=False,
+                                   free_space=datastore.free_space)
+        restored = watching.changes()
+    finally:
+        watching.close()
+    unmounted = next(m for m in changed['host'].DatastoreHostMount if m.key.value == host.ref)
+    assert (unmounted.mountInfo.mounted, unmounted.mountInfo.accessible) == (False, False)
+    assert changed['summary.maintenanceMode'] == 'inMaintenance'
+    assert changed['summary.freeSpace'] == datastore.free_space - GiB
+    assert 'summary.capacity' not in changed        # only what changed is reported
+    assert restored['summary.maintenanceMode'] == 'normal'
+
+
+def test_a_hosts_maintenance_mode_is_reported_to_collectors(vsphere, sim_inventory):
+    host = vsphere.ref('HostSystem', next(iter(sim_inventory.hosts)))
+    watching = _Watching(vsphere, host, ['runtime.inMaintenanceMode'])
+    try:
+        vsphere.run('EnterMaintenanceMode_Task', host, timeout=0)
+        entered = watching.changes()
+        vsphere.run('ExitMaintenanceMode_Task', host, timeout=0)
+        left = watching.changes()
+    finally:
+        watching.close()
+    assert entered == {'runtime.inMaintenanceMode': True}
+    assert left == {'runtime.inMaintenanceMode': False}
+
+
 def test_relocating_a_vm_whose_disk_file_is_gone_fails_on_the_source_first(vsphere,
                                                                            sim_inventory):
     """Nova's consolidation relies on it: the file moved (with the instance) to where the

@@ -20,10 +20,19 @@ from vmdk_volume_simkit import ModelSize, Simulator
 from tests.conftest import endpoint_for
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, inventory, properties, storage_drs
+from vmdk_volume.vsphere import errors, inventory, inventory_watch, properties, storage_drs
 
 HOSTS = ('DC0_C0_H0', 'DC0_C0_H1')
 MEMBERS = ('LocalDS_2', 'LocalDS_3')
+
+
+def read_inventory(client) -> inventory.Inventory:
+    """The inventory as a watch of its own reads it first."""
+    watch = inventory_watch.InventoryWatch(client)
+    try:
+        return watch.refresh()
+    finally:
+        watch.close()
 
 
 @pytest.fixture(scope='module')
@@ -43,7 +52,7 @@ def client(vc):
 @pytest.fixture
 def known(vc, client):
     """The inventory; every datastore as the kit makes it again after the test."""
-    yield inventory.read(client)
+    yield read_inventory(client)
     for index in range(4):
         vc.change_datastore('LocalDS_%d' % index, capacity=1024 * GiB,
                             free_space=(900 - index) * GiB, maintenance=False,
@@ -134,10 +143,10 @@ def test_a_placement_naming_no_pod_is_refused_as_an_invalid_argument(client, kno
 
 def test_a_datastore_moved_into_a_pod_with_members_is_listed_once_with_them(vc, client):
     vc.make_pod('POD1', ('LocalDS_0',))
-    pod = next(p for p in inventory.read(client).pods.values() if p.name == 'POD1')
-    other = next(d for d in inventory.read(client).datastores.values()
+    pod = next(p for p in read_inventory(client).pods.values() if p.name == 'POD1')
+    other = next(d for d in read_inventory(client).datastores.values()
                  if d.name == 'LocalDS_1')
     client.run('MoveIntoFolder_Task', client.ref('StoragePod', pod.ref),
                list=[client.ref('Datastore', other.ref)])
-    moved = next(p for p in inventory.read(client).pods.values() if p.name == 'POD1')
+    moved = next(p for p in read_inventory(client).pods.values() if p.name == 'POD1')
     assert moved.datastores == (pod.datastores[0], other.ref)

@@ -18,8 +18,10 @@ it builds gets what it uses: ``Backings`` the client and the inventory's datacen
 datastore (so every ``Backing`` read names its datacenter), ``retype.Mover`` and
 ``manage.Manager`` the client, the backings, the policies and this backend for placement and
 folders. The inventory is
-read once per ``INVENTORY_TTL_S`` (one call), read again when placement finds nothing fitting,
-and debited locally on each placement so consecutive volumes spread across datastores.
+kept by a property collector's updates (``vsphere.inventory_watch``): placement brings it up
+to date before each choice (one call: what changed since), other readers take it as last seen
+(up to ``INVENTORY_TTL_S`` old). Each placement debits its datastore locally, so consecutive
+volumes spread across datastores until vCenter reports the datastore's free space.
 Critical sections other processes may enter too (a volume's first backing, folders, image
 cache fills) take a named lock from ``locks`` (Cinder's coordination in the driver).
 """
@@ -37,7 +39,7 @@ from vmdk_volume.core import backings, folders, manage, placement, pools, retype
 from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, extensions, leases, policies, storage_drs
+from vmdk_volume.vsphere import errors, extensions, inventory_watch, leases, policies, storage_drs
 from vmdk_volume.vsphere import inventory as vinventory
 
 LOG = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class Backend:
         self.manage = manage.Manager(client, self.backings, self)
         self._lock = threading.Lock()
         self._inventory: vinventory.Inventory | None = None
+        self._watch = inventory_watch.InventoryWatch(client)
         self._read_at = 0.0
         self._compatible: dict[str, frozenset[str]] = {}   # policy id -> datastores
 
@@ -118,12 +121,20 @@ class Backend:
 
     def inventory(self, refresh: bool = False,
                   max_age: float = INVENTORY_TTL_S) -> vinventory.Inventory:
-        """The inventory snapshot, read again when asked or older than ``max_age``."""
+        """The inventory snapshot, brought up to date (one call) when asked or older than
+        ``max_age``; the storage policies' datastores are then looked up again too."""
         with self._lock:
             if refresh or self._inventory is None or self._age() > max_age:
-                self._inventory = vinventory.read(self.client)
+                self._inventory = self._watch.refresh(self._inventory)
                 self._read_at = time.monotonic()
                 self._compatible = {}
+            return self._inventory
+
+    def current_inventory(self) -> vinventory.Inventory:
+        """The inventory as vCenter has it now (what changed since the last look applied:
+        one call), as placement decides on it."""
+        with self._lock:
+            self._inventory = self._watch.refresh(self._inventory)
             return self._inventory
 
     def _age(self) -> float:
@@ -131,55 +142,51 @@ class Backend:
 
     def place(self, request: placement.PlacementRequest,
               pool: str | None = None) -> placement.Placement:
-        """Choose where a disk goes: in the pool named ``pool`` (else ``request.pool``) if
-        given and it fits (the scheduler's choice), else where placement says, re-reading
-        the inventory once if nothing fits."""
+        """Choose where a disk goes, on the inventory as vCenter has it now: in the pool
+        named ``pool`` (else ``request.pool``) if given and it fits (the scheduler's
+        choice), else where placement says."""
         pool = pool or request.pool
-        chosen = self._place_in_pool(request, pool) if pool else None
-        if chosen is not None:
-            return chosen
-        try:
-            chosen = placement.select(self.inventory(), request)
-        except placement.NoPlacement:
-            chosen = placement.select(self.inventory(refresh=True), request)
+        inventory = self.current_inventory()
+        chosen = self._place_in_pool(inventory, request, pool) if pool else None
+        if chosen is None:
+            chosen = placement.select(inventory, request)
         self._debit(chosen.datastore, request.size_bytes)
         return chosen
 
-    def _place_in_pool(self, request: placement.PlacementRequest,
+    def _place_in_pool(self, inventory: vinventory.Inventory,
+                       request: placement.PlacementRequest,
                        pool: str) -> placement.Placement | None:
-        inventory = self.inventory()
         pod = pools.pod_named(inventory, pool)
         if pod is not None:
-            return self._place_in_pod(request, pod)
+            return self._place_in_pod(inventory, request, pod)
         ref = pools.datastore_of(inventory, pool)
         if ref is None:
             return None     # the one-pool report, or a datastore vCenter no longer has
-        return self._place_on(request, pool, frozenset([ref]))
+        return self._place_on(inventory, request, pool, frozenset([ref]))
 
-    def _place_on(self, request: placement.PlacementRequest, pool: str,
-                  stores: frozenset[str], debit: bool = True) -> placement.Placement | None:
+    @staticmethod
+    def _place_on(inventory: vinventory.Inventory, request: placement.PlacementRequest,
+                  pool: str, stores: frozenset[str]) -> placement.Placement | None:
         """Placement on one of ``stores`` (moref values) of the pool ``pool``, or None
-        (logged) if none fits; ``debit``: its datastore is debited the request's size."""
-        others = frozenset(self.inventory().datastores) - stores
+        (logged) if none fits."""
+        others = frozenset(inventory.datastores) - stores
         try:
-            chosen = placement.select(self.inventory(), dataclasses.replace(
+            return placement.select(inventory, dataclasses.replace(
                 request, exclude_datastores=request.exclude_datastores | others))
         except placement.NoPlacement as why:
             LOG.info('Pool %s cannot take %d bytes (%s): placing elsewhere', pool,
                      request.size_bytes, why)
             return None
-        if debit:
-            self._debit(chosen.datastore, request.size_bytes)
-        return chosen
 
-    def _place_in_pod(self, request: placement.PlacementRequest,
+    def _place_in_pod(self, inventory: vinventory.Inventory,
+                      request: placement.PlacementRequest,
                       pod: vinventory.Pod) -> placement.Placement | None:
         """Placement in a datastore cluster on the member Storage DRS recommends first of
-        those placement may use (one RecommendDatastores), or None (logged, the inventory
-        read again) if none. The member is used in the driver's own CreateVM/CloneVM, not
-        through ApplyStorageDrsRecommendation: one create path keeps the backing's identity,
-        marks and folder, and the crash recovery that relies on them."""
-        local = self._place_on(request, pod.name, frozenset(pod.datastores), debit=False)
+        those placement may use (one RecommendDatastores), or None (logged) if none. The
+        member is used in the driver's own CreateVM/CloneVM, not through
+        ApplyStorageDrsRecommendation: one create path keeps the backing's identity, marks
+        and folder, and the crash recovery that relies on them."""
+        local = self._place_on(inventory, request, pod.name, frozenset(pod.datastores))
         if local is None:
             return None
         answer = storage_drs.recommend(
@@ -187,15 +194,14 @@ class Backend:
             resource_pool=local.resource_pool,
             host=local.host.ref if request.hosts is not None else None)
         usable = frozenset(d.ref for d in placement.candidate_datastores(
-            self.inventory(), request)) & frozenset(pod.datastores)
+            inventory, request)) & frozenset(pod.datastores)
         chosen = next((ref for ref in answer.datastores if ref in usable), None)
-        if chosen is None:      # our snapshot said a member fits: read what vCenter has
+        if chosen is None:
             LOG.info('Storage DRS places no disk of %d bytes in pool %s (%s): placing '
                      'elsewhere', request.size_bytes, pod.name,
                      answer.refused or 'it recommends only datastores placement may not use')
-            self.inventory(refresh=True)
             return None
-        return self._place_on(request, pod.name, frozenset([chosen]))
+        return self._place_on(inventory, request, pod.name, frozenset([chosen]))
 
     def pool_name(self, datastore: str) -> str:
         """The name of the pool of a datastore (moref value) in the per-datastore report."""
@@ -220,30 +226,19 @@ class Backend:
                                           **changes)
 
     def instance_host(self, instance: str) -> str:
-        """The host running the VM ``instance`` (a moref value), read in one call with the
-        inventory's datastores: placement for that host sees the mounts as they are now,
-        not as the snapshot (up to ``INVENTORY_TTL_S`` old) has them."""
+        """The host running the VM ``instance`` (a moref value): one call (placement for
+        that host brings the mounts up to date itself)."""
         try:
-            host = self._read_host(instance)
-        except errors.NotFound:    # the VM, or a datastore removed since the snapshot
-            self.inventory(refresh=True)
-            try:
-                host = self._read_host(instance)
-            except errors.NotFound:
-                raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r "
-                                      'is not a VM vCenter has: it must be the moref value of '
-                                      'the instance VM' % instance) from None
+            host = vinventory.vm_host(self.client, instance)
+        except errors.NotFound:
+            raise errors.NotFound('ManagedObjectNotFound', "the connector's instance %r "
+                                  'is not a VM vCenter has: it must be the moref value of '
+                                  'the instance VM' % instance) from None
         if host is None:
             raise errors.NotFound('ManagedObjectNotFound',
                                   'instance VM %s has no host (is it registered?)' % instance)
         if host not in self.inventory().hosts:
-            self.inventory(refresh=True)
-        return host
-
-    def _read_host(self, instance: str) -> str | None:
-        host, current = vinventory.vm_host(self.client, self.inventory(), instance)
-        with self._lock:
-            self._inventory = current
+            self.current_inventory()
         return host
 
     def check_profile(self, profile: volume_type.VolumeProfile) -> None:
@@ -331,12 +326,13 @@ class Backend:
 
     def make_reachable(self, ref: str, size_bytes: int, instance: str,
                        in_use_by: str | None = None) -> str:
-        """Move a backing whose datastore the instance's host cannot use (two calls when it
-        can: the instance's host and the backing's datastores); the datastore (moref value)
+        """Move a backing whose datastore the instance's host cannot use (three calls when
+        it can: the instance's host, the inventory's changes and the backing's datastores);
+        the datastore (moref value)
         the instance's host reaches it on. A volume in use by the instance ``in_use_by`` is
         never moved: vSphere moves no disk a running VM has open (InUse)."""
         host = self.instance_host(instance)
-        stores = self.inventory().datastores
+        stores = self.current_inventory().datastores
         held = [ds for ds in self.backings.datastores(ref) if ds in stores]
         reachable = [ds for ds in held if host in stores[ds].usable_hosts()]
         if reachable:
@@ -461,7 +457,8 @@ class Backend:
     def pools(self, single: str | None = None, refresh: bool = False) -> list[pools.Pool]:
         """The pools of this backend: one named ``single`` if given (the datastores
         placement may use), else one per datastore it has (``pools.per_datastore``);
-        ``refresh`` re-reads the inventory unless it was read within ``STATS_MAX_AGE_S``."""
+        ``refresh`` brings the inventory up to date unless that was done within
+        ``STATS_MAX_AGE_S``."""
         inventory = self.inventory(max_age=STATS_MAX_AGE_S if refresh else INVENTORY_TTL_S)
         if single is not None:
             return [pools.single(single, inventory, self.placement_request(0))]
@@ -473,6 +470,8 @@ class Backend:
         return self.client.content.about.instanceUuid
 
     def close(self) -> None:
+        with self._lock:
+            self._watch.close()
         self.client.close()
 
 

@@ -10,15 +10,15 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""What the driver knows of a vCenter's inventory: typed values, and the one read that fills them.
+"""What the driver knows of a vCenter's inventory: typed values, and how vCenter fills them.
 
 ``Inventory`` is a snapshot of datacenters, compute resources (clusters and stand-alone hosts),
 hosts, datastores with their mounts and datastore clusters (StoragePod): everything placement
-decides on. ``read`` fills it with one RetrievePropertiesEx walking from the root folder to
-datacenters, their datastores and datastore folders, and the compute resources and hosts of
-their host folders (never the VM folders), asking only for the properties placement needs. It
-needs no session object such as a view, so it survives a session renewal and costs no call
-to set up.
+decides on. ``filter_spec`` names what is read: a walk from the root folder to datacenters,
+their datastores and datastore folders, and the compute resources and hosts of their host
+folders (never the VM folders), only the properties of ``KINDS``. ``entered`` and
+``changed`` make and update the typed values from the properties a property collector reports
+(``inventory_watch`` keeps them current).
 """
 
 import dataclasses
@@ -128,53 +128,92 @@ class Inventory:
         return [c for c in self.compute_resources.values() if c.is_cluster and c.name in wanted]
 
 
-_PATHS = {
-    'Datacenter': ('name', 'vmFolder', 'datastore'),
-    'ComputeResource': ('name', 'resourcePool', 'host'),
-    'HostSystem': ('name', 'parent', 'runtime.connectionState', 'runtime.inMaintenanceMode'),
-    'Datastore': ('name', 'summary.type', 'summary.capacity', 'summary.freeSpace',
-                  'summary.uncommitted', 'summary.accessible', 'summary.maintenanceMode',
-                  'host'),
-    'StoragePod': ('name', 'childEntity'),
+def _text(value) -> str:
+    return value or ''
+
+
+def _number(value) -> int:
+    return int(value or 0)
+
+
+def _true(value) -> bool:
+    return value == 'true'
+
+
+def _mounts(value) -> tuple[Mount, ...]:
+    return tuple(Mount(host=m['key'], mounted=m['mountInfo'].get('mounted') != 'false',
+                       accessible=m['mountInfo'].get('accessible') != 'false',
+                       read_write=m['mountInfo'].get('accessMode', 'readWrite') == 'readWrite')
+                 for m in value or ())
+
+
+# Per kind of object: the field of Inventory holding them, and each property read (decoded
+# as ``update_sets.value`` decodes it) with the field of the typed value it sets and how.
+# A datacenter's ``datastore`` sets each of its datastores' ``datacenter`` (``DATASTORES``).
+KINDS = {
+    'Datacenter': ('datacenters', Datacenter, {
+        'name': ('name', _text), 'vmFolder': ('vm_folder', _text)}),
+    'ComputeResource': ('compute_resources', ComputeResource, {
+        'name': ('name', _text), 'resourcePool': ('resource_pool', _text),
+        'host': ('hosts', lambda refs: tuple(refs or ()))}),
+    'HostSystem': ('hosts', Host, {
+        'name': ('name', _text), 'parent': ('compute_resource', _text),
+        'runtime.connectionState': ('connected', lambda state: state == 'connected'),
+        'runtime.inMaintenanceMode': ('in_maintenance', _true)}),
+    'Datastore': ('datastores', Datastore, {
+        'name': ('name', _text), 'summary.type': ('type', _text),
+        'summary.capacity': ('capacity', _number), 'summary.freeSpace': ('free_space', _number),
+        'summary.uncommitted': ('uncommitted', _number),
+        'summary.accessible': ('accessible', _true),
+        'summary.maintenanceMode': ('in_maintenance',
+                                    lambda mode: (mode or 'normal') != 'normal'),
+        'host': ('mounts', _mounts)}),
+    'StoragePod': ('pods', Pod, {
+        'name': ('name', _text), 'childEntity': ('datastores', lambda refs: tuple(refs or ()))}),
 }
+DATASTORES = 'datastore'
+EMPTY = Inventory(datacenters={}, compute_resources={}, hosts={}, datastores={})
 
 
-def read(client) -> Inventory:
-    """Read the inventory of the vCenter in one call."""
-    by_type: dict[str, list[properties.Item]] = {t: [] for t in _PATHS}
-    for item in properties.traverse(client, client.content.rootFolder, _traversals(client),
-                                    _PATHS):
-        kind = 'ComputeResource' if item.ref._type.endswith('ComputeResource') else item.ref._type
-        if kind in by_type:
-            by_type[kind].append(item)
-    datacenter_of = {ds.value: dc.value for dc in by_type['Datacenter']
-                     for ds in _refs(dc.get('datastore'))}
-    return Inventory(
-        datacenters={i.value: Datacenter(i.value, i.get('name'), i.get('vmFolder').value)
-                     for i in by_type['Datacenter']},
-        compute_resources={i.value: _compute_resource(i) for i in by_type['ComputeResource']},
-        hosts={i.value: _host(i) for i in by_type['HostSystem']},
-        datastores={i.value: _datastore(i, datacenter_of.get(i.value, ''))
-                    for i in by_type['Datastore']},
-        pods={i.value: Pod(i.value, i.get('name'), tuple(r.value for r in _refs(
-            i.get('childEntity')) if r._type == 'Datastore')) for i in by_type['StoragePod']})
+def kind_of(type_name: str) -> str:
+    """The kind (a key of ``KINDS``) of a managed type: clusters are compute resources."""
+    return 'ComputeResource' if type_name.endswith('ComputeResource') else type_name
 
 
-def vm_host(client, inventory: Inventory, vm: str) -> tuple[str | None, Inventory]:
-    """The host running the VM ``vm``, a moref value (None if it has none), and ``inventory``
-    with its datastores as vCenter reports them now (mounts, space, state): one call.
-    ``errors.NotFound`` if the VM or one of the datastores is gone."""
-    stores = [client.ref('Datastore', ref) for ref in inventory.datastores]
-    found = properties.fetch_typed(client, [client.ref('VirtualMachine', vm), *stores], {
-        'VirtualMachine': ('runtime.host',), 'Datastore': _PATHS['Datastore']})
-    vms = [i for i in found if i.ref._type == 'VirtualMachine']
-    if not vms:
+def entered(type_name: str, ref: str, changes: Mapping):
+    """The typed value of an object as it entered the view, from its properties."""
+    _, cls, paths = KINDS[kind_of(type_name)]
+    fields = {field: convert(changes.get(path)) for path, (field, convert) in paths.items()}
+    if cls is ComputeResource:
+        fields['is_cluster'] = type_name == 'ClusterComputeResource'
+    return cls(ref=ref, **fields)
+
+
+def changed(value, type_name: str, changes: Mapping):
+    """``value`` with the properties that changed applied (others are kept as they are)."""
+    paths = KINDS[kind_of(type_name)][2]
+    fields = {paths[path][0]: paths[path][1](new) for path, new in changes.items()
+              if path in paths}
+    return dataclasses.replace(value, **fields) if fields else value
+
+
+def filter_spec(client):
+    """What the driver watches: from the root folder, the datacenters, their datastores and
+    the compute resources and hosts of their host folders (never the VM folders), with only
+    the properties of ``KINDS``."""
+    paths = {kind: tuple(props) for kind, (_, _, props) in KINDS.items()}
+    paths['Datacenter'] += (DATASTORES,)
+    return properties.filter_spec(client, [(client.content.rootFolder, _traversals(client))],
+                                  paths)
+
+
+def vm_host(client, vm: str) -> str | None:
+    """The host running the VM ``vm``, a moref value (None if it has none): one call.
+    ``errors.NotFound`` if the VM is gone."""
+    found = properties.fetch(client, [client.ref('VirtualMachine', vm)], ['runtime.host'])
+    if not found:
         raise errors.NotFound('ManagedObjectNotFound', 'VM %s is gone' % vm)
-    host = vms[0].get('runtime.host')
-    current = {i.value: _datastore(i, inventory.datastores[i.value].datacenter)
-               for i in found if i.ref._type == 'Datastore'}
-    return (getattr(host, 'value', None),
-            dataclasses.replace(inventory, datastores={**inventory.datastores, **current}))
+    return getattr(found[0].get('runtime.host'), 'value', None)
 
 
 def virtual_machines(client, paths) -> list[properties.Item]:
@@ -203,39 +242,3 @@ def _traversals(client) -> list:
             traversal('datastoreFolder', 'Datacenter', 'datastoreFolder', 'children'),
             traversal('datastores', 'Datacenter', 'datastore'),
             traversal('hosts', 'ComputeResource', 'host')]
-
-
-def _refs(array) -> list:
-    return list(getattr(array, 'ManagedObjectReference', None) or [])
-
-
-def _compute_resource(item: properties.Item) -> ComputeResource:
-    return ComputeResource(ref=item.value, name=item.get('name'),
-                           resource_pool=item.get('resourcePool').value,
-                           is_cluster=item.ref._type == 'ClusterComputeResource',
-                           hosts=tuple(h.value for h in _refs(item.get('host'))))
-
-
-def _host(item: properties.Item) -> Host:
-    return Host(ref=item.value, name=item.get('name'), compute_resource=item.get('parent').value,
-                connected=item.get('runtime.connectionState') == 'connected',
-                in_maintenance=bool(item.get('runtime.inMaintenanceMode')))
-
-
-def _datastore(item: properties.Item, datacenter: str) -> Datastore:
-    mounts = getattr(item.get('host'), 'DatastoreHostMount', None) or []
-    return Datastore(
-        ref=item.value, name=item.get('name'), type=item.get('summary.type'),
-        capacity=int(item.get('summary.capacity') or 0),
-        free_space=int(item.get('summary.freeSpace') or 0),
-        uncommitted=int(item.get('summary.uncommitted') or 0),
-        accessible=bool(item.get('summary.accessible')),
-        in_maintenance=item.get('summary.maintenanceMode', 'normal') != 'normal',
-        mounts=tuple(_mount(m) for m in mounts), datacenter=datacenter)
-
-
-def _mount(host_mount) -> Mount:
-    info = host_mount.mountInfo
-    return Mount(host=host_mount.key.value, mounted=getattr(info, 'mounted', True) is not False,
-                 accessible=getattr(info, 'accessible', True) is not False,
-                 read_write=getattr(info, 'accessMode', 'readWrite') == 'readWrite')

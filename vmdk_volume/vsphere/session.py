@@ -24,11 +24,13 @@ login instead of hanging it (later calls keep the configured limit, none if unse
 property-collector waits must not trip it). Without ``vmware_wsdl_location``, oslo.vmware
 fetches the WSDL from vCenter with no time limit: vCenter is asked first, bounded the same way.
 
-Each oslo.vmware service (vim, pbm) is ``prepare``d for two things oslo.vmware gets wrong:
+Each oslo.vmware service (vim, pbm) is ``prepare``d for what oslo.vmware and suds get wrong:
 
 - suds keeps the reply being parsed in one ``MultiRef`` per binding: two replies parsed at
   once on native threads swap contents (a WaitForUpdatesEx reply read as another call's).
   Each binding gets a ``MultiRef`` that parses one reply at a time.
+- suds unmarshals big replies slowly: ``update_sets.RawReplies`` lets the inventory watch
+  read its WaitForUpdatesEx replies as plain values.
 - oslo.vmware's transport hands suds an HTTP 503 (vCenter's front end without its service
   behind it) as if it were an answer, which fails as unparseable XML and is not retried.
   It is raised as a connection failure instead, which oslo.vmware retries: the call did
@@ -49,7 +51,7 @@ from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
 from suds import transport
 
-from vmdk_volume.vsphere import errors, internals, redact
+from vmdk_volume.vsphere import errors, internals, redact, update_sets
 
 LOG = logging.getLogger(__name__)
 MAX_LOGIN_BACKOFF_S = 30
@@ -200,8 +202,11 @@ class _UnavailableIsNoAnswer(transport.Transport):
 
 def prepare(service) -> None:
     """Make an oslo.vmware service (vim, pbm) parse concurrent replies safely and retry
-    what an HTTP 503 refused (see the module docstring)."""
+    what an HTTP 503 refused, and hand raw replies to whoever asks for them (see the module
+    docstring)."""
     options = service.client.options
+    if not any(isinstance(p, update_sets.RawReplies) for p in options.plugins):
+        options.plugins = [*options.plugins, update_sets.RawReplies()]
     if not isinstance(options.transport, _UnavailableIsNoAnswer):
         options.transport = _UnavailableIsNoAnswer(options.transport)
     for binding in internals.bindings(service):

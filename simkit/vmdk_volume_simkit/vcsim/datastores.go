@@ -184,50 +184,66 @@ func changeDatastore(c datastoreChange) error {
 			continue
 		}
 		simulator.Map.WithLock(ds, func() {
-			for i := range ds.Host {
-				host := simulator.Map.Get(ds.Host[i].Key).(*simulator.HostSystem)
-				for _, name := range c.UnmountFrom {
-					if host.Name == name {
-						ds.Host[i].MountInfo.Mounted = types.NewBool(false)
-						ds.Host[i].MountInfo.Accessible = types.NewBool(false)
-					}
-				}
-				for _, name := range c.MountOn {
-					if host.Name == name {
-						ds.Host[i].MountInfo.Mounted = types.NewBool(true)
-						ds.Host[i].MountInfo.Accessible = types.NewBool(true)
-					}
-				}
-			}
+			changes := mountChanges(ds, c)
 			if c.Maintenance != nil {
 				mode := types.DatastoreSummaryMaintenanceModeStateNormal
 				if *c.Maintenance {
 					mode = types.DatastoreSummaryMaintenanceModeStateInMaintenance
 				}
-				ds.Summary.MaintenanceMode = string(mode)
+				changes = append(changes, types.PropertyChange{Name: "summary.maintenanceMode", Val: string(mode)})
 			}
 			if c.Accessible != nil {
-				ds.Summary.Accessible = *c.Accessible
+				changes = append(changes, types.PropertyChange{Name: "summary.accessible", Val: *c.Accessible})
 			}
-			setSpace(ds, c)
+			changes = append(changes, spaceChanges(ds, c)...)
+			// Through the registry, so property collectors report each change (WaitForUpdatesEx),
+			// as vCenter does.
+			simulator.Map.Update(ds, changes)
 		})
 		return nil
 	}
 	return fmt.Errorf("no datastore named %q", c.Name)
 }
 
-// setSpace sets the datastore's capacity, free and uncommitted space where the change gives
-// them, in the summary and the info as vCenter keeps them (uncommitted only in the summary).
-func setSpace(ds *simulator.Datastore, c datastoreChange) {
-	info := ds.Info.GetDatastoreInfo()
+// mountChanges returns the change of Datastore.host that unmounts and mounts the datastore
+// on the hosts the change names (none if it names none).
+func mountChanges(ds *simulator.Datastore, c datastoreChange) []types.PropertyChange {
+	if len(c.UnmountFrom) == 0 && len(c.MountOn) == 0 {
+		return nil
+	}
+	mounts := append([]types.DatastoreHostMount(nil), ds.Host...)
+	for i := range mounts {
+		host := simulator.Map.Get(mounts[i].Key).(*simulator.HostSystem)
+		for _, name := range c.UnmountFrom {
+			if host.Name == name {
+				mounts[i].MountInfo.Mounted = types.NewBool(false)
+				mounts[i].MountInfo.Accessible = types.NewBool(false)
+			}
+		}
+		for _, name := range c.MountOn {
+			if host.Name == name {
+				mounts[i].MountInfo.Mounted = types.NewBool(true)
+				mounts[i].MountInfo.Accessible = types.NewBool(true)
+			}
+		}
+	}
+	return []types.PropertyChange{{Name: "host", Val: mounts}}
+}
+
+// spaceChanges returns the changes of the datastore's capacity, free and uncommitted space
+// the change gives, in the summary as vCenter keeps them; free space is set in the info too
+// (uncommitted is only in the summary).
+func spaceChanges(ds *simulator.Datastore, c datastoreChange) []types.PropertyChange {
+	var changes []types.PropertyChange
 	if c.Capacity != nil {
-		ds.Summary.Capacity = *c.Capacity
+		changes = append(changes, types.PropertyChange{Name: "summary.capacity", Val: *c.Capacity})
 	}
 	if c.FreeSpace != nil {
-		ds.Summary.FreeSpace = *c.FreeSpace
-		info.FreeSpace = *c.FreeSpace
+		ds.Info.GetDatastoreInfo().FreeSpace = *c.FreeSpace
+		changes = append(changes, types.PropertyChange{Name: "summary.freeSpace", Val: *c.FreeSpace})
 	}
 	if c.Uncommitted != nil {
-		ds.Summary.Uncommitted = *c.Uncommitted
+		changes = append(changes, types.PropertyChange{Name: "summary.uncommitted", Val: *c.Uncommitted})
 	}
+	return changes
 }

@@ -13,7 +13,7 @@
 // The HTTP handler in front of vcsim's mux. vcsim 0.24.2 offers no hook around its SOAP
 // dispatch, so this wrapper is where we count SOAP calls per method, add the emulated latency,
 // rewrite what vcsim's decoder rejects (naive xsd:dateTime), route the methods vcsim lacks to
-// our proxies, settle returned tasks (entity, emulated duration), date the VMs a call made
+// our proxies, settle returned tasks (entity, emulated duration), report hosts' maintenance mode (hosts.go), date the VMs a call made
 // (create_date.go), fail the tasks the fault proxy marks (task_fault.go), and serve what vcsim
 // does not serve at all: the admin endpoints (/_sim/), NFC transfers that keep their bytes
 // (/nfc/) and the WSDL files (/sdk/<file>).
@@ -103,6 +103,7 @@ func (h *handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasSuffix(method, "_Task") && rec.status == http.StatusOK {
 		settleReturnedTasks(rec.body.Bytes())
+		reportMaintenance(method, body)
 	}
 	w.WriteHeader(rec.status)
 	_, _ = w.Write(rec.body.Bytes())
