@@ -65,3 +65,16 @@ def test_image_bench_measures_both_import_paths_within_the_memory_goal():
     assert set(growth) == {'streamOptimized', 'qcow2'}
     assert all(0 <= mib < 100 for mib in growth.values())
     assert 'import, qcow2 (spool + convert)' in out
+
+
+def test_move_bench_reports_the_move_next_to_the_export_within_the_memory_goal():
+    out = subprocess.run([sys.executable, '-m', 'tools.bench.across', '--size', '8M'],
+                         check=True, capture_output=True, text=True, timeout=300,
+                         cwd=ROOT).stdout
+    rows = {line[:26].strip(): line[26:].split() for line in out.splitlines()
+            if line.startswith(('NFC export', 'move to'))}
+    assert set(rows) == {'NFC export (read out)', 'move to another vCenter'}
+    assert all(float(value) > 0 for row in rows.values() for value in row)
+    growth = float(next(line for line in out.splitlines()
+                        if line.startswith('peak RSS, move')).rsplit('+', 1)[1].split()[0])
+    assert 0 <= growth < 100
