@@ -134,16 +134,17 @@ def vc3(cinder, tmp_path_factory):
         cinder.remove_backend('vc3')
 
 
-@pytest.mark.parametrize('source, target, cut', [
-    ('vc3', 'vc1', 'nfc-download'),     # the export from the source breaks off
-    ('vc1', 'vc3', 'nfc-upload'),       # the import into the target breaks off
+@pytest.mark.parametrize('source, target, cut, named', [
+    ('vc3', 'vc1', 'nfc-download', 'export'),     # the export from the source breaks off
+    ('vc1', 'vc3', 'nfc-upload', 'upload'),       # the import into the target breaks off
 ])
 def test_a_stream_cut_mid_way_leaves_the_source_whole(cinder, vc3, tmp_path, source, target,
-                                                        cut):
+                                                        cut, named):
     volume, data = _from_image(cinder, source, tmp_path)
     vc3.arm(Fault(cut, FaultKind.CUT_TRANSFER, at_byte=MiB))
 
-    with pytest.raises(exception.VolumeMigrationFailed):
+    with pytest.raises(exception.VolumeMigrationFailed,
+                       match='%s of %s from vCenter' % (named, volume.name)):
         _migrate(cinder, volume, source, target)
 
     assert vc3.fired
