@@ -41,9 +41,9 @@ DRIVER = 'vmdk_volume.driver.VMwareVcVmdkDriver'
 OS_BRICK_DEAD_END = (
     "Cinder's generic copy that follows attaches both volumes with os-brick's "
     "VmdkConnector, whose check_valid_device (os-brick 7.1.1) opens the downloaded VMDK in "
-    "text mode, open(path, 'r') then read(1), and fails with UnicodeDecodeError on its "
-    'binary header: configure both backends in one cinder-volume to move volumes between '
-    'vCenters')
+    "text mode, \"with open(path, 'r') as dev: dev.read(1)\", and fails with "
+    'UnicodeDecodeError on its binary header: configure both backends in one cinder-volume '
+    'to move volumes between vCenters')
 
 
 class Across:
