@@ -23,7 +23,7 @@ from vmdk_volume_simkit.faults import Fault, FaultKind, FaultProxy
 
 from tests.cinder.test_images import _stream_optimized, _volume_bytes
 from tests.cinder.test_lifecycle import _backing, _folder_path
-from tests.cinder.test_lifecycle_ops import _attached_once
+from tests.cinder.test_lifecycle_ops import _attached_once, _disk
 
 MiB = 1024 ** 2
 
@@ -79,6 +79,27 @@ def test_a_volume_from_an_image_moves_with_its_bytes(cinder, vcenters, tmp_path)
     assert calls['ImportVApp'] == 1 and calls['Login'] == calls['Logout'] == 1, calls
     assert vcenters['vc1'].stats().calls['ExportVm'] == 1
     assert _volume_bytes(cinder, cinder.managers['vc2'], volume, tmp_path)[:len(data)] == data
+    cinder.managers['vc2'].delete_volume(cinder.context, volume)
+
+
+@pytest.mark.parametrize('datastore', ['LocalDS_0', 'LocalDS_1'])
+def test_the_target_places_the_backing_by_the_types_storage_policy(cinder, vcenters,
+                                                                   datastore):
+    policy = 'vSAN Default Storage Policy'
+    kind = cinder.volume_type('across-policy-%s' % datastore, {
+        'vmware:storage_profile': policy, 'vmware:vmdk_type': 'thick'})
+    volume = _attached_once(cinder, 'vc1', volume_type=kind)
+    vcenters['vc2'].restrict_policy(policy, (datastore,))
+    try:
+        _migrate(cinder, volume, 'vc1', 'vc2')
+    finally:
+        vcenters['vc2'].restrict_policy(policy, None)
+    target = cinder.managers['vc2'].driver
+    disk = _disk(_backing(target, volume.id))
+    assert volume.migration_status == 'success'
+    assert target._backend.inventory().datastores[
+        disk.backing.datastore.value].name == datastore
+    assert not disk.backing.thinProvisioned
     cinder.managers['vc2'].delete_volume(cinder.context, volume)
 
 
