@@ -103,6 +103,30 @@ def test_the_target_places_the_backing_by_the_types_storage_policy(cinder, vcent
     cinder.managers['vc2'].delete_volume(cinder.context, volume)
 
 
+@pytest.fixture(scope='module')
+def vc2_pools(cinder, vcenters):
+    """vc2 as a backend reporting a pool per datastore."""
+    cinder.add_backend('vc2p', vcenters['vc2'], {'vmware_pools': 'datastore'})
+    yield cinder.managers['vc2p'].driver
+    cinder.remove_backend('vc2p')
+
+
+@pytest.mark.parametrize('chosen', ['LocalDS_0', 'LocalDS_1'])
+def test_the_backing_lands_in_the_pool_the_scheduler_chose(cinder, vc2_pools, chosen):
+    stats = vc2_pools.get_volume_stats(refresh=True)
+    pool = next(p for p in stats['pools'] if p['pool_name'] == chosen)
+    host = {'host': 'cinder@vc2p#%s' % chosen,
+            'capabilities': dict(pool, volume_backend_name=stats['volume_backend_name'])}
+    volume = _attached_once(cinder, 'vc1')
+    cinder.managers['vc1'].migrate_volume(cinder.context, volume, host)
+    volume.refresh()
+    disk = _disk(_backing(vc2_pools, volume.id))
+    assert (volume.host, volume.migration_status) == ('cinder@vc2p#' + chosen, 'success')
+    assert vc2_pools._backend.inventory().datastores[
+        disk.backing.datastore.value].name == chosen
+    cinder.managers['vc2p'].delete_volume(cinder.context, volume)
+
+
 def test_retype_to_a_type_of_another_backend_moves_the_volume(cinder, vcenters):
     here = cinder.volume_type('across-vc1', {'volume_backend_name': 'vc1'})
     there = cinder.volume_type('across-vc2', {'volume_backend_name': 'vc2'})

@@ -63,10 +63,11 @@ class Side:
 
 
 def move(source: Side, target: Side, backing: Backing, request: BackingRequest,
-         project_id: str) -> Backing:
-    """A new backing for ``request`` on ``target`` holding the disk of ``backing`` (on
-    ``source``), filed in the project's volume folder; ``backing`` is then destroyed."""
-    landed = _copy(source, target, backing, request, project_id)
+         project_id: str, pool: str | None = None) -> Backing:
+    """A new backing for ``request`` on ``target`` (in its pool named ``pool`` if it fits)
+    holding the disk of ``backing`` (on ``source``), filed in the project's volume folder;
+    ``backing`` is then destroyed."""
+    landed = _copy(source, target, backing, request, project_id, pool)
     try:
         source.backend.backings.delete(backing.ref)
     except BaseException:
@@ -78,7 +79,7 @@ def move(source: Side, target: Side, backing: Backing, request: BackingRequest,
 
 
 def _copy(source: Side, target: Side, backing: Backing, request: BackingRequest,
-          project_id: str) -> Backing:
+          project_id: str, pool: str | None) -> Backing:
     lease = leases.Lease.export_vm(source.backend.client, backing.ref)
     try:
         _entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)
@@ -90,7 +91,7 @@ def _copy(source: Side, target: Side, backing: Backing, request: BackingRequest,
             upload = _upload(download.length, chunks, backing, source.name)
             landed = _importer(target).upload(
                 upload, request, target.backend.volume_folder_path(project_id),
-                '%s from vCenter %s' % (request.name, source.name))
+                '%s from vCenter %s' % (request.name, source.name), pool)
         try:
             lease.complete()
         except BaseException:

@@ -67,14 +67,20 @@ class Across:
             return True, {'provider_location': None}
         expected = host['capabilities']['location_info'][len(LOCATION_PREFIX):]
         with _target(section, expected) as target:
+            chosen = _chosen_pool(target, host)
             try:
                 landed = across.move(
                     across.Side(self._backend, self._images.peer()),
                     across.Side(target, vimages.Images(target).peer()), backing,
-                    self._backing_request(volume), volume.project_id)
+                    self._backing_request(volume), volume.project_id, chosen)
             except (across.MoveFailed, transfer.TransferFailed) as error:
                 raise exception.VolumeMigrationFailed(reason=str(error)) from error
-        return True, {'provider_location': landed.ref}
+            update = {'provider_location': landed.ref}
+            if chosen and (pool := target.pool_name(landed.datastore)) != chosen:
+                LOG.info('Volume %s landed in pool %s, not %s', volume.id, pool, chosen)
+                update['host'] = volume_utils.append_host(
+                    volume_utils.extract_host(host['host']), pool)
+        return True, update
 
     def _served_section(self, host) -> str | None:
         """The section of the backend of another vCenter ``host`` names if this process
@@ -101,6 +107,13 @@ class Across:
         LOG.warning('Volume migration to %s: %s, so this driver cannot move the disk between '
                     'vCenters. %s', host['host'], why, OS_BRICK_DEAD_END)
         return None
+
+
+def _chosen_pool(target: vbackend.Backend, host) -> str | None:
+    """The pool the scheduler chose, if the target reports one per datastore."""
+    if not target.config.pool_per_datastore:
+        return None
+    return volume_utils.extract_host(host['host'], 'pool')
 
 
 def _section(name: str) -> configuration.Configuration:

@@ -158,11 +158,12 @@ class Importer:
                     os.unlink(path)
 
     def upload(self, upload: Upload, request: BackingRequest, folder_path: tuple[str, ...],
-                what: str) -> Backing:
-        """A new backing for ``request`` in ``folder_path`` holding the disk of ``upload``
-        (``what``, for the log), its size checked; nothing is left of it if this fails."""
+               what: str, pool: str | None = None) -> Backing:
+        """A new backing for ``request`` in ``folder_path`` (in the pool named ``pool`` if it
+        fits) holding the disk of ``upload`` (``what``, for the log), its size checked;
+        nothing is left of it if this fails."""
         request = dataclasses.replace(request, size_bytes=upload.virtual_size)
-        where, lease = self._backend.start_import(request, folder_path)
+        where, lease = self._backend.start_import(request, folder_path, pool)
         entity = None
         try:
             entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)
