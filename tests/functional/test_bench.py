@@ -76,3 +76,16 @@ def test_inventory_bench_measures_the_watchs_first_read_and_refreshes():
              for line in out.splitlines()[1:]}
     assert calls == {'first read': 3, 'refresh, nothing changed': 1,
                      'refresh, one datastore changed': 1}
+
+
+def test_move_bench_reports_the_move_next_to_the_export_within_the_memory_goal():
+    out = subprocess.run([sys.executable, '-m', 'tools.bench.across', '--size', '8M'],
+                         check=True, capture_output=True, text=True, timeout=300,
+                         cwd=ROOT).stdout
+    rows = {line[:26].strip(): line[26:].split() for line in out.splitlines()
+            if line.startswith(('NFC export', 'move to'))}
+    assert set(rows) == {'NFC export (read out)', 'move to another vCenter'}
+    assert all(float(value) > 0 for row in rows.values() for value in row)
+    growth = float(next(line for line in out.splitlines()
+                        if line.startswith('peak RSS, move')).rsplit('+', 1)[1].split()[0])
+    assert 0 <= growth < 100

@@ -307,16 +307,17 @@ class Backend:
                                                 in_use_by)
             return found, datastore
 
-    def start_import(self, request: backings.BackingRequest, folder_path: tuple[str, ...]
-                     ) -> tuple[placement.Placement, leases.Lease]:
+    def start_import(self, request: backings.BackingRequest, folder_path: tuple[str, ...],
+                     pool: str | None = None) -> tuple[placement.Placement, leases.Lease]:
         """Place a backing for ``request`` in ``folder_path`` (below the datacenter's VM
-        folder) and start importing it: where it goes and the NFC import lease."""
+        folder), in the pool named ``pool`` if it fits, and start importing it: where it
+        goes and the NFC import lease."""
         policy = request.profile.storage_policy
         if policy:
             request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
 
         def start():
-            where = self.place(self._backing_placement(request, None))
+            where = self.place(self._backing_placement(request, None), pool)
             folder = self.folders.ensure(where.datacenter.vm_folder, folder_path)
             return where, self.backings.import_lease(request, where, folder)
         return self._afresh_if_gone(start)

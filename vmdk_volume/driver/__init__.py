@@ -16,9 +16,9 @@ This package is the only part of the driver that imports Cinder. It turns Cinder
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
 what happens on vCenter lives in the core (``vmdk_volume.core``: ``backend``, ``backings``,
 ``placement``, ``images``) and ``vmdk_volume.vsphere``. Set-up (``setup``), manage/unmanage
-(``managing``), images (``imaging``), the volume stats (``stats``) and the lookups turning a
-recorded moref into a checked object (``lookup``) are mixins of the one driver class defined
-here.
+(``managing``), images (``imaging``), the volume stats (``stats``), migration to another
+vCenter (``across``) and the lookups turning a recorded moref into a checked object
+(``lookup``) are mixins of the one driver class defined here.
 """
 
 import threading
@@ -38,6 +38,7 @@ from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import service as vimages
 from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup, stats
+from vmdk_volume.driver.across import Across
 from vmdk_volume.driver.stats import SCOPE_CAPABILITY
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import errors as verrors
@@ -72,7 +73,7 @@ def _in_use_by(volume) -> str | None:
 
 @interface.volumedriver
 class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.Imaging,
-                         stats.Stats, driver.VolumeDriver):
+                         stats.Stats, Across, driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
@@ -329,10 +330,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
 
     @errors.translated
     def migrate_volume(self, context, volume, host):
-        """Within one vCenter: move the backing where the target backend may keep it."""
+        """Within one vCenter: move the backing where the target backend may keep it; to
+        another vCenter's backend that this process serves: stream its disk there
+        (``across``)."""
         capabilities = host.get('capabilities') or {}
         if capabilities.get('location_info') != self._location_info():
-            return False, None
+            return self._migrate_across(volume, host)
         backing = self._backing(volume)
         if backing is not None:
             scope = retype.Scope.from_capability(capabilities.get(SCOPE_CAPABILITY) or {})

@@ -128,6 +128,7 @@ class Cinder:
                         vmware_volume_folder='Volumes', **options)
         for option, value in settings.items():
             cfg.CONF.set_override(option, value, group=name)
+        cfg.CONF.set_override('enabled_backends', [*cfg.CONF.enabled_backends, name])
         self.managers[name] = self._manager(name)
         return self.managers[name]
 
@@ -136,7 +137,10 @@ class Cinder:
         section left cinder.conf and the operator removed its service
         (``cinder-manage service remove``)."""
         from cinder import objects
+        from oslo_config import cfg
         manager = self.managers.pop(name)
+        cfg.CONF.set_override('enabled_backends',
+                              [b for b in cfg.CONF.enabled_backends if b != name])
         objects.Service.get_by_args(self.context, manager.host, 'cinder-volume').destroy()
 
     def clustered(self, backend: str, nodes: tuple[str, ...], cluster: str) -> list:

@@ -89,7 +89,7 @@ class Importer:
             profile = dataclasses.replace(request.profile, adapter_type=meta.adapter_type)
             request = dataclasses.replace(request, profile=profile)
         with self._vmdk_stream(image, request.size_bytes) as upload:
-            landed = self._upload(upload, request, folder_path, 'image %s' % meta.image_id)
+            landed = self.upload(upload, request, folder_path, 'image %s' % meta.image_id)
         if grow and request.size_bytes > landed.size_bytes:
             try:
                 self._backend.extend(landed.ref, request.size_bytes, backing=landed)
@@ -157,10 +157,13 @@ class Importer:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
 
-    def _upload(self, upload: Upload, request: BackingRequest, folder_path: tuple[str, ...],
-                what: str) -> Backing:
+    def upload(self, upload: Upload, request: BackingRequest, folder_path: tuple[str, ...],
+               what: str, pool: str | None = None) -> Backing:
+        """A new backing for ``request`` in ``folder_path`` (in the pool named ``pool`` if it
+        fits) holding the disk of ``upload`` (``what``, for the log), its size checked;
+        nothing is left of it if this fails."""
         request = dataclasses.replace(request, size_bytes=upload.virtual_size)
-        where, lease = self._backend.start_import(request, folder_path)
+        where, lease = self._backend.start_import(request, folder_path, pool)
         entity = None
         try:
             entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)

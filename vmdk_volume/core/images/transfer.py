@@ -19,8 +19,10 @@ progress to the lease (which keeps the lease alive). An upload sends exactly the
 length and reads and checks the response; a download checks the length the server announced.
 """
 
+import contextlib
 import dataclasses
 import http.client
+import socket
 import ssl
 import time
 import urllib.parse
@@ -181,6 +183,51 @@ def upload(peer: Peer, url: str, chunks: Iterable[bytes], size: int, meter: Mete
 
 def download(peer: Peer, url: str, meter: Meter) -> Iterator[bytes]:
     """The bytes at ``url``, chunk by chunk; the length the server announced is checked."""
+    with open_download(peer, url, meter) as reply:
+        yield from reply
+
+
+class Download:
+    """A GET under way: the length its server announced (None if it did not) and, iterated,
+    its bytes chunk by chunk, that length checked at the end."""
+
+    def __init__(self, conn: http.client.HTTPConnection, reply: http.client.HTTPResponse,
+                 url: str, meter: Meter):
+        self._conn, self._reply, self._url, self._meter = conn, reply, url, meter
+        announced = reply.getheader('Content-Length') or ''
+        self.length = int(announced) if announced.isdigit() else None
+
+    def __iter__(self) -> Iterator[bytes]:
+        meter = self._meter
+        try:
+            while chunk := self._reply.read(CHUNK):
+                meter.advance(len(chunk))
+                yield chunk
+        except (OSError, http.client.HTTPException) as error:
+            raise TransferFailed('%s: GET %s failed after %d bytes: %s'
+                                 % (meter.what, self._url, meter.done, error)) from error
+        finally:
+            self.close()
+        if self.length is not None and meter.done != self.length:
+            raise TransferFailed('%s: received %d of the %d bytes announced'
+                                 % (meter.what, meter.done, self.length))
+
+    def close(self) -> None:
+        """End the GET; a read under way in another thread returns at once."""
+        if self._conn.sock is not None:
+            with contextlib.suppress(OSError):
+                self._conn.sock.shutdown(socket.SHUT_RDWR)
+        self._conn.close()
+
+    def __enter__(self) -> 'Download':
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def open_download(peer: Peer, url: str, meter: Meter) -> Download:
+    """Start a GET of ``url``: its reply's headers are read, its body not yet."""
     conn, path = peer.connect(url)
     try:
         headers = {'Cookie': peer.cookie} if peer.cookie else {}
@@ -189,18 +236,13 @@ def download(peer: Peer, url: str, meter: Meter) -> Iterator[bytes]:
         if reply.status != 200:
             raise TransferFailed('%s: GET %s answered %d %s'
                                  % (meter.what, url, reply.status, reply.reason))
-        announced = reply.getheader('Content-Length')
-        while chunk := reply.read(CHUNK):
-            meter.advance(len(chunk))
-            yield chunk
-        if announced is not None and meter.done != int(announced):
-            raise TransferFailed('%s: received %d of the %s bytes announced'
-                                 % (meter.what, meter.done, announced))
+        return Download(conn, reply, url, meter)
     except (OSError, http.client.HTTPException) as error:
-        raise TransferFailed('%s: GET %s failed after %d bytes: %s'
-                             % (meter.what, url, meter.done, error)) from error
-    finally:
         conn.close()
+        raise TransferFailed('%s: GET %s failed: %s' % (meter.what, url, error)) from error
+    except BaseException:
+        conn.close()
+        raise
 
 
 def read_head(peer: Peer, url: str, size: int) -> tuple[bytes, int | None]:
