@@ -302,7 +302,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         profile = volume_type.parse(new_type.get('extra_specs') or {},
                                     self._config.default_adapter)
         self._backend.check_profile(profile)
-        if not volume_utils.hosts_are_equivalent(self.host, host['host']):
+        if not self._is_this_backend(host):
             return False
         backing = self._backing(volume)
         if backing is None:
@@ -319,6 +319,13 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             LOG.info('Volume %s cannot be retyped in place: %s', volume.id, reason)
             return False
         return True, {'provider_location': ref}
+
+    def _is_this_backend(self, host: dict) -> bool:
+        """Whether the scheduler's ``host`` is this backend: this service, or (active-active)
+        its cluster, whichever node of it the scheduler named, as Cinder's manager decides."""
+        if self.cluster_name and host.get('cluster_name'):
+            return volume_utils.hosts_are_equivalent(self.cluster_name, host['cluster_name'])
+        return volume_utils.hosts_are_equivalent(self.host, host['host'])
 
     @errors.translated
     def migrate_volume(self, context, volume, host):
