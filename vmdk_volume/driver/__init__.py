@@ -107,6 +107,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     # -- volumes ---------------------------------------------------------------------------
 
     @errors.translated
+    @errors.created
     def create_volume(self, volume):
         """Check the volume type; the backing waits for the first attach (lazy create). The
         volume records no backing then: a row Cinder copied from another volume (generic
@@ -151,6 +152,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                 ref, instance, new_size * GiB, identity))
 
     @errors.translated
+    @errors.created
     def create_cloned_volume(self, volume, src_vref):
         """Full (CloneVM to a datastore chosen for the new type; of an attached source,
         through its instance) or linked clone."""
@@ -252,6 +254,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             self._backings.remove_snapshot(source.snapshot)
 
     @errors.translated
+    @errors.created
     def create_volume_from_snapshot(self, volume, snapshot):
         """One clone task: from the template, or from the backing at the VM snapshot."""
         source = self._snapshot_source(snapshot)
