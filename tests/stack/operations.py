@@ -27,10 +27,10 @@ API_VERSION = '3.71'        # Cinder 29's newest microversion
 TIMEOUT_S = 120
 
 
-def client(api_url: str):
+def client(api_url: str, project_id: str = PROJECT_ID):
     """cinderclient as ``cinder --os-auth-type noauth --os-user-id admin --os-project-id ...
     --os-endpoint API_URL`` makes it."""
-    auth = noauth.CinderNoAuthPlugin('admin', PROJECT_ID, endpoint=api_url)
+    auth = noauth.CinderNoAuthPlugin('admin', project_id, endpoint=api_url)
     return cinder_client.Client(API_VERSION, session=session.Session(auth=auth))
 
 

@@ -23,11 +23,12 @@ from tests.cinder import racing
 from tests.cinder.nova_attach import instances
 from tests.stack import services
 from tests.stack.conftest import STEPS
-from tests.stack.operations import wait_gone, wait_status
+from tests.stack.operations import client, wait_gone, wait_status
 from vmdk_volume.cmd import cinderconf
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core.config import BackendConfig
 
+OTHER_PROJECT = '0a1b2c3d4e5f46a7b8c9d0e1f2a3b4c5'
 ATTACH_ROUNDS = 6
 KILL_AT_ROUND = 2       # kill -9 node1's cinder-volume before this round
 RESTART_AT_ROUND = 4    # and start it again before this one
@@ -88,7 +89,7 @@ def delete(cinder, *volumes) -> None:
         wait_gone(cinder.volumes, volume.id)
 
 
-def test_lifecycle(cinder, types, connector):
+def test_lifecycle(cinder, stack, types, connector):
     step = STEPS.step
     with step('create (thin, vc1)'):
         volume = create(cinder, 'stack-a', volume_type='thin')
@@ -115,6 +116,11 @@ def test_lifecycle(cinder, types, connector):
         wait_gone(cinder.volume_snapshots, snapshot.id)
     with step('migrate to the other backend of its vCenter'):
         migrate_within_vcenter(cinder, volume)
+    with step('transfer create, accept (another project)'):
+        transfer = cinder.transfers.create(volume.id, name='stack-transfer')
+        client(stack.api_url, OTHER_PROJECT).transfers.accept(transfer.id, transfer.auth_key)
+        accepted = wait_status(cinder.volumes, volume.id, 'available')
+        assert accepted.to_dict()['os-vol-tenant-attr:tenant_id'] == OTHER_PROJECT
     with step('get-pools'):
         pools = {pool.name: pool for pool in cinder.pools.list(detailed=True)}
         # a pool is named by its volume_backend_name (vc1b shares vc1's)
