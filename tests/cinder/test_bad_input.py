@@ -274,6 +274,28 @@ def test_bad_input_is_refused_and_leaves_nothing(cinder, tmp_path, row):
         assert volume.status == row.status
 
 
+RETRY = {'num_attempts': 1, 'backends': [], 'hosts': []}    # as the scheduler sends it
+
+
+@pytest.mark.parametrize('specs, rescheduled', [
+    ({'vmware:vmdk_type': 'fat'}, False),              # no vCenter of ours accepts it
+    ({'vmware:storage_profile': 'Platinum'}, True),    # another vCenter may have it
+], ids=['invalid value', 'policy not on this vCenter'])
+def test_an_invalid_extra_spec_is_not_rescheduled(cinder, specs, rescheduled):
+    """A create the scheduler may retry elsewhere: Cinder's flow fails the volume (error)
+    instead of sending it back to the scheduler (``creating`` again) unless another backend
+    could accept the type."""
+    vtype = cinder.volume_type('reschedule-%s' % list(specs)[0], specs)
+    volume = cinder.new_volume('vc1', volume_type=vtype)
+    spec = objects.RequestSpec(volume_id=volume.id, volume_type=objects.VolumeType.get_by_id(
+        cinder.context, vtype['id']), volume_properties=objects.VolumeProperties(size=1))
+    with pytest.raises(exception.InvalidVolumeType, match=list(specs)[0]):
+        cinder.managers['vc1'].create_volume(cinder.context, volume, request_spec=spec,
+                                             filter_properties={'retry': dict(RETRY)})
+    volume.refresh()
+    assert volume.status == ('creating' if rescheduled else 'error')
+
+
 CONFIG_ROWS = [
     ({'vmware_host_password': None}, 'vmware_host_password is not set'),
     ({'vmware_host_ip': ''}, 'vmware_host_ip is not set'),

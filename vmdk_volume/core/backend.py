@@ -242,13 +242,13 @@ class Backend:
         return host
 
     def check_profile(self, profile: volume_type.VolumeProfile) -> None:
-        """Raise InvalidExtraSpec if the profile's storage policy is not on this vCenter
+        """Raise PolicyNotHere if the profile's storage policy is not on this vCenter
         (policy names are cached: no call once a policy is known)."""
         if profile.storage_policy:
             try:
                 self.policies.profile_id(profile.storage_policy)
             except errors.NotFound as error:
-                raise volume_type.InvalidExtraSpec(
+                raise volume_type.PolicyNotHere(
                     volume_type.PREFIX + 'storage_profile', profile.storage_policy,
                     expected=error.message) from None
 

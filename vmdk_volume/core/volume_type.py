@@ -53,6 +53,10 @@ class InvalidExtraSpec(ValueError):
         super().__init__('volume type extra spec %s=%r is invalid; %s' % (spec, value, expected))
 
 
+class PolicyNotHere(InvalidExtraSpec):
+    """A storage-policy name this vCenter lacks (another backend's vCenter may have it)."""
+
+
 def parse(extra_specs: Mapping[str, str] | None,
           default_adapter: AdapterType = AdapterType.LSI_LOGIC) -> VolumeProfile:
     """The profile a volume type's extra specs describe; raises InvalidExtraSpec."""

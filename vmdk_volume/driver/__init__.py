@@ -108,6 +108,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     # -- volumes ---------------------------------------------------------------------------
 
     @errors.translated
+    @errors.created
     def create_volume(self, volume):
         """Check the volume type; the backing waits for the first attach (lazy create). The
         volume records no backing then: a row Cinder copied from another volume (generic
@@ -152,6 +153,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
                 ref, instance, new_size * GiB, identity))
 
     @errors.translated
+    @errors.created
     def create_cloned_volume(self, volume, src_vref):
         """Full (CloneVM to a datastore chosen for the new type; of an attached source,
         through its instance) or linked clone."""
@@ -255,6 +257,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             self._backings.remove_snapshot(source.snapshot)
 
     @errors.translated
+    @errors.created
     def create_volume_from_snapshot(self, volume, snapshot):
         """One clone task: from the template, or from the backing at the VM snapshot."""
         source = self._snapshot_source(snapshot)
@@ -308,7 +311,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         profile = volume_type.parse(new_type.get('extra_specs') or {},
                                     self._config.default_adapter)
         self._backend.check_profile(profile)
-        if not volume_utils.hosts_are_equivalent(self.host, host['host']):
+        if not self._is_this_backend(host):
             return False
         backing = self._backing(volume)
         if backing is None:
@@ -327,6 +330,13 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             LOG.info('Volume %s cannot be retyped in place: %s', volume.id, reason)
             return False
         return True, {'provider_location': ref}
+
+    def _is_this_backend(self, host: dict) -> bool:
+        """Whether the scheduler's ``host`` is this backend: this service, or (active-active)
+        its cluster, whichever node of it the scheduler named, as Cinder's manager decides."""
+        if self.cluster_name and host.get('cluster_name'):
+            return volume_utils.hosts_are_equivalent(self.cluster_name, host['cluster_name'])
+        return volume_utils.hosts_are_equivalent(self.host, host['host'])
 
     @errors.translated
     def migrate_volume(self, context, volume, host):

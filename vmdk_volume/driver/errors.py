@@ -23,6 +23,14 @@ from vmdk_volume.core.images import formats, qemu, transfer
 from vmdk_volume.vsphere import errors
 
 
+class UnusableVolumeType(exception.InvalidVolumeType, exception.VolumeTypeNotFound):
+    """An extra spec whose value no backend of this driver accepts. Cinder's create flow
+    fails the volume at once for a VolumeTypeNotFound (one of its ``no_reschedule_types``)
+    instead of rescheduling it to nodes that would refuse it alike; the message and HTTP code
+    are InvalidVolumeType's. Raised only where Cinder's create flow calls (RPC casts): an
+    RPC call would return a class outside cinder.exception as a RemoteError."""
+
+
 def translated(method):
     """Raise the core's failures out of ``method`` as Cinder exceptions."""
     @functools.wraps(method)
@@ -40,6 +48,21 @@ def translated(method):
                 data='no place for the volume: %s' % error) from error
         except errors.VSphereError as error:
             raise exception.VolumeBackendAPIException(data=str(error)) from error
+    return wrapper
+
+
+def created(method):
+    """For the methods Cinder's create flow calls (under ``translated``): an invalid extra
+    spec raises UnusableVolumeType, not rescheduled; a storage policy this vCenter lacks is
+    left to ``translated`` (InvalidVolumeType: rescheduled, another vCenter may have it)."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except volume_type.PolicyNotHere:
+            raise
+        except volume_type.InvalidExtraSpec as error:
+            raise UnusableVolumeType(reason=str(error)) from error
     return wrapper
 
 

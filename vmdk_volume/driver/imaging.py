@@ -30,6 +30,7 @@ class Imaging:
     """The driver's image methods (a mixin of ``VMwareVcVmdkDriver``)."""
 
     @errors.translated
+    @errors.created
     def copy_image_to_volume(self, context, volume, image_service, image_id,
                              disable_sparse=False):
         """Import the image (any subformat of VMDK, qcow2 or raw, bare or in an OVA) into
@@ -44,6 +45,7 @@ class Imaging:
                                       volume.project_id, existing=self._backing_ref(volume))
 
     @errors.translated
+    @errors.created
     def clone_image(self, context, volume, image_location, image_meta, image_service):
         """A volume from an image cached on the datastore (one clone task), or from an
         image file on this vCenter's datastores (a disk copy): no transfer either way."""
