@@ -100,18 +100,22 @@ class Wired:
     the provisioner's are reached as attributes; ``config`` sets the Backend's."""
 
     def __init__(self, backend: vbackend.Backend):
-        locks = vlocks.LocalLocks()
-        services = wiring.wire(backend, locks)
-        vars(self).update(_backend=backend, _services=services, locks=locks,
-                          backings=services.backings, manage=services.manager,
-                          mover=services.mover, policies=services.policies)
+        self._backend, self.locks = backend, vlocks.LocalLocks()
+        self._services = services = wiring.wire(backend, self.locks)
+        self.backings, self.manage = services.backings, services.manager
+        self.mover, self.policies = services.mover, services.policies
 
     def __getattr__(self, name: str):
         provisioner = self._services.provisioner
         return getattr(provisioner if hasattr(provisioner, name) else self._backend, name)
 
-    def __setattr__(self, name: str, value) -> None:
-        setattr(self._backend, name, value)     # monkeypatch.setattr(backend, 'config', ...)
+    @property
+    def config(self) -> BackendConfig:
+        return self._backend.config
+
+    @config.setter
+    def config(self, value: BackendConfig) -> None:
+        self._backend.config = value
 
     def describe(self, ref: str, identity=None) -> Backing:
         return self.backings.describe(ref, identity)
