@@ -84,7 +84,7 @@ def _one_entry_cache(backend, monkeypatch):
 
 
 def _volume(image_ops, glance, image_id, project) -> None:
-    image_ops._backend.backings.delete(
+    image_ops._backings.delete(
         image_ops.import_image(image_data(glance, image_id), request_for(), project))
 
 
