@@ -278,13 +278,14 @@ class Walk:
                                                    _folder_path(self.client, props['parent']))
 
     def show_deleted(self, counts: tuple[int, int]) -> str:
-        left = [v.id for v in self.volumes if self.driver._backend.backings.find(v.id)]
+        left = [v.id for v in self.volumes if self.driver._backings.find(v.id)]
         if left:
             raise StepFailed('backings of %s are still on vCenter' % ', '.join(left))
         return '%d volumes, %d snapshot(s); no backing left' % counts
 
     def show_size(self, volume) -> str:
-        disk = self.driver._backend.describe(self.driver._backend.backings.find(volume.id))
+        backings = self.driver._backings
+        disk = backings.describe(backings.find(volume.id))
         return 'volume %s: disk %d GiB (%s)' % (volume.id[:8], disk.size_bytes // GiB,
                                                 disk.vmdk_path)
 
