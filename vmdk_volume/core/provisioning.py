@@ -36,6 +36,7 @@ from vmdk_volume.vsphere.policies import Policies
 
 LOG = logging.getLogger(__name__)
 SNAPSHOT_FOLDER = 'Snapshots'   # template snapshots live below the project's volume folder
+T = typing.TypeVar('T')
 
 
 class InUse(Exception):
@@ -229,7 +230,7 @@ class Provisioner:
         return self._placer.placement_request(request.size_bytes, host,
                                               policy_datastores=compatible)
 
-    def _afresh_if_gone(self, make: Callable[[], typing.Any]):
+    def _afresh_if_gone(self, make: Callable[[], T]) -> T:
         """``make()``; once more with folders and inventory looked up afresh if it met a
         NotFound: a cached folder, pool or host was removed behind our back."""
         try:
