@@ -14,11 +14,11 @@
 
 This package is the only part of the driver that imports Cinder. It turns Cinder objects into
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
-what happens on vCenter lives in the core (``vmdk_volume.core``: ``backend``, ``backings``,
-``placement``, ``images``) and ``vmdk_volume.vsphere``. Set-up (``setup``), clones and
-snapshots (``copies``), manage/unmanage (``managing``), images (``imaging``), the volume stats
-(``stats``) and the lookups turning a recorded moref into a checked object (``lookup``) are
-mixins of the one driver class defined here.
+what happens on vCenter lives in the core (``vmdk_volume.core``: ``backend``, ``wiring``,
+``provisioning``, ``backings``, ``placement``, ``images``) and ``vmdk_volume.vsphere``.
+Set-up (``setup``), clones and snapshots (``copies``), manage/unmanage (``managing``), images
+(``imaging``), the volume stats (``stats``) and the lookups turning a recorded moref into a
+checked object (``lookup``) are mixins of the one driver class defined here.
 """
 
 import threading
