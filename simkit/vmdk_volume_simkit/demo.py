@@ -249,25 +249,25 @@ class Walk:
     # -- what each step shows --------------------------------------------------------------
 
     def show_lazy(self, volume) -> str:
-        found = self.driver._backend.backings.find(volume.id)
+        found = self.driver._backings.find(volume.id)
         return 'volume %s, %d GiB: %s' % (volume.id[:8], volume.size, 'nothing on vCenter yet'
                                           if found is None else 'backing %s' % found)
 
     def show_backing(self, volume) -> str:
-        backend = self.driver._backend
-        ref = backend.backings.find(volume.id)
+        backings = self.driver._backings
+        ref = backings.find(volume.id)
         props = VirtualMachine(self.client, ref).read(['name', 'parent', 'runtime.host'])
         host = properties.fetch_one(self.client, props['runtime.host'], ['name'])['name']
-        backing = backend.describe(ref)
+        backing = backings.describe(ref)
         return '%s in %s on %s, host %s' % (props['name'], _folder_path(
             self.client, props['parent']), backing.datastore_name, host)
 
     def show_volume(self, volume) -> str:
-        ref = self.driver._backend.backings.find(volume.id)
+        ref = self.driver._backings.find(volume.id)
         if ref is None:
             return 'volume %s: no backing (its source had none)' % volume.id[:8]
         return 'volume %s: backing on %s' % (
-            volume.id[:8], self.driver._backend.describe(ref).datastore_name)
+            volume.id[:8], self.driver._backings.describe(ref).datastore_name)
 
     def show_snapshot(self, snapshot) -> str:
         kind, _, ref = (snapshot.provider_location or '').partition(':')
@@ -278,13 +278,14 @@ class Walk:
                                                    _folder_path(self.client, props['parent']))
 
     def show_deleted(self, counts: tuple[int, int]) -> str:
-        left = [v.id for v in self.volumes if self.driver._backend.backings.find(v.id)]
+        left = [v.id for v in self.volumes if self.driver._backings.find(v.id)]
         if left:
             raise StepFailed('backings of %s are still on vCenter' % ', '.join(left))
         return '%d volumes, %d snapshot(s); no backing left' % counts
 
     def show_size(self, volume) -> str:
-        disk = self.driver._backend.describe(self.driver._backend.backings.find(volume.id))
+        backings = self.driver._backings
+        disk = backings.describe(backings.find(volume.id))
         return 'volume %s: disk %d GiB (%s)' % (volume.id[:8], disk.size_bytes // GiB,
                                                 disk.vmdk_path)
 

@@ -134,7 +134,7 @@ def test_a_new_project_folder_is_made_once_by_both_nodes(cinder, cluster, vcente
 
     assert run.failures == []
     # 'Project (<id>)' and 'Volumes' below the existing 'OpenStack', in one datacenter
-    datacenters = {nodes[0].driver._backend.describe(info['data']['volume']).datacenter
+    datacenters = {nodes[0].driver._backings.describe(info['data']['volume']).datacenter
                    for info in run.results}
     assert vcenters[BACKEND].stats().calls['CreateFolder'] == 2 * len(datacenters)
     _delete(cinder, nodes[1], volumes)

@@ -86,7 +86,7 @@ def new_volume(cinder, backend='vc1', **source):
 
 
 def backing_data(cinder, client, volume) -> bytes:
-    backing = cinder.managers['vc1'].driver._backend.backings.find(volume.id)
+    backing = cinder.managers['vc1'].driver._backings.find(volume.id)
     return disk_file(client, disks(client, backing)[0]).read_bytes()
 
 
@@ -236,7 +236,7 @@ def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_d
     assert clone.status == 'available'
     assert calls['CloneVM_Task'] == 1 and calls['RetrievePropertiesEx'] == 1, calls
     assert backing_data(cinder, client, clone) == before
-    backing = manager.driver._backend.backings.find(clone.id)
+    backing = manager.driver._backings.find(clone.id)
     [disk] = disks(client, backing)
     assert disk.backing.uuid == clone.id
     assert marks(client, backing)['cinder.volume.id'] == clone.id

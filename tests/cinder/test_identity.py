@@ -206,7 +206,7 @@ def test_delete_of_a_volume_whose_moref_is_another_backing_destroys_nothing(rest
 def test_operations_on_a_volume_whose_backing_moved_act_on_it(restored, cinder):
     driver, moved = restored.new.template, restored.moved
     before = _vms(driver)
-    own = driver._backend.backings.find(moved.id)
+    own = driver._backings.find(moved.id)
     assert own != moved.provider_location
     driver.extend_volume(moved, 2)
     assert _vms(driver)[own][1] == (2 * GiB // 1024,)
@@ -225,7 +225,7 @@ def test_attach_of_a_volume_whose_backing_is_gone_makes_it_a_new_one(restored, c
     connector = dict(NOVA_CONNECTOR, instance=_instance(driver)[0])
     ref = driver.initialize_connection(gone, connector)['data']['volume']
     assert ref != gone.provider_location and ref not in before
-    assert driver._backend.backings.find(gone.id) == ref
+    assert driver._backings.find(gone.id) == ref
     _untouched(before, _vms(driver), gone.id)
     driver.delete_volume(gone)
     _untouched(before, _vms(driver))
@@ -254,4 +254,4 @@ def test_delete_of_a_row_with_another_vcenters_moref_leaves_that_vm(cinder):
     before = _vms(driver)
     cinder.managers['vc1'].delete_volume(cinder.context, row)
     assert before[victim.provider_location] == _vms(driver)[victim.provider_location]
-    assert driver._backend.backings.find(victim.id) == victim.provider_location
+    assert driver._backings.find(victim.id) == victim.provider_location

@@ -46,7 +46,7 @@ def test_volume_from_qcow2_image_and_back(cinder, tmp_path):
                           request_spec=objects.RequestSpec(image_id=image_id))
     volume.refresh()
     assert volume.status == 'available'
-    assert manager.driver._backend.backings.find(volume.id) is not None
+    assert manager.driver._backings.find(volume.id) is not None
 
     upload = glance.create_empty()
     manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
@@ -152,7 +152,7 @@ def test_reimage_with_a_hostile_image_is_refused(case, cinder, imaged_volume, li
     from cinder import exception
     volume, raw = imaged_volume
     manager = cinder.managers['vc1']
-    backing = manager.driver._backend.backings.find(volume.id)
+    backing = manager.driver._backings.find(volume.id)
     data, props, message = hostile.refused_everywhere(case, raw, cinder.conf_file,
                                                       listener.port, tmp_path)
     image = tmp_path / 'hostile.vmdk'
@@ -165,7 +165,7 @@ def test_reimage_with_a_hostile_image_is_refused(case, cinder, imaged_volume, li
         manager.reimage(cinder.context, volume, cinder.images.show(None, image_id))
     volume.refresh()
     assert volume.status == 'error'
-    assert manager.driver._backend.backings.find(volume.id) == backing
+    assert manager.driver._backings.find(volume.id) == backing
     assert listener.connections == 0 and not log.exists() and _spools() == spools
     volume.update({'status': 'available'})
     volume.save()
@@ -211,7 +211,7 @@ def test_create_from_a_corrupt_image_fails_and_leaves_no_backing(case, cinder, l
             allow_reschedule=False)
     volume.refresh()
     assert volume.status == 'error'
-    assert cinder.managers['vc1'].driver._backend.backings.find(volume.id) is None
+    assert cinder.managers['vc1'].driver._backings.find(volume.id) is None
 
 
 def test_clone_image_refuses_a_hostile_file_on_a_vcenter_datastore(cinder, vcenters,
@@ -244,7 +244,7 @@ def test_clone_image_refuses_a_hostile_file_on_a_vcenter_datastore(cinder, vcent
     volume.refresh()
     assert volume.status == 'error'
     assert 'CopyVirtualDisk_Task' not in vc1.stats().calls
-    assert backend.backings.find(volume.id) is None
+    assert cinder.managers['vc1'].driver._backings.find(volume.id) is None
 
 
 def test_image_conversion_disable_refuses_images_that_are_not_vmdk(cinder, tmp_path):
@@ -264,7 +264,7 @@ def test_image_conversion_disable_refuses_images_that_are_not_vmdk(cinder, tmp_p
         cfg.CONF.clear_override('image_conversion_disable')
     volume.refresh()
     assert volume.status == 'error'
-    assert cinder.managers['vc1'].driver._backend.backings.find(volume.id) is None
+    assert cinder.managers['vc1'].driver._backings.find(volume.id) is None
 
 
 def test_without_a_network_namespace_qemu_img_images_are_refused(cinder, tmp_path,
@@ -291,10 +291,10 @@ def test_without_a_network_namespace_qemu_img_images_are_refused(cinder, tmp_pat
                        match='private network namespace.*unprivileged user namespaces'):
         manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images,
                                             cinder.images.add(qcow2, 'qcow2'))
-    assert manager.driver._backend.backings.find(volume.id) is None
+    assert manager.driver._backings.find(volume.id) is None
     image_id = cinder.images.add(stream, 'vmdk', vmware_disktype='streamOptimized')
     manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images, image_id)
-    assert manager.driver._backend.backings.find(volume.id) is not None
+    assert manager.driver._backings.find(volume.id) is not None
     manager.delete_volume(cinder.context, volume)
 
 

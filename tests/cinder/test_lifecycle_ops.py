@@ -179,7 +179,7 @@ def test_extend_of_an_attached_volume_grows_the_disk_through_its_instance(cinder
     instance, _ = _instance(driver)
     connector = dict(NOVA_CONNECTOR, instance=instance)
     ref = manager.initialize_connection(cinder.context, volume, connector)['data']['volume']
-    path = driver._backend.describe(ref).vmdk_path
+    path = driver._backings.describe(ref).vmdk_path
     _nova_attaches(client, instance, path, attach=True)
     objects.VolumeAttachment(cinder.context, volume_id=volume.id, attach_status='attached',
                              connector=connector, attach_mode='rw').create()

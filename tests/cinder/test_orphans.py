@@ -43,20 +43,20 @@ def vc1(cinder):
     return manager, dict(NOVA_CONNECTOR, instance=instance)
 
 
-def _leftover(backend, project_id: str) -> tuple[str, str]:
+def _leftover(driver, project_id: str) -> tuple[str, str]:
     """A backing no Cinder volume owns: its volume id and moref value."""
     gone = str(uuid.uuid4())
-    return gone, backend.create_backing(BackingRequest(
+    return gone, driver._provisioner.create(BackingRequest(
         volume_id=gone, name='volume-%s' % gone, size_bytes=1024 ** 3,
-        profile=volume_type.parse({})), project_id)
+        profile=volume_type.parse({})), project_id).ref
 
 
 def test_orphans_reads_cinder_volumes_from_the_database(cinder, vc1):
     manager, connector = vc1
-    backend = manager.driver._backend
+    backings = manager.driver._backings
     volume = cinder.create_volume(BACKEND)
     manager.initialize_connection(cinder.context, volume, connector)
-    gone, leftover = _leftover(backend, volume.project_id)
+    gone, leftover = _leftover(manager.driver, volume.project_id)
     try:
         done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cmd.main', 'orphans',
                                '--config-file', str(cinder.conf_file), '--backend', BACKEND,
@@ -66,7 +66,7 @@ def test_orphans_reads_cinder_volumes_from_the_database(cinder, vc1):
         assert 'volume-%s (%s) id %s\n' % (gone, leftover, gone) in done.stdout
         assert volume.id not in done.stdout       # owned: in Cinder's database
     finally:
-        backend.backings.delete(leftover)
+        backings.delete(leftover)
         manager.delete_volume(cinder.context, volume)
 
 
@@ -75,7 +75,6 @@ def test_a_volume_made_after_cinder_was_first_read_keeps_its_backing(cinder, vc1
     """A worker makes a volume (and its backing) just after the command reads Cinder's
     records: it is Cinder's, whatever the grace period."""
     manager, connector = vc1
-    backend = manager.driver._backend
     made = []
 
     def read_then_make(files):
@@ -85,14 +84,14 @@ def test_a_volume_made_after_cinder_was_first_read_keeps_its_backing(cinder, vc1
             manager.initialize_connection(cinder.context, made[0], connector)
         return ids
     monkeypatch.setattr(cinderdb, 'owned_ids', read_then_make)
-    gone, leftover = _leftover(backend, cinder.context.project_id)
+    gone, leftover = _leftover(manager.driver, cinder.context.project_id)
 
     assert cli.main(['orphans', '--config-file', str(cinder.conf_file), '--backend', BACKEND,
                      '--delete', '--grace-minutes', '0']) == 0
     out = capsys.readouterr().out
     try:
         assert 'volume-%s (%s) id %s: deleted\n' % (gone, leftover, gone) in out
-        assert backend.backings.find(made[0].id) is not None, out
+        assert manager.driver._backings.find(made[0].id) is not None, out
     finally:
         manager.delete_volume(cinder.context, made[0])
 
@@ -142,8 +141,8 @@ class Workers:
 
 def test_find_and_delete_rounds_beside_busy_workers_delete_no_live_object(cinder, vc1):
     manager, connector = vc1
-    backend = manager.driver._backend
-    planted = dict(_leftover(backend, cinder.context.project_id) for _ in range(2))
+    backings = manager.driver._backings
+    planted = dict(_leftover(manager.driver, cinder.context.project_id) for _ in range(2))
     section = cinderconf.load([str(cinder.conf_file)]).ours(BACKEND)[0]
     client = vbackend.Backend.connect(BackendConfig.from_options(section)).client
     deleted, started = [], time.monotonic()
@@ -166,9 +165,9 @@ def test_find_and_delete_rounds_beside_busy_workers_delete_no_live_object(cinder
         assert [o for o in deleted if o.owner_id in live] == []
         assert set(planted) <= {o.owner_id for o in deleted}
         for volume, snapshots in workers.kept:
-            ref = backend.backings.find(volume.id)
-            assert ref is not None and backend.describe(ref).name == 'volume-%s' % volume.id
+            ref = backings.find(volume.id)
+            assert ref is not None and backings.describe(ref).name == 'volume-%s' % volume.id
             for snapshot in snapshots:
-                assert backend.backings.find(snapshot.id) is not None
+                assert backings.find(snapshot.id) is not None
     finally:
         workers.clean_up()

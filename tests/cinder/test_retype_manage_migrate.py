@@ -154,7 +154,7 @@ def test_managing_a_running_vm_is_refused(cinder):
 def test_manage_a_vm_snapshot_of_a_backing(cinder):
     manager, driver = cinder.managers['vc2'], cinder.managers['vc2'].driver
     volume = _attached_once(cinder, 'vc2')
-    snap = driver._backend.backings.snapshot(volume.provider_location, 'made-outside')
+    snap = driver._backings.snapshot(volume.provider_location, 'made-outside')
     listed = manager.get_manageable_snapshots(cinder.context, None, 1000, 0, ['reference'],
                                               ['asc'], want_objects=True)
     entry = next(e for e in listed if e['reference'] == {'source-id': snap})

@@ -177,7 +177,7 @@ def test_a_project_id_with_path_characters_is_escaped_in_the_inventory(cinder):
     volume.refresh()
     try:
         backing = _backing(manager.driver, volume.id)
-        described = manager.driver._backend.backings.describe(volume.provider_location)
+        described = manager.driver._backings.describe(volume.provider_location)
         assert _folder_path(manager.driver._backend.client, backing['parent']) == (
             'OpenStack/Project (p%2f1%25[x])/Volumes')
         assert described.vmdk_path.endswith('] %s/%s.vmdk' % (volume.name, volume.name))

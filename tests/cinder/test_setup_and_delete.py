@@ -53,10 +53,10 @@ def _backed_volume(cinder):
 def test_backing_already_gone_is_not_an_error(cinder):
     manager = cinder.managers['vc1']
     volume = _backed_volume(cinder)
-    manager.driver._backend.backings.delete(volume.provider_location)   # out of band
+    manager.driver._backings.delete(volume.provider_location)   # out of band
 
     manager.delete_volume(cinder.context, volume)
-    assert manager.driver._backend.backings.find(volume.id) is None
+    assert manager.driver._backings.find(volume.id) is None
 
 
 def test_delete_of_a_backed_volume_is_an_identity_read_its_task_and_one_wait(cinder,

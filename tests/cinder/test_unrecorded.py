@@ -46,15 +46,15 @@ def test_deleting_a_snapshot_that_recorded_nothing_removes_its_template(cinder):
 
 def test_a_vm_of_the_snapshot_id_without_its_mark_is_left_alone(cinder):
     manager = cinder.managers['vc1']
-    backend = manager.driver._backend
+    backings = manager.driver._backings
     snapshot = _unrecorded_snapshot(cinder, 'vc1', _attached_once(cinder, 'vc1'))
-    backend.backings.delete(backend.backings.find(snapshot.id))
-    other = backend.create_backing(BackingRequest(
+    backings.delete(backings.find(snapshot.id))
+    other = manager.driver._provisioner.create(BackingRequest(
         volume_id=snapshot.id, name='not-a-snapshot', size_bytes=GiB,
         profile=volume_type.parse({}), extra_config={'cinder.volume.id': 'someone-else'}),
-        PROJECT_ID)
+        PROJECT_ID).ref
 
     manager.delete_snapshot(cinder.context, snapshot)
 
-    assert backend.backings.find(snapshot.id) == other
-    backend.backings.delete(other)
+    assert backings.find(snapshot.id) == other
+    backings.delete(other)

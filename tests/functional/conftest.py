@@ -21,7 +21,11 @@ from vmdk_volume_simkit import Simulator
 
 from tests.conftest import endpoint_for
 from vmdk_volume.core import backend as vbackend
+from vmdk_volume.core import locks as vlocks
+from vmdk_volume.core import wiring
+from vmdk_volume.core.backings import Backing, BackingRequest
 from vmdk_volume.core.config import BackendConfig
+from vmdk_volume.core.images.service import Images
 from vmdk_volume.driver import options
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import inventory_watch, properties, specs
@@ -93,9 +97,55 @@ def write_conf(path: pathlib.Path, vc: Simulator, **changes) -> pathlib.Path:
     return conf
 
 
+class Wired:
+    """A connected ``Backend`` and what ``wiring.wire`` gives it, under the names these tests
+    used when the Backend built its collaborators itself: the one place where the tests follow
+    the product's wiring. The Backend's own methods (inventory, placement, pools, client) and
+    the provisioner's are reached as attributes; ``config`` sets the Backend's."""
+
+    def __init__(self, backend: vbackend.Backend):
+        self._backend, self.locks = backend, vlocks.LocalLocks()
+        self._services = services = wiring.wire(backend, self.locks)
+        self.backings, self.manage = services.backings, services.manager
+        self.mover, self.policies = services.mover, services.policies
+
+    def __getattr__(self, name: str):
+        provisioner = self._services.provisioner
+        return getattr(provisioner if hasattr(provisioner, name) else self._backend, name)
+
+    @property
+    def config(self) -> BackendConfig:
+        return self._backend.config
+
+    @config.setter
+    def config(self, value: BackendConfig) -> None:
+        self._backend.config = value
+
+    def describe(self, ref: str, identity=None) -> Backing:
+        return self.backings.describe(ref, identity)
+
+    def create_backing(self, request: BackingRequest, project_id: str,
+                       instance: str | None = None) -> str:
+        return self._services.provisioner.create(request, project_id, instance).ref
+
+    def clone_backing(self, source: Backing, request: BackingRequest, project_id: str,
+                      **kwargs) -> str:
+        return self._services.provisioner.clone(source, request, project_id, **kwargs).ref
+
+    def images(self) -> Images:
+        """A new image service over this backend and its locks, as another process (or this
+        one after a restart) wires one."""
+        return wiring.wire(self._backend, self.locks).images
+
+
+def connect(config: BackendConfig) -> Wired:
+    """``Backend.connect`` and its wiring (see ``Wired``)."""
+    return Wired(vbackend.Backend.connect(config))
+
+
 @pytest.fixture(scope='session')
 def backend(simulator):
-    """A Backend on the session simulator."""
-    connected = vbackend.Backend.connect(backend_config(simulator))
+    """A wired Backend on the session simulator."""
+    connected = connect(backend_config(simulator))
     yield connected
     connected.close()

@@ -17,8 +17,7 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config, marks, plant_image_marks
-from vmdk_volume.core import backend as vbackend
+from tests.functional.conftest import backend_config, connect, marks, plant_image_marks
 from vmdk_volume.core import backings, placement, volume_type
 from vmdk_volume.core.config import ConfigError
 from vmdk_volume.vsphere import properties
@@ -57,7 +56,7 @@ def test_folder_deleted_out_of_band_is_recreated(backend):
 
 
 def test_no_fitting_datastore_is_explained(simulator):
-    backend = vbackend.Backend.connect(backend_config(simulator,
+    backend = connect(backend_config(simulator,
                                                       vmware_datastore_regex='^ssd-'))
     try:
         with pytest.raises(placement.NoPlacement, match=re.escape(
@@ -69,7 +68,7 @@ def test_no_fitting_datastore_is_explained(simulator):
 
 def test_unknown_cluster_is_refused_at_connect(simulator):
     with pytest.raises(ConfigError, match='gold .*it has: DC0_C0'):
-        vbackend.Backend.connect(backend_config(simulator, vmware_cluster_name=['gold']))
+        connect(backend_config(simulator, vmware_cluster_name=['gold']))
 
 
 def test_capacity_counts_the_datastores_placement_may_use(backend, sim_inventory):
@@ -79,7 +78,7 @@ def test_capacity_counts_the_datastores_placement_may_use(backend, sim_inventory
 
 
 def test_backing_on_a_datastore_the_instance_host_cannot_use_is_moved(simulator):
-    backend = vbackend.Backend.connect(backend_config(simulator))
+    backend = connect(backend_config(simulator))
     try:
         request = _request()
         ref = backend.create_backing(request, uuid.uuid4().hex)

@@ -28,7 +28,6 @@ from tests.functional.test_images import (
     vms_named,
 )
 from vmdk_volume.cmd import orphans
-from vmdk_volume.core.images import service as images
 from vmdk_volume.vsphere import properties, specs
 
 # The image tests' fixtures: an image of known bytes, a Glance, vmware_tmp_dir, Images.
@@ -46,7 +45,7 @@ def _image(glance, raw_file) -> str:
 def _interrupted_fill(backend, glance, image_id) -> str:
     """What a cinder-volume killed during the image's cache fill leaves: the import's VM,
     its lease open and nothing uploaded (a process of its own: its own cache index)."""
-    cache = images.Images(backend).cache
+    cache = backend.images().cache
     meta = image_data(glance, image_id).meta
     wanted = cache.template_request(image_id, meta.checksum, request_for())
     _, lease = backend.start_import(dataclasses.replace(wanted, size_bytes=4 * 1024 ** 2),
@@ -85,7 +84,7 @@ def _one_entry_cache(backend, monkeypatch):
 
 
 def _volume(image_ops, glance, image_id, project) -> None:
-    image_ops._backend.backings.delete(
+    image_ops._backings.delete(
         image_ops.import_image(image_data(glance, image_id), request_for(), project))
 
 

@@ -29,7 +29,7 @@ from tests.functional.test_images import (
     request_for,
     vms_named,
 )
-from vmdk_volume.core.images import service as images
+from vmdk_volume.core import provisioning
 
 raw_file, glance, tmp_dir, image_ops = (shared.raw_file, shared.glance, shared.tmp_dir,
                                         shared.image_ops)
@@ -60,7 +60,7 @@ def test_images_rotating_through_a_small_cache_all_make_volumes(
     template (the fallback import is for templates destroyed behind the cache's back)."""
     caplog.set_level(logging.INFO, 'vmdk_volume.core.images')
     _small_cache(backend, monkeypatch, max_count)
-    nodes = [images.Images(backend) for _ in range(processes)]
+    nodes = [backend.images() for _ in range(processes)]
     image_ids = [glance.add(raw_file, 'raw') for _ in range(IMAGES)]
     project = uuid.uuid4().hex
     work = list(itertools.islice(itertools.cycle(image_ids), IMAGES * ROUNDS * 2))
@@ -93,13 +93,13 @@ def test_a_template_destroyed_just_before_its_clone_is_imported_again(
     backend.backings.delete(image_ops.import_image(image_data(glance, image_id),
                                                    request_for(), project))
     [old] = [vm.value for vm in vms_named(backend, 'image-%s' % image_id)]
-    clone_backing = backend.clone_backing
+    clone = provisioning.Provisioner.clone
 
-    def destroyed_first(source, *args, **kwargs):
+    def destroyed_first(provisioner, source, *args, **kwargs):
         if source.ref == old:
             backend.backings.delete(old)
-        return clone_backing(source, *args, **kwargs)
-    monkeypatch.setattr(backend, 'clone_backing', destroyed_first)
+        return clone(provisioner, source, *args, **kwargs)
+    monkeypatch.setattr(provisioning.Provisioner, 'clone', destroyed_first)
     ref = image_ops.import_image(image_data(glance, image_id), request_for(), project)
     try:
         exported = export_to_raw(image_ops, ref, shared.GiB, glance, tmp_path)

@@ -20,8 +20,7 @@ import uuid
 from vmdk_volume_simkit import ModelSize
 from vmdk_volume_simkit.faults import Fault, FaultKind, FaultProxy
 
-from tests.functional.conftest import backend_config
-from vmdk_volume.core import backend as vbackend
+from tests.functional.conftest import backend_config, connect
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest
 
@@ -38,8 +37,8 @@ def test_a_held_call_runs_only_once_released(tmp_path):
     request = BackingRequest(volume_id=volume_id, name='volume-%s' % volume_id,
                              size_bytes=1024 ** 3, profile=volume_type.parse({}))
     with FaultProxy(tmp_path, ModelSize(hosts=1, datastores=1, vms=1)) as proxy:
-        backend = vbackend.Backend.connect(backend_config(proxy))
-        watcher = vbackend.Backend.connect(backend_config(proxy))
+        backend = connect(backend_config(proxy))
+        watcher = connect(backend_config(proxy))
         try:
             backend.inventory()
             proxy.arm(Fault('CreateVM_Task', FaultKind.HOLD))

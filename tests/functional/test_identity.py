@@ -20,11 +20,9 @@ import pytest
 from vmdk_volume_simkit import ModelSize
 from vmdk_volume_simkit.faults import Fault, FaultKind, FaultProxy
 
-from tests.functional.conftest import backend_config
-from vmdk_volume.core import backend as vbackend
+from tests.functional.conftest import backend_config, connect
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest, volume_identity
-from vmdk_volume.core.images import service as images
 from vmdk_volume.vsphere import errors, inventory
 
 GiB = 1024 ** 3
@@ -61,9 +59,9 @@ def restored(tmp_path_factory):
     and new backings took their morefs."""
     with FaultProxy(tmp_path_factory.mktemp('identity'),
                     ModelSize(hosts=1, datastores=1, vms=1)) as proxy:
-        backend = vbackend.Backend.connect(backend_config(proxy))
+        backend = connect(backend_config(proxy))
         try:
-            image_ops = images.Images(backend)
+            image_ops = backend.images()
             old = _request()
             lost = {'volume': backend.create_backing(old, PROJECT),
                     'fresh': _cached(image_ops, backend, 'i-fresh'),

@@ -91,7 +91,7 @@ def tmp_dir(tmp_path, backend, monkeypatch) -> pathlib.Path:
 
 @pytest.fixture
 def image_ops(backend) -> images.Images:
-    return images.Images(backend)
+    return backend.images()
 
 
 def request_for(size=GiB, **specs) -> backings.BackingRequest:
@@ -327,9 +327,9 @@ def test_clone_of_a_template_is_a_volume_not_the_template(raw_file, glance, tmp_
     try:
         carried = marks(backend.client, volume)
         listed = {o.ref for o in orphans.find(backend.client, frozenset([request.volume_id]))}
-        restarted = images.Images(backend).cache.lookup(image_id, checksum)
+        restarted = backend.images().cache.lookup(image_id, checksum)
         backend.backings.delete(template.ref)
-        after_eviction = images.Images(backend).cache.lookup(image_id, checksum)
+        after_eviction = backend.images().cache.lookup(image_id, checksum)
     finally:
         backend.backings.delete(volume)
     assert carried == {'cinder.volume.id': request.volume_id}

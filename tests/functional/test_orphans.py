@@ -20,10 +20,9 @@ import uuid
 import pytest
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.functional.conftest import backend_config, write_conf
+from tests.functional.conftest import backend_config, connect, write_conf
 from vmdk_volume.cmd import main as cli
 from vmdk_volume.cmd import orphans
-from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.images.cache import ImageCache
@@ -42,7 +41,7 @@ def vc():
 
 @pytest.fixture(scope='module')
 def backend(vc):
-    connected = vbackend.Backend.connect(backend_config(vc))
+    connected = connect(backend_config(vc))
     yield connected
     connected.close()
 

@@ -17,9 +17,8 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config, marks, plant_image_marks
+from tests.functional.conftest import backend_config, connect, marks, plant_image_marks
 from tests.functional.test_backend import _request
-from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import retype, volume_type
 from vmdk_volume.vsphere import properties
 
@@ -125,7 +124,7 @@ def test_same_profile_costs_no_task(backend, volume, simulator):
 
 
 def test_disk_type_change_on_the_only_datastore_clones_in_place(simulator):
-    backend = vbackend.Backend.connect(backend_config(simulator,
+    backend = connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
         request = _request()
@@ -149,7 +148,7 @@ def test_disk_type_change_on_the_only_datastore_clones_in_place(simulator):
 def test_clone_in_place_leaves_the_volume_its_mark_only(simulator):
     """The copy and the backing it becomes carry the volume's mark only, though the original
     carries the image-cache marks (as an earlier release left them)."""
-    backend = vbackend.Backend.connect(backend_config(simulator,
+    backend = connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
         request, project = _request(), uuid.uuid4().hex
@@ -166,7 +165,7 @@ def test_clone_in_place_leaves_the_volume_its_mark_only(simulator):
 
 
 def test_impossible_retypes_change_nothing(simulator):
-    backend = vbackend.Backend.connect(backend_config(simulator,
+    backend = connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
         request = _request()

@@ -18,9 +18,8 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config
+from tests.functional.conftest import backend_config, connect
 from tests.functional.test_backend import _request
-from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import retype, volume_type
 from vmdk_volume.vsphere import errors
 
@@ -29,7 +28,7 @@ THICK = {'vmware:vmdk_type': 'eagerZeroedThick'}
 
 @pytest.fixture
 def one_datastore(simulator):
-    backend = vbackend.Backend.connect(backend_config(simulator,
+    backend = connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     yield backend
     backend.close()

@@ -142,7 +142,7 @@ def _snapshot(case: Case) -> None:
 def _one_vm_snapshot(case: Case) -> None:
     """The backing holds the one VM snapshot taken, no twin."""
     backend = case.manager.driver._backend
-    vm = backend.client.ref('VirtualMachine', backend.backings.find(case.volume.id))
+    vm = backend.client.ref('VirtualMachine', case.manager.driver._backings.find(case.volume.id))
     info = properties.fetch_one(backend.client, vm, ['snapshot']).get('snapshot')
     names = [tree.name for tree in properties.snapshot_trees(info)]
     assert len(names) == 1, 'VM snapshots of the backing: %s' % names

@@ -267,6 +267,6 @@ def _disk(case: Case, object_id: str) -> bytes:
 
 def _disk_path(case: Case, object_id: str) -> pathlib.Path:
     client = case.manager.driver._backend.client
-    ref = case.manager.driver._backend.backings.find(object_id)
+    ref = case.manager.driver._backings.find(object_id)
     assert ref is not None, '%s has no VM' % object_id
     return disk_file(reader(client), client.ref('VirtualMachine', ref))

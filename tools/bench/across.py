@@ -34,10 +34,9 @@ import uuid
 
 from vmdk_volume_simkit import Simulator
 
-from tools.bench.images import _backend, _request, parse_size, peak_rss_growth
+from tools.bench.images import _request, _services, parse_size, peak_rss_growth
 from vmdk_volume.core import across
 from vmdk_volume.core.images import formats, importer, transfer
-from vmdk_volume.core.images import service as images
 from vmdk_volume.units import GiB, MiB
 from vmdk_volume.vsphere import leases
 
@@ -68,7 +67,7 @@ class _LeaseClock:
         return time.monotonic()
 
 
-def _source_backing(backend, workdir: pathlib.Path, size: int, volume_size: int):
+def _source_backing(services, workdir: pathlib.Path, size: int, volume_size: int):
     raw, vmdk = workdir / 'disk.raw', workdir / 'disk.vmdk'
     subprocess.run(['head', '-c', str(size), '/dev/urandom'], stdout=raw.open('wb'),
                    check=True)
@@ -84,9 +83,9 @@ def _source_backing(backend, workdir: pathlib.Path, size: int, volume_size: int)
             while chunk := data.read(MiB):
                 yield chunk
     request = _request(volume_size)
-    ref = images.Images(backend).import_image(importer.ImageData(meta, chunks), request,
-                                              uuid.uuid4().hex)
-    return backend.describe(ref), request
+    ref = services.images.import_image(importer.ImageData(meta, chunks), request,
+                                       uuid.uuid4().hex)
+    return services.backings.describe(ref), request
 
 
 def _cpu_s() -> float:
@@ -95,7 +94,7 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _export(backend, backing, clock: _LeaseClock) -> tuple[float, float, int]:
+def _export(services, backing, clock: _LeaseClock) -> tuple[float, float, int]:
     """Seconds whole and from the lease ready, and bytes, of a plain export read out."""
     read = []
 
@@ -103,16 +102,15 @@ def _export(backend, backing, clock: _LeaseClock) -> tuple[float, float, int]:
         while chunk := data.read(MiB):
             read.append(len(chunk))
     start = clock.start()
-    images.Images(backend).export(backing.ref, backing.size_bytes, drain, 'bench')
+    services.images.export(backing.ref, backing.size_bytes, drain, 'bench')
     end = time.monotonic()
     return end - start, end - clock.ready_at, sum(read)
 
 
 def _move(source, target, backing, request, clock: _LeaseClock) -> tuple[float, float]:
     start = clock.start()
-    landed = across.move(across.Side(source, images.Images(source).peer()),
-                         across.Side(target, images.Images(target).peer()), backing,
-                         request, uuid.uuid4().hex)
+    landed = across.move(across.Side.of(source), across.Side.of(target), backing, request,
+                         uuid.uuid4().hex)
     end = time.monotonic()
     target.backings.delete(landed.ref)
     return end - start, end - clock.ready_at
@@ -126,7 +124,7 @@ def main(argv=None) -> None:
     volume_size = max(GiB, -(-args.size // GiB) * GiB)
     clock = _LeaseClock()
     with tempfile.TemporaryDirectory() as tmp, Simulator() as vc1, Simulator() as vc2:
-        source, target = _backend(vc1, tmp), _backend(vc2, tmp)
+        source, target = _services(vc1, tmp), _services(vc2, tmp)
         backing, request = _source_backing(source, pathlib.Path(tmp), args.size,
                                            volume_size)
         cpu = _cpu_s()
@@ -135,8 +133,8 @@ def main(argv=None) -> None:
         with peak_rss_growth() as rss:
             move_s, move_nfc_s = _move(source, target, backing, request, clock)
         move_cpu_s = _cpu_s() - cpu
-        source.close()
-        target.close()
+        source.backend.close()
+        target.backend.close()
     mib = size / MiB
     print('disk: %.0f MiB of random data; export stream %.1f MiB' % (args.size / MiB, mib))
     print('%-26s %8s %9s %12s %9s' % ('transfer', 'seconds', 'MiB/s', 'from lease s',

@@ -39,10 +39,9 @@ import requests
 from vmdk_volume_simkit import Simulator
 
 from vmdk_volume.core import backend as vbackend
-from vmdk_volume.core import backings, volume_type
+from vmdk_volume.core import backings, volume_type, wiring
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, importer
-from vmdk_volume.core.images import service as images
 from vmdk_volume.driver import options
 from vmdk_volume.units import GiB, MiB
 
@@ -89,14 +88,14 @@ def _make_images(workdir: pathlib.Path, size: int) -> dict[str, pathlib.Path]:
     return made
 
 
-def _backend(vc: Simulator, tmp_dir: str) -> vbackend.Backend:
+def _services(vc: Simulator, tmp_dir: str) -> wiring.Services:
     values = {opt.dest: opt.default for opt in options.vmdk_opts}
     values.update(vmware_host_ip=vc.host, vmware_host_port=vc.port,
                   vmware_host_username='admin', vmware_host_password='secret',
                   vmware_ca_file=vc.ca_file, vmware_image_cache_enabled=False,
                   vmware_tmp_dir=tmp_dir)
-    return vbackend.Backend.connect(
-        BackendConfig.from_options(types.SimpleNamespace(**values)))
+    return wiring.wire(vbackend.Backend.connect(
+        BackendConfig.from_options(types.SimpleNamespace(**values))))
 
 
 def _request(size: int) -> backings.BackingRequest:
@@ -105,10 +104,10 @@ def _request(size: int) -> backings.BackingRequest:
                                    size_bytes=size, profile=volume_type.parse({}))
 
 
-def raw_put(backend: vbackend.Backend, vc: Simulator, path: pathlib.Path,
+def raw_put(services: wiring.Services, vc: Simulator, path: pathlib.Path,
             volume_size: int) -> float:
     """Seconds for a plain ``requests.put`` of the file to an import lease's URL."""
-    _, lease = backend.start_import(_request(volume_size), ('bench',))
+    _, lease = services.provisioner.start_import(_request(volume_size), ('bench',))
     entity, urls = lease.wait_ready(60)
     start = time.monotonic()
     with open(path, 'rb') as data:
@@ -116,11 +115,11 @@ def raw_put(backend: vbackend.Backend, vc: Simulator, path: pathlib.Path,
     seconds = time.monotonic() - start
     reply.raise_for_status()
     lease.complete()
-    backend.backings.delete(entity)
+    services.backings.delete(entity)
     return seconds
 
 
-def our_import(backend: vbackend.Backend, path: pathlib.Path, volume_size: int) -> float:
+def our_import(services: wiring.Services, path: pathlib.Path, volume_size: int) -> float:
     """Seconds for ``Images.import_image`` of the file served as a Glance image."""
     vmdk = path.suffix == '.vmdk'
     meta = formats.ImageMeta.from_glance({
@@ -133,10 +132,10 @@ def our_import(backend: vbackend.Backend, path: pathlib.Path, volume_size: int) 
             while chunk := data.read(64 * 1024):      # what glanceclient yields
                 yield chunk
     start = time.monotonic()
-    ref = images.Images(backend).import_image(importer.ImageData(meta, chunks),
-                                              _request(volume_size), uuid.uuid4().hex)
+    ref = services.images.import_image(importer.ImageData(meta, chunks), _request(volume_size),
+                                       uuid.uuid4().hex)
     seconds = time.monotonic() - start
-    backend.backings.delete(ref)
+    services.backings.delete(ref)
     return seconds
 
 
@@ -148,15 +147,15 @@ def main(argv=None) -> None:
     volume_size = max(GiB, -(-args.size // GiB) * GiB)
     with tempfile.TemporaryDirectory() as tmp, Simulator() as vc:
         paths = _make_images(pathlib.Path(tmp), args.size)
-        backend = _backend(vc, tmp)
-        raw_put(backend, vc, paths['vmdk'], volume_size)   # warm-up: TLS, caches, folders
-        put_s = raw_put(backend, vc, paths['vmdk'], volume_size)
+        services = _services(vc, tmp)
+        raw_put(services, vc, paths['vmdk'], volume_size)   # warm-up: TLS, caches, folders
+        put_s = raw_put(services, vc, paths['vmdk'], volume_size)
         with peak_rss_growth() as direct:
-            ours_s = our_import(backend, paths['vmdk'], volume_size)
+            ours_s = our_import(services, paths['vmdk'], volume_size)
         with peak_rss_growth() as converted:
-            conv_s = our_import(backend, paths['qcow2'], volume_size)
+            conv_s = our_import(services, paths['qcow2'], volume_size)
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        backend.close()
+        services.backend.close()
         size, qcow2_size = (paths[fmt].stat().st_size / MiB for fmt in ('vmdk', 'qcow2'))
     put_rate, our_rate = size / put_s, size / ours_s
     print('image: %.0f MiB of random data; streamOptimized VMDK %.1f MiB, qcow2 %.1f MiB'

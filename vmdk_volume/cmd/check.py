@@ -104,7 +104,7 @@ def check_backend(name: str, section, volume_types: Mapping[str, Mapping] | None
         progress('datastores')
         verdicts = placement.explain(inventory, backend.placement_request(0))
         _datastores(report, backend, inventory, verdicts)
-        _pools(report, backend, section)
+        _pools(report, config, backend, section)
         progress('storage policies')
         _policies(report, config, policies.Policies(client), list(inventory.datastores),
                   section, volume_types)
@@ -244,9 +244,10 @@ def _datastores(report: BackendReport, backend: vbackend.Backend, inventory: Inv
             report.add('placement', Status.ERROR, 'no datastore can hold volumes: %s' % error)
 
 
-def _pools(report: BackendReport, backend: vbackend.Backend, section) -> None:
+def _pools(report: BackendReport, config: BackendConfig, backend: vbackend.Backend,
+           section) -> None:
     """The pools as the scheduler will see them (``vmware_pools``)."""
-    if not backend.config.pool_per_datastore:
+    if not config.pool_per_datastore:
         name = getattr(section, 'volume_backend_name', None) or 'vmdk'
         [pool] = backend.pools(name)
         report.add('pool', Status.OK, 'the one pool of the backend (vmware_pools = backend): '

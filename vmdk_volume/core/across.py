@@ -32,13 +32,16 @@ from collections.abc import Iterable, Iterator
 
 from oslo_log import log as logging
 
-from vmdk_volume.core.backings import Backing, BackingRequest
+from vmdk_volume.core.backings import Backing, BackingRequest, Backings
+from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, importer, transfer
 from vmdk_volume.core.images.source import peek
+from vmdk_volume.core.provisioning import Provisioner
 from vmdk_volume.vsphere import errors, leases
+from vmdk_volume.vsphere.client import Client
 
 if typing.TYPE_CHECKING:
-    from vmdk_volume.core.backend import Backend
+    from vmdk_volume.core import wiring
 
 LOG = logging.getLogger(__name__)
 LEASE_READY_TIMEOUT_S = 300
@@ -52,14 +55,25 @@ class MoveFailed(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Side:
-    """One vCenter of a move: its backend and how to reach its NFC URLs."""
+    """One vCenter of a move: what the move uses of its backend, and how to reach its NFC
+    URLs."""
 
-    backend: 'Backend'
+    client: Client
+    config: BackendConfig
+    backings: Backings
+    provisioner: Provisioner
     peer: transfer.Peer
+
+    @classmethod
+    def of(cls, services: 'wiring.Services') -> 'Side':
+        """What a move uses of the backend ``services`` were wired for."""
+        backend = services.backend
+        return cls(backend.client, backend.config, services.backings, services.provisioner,
+                   services.images.peer())
 
     @property
     def name(self) -> str:
-        return self.backend.config.endpoint.host
+        return self.config.endpoint.host
 
 
 def move(source: Side, target: Side, backing: Backing, request: BackingRequest,
@@ -69,7 +83,7 @@ def move(source: Side, target: Side, backing: Backing, request: BackingRequest,
     ``backing`` is then destroyed."""
     landed = _copy(source, target, backing, request, project_id, pool)
     try:
-        source.backend.backings.delete(backing.ref)
+        source.backings.delete(backing.ref)
     except BaseException:
         _destroy_quietly(target, landed.ref)    # the source stays the volume's
         raise
@@ -80,17 +94,17 @@ def move(source: Side, target: Side, backing: Backing, request: BackingRequest,
 
 def _copy(source: Side, target: Side, backing: Backing, request: BackingRequest,
           project_id: str, pool: str | None) -> Backing:
-    lease = leases.Lease.export_vm(source.backend.client, backing.ref)
+    lease = leases.Lease.export_vm(source.client, backing.ref)
     try:
         _entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)
         meter = transfer.Meter('export of %s from vCenter %s' % (request.name, source.name),
-                               urls[0].size, source.backend.config.image_transfer_timeout_s,
+                               urls[0].size, source.config.image_transfer_timeout_s,
                                on_progress=lease.progress)
         with transfer.open_download(source.peer, urls[0].url, meter) as download, \
                 _ReadAhead(download) as chunks:
             upload = _upload(download.length, chunks, backing, source.name)
             landed = _importer(target).upload(
-                upload, request, target.backend.volume_folder_path(project_id),
+                upload, request, target.provisioner.volume_folder_path(project_id),
                 '%s from vCenter %s' % (request.name, source.name), pool)
         try:
             lease.complete()
@@ -108,8 +122,7 @@ def _copy(source: Side, target: Side, backing: Backing, request: BackingRequest,
 
 
 def _importer(target: Side) -> importer.Importer:
-    backend = target.backend
-    return importer.Importer(backend, backend.backings, backend.config, target.peer)
+    return importer.Importer(target.provisioner, target.backings, target.config, target.peer)
 
 
 def _upload(length: int | None, chunks: Iterable[bytes], backing: Backing,
@@ -183,7 +196,7 @@ class _ReadAhead:
 
 def _destroy_quietly(target: Side, ref: str) -> None:
     try:
-        target.backend.backings.delete(ref)
+        target.backings.delete(ref)
     except errors.VSphereError as error:
         LOG.warning('Could not destroy %s on vCenter %s, a copy of a volume that stays on '
                     'its source: %s', ref, target.name, error)

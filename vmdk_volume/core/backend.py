@@ -10,63 +10,46 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""One backend: a vCenter and what the driver keeps about it between calls.
+"""One backend: a vCenter, its inventory and placement, and what the driver keeps about
+them between calls.
 
-``Backend`` wires the vSphere client to the inventory cache, placement, folders and backings,
-and knows nothing of Cinder: the driver, the CLI and the tests all use it. Each collaborator
-it builds gets what it uses: ``Backings`` the client and the inventory's datacenter of a
-datastore (so every ``Backing`` read names its datacenter), ``retype.Mover`` and
-``manage.Manager`` the client, the backings, the policies and this backend for placement and
-folders. The inventory is
-kept by a property collector's updates (``vsphere.inventory_watch``): placement brings it up
-to date before each choice (one call: what changed since), other readers take it as last seen
-(up to ``INVENTORY_TTL_S`` old). Each placement debits its datastore locally, so consecutive
-volumes spread across datastores until vCenter reports the datastore's free space.
-Critical sections other processes may enter too (a volume's first backing, folders, image
-cache fills) take a named lock from ``locks`` (Cinder's coordination in the driver).
+``Backend`` holds the vSphere client, checks the vCenter serves the configuration, and is
+the placement the collaborators ``wiring`` makes are given (``provisioning.Placer``): it
+knows nothing of Cinder, folders or backings. The inventory is kept by a property
+collector's updates (``vsphere.inventory_watch``): placement brings it up to date before each
+choice (one call: what changed since), other readers take it as last seen (up to
+``INVENTORY_TTL_S`` old). Each placement debits its datastore locally, so consecutive volumes
+spread across datastores until vCenter reports the datastore's free space.
 """
 
 import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from oslo_log import log as logging
 
 from vmdk_volume import DRIVER_VERSION
-from vmdk_volume.core import backings, folders, manage, placement, pools, retype, volume_type
-from vmdk_volume.core import locks as vlocks
+from vmdk_volume.core import placement, pools, volume_type
 from vmdk_volume.core.config import BackendConfig, ConfigError
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, extensions, inventory_watch, leases, policies, storage_drs
+from vmdk_volume.vsphere import errors, extensions, inventory_watch, policies, storage_drs
 from vmdk_volume.vsphere import inventory as vinventory
 
 LOG = logging.getLogger(__name__)
 INVENTORY_TTL_S = 120
-SNAPSHOT_FOLDER = 'Snapshots'   # template snapshots live below the project's volume folder
 STATS_MAX_AGE_S = 30     # Cinder asks for fresh stats after every delete: don't re-read each
 MIN_VCENTER_VERSION = (6, 5)
-
-
-class InUse(Exception):
-    """The volume is attached where the change asked for cannot be made."""
 
 
 class Backend:
     """A vCenter used as one Cinder backend (see the module docstring)."""
 
-    def __init__(self, config: BackendConfig, client: vclient.Client,
-                 locks: vlocks.Locks | None = None):
+    def __init__(self, config: BackendConfig, client: vclient.Client):
         self.config = config
         self.client = client
-        self.locks = locks or vlocks.LocalLocks()
-        self.folders = folders.Folders(client, self.locks)
-        self.backings = backings.Backings(client, self.datacenter_of)
-        self.policies = policies.Policies(client)
-        self.mover = retype.Mover(client, self.backings, self.policies, self,
-                                  config.volume_folder)
-        self.manage = manage.Manager(client, self.backings, self)
+        self.policies = policies.Policies(client)   # policy names, compatible datastores
         self._lock = threading.Lock()
         self._inventory: vinventory.Inventory | None = None
         self._watch = inventory_watch.InventoryWatch(client)
@@ -74,11 +57,10 @@ class Backend:
         self._compatible: dict[str, frozenset[str]] = {}   # policy id -> datastores
 
     @classmethod
-    def connect(cls, config: BackendConfig, locks: vlocks.Locks | None = None,
-                attempts: int | None = None) -> 'Backend':
+    def connect(cls, config: BackendConfig, attempts: int | None = None) -> 'Backend':
         """Log in (``attempts`` times at most if given), check the vCenter version and the
         configured clusters."""
-        backend = cls(config, vclient.Client.connect(config.endpoint, attempts), locks)
+        backend = cls(config, vclient.Client.connect(config.endpoint, attempts))
         with backend.closed_on_failure():
             backend.check()
         return backend
@@ -252,110 +234,6 @@ class Backend:
                     volume_type.PREFIX + 'storage_profile', profile.storage_policy,
                     expected=error.message) from None
 
-    # -- backings --------------------------------------------------------------------------
-
-    def create_backing(self, request: backings.BackingRequest, project_id: str,
-                       instance: str | None = None) -> str:
-        """Place and create a backing in the project's volume folder; its moref value."""
-        return self.create_backing_in(request, project_id, instance)[0]
-
-    def create_backing_in(self, request: backings.BackingRequest, project_id: str,
-                          instance: str | None = None, pool: str | None = None
-                          ) -> tuple[str, placement.Placement]:
-        """``create_backing`` in the pool named ``pool`` if it fits: the backing's moref
-        value and where it went."""
-        policy = request.profile.storage_policy
-        if policy:
-            request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
-        host = self.instance_host(instance) if instance else None
-
-        def create():
-            where = self.place(self._backing_placement(request, host), pool)
-            return self.backings.create_at(request, where,
-                                           self.volume_folder(where, project_id)), where
-        return self._afresh_if_gone(create)
-
-    def _afresh_if_gone(self, make):
-        """``make()``; once more with folders and inventory looked up afresh if it met a
-        NotFound: a cached folder, pool or host was removed behind our back (a vCenter
-        restored from a backup, an operator's clean-up)."""
-        try:
-            return make()
-        except errors.NotFound as error:
-            LOG.info('%s; looking up folders and inventory again', error)
-            self.folders.forget()
-            self.inventory(refresh=True)
-        return make()
-
-    def ensure_backing(self, request: backings.BackingRequest, project_id: str,
-                       instance: str | None = None, in_use_by: str | None = None,
-                       pool: str | None = None) -> tuple[str, str | None]:
-        """The volume's backing, created if missing (in the pool named ``pool`` if it fits),
-        on a datastore ``instance``'s host uses (moved there if it is elsewhere, unless the
-        volume is in use by the instance ``in_use_by``): under the volume's lock, so
-        concurrent first attaches, here or in another process, make one backing. Its moref
-        value, and its datastore's (None: not known without a call, when no instance is
-        given and the backing existed)."""
-        with self.locks(vlocks.name('backing', request.volume_id)):
-            found = self.backings.find(request.volume_id)
-            if found is None:
-                ref, where = self.create_backing_in(request, project_id, instance, pool)
-                return ref, where.datastore.ref
-            datastore = None
-            if instance:
-                datastore = self.make_reachable(found, request.size_bytes, instance,
-                                                in_use_by)
-            return found, datastore
-
-    def start_import(self, request: backings.BackingRequest, folder_path: tuple[str, ...],
-                     pool: str | None = None) -> tuple[placement.Placement, leases.Lease]:
-        """Place a backing for ``request`` in ``folder_path`` (below the datacenter's VM
-        folder), in the pool named ``pool`` if it fits, and start importing it: where it
-        goes and the NFC import lease."""
-        policy = request.profile.storage_policy
-        if policy:
-            request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
-
-        def start():
-            where = self.place(self._backing_placement(request, None), pool)
-            folder = self.folders.ensure(where.datacenter.vm_folder, folder_path)
-            return where, self.backings.import_lease(request, where, folder)
-        return self._afresh_if_gone(start)
-
-    def volume_folder_path(self, project_id: str) -> tuple[str, ...]:
-        return folders.volume_folder_path(project_id, self.config.volume_folder)
-
-    def make_reachable(self, ref: str, size_bytes: int, instance: str,
-                       in_use_by: str | None = None) -> str:
-        """Move a backing whose datastore the instance's host cannot use (three calls when
-        it can: the instance's host, the inventory's changes and the backing's datastores);
-        the datastore (moref value)
-        the instance's host reaches it on. A volume in use by the instance ``in_use_by`` is
-        never moved: vSphere moves no disk a running VM has open (InUse)."""
-        host = self.instance_host(instance)
-        stores = self.current_inventory().datastores
-        held = [ds for ds in self.backings.datastores(ref) if ds in stores]
-        reachable = [ds for ds in held if host in stores[ds].usable_hosts()]
-        if reachable:
-            return reachable[0]
-        if in_use_by:
-            raise InUse('the volume of backing %s is in use by %s on datastore %s, '
-                        'which host %s of instance %s does not mount; vSphere cannot move a '
-                        'disk a running VM has open: detach it from %s first'
-                        % (ref, in_use_by, ', '.join(stores[ds].name for ds in held) or '?',
-                           self.inventory().hosts[host].name, instance, in_use_by))
-        where = self.place(self.placement_request(size_bytes, host))
-        self.backings.relocate(ref, where)
-        return where.datastore.ref
-
-    def _backing_placement(self, request: backings.BackingRequest,
-                           host: str | None) -> placement.PlacementRequest:
-        compatible = None
-        if request.profile_id:
-            compatible = self.compatible_datastores(request.profile_id)
-        return self.placement_request(request.size_bytes, host, policy_datastores=compatible,
-                                      pool=request.pool)
-
     def compatible_datastores(self, profile_id: str) -> frozenset[str]:
         """Datastores satisfying a storage policy, cached as long as the inventory."""
         stores = list(self.inventory().datastores)
@@ -367,12 +245,6 @@ class Backend:
                 self._compatible[profile_id] = cached
         return cached
 
-    def describe(self, ref: str,
-                 identity: Mapping[str, str] | None = None) -> backings.Backing:
-        """``Backings.describe``: a backing with its disk and datacenter, one call (NotFound
-        unless it carries ``identity``, if given)."""
-        return self.backings.describe(ref, identity)
-
     def datacenter_of(self, datastore: str) -> str:
         """The datacenter (moref value) of a datastore, the inventory read again once if it
         does not know the datastore."""
@@ -380,78 +252,6 @@ class Backend:
         if store is None:
             store = self.inventory(refresh=True).datastores[datastore]
         return store.datacenter
-
-    def clone_backing(self, source: backings.Backing, request: backings.BackingRequest,
-                      project_id: str, *, linked: bool = False, template: bool = False,
-                      snapshot: str | None = None, grow_in_clone: bool = False) -> str:
-        """Copy ``source`` into a new backing for ``request`` (a template for a snapshot):
-        full copies go where placement says, linked ones stay on the source's datastore.
-        A larger full copy is grown afterwards, or by the clone task if ``grow_in_clone``."""
-        return self.clone_backing_in(source, request, project_id, linked=linked,
-                                     template=template, snapshot=snapshot,
-                                     grow_in_clone=grow_in_clone)[0]
-
-    def clone_backing_in(self, source: backings.Backing, request: backings.BackingRequest,
-                         project_id: str, *, pool: str | None = None, linked: bool = False,
-                         template: bool = False, snapshot: str | None = None,
-                         grow_in_clone: bool = False) -> tuple[str, placement.Placement]:
-        """``clone_backing``, a full copy in the pool named ``pool`` if it fits: the new
-        backing's moref value and where it went."""
-        policy = request.profile.storage_policy
-        if policy and not linked:
-            request = dataclasses.replace(request, profile_id=self.policies.profile_id(policy))
-        path = folders.volume_folder_path(project_id, self.config.volume_folder)
-        if template:
-            path += (SNAPSHOT_FOLDER,)
-        grow = grow_in_clone and not linked and request.size_bytes > source.size_bytes
-
-        def clone():
-            if linked:
-                exclude = frozenset(self.inventory().datastores) - {source.datastore}
-                where = self.place(self.placement_request(0, exclude_datastores=exclude))
-            else:
-                where = self.place(self._backing_placement(request, None), pool)
-            folder = self.folders.ensure(where.datacenter.vm_folder, path)
-            return self.backings.clone_to(source, request, where, folder, template=template,
-                                          snapshot=snapshot, linked=linked, grow=grow), where
-        ref, where = self._afresh_if_gone(clone)
-        if request.size_bytes > source.size_bytes and not template and not grow:
-            try:
-                self.extend(ref, request.size_bytes)
-            except errors.VSphereError:
-                self.backings.delete(ref)     # leave nothing half-made behind
-                raise
-        return ref, where
-
-    def extend(self, ref: str, size_bytes: int,
-               backing: backings.Backing | None = None) -> None:
-        """Grow a backing's disk; if its datastore is full, move it where it fits first.
-        ``backing`` is the backing as just described, if the caller has it (saves a call)."""
-        backing = backing or self.describe(ref)
-        try:
-            self.backings.extend_in_place(backing, size_bytes)
-        except errors.NoDiskSpace:
-            where = self.place(self.placement_request(
-                size_bytes, exclude_datastores=frozenset([backing.datastore])))
-            LOG.info('Datastore of backing %s is full: moving it to %s to grow it', ref,
-                     where.datastore.name)
-            self.backings.relocate(ref, where)
-            self.backings.extend_in_place(self.describe(ref), size_bytes)
-
-    def move_to_project(self, ref: str, project_id: str, volume_folder: str | None = None,
-                        backing: backings.Backing | None = None) -> None:
-        """File a backing under a project's volume folder (``volume_folder`` if given, else
-        this backend's): volume transfer, migration, manage. ``backing``: as just described,
-        if the caller has it (saves a call)."""
-        backing = backing or self.describe(ref)
-        datacenter = self.inventory().datacenters[backing.datacenter]
-        path = folders.volume_folder_path(project_id, volume_folder or self.config.volume_folder)
-        self.backings.move(ref, self.folders.ensure(datacenter.vm_folder, path))
-
-    def volume_folder(self, where: placement.Placement, project_id: str) -> str:
-        """The project's volume folder in ``where``'s datacenter (created if missing)."""
-        path = folders.volume_folder_path(project_id, self.config.volume_folder)
-        return self.folders.ensure(where.datacenter.vm_folder, path)
 
     # -- capacity --------------------------------------------------------------------------
 

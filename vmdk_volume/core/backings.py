@@ -133,7 +133,7 @@ class Backings:
 
     def create_at(self, request: BackingRequest, placement: Placement, folder: str) -> str:
         """Create the backing in ``folder`` where ``placement`` says (chosen by
-        ``Backend.create_backing``); return its moref value."""
+        ``Provisioner.create``); return its moref value."""
         created, made = self._once(request.name, _identity(request), lambda: create_vm(
             self._client, folder=folder, config=self._config(request, placement),
             pool=placement.resource_pool, host=placement.host.ref))
@@ -225,7 +225,7 @@ class Backings:
                  folder: str, *, template: bool = False, snapshot: str | None = None,
                  linked: bool = False, grow: bool = False) -> str:
         """A copy of ``source`` (at ``snapshot`` if given) where ``placement`` says (chosen
-        by ``Backend.clone_backing``) with ``request``'s identity, disk type and policy (and
+        by ``Provisioner.clone``) with ``request``'s identity, disk type and policy (and
         size, if ``grow``): one CloneVM task. Returns the copy's moref value."""
         client = self._client
         relocate = specs.relocate_spec(
@@ -246,7 +246,7 @@ class Backings:
         return vm
 
     def extend_in_place(self, backing: Backing, size_bytes: int) -> None:
-        """Grow the backing's disk on its datastore (``Backend.extend`` moves it first if
+        """Grow the backing's disk on its datastore (``Provisioner.extend`` moves it first if
         that is full): one ExtendVirtualDisk task."""
         disk_manager.extend(self._client, backing.vmdk_path, backing.datacenter, size_bytes)
 

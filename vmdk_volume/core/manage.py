@@ -27,17 +27,14 @@ becomes a Cinder snapshot with ``{'source-id': '<snapshot moref>'}`` or
 """
 
 import dataclasses
-import typing
 from collections.abc import Iterator, Mapping
 
 from oslo_log import log as logging
 
 from vmdk_volume.core import backings as vbackings
+from vmdk_volume.core.provisioning import Provisioner
 from vmdk_volume.vsphere import devices, errors, inventory, properties, search_index, specs
 from vmdk_volume.vsphere.vm import VirtualMachine
-
-if typing.TYPE_CHECKING:
-    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 _PATHS = ['name', 'parent', 'config.template', 'config.extraConfig', 'config.hardware.device',
@@ -70,13 +67,13 @@ class Snapshot:
 
 
 class Manager:
-    """Manage and unmanage on one vCenter: ``backings`` reads and changes VMs, ``backend``
-    files them in projects' volume folders."""
+    """Manage and unmanage on one vCenter: ``backings`` reads and changes VMs,
+    ``provisioner`` files them in projects' volume folders."""
 
-    def __init__(self, client, backings: vbackings.Backings, backend: 'Backend'):
+    def __init__(self, client, backings: vbackings.Backings, provisioner: Provisioner):
         self._client = client
         self._backings = backings
-        self._backend = backend
+        self._provisioner = provisioner
 
     def candidates(self) -> list[Candidate]:
         """Every VM with a disk that is not a template: one call."""
@@ -133,7 +130,7 @@ class Manager:
 
     def adopt(self, candidate: Candidate, volume_id: str, name: str, project_id: str) -> str:
         """Make the VM the volume's backing: file it under the project, then mark it."""
-        self._backend.move_to_project(candidate.ref, project_id)
+        self._provisioner.move_to_project(candidate.ref, project_id)
         backing = self._backings.describe(candidate.ref)
         try:
             self._backings.reconfigure(candidate.ref, specs.identity_config(

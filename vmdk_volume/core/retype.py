@@ -36,18 +36,15 @@ What to do is decided from typed facts by ``retype_plan.plan``; ``Mover`` applie
 
 import dataclasses
 import re
-import typing
 
 from oslo_log import log as logging
 
 from vmdk_volume.core import placement, retype_plan
 from vmdk_volume.core.backings import Backing, BackingRequest, Backings, volume_identity
+from vmdk_volume.core.provisioning import Placer, Provisioner
 from vmdk_volume.core.retype_plan import Impossible
 from vmdk_volume.vsphere import errors, specs
 from vmdk_volume.vsphere.policies import Policies
-
-if typing.TYPE_CHECKING:
-    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 RETYPED_SUFFIX = '-retyped'     # the name of the copy a retype makes on the same datastore
@@ -73,15 +70,16 @@ class Scope:
 
 class Mover:
     """Retypes and migrates backings: ``backings`` changes them, ``policies`` names storage
-    policies, ``backend`` places and files them (its placement, inventory and folders);
+    policies, ``placer`` chooses where they go, ``provisioner`` files them;
     ``volume_folder`` is the backend's volume folder option."""
 
-    def __init__(self, client, backings: Backings, policies: Policies, backend: 'Backend',
-                 volume_folder: str):
+    def __init__(self, client, backings: Backings, policies: Policies, placer: Placer,
+                 provisioner: Provisioner, volume_folder: str):
         self._client = client
         self._backings = backings
         self._policies = policies
-        self._backend = backend
+        self._placer = placer
+        self._provisioner = provisioner
         self._volume_folder = volume_folder
 
     def retype(self, ref: str, request: BackingRequest, old_policy: str | None,
@@ -96,7 +94,7 @@ class Mover:
         backing = backing or self._backings.describe(ref)
         profile_id = self._policies.profile_id(new.storage_policy) if new.storage_policy \
             else None
-        compatible = self._backend.compatible_datastores(profile_id) if profile_id else None
+        compatible = self._placer.compatible_datastores(profile_id) if profile_id else None
         chosen = retype_plan.plan(backing, new, old_policy, compatible, profile_id)
         if holder is not None:
             retype_plan.check_attached(chosen, holder)
@@ -138,9 +136,9 @@ class Mover:
               compatible, project_id: str) -> str:
         """Relocate to another datastore with the new disk type and policy, or clone in
         place if none fits and the plan allows it."""
-        backend = self._backend
+        placer = self._placer
         try:
-            where = backend.place(backend.placement_request(
+            where = placer.place(placer.placement_request(
                 backing.size_bytes, policy_datastores=compatible,
                 exclude_datastores=frozenset([backing.datastore])))
         except placement.NoPlacement as error:
@@ -153,12 +151,12 @@ class Mover:
 
     def _clone_in_place(self, backing: Backing, request: BackingRequest, compatible,
                         project_id: str) -> str:
-        backend = self._backend
-        others = frozenset(backend.inventory().datastores) - {backing.datastore}
-        where = backend.place(backend.placement_request(
+        placer = self._placer
+        others = frozenset(placer.inventory().datastores) - {backing.datastore}
+        where = placer.place(placer.placement_request(
             backing.size_bytes, policy_datastores=compatible, exclude_datastores=others))
         temporary = dataclasses.replace(request, name=request.name + RETYPED_SUFFIX)
-        folder = backend.volume_folder(where, project_id)
+        folder = self._provisioner.volume_folder(where, project_id)
         source = self._backings.describe(backing.ref)
         try:
             clone = self._backings.clone_to(source, temporary, where, folder)
@@ -201,25 +199,26 @@ class Mover:
         """Move the backing (``backing``, if just described) where another backend of this
         vCenter may keep it (nothing if its datastore is one already), into that backend's
         volume folder."""
-        backend = self._backend
+        placer = self._placer
         profile_id = self._policies.profile_id(policy) if policy else None
         request = placement.PlacementRequest(
             size_bytes=size_bytes, clusters=target.clusters,
             datastore_regex=re.compile(target.datastore_regex) if target.datastore_regex
             else None,
-            policy_datastores=backend.compatible_datastores(profile_id) if profile_id else None)
+            policy_datastores=placer.compatible_datastores(profile_id) if profile_id else None)
         backing = backing or self._backings.describe(ref)
-        allowed = placement.candidate_datastores(backend.inventory(), request)
+        allowed = placement.candidate_datastores(placer.inventory(), request)
         if backing.datastore not in {d.ref for d in allowed}:
             try:
-                where = backend.place(request)
+                where = placer.place(request)
             except placement.NoPlacement as error:
                 raise Impossible('no datastore of the target backend fits: %s' % error) \
                     from error
             self._backings.relocate(ref, where)
             backing = None      # its datacenter may have changed
         if target.volume_folder != self._volume_folder:
-            backend.move_to_project(ref, project_id, target.volume_folder, backing)
+            self._provisioner.move_to_project(ref, project_id, target.volume_folder,
+                                              backing)
 
 
 def _remove(backings: Backings, ref: str, what: str) -> None:

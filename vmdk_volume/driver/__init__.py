@@ -14,11 +14,12 @@
 
 This package is the only part of the driver that imports Cinder. It turns Cinder objects into
 the core's typed requests and the core's exceptions into ``cinder.exception`` (``errors``);
-what happens on vCenter lives in the core (``vmdk_volume.core``: ``backend``, ``backings``,
-``placement``, ``images``) and ``vmdk_volume.vsphere``. Set-up (``setup``), manage/unmanage
-(``managing``), images (``imaging``), the volume stats (``stats``), migration to another
-vCenter (``across``) and the lookups turning a recorded moref into a checked object
-(``lookup``) are mixins of the one driver class defined here.
+what happens on vCenter lives in the core (``vmdk_volume.core``: ``backend``, ``wiring``,
+``provisioning``, ``backings``, ``placement``, ``images``) and ``vmdk_volume.vsphere``.
+Set-up (``setup``), clones and snapshots (``copies``), manage/unmanage (``managing``), images
+(``imaging``), the volume stats (``stats``), migration to another vCenter (``across``) and the
+lookups turning a recorded moref into a checked object (``lookup``) are mixins of the one
+driver class defined here.
 """
 
 import threading
@@ -30,18 +31,25 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from vmdk_volume import DRIVER_VERSION
-from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import backings as vbackings
-from vmdk_volume.core import intree, retype, volume_type
 from vmdk_volume.core import locks as vlocks
+from vmdk_volume.core import retype, volume_type, wiring
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.config import BackendConfig
-from vmdk_volume.core.images import service as vimages
-from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup, stats
+from vmdk_volume.driver import (
+    copies,
+    errors,
+    imaging,
+    locations,
+    lookup,
+    managing,
+    options,
+    setup,
+    stats,
+)
 from vmdk_volume.driver.across import Across
 from vmdk_volume.driver.stats import SCOPE_CAPABILITY
 from vmdk_volume.units import GiB
-from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
 
@@ -72,8 +80,8 @@ def _in_use_by(volume) -> str | None:
 
 
 @interface.volumedriver
-class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.Imaging,
-                         stats.Stats, Across, driver.VolumeDriver):
+class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, copies.Copies, managing.Managing,
+                         imaging.Imaging, stats.Stats, Across, driver.VolumeDriver):
     """Volumes as VMDK files on vCenter datastores, attached to Nova's VMware instances."""
 
     VERSION = DRIVER_VERSION
@@ -86,10 +94,9 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         super().__init__(*args, **kwargs)
         self.configuration.append_config_values(options.vmdk_opts)
         self._config: BackendConfig | None = None
-        self._ready: tuple[vbackend.Backend, vimages.Images] | None = None
+        self._ready: wiring.Services | None = None
         self._setup_lock = threading.Lock()
         self._down: tuple[float, Exception] | None = None   # when and why set-up failed
-        self._in_tree: intree.InTree | None = None
         self._started_at = timeutils.utcnow()   # volumes made before may be the in-tree driver's
         self._stats: dict = {}
         self._pools_down: dict[str, str | None] = {}   # pool -> why it was down (``stats``)
@@ -147,148 +154,10 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         if instance is None:
             backing = self._backing(volume)
             if backing is not None:
-                self._backend.extend(backing.ref, new_size * GiB, backing)
+                self._provisioner.extend(backing.ref, new_size * GiB, backing)
         else:
             self._act(volume, lambda ref, identity: self._backings.extend_attached(
                 ref, instance, new_size * GiB, identity))
-
-    @errors.translated
-    @errors.created
-    def create_cloned_volume(self, volume, src_vref):
-        """Full (CloneVM to a datastore chosen for the new type; of an attached source,
-        through its instance) or linked clone."""
-        profile = self._profile(volume)
-        linked = profile.clone_type is volume_type.CloneType.LINKED
-        if linked and src_vref.status == 'in-use':
-            raise exception.InvalidVolume(
-                reason='a linked clone needs a snapshot of the source, which is attached: '
-                       'detach it or use vmware:clone_type=full')
-        source = self._backing(src_vref) if linked else self._copy_source(src_vref)
-        if source is None:
-            # a lazy source makes a lazy clone; the row may hold the source's moref (Cinder's
-            # image-volume clone copies it)
-            return {'provider_location': None}
-        if not linked:
-            return self._clone(volume, profile, source)
-        backings = self._backings
-        snapshot = backings.snapshot(source.ref, 'clone-%s' % volume.id,
-                                     'base of linked clone %s' % volume.id)
-        try:
-            return self._clone(volume, profile, self._backend.describe(source.ref),
-                               linked=True, snapshot=snapshot)
-        except Exception:
-            backings.remove_snapshot(snapshot)    # the clone failed: its base is not needed
-            raise
-
-    def _clone(self, volume, profile, source, **kwargs) -> dict:
-        if source.size_bytes > volume.size * GiB:   # never a silent larger disk
-            raise exception.InvalidVolume(
-                reason='the disk of %s on vCenter is %.2f GiB, larger than the %d GiB volume '
-                       'asked for (it grew after Cinder recorded its size): ask for a volume '
-                       'of at least %d GiB' % (source.name, source.size_bytes / GiB,
-                                               volume.size, -(-source.size_bytes // GiB)))
-        if kwargs.get('linked') and volume.size * GiB > source.size_bytes:
-            raise exception.InvalidVolume(
-                reason='a linked clone cannot be larger than its source (%d GiB > %d GiB): '
-                       'use vmware:clone_type=full' % (volume.size, source.size_bytes // GiB))
-        request = self._backing_request(volume, profile)
-        ref, where = self._backend.clone_backing_in(source, request, volume.project_id,
-                                                    pool=self._pool_of(volume), **kwargs)
-        return {'provider_location': ref, **self._pool_update(volume, where.datastore.ref)}
-
-    # -- snapshots -------------------------------------------------------------------------
-
-    @errors.translated
-    def create_snapshot(self, snapshot):
-        """A template clone in the project's Snapshots folder (of an attached volume, through
-        its instance), or a VM snapshot (COW; refused while an instance has the volume)."""
-        volume = snapshot.volume
-        if self._config.snapshot_format == 'COW':
-            instance = lookup.holding_instance(volume)
-            if instance is not None:
-                raise exception.InvalidSnapshot(
-                    reason='volume %s is attached to instance %s, which holds its disk: '
-                           'vSphere snapshots no disk a running VM holds through another VM '
-                           '(FileLocked), a snapshot taken while the instance is off would '
-                           'freeze the disk the instance writes to once it starts, and a VM '
-                           'snapshot of the instance would take its other disks too; detach '
-                           'the volume first, or keep snapshots as templates '
-                           '(vmware_snapshot_format = template), which are taken through the '
-                           'instance' % (volume.id, instance))
-            ref = self._backing_ref(volume)
-            if ref is None:
-                return None     # nothing to copy: volumes from it will be lazy too
-            snap = self._backings.snapshot(ref, snapshot.name,
-                                                   snapshot.display_description or '')
-            return {'provider_location': locations.snapshot_location(locations.COW, snap)}
-        source = self._copy_source(volume)
-        if source is None:
-            return None
-        request = BackingRequest(volume_id=snapshot.id, name=snapshot.name,
-                                 size_bytes=source.size_bytes, profile=self._profile(volume))
-        template = self._backend.clone_backing(source, request, volume.project_id,
-                                               template=True)
-        return {'provider_location': locations.snapshot_location(locations.TEMPLATE,
-                                                                  template)}
-
-    @errors.translated
-    def delete_snapshot(self, snapshot):
-        """Remove the template or VM snapshot (either driver's) if it is still the
-        snapshot's (checked first); one that is gone, or another's, is left alone. A
-        snapshot that recorded nothing (taken of a volume without backing, or whose
-        cinder-volume died before Cinder recorded it) may still have a template: it is
-        looked up by the snapshot's id (one call)."""
-        try:
-            source = self._snapshot_source(snapshot, gone_ok=True)
-        except verrors.NotFound as error:
-            LOG.info('Snapshot %s: %s; nothing to remove', snapshot.id, error)
-            return
-        if source is None:
-            if not snapshot.provider_location and (
-                    template := self._backings.find(snapshot.id)):
-                LOG.warning('Snapshot %s recorded nothing; removing its template %s',
-                            snapshot.id, template)
-                self._backings.delete(template, vbackings.volume_identity(
-                    snapshot.id))
-            return
-        if source.snapshot is None:
-            self._backings.delete(source.backing.ref)
-        else:
-            self._backings.remove_snapshot(source.snapshot)
-
-    @errors.translated
-    @errors.created
-    def create_volume_from_snapshot(self, volume, snapshot):
-        """One clone task: from the template, or from the backing at the VM snapshot."""
-        source = self._snapshot_source(snapshot)
-        if source is None:
-            return {'provider_location': None}
-        profile = self._profile(volume)
-        if source.snapshot is None:
-            return self._clone(volume, profile, source.backing)
-        linked = profile.clone_type is volume_type.CloneType.LINKED
-        return self._clone(volume, profile, source.backing, snapshot=source.snapshot,
-                           linked=linked)
-
-    @errors.translated
-    def revert_to_snapshot(self, context, volume, snapshot):
-        """Revert to the VM snapshot, or copy the template's disk over the volume's (whose
-        backing is looked up first: one that is gone is the error named)."""
-        location = locations.parse_snapshot_location(snapshot)
-        target = None
-        if location is not None and location.kind != locations.COW:
-            target = self._act(volume, self._backend.describe, required=True)
-        source = self._snapshot_source(snapshot)
-        if source is None:
-            if self._backing_ref(volume) is None:
-                return      # both blank
-            raise exception.InvalidSnapshot(
-                reason='snapshot %s was taken when volume %s had no backing: it has nothing '
-                       'on vCenter to revert to' % (snapshot.id, volume.id))
-        if source.snapshot is not None:
-            self._backings.revert(source.snapshot)
-        else:
-            self._backings.copy_disk(source.backing, target)
 
     # -- ownership -------------------------------------------------------------------------
 
@@ -297,7 +166,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         """File the backing under the new project's folder."""
         backing = self._backing(volume)
         if backing is not None:
-            self._backend.move_to_project(backing.ref, new_project, backing=backing)
+            self._provisioner.move_to_project(backing.ref, new_project, backing=backing)
 
     # -- retype and migration --------------------------------------------------------------
 
@@ -323,8 +192,7 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             return False
         request = self._backing_request(volume, profile)
         try:
-            ref = self._mover.retype(backing.ref, request,
-                                     self._profile(volume).storage_policy,
+            ref = self._mover.retype(backing.ref, request, self._profile(volume).storage_policy,
                                      volume.project_id, backing, holder=instance)
         except retype.Impossible as reason:
             LOG.info('Volume %s cannot be retyped in place: %s', volume.id, reason)
@@ -351,8 +219,8 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             scope = retype.Scope.from_capability(capabilities.get(SCOPE_CAPABILITY) or {})
             try:
                 self._mover.migrate(backing.ref, volume.size * GiB,
-                                            self._profile(volume).storage_policy, scope,
-                                            volume.project_id, backing)
+                                    self._profile(volume).storage_policy, scope,
+                                    volume.project_id, backing)
             except retype.Impossible as reason:
                 LOG.info('Volume %s cannot move to %s: %s', volume.id, host['host'], reason)
                 return False, None
@@ -428,13 +296,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             instance = (connector or {}).get('instance')
             datastore = None
             if instance:
-                datastore = self._backend.make_reachable(old, volume.size * GiB, instance,
-                                                         _in_use_by(volume))
+                datastore = self._provisioner.make_reachable(old, volume.size * GiB, instance,
+                                                             _in_use_by(volume))
             return old, datastore
-        return self._backend.ensure_backing(self._backing_request(volume), volume.project_id,
-                                            (connector or {}).get('instance'),
-                                            in_use_by=_in_use_by(volume),
-                                            pool=self._pool_of(volume))
+        return self._provisioner.ensure(self._backing_request(volume), volume.project_id,
+                                        (connector or {}).get('instance'),
+                                        in_use_by=_in_use_by(volume), pool=self._pool_of(volume))
 
     def _pool_of(self, volume) -> str | None:
         """The pool the scheduler chose for the volume, with per-datastore pools."""
@@ -458,9 +325,8 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def _create_backing(self, volume, profile) -> dict:
         """The model update of a backing made now (lazy create off), in the volume's pool
         if it fits."""
-        ref, where = self._backend.create_backing_in(
-            self._backing_request(volume, profile), volume.project_id,
-            pool=self._pool_of(volume))
+        ref, where = self._provisioner.create(self._backing_request(volume, profile),
+                                              volume.project_id, pool=self._pool_of(volume))
         return {'provider_location': ref, **self._pool_update(volume, where.datastore.ref)}
 
     def _os_brick_data(self, volume, backing: vbackings.Backing) -> dict:

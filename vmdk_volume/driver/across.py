@@ -28,10 +28,9 @@ from cinder.volume import configuration, driver, volume_utils
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from vmdk_volume.core import across
+from vmdk_volume.core import across, wiring
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core.config import BackendConfig
-from vmdk_volume.core.images import service as vimages
 from vmdk_volume.core.images import transfer
 from vmdk_volume.driver import options
 from vmdk_volume.driver.stats import LOCATION_PREFIX
@@ -67,16 +66,15 @@ class Across:
             return True, {'provider_location': None}
         expected = host['capabilities']['location_info'][len(LOCATION_PREFIX):]
         with _target(section, expected) as target:
-            chosen = _chosen_pool(target, host)
+            chosen = _chosen_pool(target.backend.config, host)
             try:
                 landed = across.move(
-                    across.Side(self._backend, self._images.peer()),
-                    across.Side(target, vimages.Images(target).peer()), backing,
+                    across.Side.of(self._connected()), across.Side.of(target), backing,
                     self._backing_request(volume), volume.project_id, chosen)
             except (across.MoveFailed, transfer.TransferFailed) as error:
                 raise exception.VolumeMigrationFailed(reason=str(error)) from error
             update = {'provider_location': landed.ref}
-            if chosen and (pool := target.pool_name(landed.datastore)) != chosen:
+            if chosen and (pool := target.backend.pool_name(landed.datastore)) != chosen:
                 LOG.info('Volume %s landed in pool %s, not %s', volume.id, pool, chosen)
                 update['host'] = volume_utils.append_host(
                     volume_utils.extract_host(host['host']), pool)
@@ -109,9 +107,9 @@ class Across:
         return None
 
 
-def _chosen_pool(target: vbackend.Backend, host) -> str | None:
+def _chosen_pool(target: BackendConfig, host) -> str | None:
     """The pool the scheduler chose, if the target reports one per datastore."""
-    if not target.config.pool_per_datastore:
+    if not target.pool_per_datastore:
         return None
     return volume_utils.extract_host(host['host'], 'pool')
 
@@ -126,16 +124,15 @@ def _section(name: str) -> configuration.Configuration:
 
 
 @contextlib.contextmanager
-def _target(section: str, vcenter_uuid: str) -> Iterator[vbackend.Backend]:
-    """The vCenter of backend section ``section``, checked to be ``vcenter_uuid``, logged
-    out afterwards."""
-    target = vbackend.Backend.connect(BackendConfig.from_options(_section(section)),
-                                      coordination.COORDINATOR.get_lock)
+def _target(section: str, vcenter_uuid: str) -> Iterator[wiring.Services]:
+    """The services of the vCenter of backend section ``section``, checked to be
+    ``vcenter_uuid``, logged out afterwards."""
+    target = vbackend.Backend.connect(BackendConfig.from_options(_section(section)))
     try:
         if target.vcenter_uuid != vcenter_uuid:
             raise exception.VolumeMigrationFailed(
                 reason='section [%s] reaches vCenter %s, not %s which the target backend '
                        'reports' % (section, target.vcenter_uuid, vcenter_uuid))
-        yield target
+        yield wiring.wire(target, coordination.COORDINATOR.get_lock)
     finally:
         target.close()

@@ -17,7 +17,7 @@ import functools
 
 from cinder import exception
 
-from vmdk_volume.core import backend, manage, placement, volume_type
+from vmdk_volume.core import manage, placement, provisioning, volume_type
 from vmdk_volume.core.config import ConfigError
 from vmdk_volume.core.images import formats, qemu, transfer
 from vmdk_volume.vsphere import errors
@@ -37,7 +37,7 @@ def translated(method):
     def wrapper(*args, **kwargs):
         try:
             return method(*args, **kwargs)
-        except backend.InUse as error:
+        except provisioning.InUse as error:
             raise exception.InvalidVolume(reason=str(error)) from error
         except volume_type.InvalidExtraSpec as error:
             raise exception.InvalidVolumeType(reason=str(error)) from error

@@ -108,7 +108,7 @@ class Imaging:
         request = BackingRequest(volume_id=copy_id, name='%s-upload-%s' % (volume.name,
                                                                           copy_id[:8]),
                                  size_bytes=source.size_bytes, profile=self._profile(volume))
-        ref = self._backend.clone_backing(source, request, volume.project_id)
+        ref = self._provisioner.clone(source, request, volume.project_id).ref
         try:
             yield ref
         finally:

@@ -27,7 +27,6 @@ from cinder import exception
 from oslo_log import log as logging
 
 from vmdk_volume.core import backings as vbackings
-from vmdk_volume.core import intree
 from vmdk_volume.driver import locations
 from vmdk_volume.vsphere import errors as verrors
 
@@ -53,7 +52,7 @@ class Lookup:
 
     def _backing(self, volume) -> vbackings.Backing | None:
         """The volume's backing, described (see ``_act``; one call)."""
-        return self._act(volume, self._backend.describe)
+        return self._act(volume, self._backings.describe)
 
     def _act(self, volume, act, *, stored: str | None = None, object_id: str | None = None,
              required: bool = False):
@@ -96,12 +95,6 @@ class Lookup:
             return self._backing(volume)
         return self._act(volume, lambda ref, identity: self._backings.through_instance(
             ref, instance, identity))
-
-    @property
-    def _intree(self) -> intree.InTree:
-        if self._in_tree is None:
-            self._in_tree = intree.InTree(self._backend.client)
-        return self._in_tree
 
     def _old_intree_backing(self, volume, claim: bool = False) -> str | None:
         """For a volume older than this driver's start whose backing FindAllByUuid did not
@@ -148,17 +141,17 @@ class Lookup:
                 reason='snapshot %s was recorded by the in-tree driver as the template at '
                        'inventory path %r, and vCenter has no VM there' % (snapshot.id,
                                                                            location.value))
-        return _Source(self._backend.describe(template), None)
+        return _Source(self._backings.describe(template), None)
 
     def _template(self, snapshot, ref: str) -> vbackings.Backing:
         """The template of a template snapshot, checked to carry the snapshot's id."""
-        return self._act(snapshot, self._backend.describe, stored=ref, object_id=snapshot.id,
+        return self._act(snapshot, self._backings.describe, stored=ref, object_id=snapshot.id,
                          required=True)
 
     def _vm_snapshot(self, snapshot, ref: str) -> '_VmSnapshot':
         """The VM snapshot of a COW snapshot in its volume's (checked) backing: the one of
         moref ``ref`` if it has the snapshot's name (see ``backings.named_snapshot``)."""
-        backing = self._act(snapshot.volume, self._backend.describe, required=True)
+        backing = self._act(snapshot.volume, self._backings.describe, required=True)
         found = vbackings.named_snapshot(backing, snapshot.name, ref)
         if found is None:
             raise verrors.NotFound('NotFound', 'snapshot %s (VM snapshot %s named %s) is not '
@@ -174,15 +167,15 @@ class Lookup:
         volume's backing found or made (a lost one is made anew, empty)."""
         exported = self._exported.pop(volume.id, None)
         if exported is not None and exported == volume.provider_location:
-            return self._backend.describe(exported) if describe else exported
-        act = self._backend.describe if describe else self._backings.verify
+            return self._backings.describe(exported) if describe else exported
+        act = self._backings.describe if describe else self._backings.verify
         try:
             if volume.provider_location:
                 return self._act(volume, act)
         except verrors.NotFound as error:
             LOG.warning('Volume %s: %s; making it a backing', volume.id, error)
         ref, _ = self._ensure_backing(volume, connector)
-        return self._backend.describe(ref) if describe else ref
+        return self._backings.describe(ref) if describe else ref
 
 
 class _Source(typing.NamedTuple):

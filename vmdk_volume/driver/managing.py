@@ -35,9 +35,8 @@ class Managing:
         with errors.reference_errors(existing_ref):
             candidate = self._manager.resolve(existing_ref)
         if candidate.size_bytes < volume.size * GiB:
-            self._backend.extend(candidate.ref, volume.size * GiB)
-        ref = self._manager.adopt(candidate, volume.name_id, volume.name,
-                                         volume.project_id)
+            self._provisioner.extend(candidate.ref, volume.size * GiB)
+        ref = self._manager.adopt(candidate, volume.name_id, volume.name, volume.project_id)
         return {'provider_location': ref}
 
     @errors.translated

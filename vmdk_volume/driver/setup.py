@@ -35,7 +35,7 @@ from oslo_utils import units
 
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import backings as vbackings
-from vmdk_volume.core import manage, retype
+from vmdk_volume.core import intree, manage, provisioning, retype, wiring
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, source
 from vmdk_volume.core.images import service as vimages
@@ -62,7 +62,7 @@ class SetUp:
     """The driver's set-up and connection (a mixin of ``VMwareVcVmdkDriver``)."""
 
     _config: BackendConfig | None
-    _ready: tuple[vbackend.Backend, vimages.Images] | None
+    _ready: wiring.Services | None
     _setup_lock: threading.Lock
     _down: tuple[float, Exception] | None
 
@@ -85,8 +85,8 @@ class SetUp:
         """do_setup checked the options, and the connection, version and clusters unless
         vCenter was unreachable (then the backend reports itself down)."""
 
-    def _set_up(self, retry_after_s: float = 0) -> tuple[vbackend.Backend, vimages.Images]:
-        """The connected backend and its image service, connecting now if not yet (not
+    def _set_up(self, retry_after_s: float = 0) -> wiring.Services:
+        """The connected backend's services, connecting and wiring them now if not yet (not
         within ``retry_after_s`` of a failed attempt: its failure is raised again)."""
         with self._setup_lock:
             if self._ready is not None:
@@ -94,46 +94,53 @@ class SetUp:
             if self._down and time.monotonic() - self._down[0] < retry_after_s:
                 raise self._down[1]
             try:
-                backend = vbackend.Backend.connect(self._config,
-                                                   coordination.COORDINATOR.get_lock,
-                                                   attempts=SETUP_LOGIN_ATTEMPTS)
+                backend = vbackend.Backend.connect(self._config, attempts=SETUP_LOGIN_ATTEMPTS)
                 with backend.closed_on_failure():
                     backend.register_extension()
             except vsphere_errors.ConnectionFailed as error:
                 self._down = (time.monotonic(), error)
                 raise
-            self._ready = backend, vimages.Images(backend, _image_rules())
+            self._ready = wiring.wire(backend, coordination.COORDINATOR.get_lock,
+                                      _image_rules())
             self._down = None
         LOG.info('Backend %s uses vCenter %s', self._backend_name,
                  self._config.endpoint.address)
         return self._ready
 
+    # The collaborators the driver's operations use, as the set-up wired them.
     @property
     def _backend(self) -> vbackend.Backend:
-        return self._connected()[0]
+        return self._connected().backend
 
-    # The collaborators the driver's operations use, wired by the backend.
     @property
     def _backings(self) -> vbackings.Backings:
-        return self._backend.backings
+        return self._connected().backings
+
+    @property
+    def _provisioner(self) -> provisioning.Provisioner:
+        return self._connected().provisioner
 
     @property
     def _mover(self) -> retype.Mover:
-        return self._backend.mover
+        return self._connected().mover
 
     @property
     def _manager(self) -> manage.Manager:
-        return self._backend.manage
+        return self._connected().manager
 
     @property
     def _policies(self) -> policies.Policies:
-        return self._backend.policies
+        return self._connected().policies
 
     @property
     def _images(self) -> vimages.Images:
-        return self._connected()[1]
+        return self._connected().images
 
-    def _connected(self) -> tuple[vbackend.Backend, vimages.Images]:
+    @property
+    def _intree(self) -> intree.InTree:
+        return self._connected().intree
+
+    def _connected(self) -> wiring.Services:
         """What operations use: set up now if vCenter was unreachable so far; while it
         still is, a Cinder error saying so."""
         if self._ready is not None:

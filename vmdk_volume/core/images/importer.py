@@ -25,7 +25,6 @@ destroyed and the temporary files removed.
 import contextlib
 import dataclasses
 import os
-import typing
 from collections.abc import Callable, Iterable, Iterator
 
 from oslo_log import log as logging
@@ -34,10 +33,8 @@ from vmdk_volume.core.backings import Backing, BackingRequest, Backings
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import convert, formats, source, transfer
 from vmdk_volume.core.images.formats import ImageMeta, Probe
+from vmdk_volume.core.provisioning import Provisioner
 from vmdk_volume.vsphere import errors
-
-if typing.TYPE_CHECKING:
-    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 SPOOL_SLACK = 64 * 1024 * 1024   # a qcow2 may hold metadata beyond its virtual size
@@ -64,13 +61,13 @@ class Upload:
 
 
 class Importer:
-    """Imports images into new backings: ``backend`` places them and grows them,
+    """Imports images into new backings: ``provisioner`` places them and grows them,
     ``backings`` reads and destroys them; ``config`` gives the transfer time limit and the
     directory of temporary files."""
 
-    def __init__(self, backend: 'Backend', backings: Backings, config: BackendConfig,
+    def __init__(self, provisioner: Provisioner, backings: Backings, config: BackendConfig,
                  peer: transfer.Peer, rules: formats.ImageRules = formats.CINDER_DEFAULTS):
-        self._backend = backend
+        self._provisioner = provisioner
         self._backings = backings
         self._config = config
         self._peer = peer
@@ -92,7 +89,7 @@ class Importer:
             landed = self.upload(upload, request, folder_path, 'image %s' % meta.image_id)
         if grow and request.size_bytes > landed.size_bytes:
             try:
-                self._backend.extend(landed.ref, request.size_bytes, backing=landed)
+                self._provisioner.extend(landed.ref, request.size_bytes, backing=landed)
             except BaseException:
                 _destroy_quietly(self._backings, landed.ref)
                 raise
@@ -163,7 +160,7 @@ class Importer:
         fits) holding the disk of ``upload`` (``what``, for the log), its size checked;
         nothing is left of it if this fails."""
         request = dataclasses.replace(request, size_bytes=upload.virtual_size)
-        where, lease = self._backend.start_import(request, folder_path, pool)
+        where, lease = self._provisioner.start_import(request, folder_path, pool)
         entity = None
         try:
             entity, urls = lease.wait_ready(LEASE_READY_TIMEOUT_S)

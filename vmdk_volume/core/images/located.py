@@ -26,7 +26,6 @@ streamed import, which checks it again.
 """
 
 import dataclasses
-import typing
 import urllib.parse
 from collections.abc import Iterable
 
@@ -34,11 +33,9 @@ from oslo_log import log as logging
 
 from vmdk_volume.core.backings import BackingRequest, Backings
 from vmdk_volume.core.images import formats, transfer
+from vmdk_volume.core.provisioning import Placer, Provisioner
 from vmdk_volume.vsphere import errors
 from vmdk_volume.vsphere.session import Endpoint
-
-if typing.TYPE_CHECKING:
-    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 SCHEME = 'vsphere'
@@ -90,11 +87,13 @@ def locations_of(image_location) -> list[str]:
 
 
 class LocatedImages:
-    """Volumes from image files on the datastores of one backend's vCenter."""
+    """Volumes from image files on the datastores of one backend's vCenter: ``placer``'s
+    inventory names them, ``provisioner`` makes and grows the backings they are copied to."""
 
-    def __init__(self, backend: 'Backend', backings: Backings, endpoint: Endpoint,
-                 peer: transfer.Peer):
-        self._backend = backend
+    def __init__(self, placer: Placer, provisioner: Provisioner, backings: Backings,
+                 endpoint: Endpoint, peer: transfer.Peer):
+        self._placer = placer
+        self._provisioner = provisioner
         self._backings = backings
         self._endpoint = endpoint
         self._peer = peer
@@ -112,7 +111,7 @@ class LocatedImages:
         return None
 
     def _datacenter(self, found: DatastoreFile) -> str | None:
-        inventory = self._backend.inventory()
+        inventory = self._placer.inventory()
         for store in inventory.datastores.values():
             datacenter = inventory.datacenters.get(store.datacenter)
             if (store.name == found.datastore and datacenter is not None
@@ -140,14 +139,14 @@ class LocatedImages:
              request: BackingRequest, project_id: str) -> str:
         """A new backing for ``request`` whose disk is a datastore-side copy of the file."""
         formats.check_fits(probe.virtual_size, request.size_bytes)
-        backend = self._backend
-        ref = backend.create_backing(
-            dataclasses.replace(request, size_bytes=probe.virtual_size), project_id)
+        provisioner = self._provisioner
+        ref = provisioner.create(
+            dataclasses.replace(request, size_bytes=probe.virtual_size), project_id).ref
         try:
             self._backings.copy_disk_file(found.datastore_path, datacenter,
                                           self._backings.describe(ref))
             if request.size_bytes > probe.virtual_size:
-                backend.extend(ref, request.size_bytes)
+                provisioner.extend(ref, request.size_bytes)
         except BaseException:
             try:
                 self._backings.delete(ref)

@@ -13,40 +13,42 @@
 """Images: Glance images into backings and back (formats, conversion, transfer, cache)."""
 
 import contextlib
-import typing
 import uuid
+from collections.abc import Callable
 
 from oslo_log import log as logging
 
 from vmdk_volume.core.backings import Backing, BackingRequest, Backings
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import cache, exporter, formats, importer, located, transfer
+from vmdk_volume.core.locks import Locks
+from vmdk_volume.core.provisioning import Placer, Provisioner
 from vmdk_volume.vsphere import errors, leases, properties, specs
 from vmdk_volume.vsphere.vm import VirtualMachine
-
-if typing.TYPE_CHECKING:
-    from vmdk_volume.core.backend import Backend
 
 LOG = logging.getLogger(__name__)
 FILL_ATTEMPTS = 2    # a template destroyed behind the cache's back before its clone
 
 
 class Images:
-    """Image operations of one backend: what the driver's image methods call."""
+    """Image operations of one backend: what the driver's image methods call. ``config``
+    gives the backend's options as they are now (read at each operation); the image classes
+    get what they use of the rest."""
 
-    def __init__(self, backend: 'Backend', rules: formats.ImageRules = formats.CINDER_DEFAULTS):
-        # The wiring of the image classes: each gets what it uses of the backend.
-        self._backend = backend
-        self._backings: Backings = backend.backings
-        self._client = backend.client
+    def __init__(self, client, backings: Backings, placer: Placer, provisioner: Provisioner,
+                 locks: Locks, config: Callable[[], BackendConfig],
+                 rules: formats.ImageRules = formats.CINDER_DEFAULTS):
+        self._client = client
+        self._backings = backings
+        self._placer = placer
+        self._provisioner = provisioner
+        self._options = config
         self._rules = rules
-        self.cache = cache.ImageCache(self._client, self._backings, backend.locks,
-                                      lambda: self._config.image_cache)
+        self.cache = cache.ImageCache(client, backings, locks, lambda: self._config.image_cache)
 
     @property
     def _config(self) -> BackendConfig:
-        """The backend's options as they are now (read at each operation)."""
-        return self._backend.config
+        return self._options()
 
     def peer(self) -> transfer.Peer:
         """How to reach this vCenter's NFC URLs (with the current session's cookie)."""
@@ -55,7 +57,7 @@ class Images:
                              cookie=leases.session_cookie(self._client))
 
     def _importer(self) -> importer.Importer:
-        return importer.Importer(self._backend, self._backings, self._config, self.peer(),
+        return importer.Importer(self._provisioner, self._backings, self._config, self.peer(),
                                  self._rules)
 
     def import_image(self, image: importer.ImageData, request: BackingRequest,
@@ -68,7 +70,7 @@ class Images:
         meta = image.meta
         if not (self._config.image_cache.enabled and meta.checksum):
             return self._importer().import_image(
-                image, request, self._backend.volume_folder_path(project_id)).ref
+                image, request, self._provisioner.volume_folder_path(project_id)).ref
         ref = self.from_cache(meta.image_id, meta.checksum, request, project_id)
         for _ in range(FILL_ATTEMPTS):
             if ref is not None:
@@ -130,8 +132,8 @@ class Images:
                       request: BackingRequest, project_id: str) -> str | None:
         """A datastore-side copy of the image if one of ``urls`` is a sparse VMDK file on
         this vCenter (see ``located``), else None."""
-        images = located.LocatedImages(self._backend, self._backings, self._config.endpoint,
-                                       self.peer())
+        images = located.LocatedImages(self._placer, self._provisioner, self._backings,
+                                       self._config.endpoint, self.peer())
         found = images.find(urls)
         if found is None:
             return None
@@ -148,8 +150,7 @@ class Images:
         formats.check_fits(template.size_bytes, request.size_bytes)
         LOG.info('Volume %s from the cached template %s of image %s', request.volume_id,
                  template.ref, image_id)
-        return self._backend.clone_backing(template, request, project_id,
-                                           grow_in_clone=True)
+        return self._provisioner.clone(template, request, project_id, grow_in_clone=True).ref
 
     def _fill(self, image: importer.ImageData, request: BackingRequest) -> Backing:
         meta = image.meta
@@ -165,7 +166,7 @@ class Images:
                                    name='%s-image' % request.name,
                                    size_bytes=request.size_bytes, profile=request.profile,
                                    extra_config=specs.import_marks(request.volume_id))
-        folder = self._backend.volume_folder_path(project_id)
+        folder = self._provisioner.volume_folder_path(project_id)
         try:
             source = self._importer().import_image(image, temporary, folder)
         except errors.AlreadyExists as duplicate:
