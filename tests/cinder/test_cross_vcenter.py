@@ -71,7 +71,7 @@ def test_a_volume_from_an_image_moves_with_its_bytes(cinder, vcenters, tmp_path)
     assert (volume.host, volume.migration_status) == ('cinder@vc2#vc2', 'success')
     assert _backing(source, volume.id) is None
     landed = _backing(target, volume.id)
-    assert volume.provider_location == target._backend.backings.find(volume.id)
+    assert volume.provider_location == target._backings.find(volume.id)
     assert landed['name'] == volume.name
     assert _folder_path(target._backend.client, landed['parent']) == (
         'OpenStack/Project (%s)/Volumes' % volume.project_id)
@@ -141,7 +141,7 @@ def test_retype_to_a_type_of_another_backend_moves_the_volume(cinder, vcenters):
     assert (volume.host, volume.volume_type_id, volume.status) == (
         'cinder@vc2#vc2', there['id'], 'available')
     assert _backing(cinder.managers['vc1'].driver, volume.id) is None
-    assert cinder.managers['vc2'].driver._backend.backings.find(volume.id) == \
+    assert cinder.managers['vc2'].driver._backings.find(volume.id) == \
         volume.provider_location
     cinder.managers['vc2'].delete_volume(cinder.context, volume)
 

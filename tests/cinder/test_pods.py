@@ -175,18 +175,18 @@ def test_a_storage_drs_move_of_the_disk_is_followed_by_attach_extend_and_clone(
     volume = _scheduled(cinder, 'POD0')
     manager.create_volume(cinder.context, volume, allow_reschedule=False)
     _attach(cinder, manager, volume, instance)
-    backend = manager.driver._backend
+    backend, backings = manager.driver._backend, manager.driver._backings
     first = _store(manager, volume)
     [other] = [name for name in MEMBERS if name != first]
-    ref = backend.backings.find(volume.id)
+    ref = backings.find(volume.id)
     other_ref = next(d.ref for d in backend.inventory().datastores.values() if d.name == other)
-    backend.backings.relocate(ref, placement.select(backend.inventory(), backend.placement_request(
+    backings.relocate(ref, placement.select(backend.inventory(), backend.placement_request(
         GiB, exclude_datastores=frozenset(backend.inventory().datastores) - {other_ref})))
     assert _store(manager, volume) == other
     _attach(cinder, manager, volume, instance)
     assert volume.host == 'cinder@%s#POD0' % SECTION
     manager.driver.extend_volume(volume, 2)
-    assert backend.describe(ref).size_bytes == 2 * GiB
+    assert backings.describe(ref).size_bytes == 2 * GiB
     assert _store(manager, volume) == other
     volume.refresh()
     volume.status = 'available'
