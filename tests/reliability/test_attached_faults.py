@@ -1,0 +1,124 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The fault matrix with locks in play: each operation the driver does on a volume that
+Nova's own code attached to a powered-on instance (through the instance, or in place) under
+the faults that can leave something half-done (the task fails, the reply is lost, the
+connection drops), through Cinder's VolumeManager and the fault proxy. Then: Cinder's
+records are in error or unchanged (never in a transitional state), the instance is powered
+on and still holds the volume's disk, a retry of what failed works, what succeeded holds the
+volume's bytes, Nova's detach works, and once the case's volumes are deleted nothing is left
+(no VM more than before the case, ``vmdk-volume orphans`` lists nothing, ``vmware_tmp_dir``
+is empty). Cases in ``attached_operations``."""
+
+import pytest
+from vmdk_volume_simkit.faults import Fault, FaultKind
+
+# Cinder's attachment API served by the VolumeManagers, and Nova's service context
+from tests.cinder.conftest import api, service_context  # noqa: F401
+from tests.cinder.nova_attach import attach, detach, instances
+from tests.cinder.nova_compute import NovaCompute
+from tests.cinder.test_attached_copies import before, disk_file, vm_names  # noqa: F401
+from tests.reliability.attached_operations import ATTACHED_OPERATIONS, AttachedCase, instance_disk
+from tests.reliability.operations import Operation
+from tests.reliability.test_fault_matrix import (
+    _clean_up,
+    _leftovers,
+    _outcome,
+    _refresh,
+    _run_bounded,
+)
+from vmdk_volume.cmd import orphans
+from vmdk_volume.vsphere import properties
+
+FAULTS = (FaultKind.TASK_ERROR, FaultKind.LOST_REPLY, FaultKind.RESET)
+
+
+@pytest.fixture(scope='module')
+def nova(proxy):
+    """A nova-compute child on the simulator (through the proxy, never armed for Nova)."""
+    compute = NovaCompute(proxy)
+    yield compute
+    compute.close()
+
+
+def _cases():
+    for op in ATTACHED_OPERATIONS:
+        for kind in FAULTS:
+            if kind is not FaultKind.TASK_ERROR or op.fault_on.endswith('_Task'):
+                yield pytest.param(op, Fault(op.fault_on, kind), id='%s-%s' % (op.name, kind))
+
+
+@pytest.mark.parametrize('op, fault', _cases())
+def test_attached_operation_under_fault(cinder, proxy, api, nova, service_context,  # noqa: F811
+                                        spool, record, before, tmp_path,  # noqa: F811
+                                        op: Operation, fault: Fault):
+    case = AttachedCase(cinder, op.backend, tmp_path)
+    vms_before = sorted(vm_names(case.client))
+    case.volume = cinder.create_volume(op.backend)
+    case.attached = attach(api, nova, service_context, case.volume, instances(case.client)[0])
+    disk_file(case.client, instance_disk(case)).write_bytes(before)
+    proxy.arm(fault)
+    error = _run_bounded(op, case)
+    fired = proxy.fired
+    proxy.arm(None)
+    outcome = _outcome(case, error, fired)
+    try:
+        assert outcome in ('ok after retry', 'error'), outcome
+        _check_settled(case, spool)
+        if outcome == 'error':
+            _retry(op, case)
+        op.verify(case)
+        detach(api, nova, service_context, case.volume, case.attached)
+        assert instance_disk(case) is None, "Nova's detach left the disk in the instance"
+        _clean_up(case)
+        leftovers = _leftovers(cinder)
+        for orphan in leftovers:      # so that the next cases start clean
+            orphans.delete(case.client, orphan)
+        assert not leftovers, 'left behind: %s' % leftovers
+        assert sorted(vm_names(case.client)) == vms_before
+    except BaseException:
+        outcome = 'FAILED'
+        raise
+    finally:
+        record('%s, attached' % op.name, str(fault.kind), outcome)
+
+
+def _check_settled(case: AttachedCase, spool) -> None:
+    """Cinder's records in error or unchanged, the instance on and holding the volume's
+    disk (the backing's file), nothing in the spool."""
+    case.volume.refresh()
+    assert case.volume.attach_status == 'attached'
+    assert case.volume.status == 'in-use' or 'error' in case.volume.status, case.volume.status
+    for item in case.result:
+        if _refresh(item):
+            assert item.status in ('available', 'in-use') or 'error' in item.status, \
+                (item, item.status)
+    props = properties.fetch_one(case.client, case.client.ref(
+        'VirtualMachine', case.attached.instance.ref), ['runtime.powerState'])
+    assert props['runtime.powerState'] == 'poweredOn'
+    held = instance_disk(case)
+    assert held is not None, 'the instance lost the volume disk'
+    backing = case.manager.driver._backend.backings.find(case.volume.id)
+    assert held.backing.fileName == case.manager.driver._backend.describe(backing).vmdk_path
+    assert not list(spool.iterdir()), 'temporary files left: %s' % list(spool.iterdir())
+
+
+def _retry(op: Operation, case: AttachedCase) -> None:
+    """The operation again, without a fault, once an admin reset a volume in error to
+    in-use (``cinder reset-state``): it succeeds."""
+    if 'error' in case.volume.status:
+        case.set_status('in-use')
+    op.run(case)
+    made = case.result[-1]
+    made.refresh()
+    assert 'error' not in made.status, 'the retry failed: %s' % made.status
