@@ -49,12 +49,13 @@ class AttachedCase(Case):
         self.volume.save()
 
 
-def raw(case: AttachedCase, vmdk: pathlib.Path) -> bytes:
-    """The bytes of a VMDK file, converted to raw by qemu-img."""
+def holds_raw(case: AttachedCase, vmdk: pathlib.Path) -> bool:
+    """Whether a VMDK file starts with ``RAW`` (converted to raw by qemu-img)."""
     back = case.tmp / ('%s.raw' % vmdk.name)
     subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw', str(vmdk), str(back)],
                    check=True)
-    return back.read_bytes()
+    with back.open('rb') as data:
+        return data.read(len(RAW)) == RAW
 
 
 def instance_disk(case: AttachedCase):
@@ -62,14 +63,14 @@ def instance_disk(case: AttachedCase):
     return volume_disk(case.client, case.attached.instance.ref, case.volume.id)
 
 
-def _holds_raw(case: AttachedCase, ref: str) -> None:
+def _vm_holds_raw(case: AttachedCase, ref: str) -> None:
     """VM ``ref`` has one disk, holding ``RAW``."""
     [disk] = disks(case.client, ref)
-    assert raw(case, disk_file(case.client, disk))[:len(RAW)] == RAW, 'the bytes differ'
+    assert holds_raw(case, disk_file(case.client, disk)), 'the bytes differ'
 
 
 def _backing_holds_raw(case: AttachedCase, volume) -> None:
-    _holds_raw(case, case.manager.driver._backend.backings.find(volume.id))
+    _vm_holds_raw(case, case.manager.driver._backend.backings.find(volume.id))
 
 
 # -- the runs ------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def _snapshot(case: AttachedCase) -> None:
 def _snapshot_holds_raw(case: AttachedCase) -> None:
     snapshot = case.result[-1]
     snapshot.refresh()
-    _holds_raw(case, snapshot.provider_location.split(':', 1)[1])
+    _vm_holds_raw(case, snapshot.provider_location.split(':', 1)[1])
 
 
 def _clone(case: AttachedCase) -> None:
@@ -106,8 +107,7 @@ def _upload(case: AttachedCase) -> None:
 
 
 def _image_holds_raw(case: AttachedCase) -> None:
-    assert raw(case, case.cinder.images.path(case.image_id))[:len(RAW)] == RAW, \
-        'the bytes differ'
+    assert holds_raw(case, case.cinder.images.path(case.image_id)), 'the bytes differ'
 
 
 def _backup_device(case: AttachedCase) -> None:
@@ -140,7 +140,7 @@ def _extend(case: AttachedCase) -> None:
 def _extended(case: AttachedCase) -> None:
     case.volume.refresh()
     assert instance_disk(case).capacityInKB == case.volume.size * GiB // 1024
-    assert raw(case, disk_file(case.client, instance_disk(case)))[:len(RAW)] == RAW
+    assert holds_raw(case, disk_file(case.client, instance_disk(case)))
 
 
 def _retype(case: AttachedCase) -> None:
@@ -162,7 +162,7 @@ def _retyped(case: AttachedCase) -> None:
     case.volume.refresh()
     assert volume_types.get_volume_type(case.context, case.volume.volume_type_id)[
         'name'] == 'policy-%s' % case.volume.id
-    assert raw(case, disk_file(case.client, instance_disk(case)))[:len(RAW)] == RAW
+    assert holds_raw(case, disk_file(case.client, instance_disk(case)))
 
 
 ATTACHED_OPERATIONS = [
