@@ -38,6 +38,7 @@ class AttachedCase(Case):
     """A ``Case`` whose ``volume`` Nova attached (``attached``)."""
 
     attached: Attached | None = None
+    asked: str | None = None        # the volume type a retype asked for
 
     @property
     def client(self):
@@ -144,12 +145,16 @@ def _extended(case: AttachedCase) -> None:
 
 
 def _retype(case: AttachedCase) -> None:
-    """Retype in place to a storage policy the volume's datastore satisfies."""
-    name = 'policy-%s' % case.volume.id
-    try:            # made already if this is the retry
+    """Retype in place: to a storage policy the volume's datastore satisfies, or back to
+    no policy if it has that one already (each retype reconfigures the backing's disk)."""
+    current = volume_types.get_volume_type(case.context, case.volume.volume_type_id)['name']
+    name, specs = ('plain-%s' % case.volume.id, {}) if current.startswith('policy-') else (
+        'policy-%s' % case.volume.id, {'vmware:storage_profile': POLICY})
+    try:            # made by an earlier retype of the volume
         vtype = volume_types.get_volume_type_by_name(case.context, name)
     except exception.VolumeTypeNotFoundByName:
-        vtype = case.cinder.volume_type(name, {'vmware:storage_profile': POLICY})
+        vtype = case.cinder.volume_type(name, specs)
+    case.asked = name
     case.set_status('retyping')
     case.result.append(case.volume)
     host = {'host': 'cinder@%s#%s' % (case.backend, case.backend),
@@ -160,8 +165,8 @@ def _retype(case: AttachedCase) -> None:
 
 def _retyped(case: AttachedCase) -> None:
     case.volume.refresh()
-    assert volume_types.get_volume_type(case.context, case.volume.volume_type_id)[
-        'name'] == 'policy-%s' % case.volume.id
+    assert volume_types.get_volume_type(
+        case.context, case.volume.volume_type_id)['name'] == case.asked
     assert holds_raw(case, disk_file(case.client, instance_disk(case)))
 
 

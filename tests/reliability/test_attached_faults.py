@@ -20,12 +20,14 @@ volume's bytes, Nova's detach works, and once the case's volumes are deleted not
 (no VM more than before the case, ``vmdk-volume orphans`` lists nothing, ``vmware_tmp_dir``
 is empty). Cases in ``attached_operations``."""
 
+import dataclasses
+
 import pytest
 from vmdk_volume_simkit.faults import Fault, FaultKind
 
 # Cinder's attachment API served by the VolumeManagers, and Nova's service context
 from tests.cinder.conftest import api, service_context  # noqa: F401
-from tests.cinder.nova_attach import attach, detach, instances
+from tests.cinder.nova_attach import attach, detach, instances, volume_disk
 from tests.cinder.nova_compute import NovaCompute
 from tests.cinder.test_attached_copies import before, disk_file, vm_names  # noqa: F401
 from tests.reliability.attached_operations import ATTACHED_OPERATIONS, AttachedCase, instance_disk
@@ -53,22 +55,37 @@ def nova(proxy):
     compute.close()
 
 
-def _cases():
-    for op in ATTACHED_OPERATIONS:
-        for kind in FAULTS:
-            if kind is not FaultKind.TASK_ERROR or op.fault_on.endswith('_Task'):
-                yield pytest.param(op, Fault(op.fault_on, kind), id='%s-%s' % (op.name, kind))
+@pytest.mark.parametrize('op', ATTACHED_OPERATIONS, ids=lambda op: op.name)
+def test_attached_operation_under_faults(cinder, proxy, api, nova, service_context,  # noqa: F811
+                                         spool, record, before, tmp_path,  # noqa: F811
+                                         op: Operation):
+    """One attached volume, the operation under each fault in turn (what a fault left
+    must not hinder the next operation), then Nova's detach."""
+    client = cinder.managers[op.backend].driver._backend.client
+    vms_before = sorted(vm_names(client))
+    volume = cinder.create_volume(op.backend)
+    attached = attach(api, nova, service_context, volume, instances(client)[0])
+    disk_file(client, volume_disk(client, attached.instance.ref, volume.id)).write_bytes(before)
+    vms_attached = sorted(vm_names(client))
+    for kind in FAULTS:
+        if kind is FaultKind.TASK_ERROR and not op.fault_on.endswith('_Task'):
+            continue
+        case = AttachedCase(cinder, op.backend, tmp_path / kind, volume=volume,
+                            attached=attached)
+        case.tmp.mkdir()
+        _under_fault(case, op, Fault(op.fault_on, kind), proxy, spool, record)
+        assert sorted(vm_names(client)) == vms_attached, 'VMs made by %s remain' % kind
+    detach(api, nova, service_context, volume, attached)
+    assert volume_disk(client, attached.instance.ref, volume.id) is None, \
+        "Nova's detach left the disk in the instance"
+    _clean_up(AttachedCase(cinder, op.backend, tmp_path, volume=volume))
+    assert sorted(vm_names(client)) == vms_before
 
 
-@pytest.mark.parametrize('op, fault', _cases())
-def test_attached_operation_under_fault(cinder, proxy, api, nova, service_context,  # noqa: F811
-                                        spool, record, before, tmp_path,  # noqa: F811
-                                        op: Operation, fault: Fault):
-    case = AttachedCase(cinder, op.backend, tmp_path)
-    vms_before = sorted(vm_names(case.client))
-    case.volume = cinder.create_volume(op.backend)
-    case.attached = attach(api, nova, service_context, case.volume, instances(case.client)[0])
-    disk_file(case.client, instance_disk(case)).write_bytes(before)
+def _under_fault(case: AttachedCase, op: Operation, fault: Fault, proxy, spool,
+                 record) -> None:
+    """Run ``op`` under ``fault``; check it settled, retry it if it failed, check the
+    bytes; delete what it made (the attached volume stays) and find nothing left."""
     proxy.arm(fault)
     error = _run_bounded(op, case)
     fired = proxy.fired
@@ -80,14 +97,12 @@ def test_attached_operation_under_fault(cinder, proxy, api, nova, service_contex
         if outcome == 'error':
             _retry(op, case)
         op.verify(case)
-        detach(api, nova, service_context, case.volume, case.attached)
-        assert instance_disk(case) is None, "Nova's detach left the disk in the instance"
-        _clean_up(case)
-        leftovers = _leftovers(cinder)
+        _clean_up(dataclasses.replace(case, volume=None, result=[
+            item for item in case.result if item.id != case.volume.id]))
+        leftovers = _leftovers(case.cinder)
         for orphan in leftovers:      # so that the next cases start clean
             orphans.delete(case.client, orphan)
         assert not leftovers, 'left behind: %s' % leftovers
-        assert sorted(vm_names(case.client)) == vms_before
     except BaseException:
         outcome = 'FAILED'
         raise
