@@ -13,12 +13,13 @@
 """The fault matrix with locks in play: each operation the driver does on a volume that
 Nova's own code attached to a powered-on instance (through the instance, or in place) under
 the faults that can leave something half-done (the task fails, the reply is lost, the
-connection drops), through Cinder's VolumeManager and the fault proxy. Then: Cinder's
-records are in error or unchanged (never in a transitional state), the instance is powered
-on and still holds the volume's disk, a retry of what failed works, what succeeded holds the
-volume's bytes, Nova's detach works, and once the case's volumes are deleted nothing is left
-(no VM more than before the case, ``vmdk-volume orphans`` lists nothing, ``vmware_tmp_dir``
-is empty). Cases in ``attached_operations``."""
+connection drops), in turn on one attached volume, through Cinder's VolumeManager and the
+fault proxy. After each fault: Cinder's records are in error or unchanged (never in a
+transitional state), the instance is powered on and still holds the volume's disk, nothing
+is in ``vmware_tmp_dir``, a retry of what failed works, what succeeded holds the volume's
+bytes, and once it is deleted nothing is left (``vmdk-volume orphans`` lists nothing, no VM
+more than after the attach). Then Nova's detach works and, the volume deleted, the VMs are
+those of before. Cases in ``attached_operations``."""
 
 import dataclasses
 
