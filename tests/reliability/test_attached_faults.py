@@ -87,6 +87,7 @@ def _under_fault(case: AttachedCase, op: Operation, fault: Fault, proxy, spool,
                  record) -> None:
     """Run ``op`` under ``fault``; check it settled, retry it if it failed, check the
     bytes; delete what it made (the attached volume stays) and find nothing left."""
+    recorded = (case.volume.size, case.volume.volume_type_id)
     proxy.arm(fault)
     error = _run_bounded(op, case)
     fired = proxy.fired
@@ -96,6 +97,7 @@ def _under_fault(case: AttachedCase, op: Operation, fault: Fault, proxy, spool,
         assert outcome in ('ok after retry', 'error'), outcome
         _check_settled(case, spool)
         if outcome == 'error':
+            assert (case.volume.size, case.volume.volume_type_id) == recorded
             _retry(op, case)
         op.verify(case)
         _clean_up(dataclasses.replace(case, volume=None, result=[
