@@ -56,6 +56,16 @@ def nova(proxy):
     compute.close()
 
 
+def _faults(op: Operation) -> list[Fault]:
+    """The faults on the operation's call (a task error only on a task), and the cut of
+    its NFC transfer if it has one."""
+    faults = [Fault(op.fault_on, kind) for kind in FAULTS
+              if kind is not FaultKind.TASK_ERROR or op.fault_on.endswith('_Task')]
+    if op.transfer:
+        faults.append(Fault(op.transfer, FaultKind.CUT_TRANSFER, at_byte=64 * 1024))
+    return faults
+
+
 @pytest.mark.parametrize('op', ATTACHED_OPERATIONS, ids=lambda op: op.name)
 def test_attached_operation_under_faults(cinder, proxy, api, nova, service_context,  # noqa: F811
                                          spool, record, before, tmp_path,  # noqa: F811
@@ -68,14 +78,12 @@ def test_attached_operation_under_faults(cinder, proxy, api, nova, service_conte
     attached = attach(api, nova, service_context, volume, instances(client)[0])
     disk_file(client, volume_disk(client, attached.instance.ref, volume.id)).write_bytes(before)
     vms_attached = sorted(vm_names(client))
-    for kind in FAULTS:
-        if kind is FaultKind.TASK_ERROR and not op.fault_on.endswith('_Task'):
-            continue
-        case = AttachedCase(cinder, op.backend, tmp_path / kind, volume=volume,
+    for fault in _faults(op):
+        case = AttachedCase(cinder, op.backend, tmp_path / fault.kind, volume=volume,
                             attached=attached)
         case.tmp.mkdir()
-        _under_fault(case, op, Fault(op.fault_on, kind), proxy, spool, record)
-        assert sorted(vm_names(client)) == vms_attached, 'VMs made by %s remain' % kind
+        _under_fault(case, op, fault, proxy, spool, record)
+        assert sorted(vm_names(client)) == vms_attached, 'VMs made by %s remain' % fault.kind
     detach(api, nova, service_context, volume, attached)
     assert volume_disk(client, attached.instance.ref, volume.id) is None, \
         "Nova's detach left the disk in the instance"
