@@ -22,6 +22,7 @@ import pathlib
 import subprocess
 
 from cinder import exception, objects
+from cinder.compute import nova as _nova_api  # noqa: F401 - registers Cinder's [nova] options
 from cinder.volume import volume_types
 from oslo_config import cfg
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID, USER_ID
