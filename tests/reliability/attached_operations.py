@@ -72,7 +72,7 @@ def _vm_holds_raw(case: AttachedCase, ref: str) -> None:
 
 
 def _backing_holds_raw(case: AttachedCase, volume) -> None:
-    _vm_holds_raw(case, case.manager.driver._backend.backings.find(volume.id))
+    _vm_holds_raw(case, case.manager.driver._backings.find(volume.id))
 
 
 # -- the runs ------------------------------------------------------------------------------

@@ -136,8 +136,8 @@ def _check_settled(case: AttachedCase, spool) -> None:
     assert props['runtime.powerState'] == 'poweredOn'
     held = instance_disk(case)
     assert held is not None, 'the instance lost the volume disk'
-    backing = case.manager.driver._backend.backings.find(case.volume.id)
-    assert held.backing.fileName == case.manager.driver._backend.describe(backing).vmdk_path
+    backing = case.manager.driver._backings.find(case.volume.id)
+    assert held.backing.fileName == case.manager.driver._backings.describe(backing).vmdk_path
     assert not list(spool.iterdir()), 'temporary files left: %s' % list(spool.iterdir())
 
 
