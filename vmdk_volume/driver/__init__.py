@@ -39,6 +39,7 @@ from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import service as vimages
 from vmdk_volume.driver import errors, imaging, locations, lookup, managing, options, setup, stats
 from vmdk_volume.driver.stats import SCOPE_CAPABILITY
+from vmdk_volume.i18n import _
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import errors as verrors
 
@@ -53,9 +54,9 @@ def _attached_instance(volume) -> str | None:
             instance = (attachment.connector or {}).get('instance')
             if instance is None:
                 raise exception.InvalidVolume(
-                    reason='volume %s is attached, but its attachment names no vCenter VM '
-                           '(connector without "instance"): detach it to extend it'
-                           % volume.id)
+                    reason=_('volume %s is attached, but its attachment names no vCenter VM '
+                             '(connector without "instance"): detach it to extend it')
+                    % volume.id)
             return instance
     return None
 
@@ -158,8 +159,8 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         linked = profile.clone_type is volume_type.CloneType.LINKED
         if linked and src_vref.status == 'in-use':
             raise exception.InvalidVolume(
-                reason='a linked clone needs a snapshot of the source, which is attached: '
-                       'detach it or use vmware:clone_type=full')
+                reason=_('a linked clone needs a snapshot of the source, which is attached: '
+                         'detach it or use vmware:clone_type=full'))
         source = self._backing(src_vref) if linked else self._copy_source(src_vref)
         if source is None:
             # a lazy source makes a lazy clone; the row may hold the source's moref (Cinder's
@@ -180,14 +181,14 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
     def _clone(self, volume, profile, source, **kwargs) -> dict:
         if source.size_bytes > volume.size * GiB:   # never a silent larger disk
             raise exception.InvalidVolume(
-                reason='the disk of %s on vCenter is %.2f GiB, larger than the %d GiB volume '
-                       'asked for (it grew after Cinder recorded its size): ask for a volume '
-                       'of at least %d GiB' % (source.name, source.size_bytes / GiB,
+                reason=_('the disk of %s on vCenter is %.2f GiB, larger than the %d GiB volume '
+                         'asked for (it grew after Cinder recorded its size): ask for a volume '
+                         'of at least %d GiB') % (source.name, source.size_bytes / GiB,
                                                volume.size, -(-source.size_bytes // GiB)))
         if kwargs.get('linked') and volume.size * GiB > source.size_bytes:
             raise exception.InvalidVolume(
-                reason='a linked clone cannot be larger than its source (%d GiB > %d GiB): '
-                       'use vmware:clone_type=full' % (volume.size, source.size_bytes // GiB))
+                reason=_('a linked clone cannot be larger than its source (%d GiB > %d GiB): '
+                         'use vmware:clone_type=full') % (volume.size, source.size_bytes // GiB))
         request = self._backing_request(volume, profile)
         ref, where = self._backend.clone_backing_in(source, request, volume.project_id,
                                                     pool=self._pool_of(volume), **kwargs)
@@ -204,12 +205,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             instance = lookup.holding_instance(volume)
             if instance is not None:
                 raise exception.InvalidSnapshot(
-                    reason='volume %s is attached to instance %s, which holds its disk: '
-                           'vSphere snapshots no disk a running VM holds through another VM '
-                           '(FileLocked), and a VM snapshot of the instance would take its '
-                           'other disks too; detach the volume first, or keep snapshots as '
-                           'templates (vmware_snapshot_format = template), which are taken '
-                           'through the instance' % (volume.id, instance))
+                    reason=_('volume %s is attached to instance %s, which holds its disk: '
+                             'vSphere snapshots no disk a running VM holds through another VM '
+                             '(FileLocked), and a VM snapshot of the instance would take its '
+                             'other disks too; detach the volume first, or keep snapshots as '
+                             'templates (vmware_snapshot_format = template), which are taken '
+                             'through the instance') % (volume.id, instance))
             ref = self._backing_ref(volume)
             if ref is None:
                 return None     # nothing to copy: volumes from it will be lazy too
@@ -277,8 +278,8 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
             if self._backing_ref(volume) is None:
                 return      # both blank
             raise exception.InvalidSnapshot(
-                reason='snapshot %s was taken when volume %s had no backing: it has nothing '
-                       'on vCenter to revert to' % (snapshot.id, volume.id))
+                reason=_('snapshot %s was taken when volume %s had no backing: it has nothing '
+                         'on vCenter to revert to') % (snapshot.id, volume.id))
         if source.snapshot is not None:
             self._backings.revert(source.snapshot)
         else:
@@ -376,12 +377,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, managing.Managing, imaging.
         os-brick's connector (``platform``, ``os_type``) has none."""
         if not isinstance(connector, dict):
             raise exception.InvalidConnectorException(
-                missing='the connector must be a dict, not %s' % type(connector).__name__)
+                missing=_('the connector must be a dict, not %s') % type(connector).__name__)
         instance = connector.get('instance', 'vm')
         if not (isinstance(instance, str) and instance.strip()):
             raise exception.InvalidConnectorException(
-                missing="'instance' must be the moref value of the instance VM (e.g. vm-42), "
-                        'not %r' % (instance,))
+                missing=_("'instance' must be the moref value of the instance VM (e.g. vm-42), "
+                          'not %r') % (instance,))
 
     @errors.translated
     def initialize_connection(self, volume, connector):
