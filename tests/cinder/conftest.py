@@ -30,6 +30,8 @@ from oslo_config import cfg  # noqa: E402
 from vmdk_volume_simkit import ModelSize, Simulator  # noqa: E402
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID, USER_ID, Cinder  # noqa: E402
 
+from tests import vcenter  # noqa: E402
+from tests.cinder.helpers import BRICK_CONNECTOR  # noqa: E402
 from tests.cinder.nova_compute import NovaCompute  # noqa: E402
 from vmdk_volume.driver import VMwareVcVmdkDriver  # noqa: E402
 
@@ -48,6 +50,8 @@ def cinder(vcenters, tmp_path_factory):
     harness = Cinder(tmp_path_factory.mktemp('cinder'), dict(vcenters, vc1b=vcenters['vc1']),
                      {'vc2': {'vmware_snapshot_format': 'COW'},
                       'vc1b': {'vmware_datastore_regex': 'LocalDS_2'}})
+    for volume_manager in harness.managers.values():
+        vcenter.of(volume_manager.driver)     # the tests' own sessions, before any count
     yield harness
     harness.stop()
 
@@ -109,5 +113,24 @@ def service_context():
 
 
 @pytest.fixture
+def backup_connection(cinder, tmp_path):
+    """``connect(volume)``: vc1's connection info as cinder-backup gets it for os-brick, with
+    the driver's credentials (vmware_connector_credentials) and ``tmp_path`` as
+    vmware_tmp_dir."""
+    overrides = {'vmware_connector_credentials': True, 'vmware_tmp_dir': str(tmp_path)}
+
+    def connect(volume):
+        for name, value in overrides.items():
+            cfg.CONF.set_override(name, value, group='vc1')
+        try:
+            return cinder.managers['vc1'].initialize_connection(cinder.context, volume,
+                                                                BRICK_CONNECTOR)
+        finally:
+            for name in overrides:
+                cfg.CONF.clear_override(name, group='vc1')
+    return connect
+
+
+@pytest.fixture
 def client(cinder):
-    return cinder.managers['vc1'].driver._backend.client
+    return vcenter.of(cinder.managers['vc1'].driver).client

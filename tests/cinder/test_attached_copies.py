@@ -23,6 +23,7 @@ import subprocess
 import pytest
 from cinder import exception, objects
 
+from tests import vcenter
 from tests.cinder.nova_attach import attach, detach, disks, instances, storage_vmotion, volume_disk
 from tests.cinder.nova_compute import NovaCompute
 from vmdk_volume.vsphere import properties
@@ -83,7 +84,7 @@ def new_volume(cinder, backend='vc1', **source):
 
 
 def backing_data(cinder, client, volume) -> bytes:
-    backing = cinder.managers['vc1'].driver._backend.backings.find(volume.id)
+    backing = vcenter.of(cinder.managers['vc1'].driver).find(volume.id)
     return disk_file(client, disks(client, backing)[0]).read_bytes()
 
 
@@ -133,7 +134,7 @@ def nova_vc2(vcenters):
 def test_cow_snapshot_of_an_attached_volume_is_refused_naming_the_alternatives(
         cinder, api, nova_vc2, service_context, before, vcenters):
     manager = cinder.managers['vc2']
-    client = manager.driver._backend.client
+    client = vcenter.of(manager.driver).client
     volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client, before,
                                           backend='vc2')
     snapshot = objects.Snapshot(context=cinder.context, volume_id=volume.id,
@@ -163,7 +164,7 @@ def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_d
     volume = cinder.create_volume('vc1')
     instance = instances(client)[0]
     attached = attach(api, nova, service_context, volume, instance)
-    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    moved = storage_vmotion(client, vcenter.of(manager.driver).inventory(), instance, volume)
     disk_file(client, moved).write_bytes(before)     # the backing's file is the old one now
     vcenters['vc1'].reset_stats()
 
@@ -173,7 +174,7 @@ def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_d
     assert clone.status == 'available'
     assert calls['CloneVM_Task'] == 1 and calls['RetrievePropertiesEx'] == 1, calls
     assert backing_data(cinder, client, clone) == before
-    backing = manager.driver._backend.backings.find(clone.id)
+    backing = vcenter.of(manager.driver).find(clone.id)
     [disk] = disks(client, backing)
     assert disk.backing.uuid == clone.id
     assert marks(client, backing)['cinder.volume.id'] == clone.id

@@ -20,7 +20,8 @@ import pytest
 from cinder.scheduler import host_manager
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _instance
+from tests import vcenter
+from tests.cinder.helpers import NOVA_CONNECTOR, read_backing, vm_to_attach
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.units import GiB
 
@@ -158,15 +159,15 @@ def _attached(cinder, manager, pool, instance, vc=None):
 
 def _datastore_name(driver, backing):
     [store] = backing['datastore'].ManagedObjectReference
-    return driver._backend.inventory().datastores[store.value].name
+    return vcenter.of(driver).inventory().datastores[store.value].name
 
 
 def test_the_backing_is_made_in_the_scheduled_pool_at_no_extra_call(cinder, vc, manager,
                                                                      space):
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     for pool in ('LocalDS_3', 'LocalDS_1'):    # not placement's own first choice
         volume, calls = _attached(cinder, manager, pool, instance, vc)
-        assert _datastore_name(manager.driver, _backing(manager.driver, volume.id)) == pool
+        assert _datastore_name(manager.driver, read_backing(manager.driver, volume.id)) == pool
         assert volume.host == 'cinder@%s#%s' % (SECTION, pool)
         manager.delete_volume(cinder.context, volume)
     # warm (folders known): a first attach's calls, as with one pool (tests/functional/
@@ -177,25 +178,25 @@ def test_the_backing_is_made_in_the_scheduled_pool_at_no_extra_call(cinder, vc, 
 
 def test_a_pool_the_instances_host_cannot_use_moves_the_volume_and_cinder_learns_it(
         cinder, vc, manager, space):
-    instance, host = _instance(manager.driver)
-    inventory = manager.driver._backend.inventory()
+    instance, host = vm_to_attach(manager.driver)
+    inventory = vcenter.of(manager.driver).inventory()
     vc.change_datastore('LocalDS_3', unmount_from=(inventory.hosts[host].name,))
     volume = _attached(cinder, manager, 'LocalDS_3', instance)
-    store = _datastore_name(manager.driver, _backing(manager.driver, volume.id))
+    store = _datastore_name(manager.driver, read_backing(manager.driver, volume.id))
     assert store != 'LocalDS_3'
     assert volume.host == 'cinder@%s#%s' % (SECTION, store)
     manager.delete_volume(cinder.context, volume)
 
 
 def test_a_full_clone_goes_to_its_scheduled_pool(cinder, manager, space):
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     source = _attached(cinder, manager, 'LocalDS_0', instance)
     source.status = 'available'
     source.save()
     clone = _scheduled(cinder, 'LocalDS_2', source_volid=source.id)
     manager.create_volume(cinder.context, clone, allow_reschedule=False)
     clone.refresh()
-    assert _datastore_name(manager.driver, _backing(manager.driver, clone.id)) == 'LocalDS_2'
+    assert _datastore_name(manager.driver, read_backing(manager.driver, clone.id)) == 'LocalDS_2'
     assert clone.host == 'cinder@%s#LocalDS_2' % SECTION
     for volume in (clone, source):
         manager.delete_volume(cinder.context, volume)
@@ -205,7 +206,7 @@ def test_a_volume_made_under_the_one_pool_report_is_re_homed_on_its_next_attach(
         cinder, manager, space):
     """As after switching an existing backend to vmware_pools = datastore: the volume's
     host names the backend's old single pool, which no pool reports now."""
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     volume = _attached(cinder, manager, 'LocalDS_2', instance)
     volume.host = 'cinder@%s#%s' % (SECTION, SECTION)
     volume.save()

@@ -17,8 +17,7 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config, marks, plant_image_marks
-from tests.functional.test_backend import _request
+from tests.functional.helpers import backend_config, marks, plant_image_marks, request_for
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core import retype, volume_type
 from vmdk_volume.vsphere import properties
@@ -36,8 +35,10 @@ def _tasks(calls):
 
 
 def _associated_profiles(backend, key, object_type='virtualMachine'):
-    """The policy ids the simulator's PBM reports for a VM ('vm-1') or disk ('vm-1:2000')."""
-    service = backend.policies._service()
+    """The policy ids the simulator's PBM reports for a VM ('vm-1') or disk ('vm-1:2000'),
+    asked through the session's policy service (oslo.vmware's, set up by the backend's first
+    policy lookup)."""
+    service = backend.client.session.pbm
     entity = service.client.factory.create('ns0:PbmServerObjectRef')
     entity.objectType, entity.key = object_type, key
     entity.serverUuid = backend.client.content.about.instanceUuid
@@ -49,7 +50,7 @@ def _associated_profiles(backend, key, object_type='virtualMachine'):
 
 @pytest.fixture
 def volume(backend):
-    request = _request()
+    request = request_for()
     ref = backend.create_backing(request, uuid.uuid4().hex)
     yield request, ref
     found = backend.backings.find(request.volume_id)
@@ -128,7 +129,7 @@ def test_disk_type_change_on_the_only_datastore_clones_in_place(simulator):
     backend = vbackend.Backend.connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
-        request = _request()
+        request = request_for()
         project = uuid.uuid4().hex
         ref = backend.create_backing(request, project)
         simulator.reset_stats()
@@ -152,7 +153,7 @@ def test_clone_in_place_leaves_the_volume_its_mark_only(simulator):
     backend = vbackend.Backend.connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
-        request, project = _request(), uuid.uuid4().hex
+        request, project = request_for(), uuid.uuid4().hex
         ref = backend.create_backing(request, project)
         plant_image_marks(backend.client, ref)
         new_ref = backend.mover.retype(ref, _retyped(request, **{
@@ -169,7 +170,7 @@ def test_impossible_retypes_change_nothing(simulator):
     backend = vbackend.Backend.connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
-        request = _request()
+        request = request_for()
         ref = backend.create_backing(request, uuid.uuid4().hex)
         snapshot = backend.backings.snapshot(ref, 'keep')
         before = backend.describe(ref)
@@ -238,7 +239,7 @@ def test_new_backing_with_a_policy_lands_on_a_datastore_matching_it(backend, pol
     stores = sorted(ds.name for ds in backend.inventory().datastores.values()
                     if ds.name.startswith('LocalDS'))
     policy_only_on(stores[-1])
-    request = _retyped(_request(), **{'vmware:storage_profile': POLICY})
+    request = _retyped(request_for(), **{'vmware:storage_profile': POLICY})
     ref = backend.create_backing(request, uuid.uuid4().hex)
     try:
         assert backend.describe(ref).datastore_name == stores[-1]

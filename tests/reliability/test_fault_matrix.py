@@ -19,10 +19,18 @@ folders that no Cinder volume or snapshot owns (``vmdk_volume.cmd.orphans``)."""
 import signal
 
 import pytest
-from cinder import exception, objects
+from cinder import exception
 from vmdk_volume_simkit.faults import Fault, FaultKind
 
-from tests.reliability.operations import OPERATIONS, Case, Operation
+from tests import vcenter
+from tests.reliability.operations import (
+    OPERATIONS,
+    Case,
+    Operation,
+    clean_up,
+    left_behind,
+    refresh,
+)
 from vmdk_volume.cmd import orphans
 
 HANG_S = 90
@@ -62,10 +70,10 @@ def test_operation_under_fault(cinder, proxy, spool, record, tmp_path, op: Opera
             op.verify(case)
         left_in_spool = list(spool.iterdir())
         assert not left_in_spool, 'temporary files left: %s' % left_in_spool
-        _clean_up(case)
-        leftovers = _leftovers(cinder)
+        clean_up(case)
+        leftovers = left_behind(cinder)
         for orphan in leftovers:      # so that the next cases start clean
-            orphans.delete(cinder.managers['vc'].driver._backend.client, orphan)
+            orphans.delete(vcenter.of(cinder.managers['vc'].driver).client, orphan)
         assert not leftovers, 'left behind: %s' % leftovers
     except BaseException as failure:
         outcome = 'FAILED'
@@ -95,53 +103,10 @@ def _run_bounded(op: Operation, case: Case) -> BaseException | None:
 def _outcome(case: Case, error: BaseException | None, fired: bool) -> str:
     """'ok after retry', 'error' (a Cinder exception or error status), 'not reached' (the
     fault never fired), or 'FAILED: ...'."""
-    failed = [item for item in case.result if _refresh(item) and 'error' in item.status]
+    failed = [item for item in case.result if refresh(item) and 'error' in item.status]
     if isinstance(error, AssertionError) or (
             error is not None and not isinstance(error, exception.CinderException)):
         return 'FAILED: %s' % type(error).__name__
     if error is not None or failed:
         return 'error'
     return 'ok after retry' if fired else 'not reached'
-
-
-def _clean_up(case: Case) -> None:
-    """Delete what the case made, as a user would (error states included), and the VM it
-    unmanaged if no volume took it."""
-    manager = case.manager
-    made = [case.snapshot, case.volume] + case.result
-    for snapshot in [s for s in made if isinstance(s, objects.Snapshot)]:
-        if _refresh(snapshot):
-            manager.delete_snapshot(case.context, snapshot)
-    volumes = {v.id: v for v in made if isinstance(v, objects.Volume)}
-    for volume in volumes.values():
-        if _refresh(volume):
-            volume.status = 'available'
-            manager.delete_volume(case.context, volume)
-    if case.unmanaged:
-        orphans.delete(manager.driver._backend.client, orphans.Orphan(
-            orphans.Kind.BACKING, '', case.unmanaged, ''))
-
-
-def _refresh(item) -> bool:
-    """Re-read ``item``; False if it is deleted."""
-    try:
-        item.refresh()
-    except exception.NotFound:
-        return False
-    return not item.deleted
-
-
-def _leftovers(cinder) -> list[orphans.Orphan]:
-    """What no volume or snapshot owns, but for the image cache's entries of images that
-    exist (the cache keeps them on purpose)."""
-    found = orphans.find(cinder.managers['vc'].driver._backend.client, _owned(cinder))
-    return [o for o in found if not (o.kind is orphans.Kind.CACHE and cinder.images.path(
-        o.name.removeprefix('image-')).exists())]
-
-
-def _owned(cinder) -> frozenset[str]:
-    context = cinder.context
-    volumes = objects.VolumeList.get_all(context, filters={'deleted': False})
-    snapshots = objects.SnapshotList.get_all(context, filters={'deleted': False})
-    return frozenset([v.id for v in volumes] + [v.name_id for v in volumes]
-                     + [s.id for s in snapshots])
