@@ -153,8 +153,7 @@ def test_operations_on_a_volume_whose_backing_is_gone_fail_naming_it(restored, c
     raw.write_bytes(b'\x01' * 1024 ** 2)
     image_id = cinder.images.add(raw, 'raw')
     before = _vms(driver)
-    here = {'host': driver.host,      # as the scheduler passes a pool of this backend
-            'capabilities': driver.get_volume_stats(refresh=True)['pools'][0]}
+    here = {'host': driver.host, 'capabilities': driver.get_volume_stats(refresh=True)}
     for call in (
             lambda: driver.extend_volume(gone, 3),
             lambda: driver.create_cloned_volume(cinder.new_volume(BACKEND), gone),
