@@ -10,21 +10,19 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Fixtures shared by every test: the simulated vCenter and sessions to it.
+"""Fixtures shared by every test: the simulated vCenter and sessions to it (endpoints from
+``tests.vcenter``).
 
 The simulator kit (vmdk-volume-simkit) is imported by the fixtures that use it, so that the
 unit tests run without it.
 """
 
 import pathlib
-import typing
 
 import pytest
 
+from tests.vcenter import endpoint_for
 from vmdk_volume.vsphere import session as vsession
-
-if typing.TYPE_CHECKING:
-    from vmdk_volume_simkit import Simulator
 
 
 @pytest.fixture(scope='session')
@@ -41,14 +39,6 @@ def simulator():
     from vmdk_volume_simkit import Simulator
     with Simulator() as vc:
         yield vc
-
-
-def endpoint_for(vc: 'Simulator', **overrides) -> vsession.Endpoint:
-    """An endpoint that logs in to ``vc`` with verified TLS."""
-    params = dict(host=vc.host, port=vc.port, username='admin', password='secret',
-                  ca_file=vc.ca_file, api_retry_count=2)
-    params.update(overrides)
-    return vsession.Endpoint(**params)
 
 
 @pytest.fixture(scope='session')

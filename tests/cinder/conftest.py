@@ -13,23 +13,20 @@
 """Fixtures for Cinder integration: two simulated vCenters behind two backend sections, and
 Cinder's volume API with a nova-compute child for attaching as Nova does (``nova_attach``)."""
 
-import oslo_messaging as messaging
 import pytest
 from cinder import objects
 
 objects.register_all()     # before any test module imports cinder.volume.manager
 
-from cinder import context as cinder_context  # noqa: E402
-from cinder import rpc  # noqa: E402
-from cinder.common import constants  # noqa: E402
 from cinder.compute import nova as _nova_api  # noqa: E402, F401 - registers Cinder's [nova] options
-from cinder.objects import base as objects_base  # noqa: E402
-from cinder.volume import api as volume_api  # noqa: E402
 from cinder.volume import configuration, manager  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 from vmdk_volume_simkit import ModelSize, Simulator  # noqa: E402
-from vmdk_volume_simkit.harness.cinder import PROJECT_ID, USER_ID, Cinder  # noqa: E402
+from vmdk_volume_simkit.harness.cinder import Cinder  # noqa: E402
 
+from tests import vcenter  # noqa: E402
+from tests.cinder.fixtures import api, service_context  # noqa: E402, F401
+from tests.cinder.helpers import BRICK_CONNECTOR  # noqa: E402
 from tests.cinder.nova_compute import NovaCompute  # noqa: E402
 from vmdk_volume.driver import VMwareVcVmdkDriver  # noqa: E402
 
@@ -48,6 +45,8 @@ def cinder(vcenters, tmp_path_factory):
     harness = Cinder(tmp_path_factory.mktemp('cinder'), dict(vcenters, vc1b=vcenters['vc1']),
                      {'vc2': {'vmware_snapshot_format': 'COW'},
                       'vc1b': {'vmware_datastore_regex': 'LocalDS_2'}})
+    for volume_manager in harness.managers.values():
+        vcenter.of(volume_manager.driver)     # the tests' own sessions, before any count
     yield harness
     harness.stop()
 
@@ -76,38 +75,31 @@ def driver_for(vcenters, cinder):
 
 
 @pytest.fixture(scope='module')
-def api(cinder):
-    """Cinder's volume API, its RPC calls served by the harness's VolumeManagers."""
-    servers = []
-    for volume_manager in cinder.managers.values():
-        node, _ = volume_manager.host.split('@')      # addressed as cinder-volume does since 3.6
-        target = messaging.Target(topic='%s.%s' % (constants.VOLUME_TOPIC, volume_manager.host),
-                                  server=node, version=volume_manager.RPC_API_VERSION)
-        servers.append(messaging.get_rpc_server(
-            rpc.TRANSPORT, target, [volume_manager, *volume_manager.additional_endpoints],
-            executor='threading',
-            serializer=rpc.RequestContextSerializer(objects_base.CinderObjectSerializer())))
-        servers[-1].start()
-    yield volume_api.API()
-    for server in servers:
-        server.stop()
-        server.wait()
-
-
-@pytest.fixture(scope='module')
 def nova(vcenters):
     compute = NovaCompute(vcenters['vc1'])
     yield compute
     compute.close()
 
 
-@pytest.fixture(scope='module')
-def service_context():
-    """What Nova sends Cinder: the user's request with Nova's service token."""
-    return cinder_context.RequestContext(USER_ID, PROJECT_ID, is_admin=True,
-                                         service_roles=['service'])
+@pytest.fixture
+def backup_connection(cinder, tmp_path):
+    """``connect(volume)``: vc1's connection info as cinder-backup gets it for os-brick, with
+    the driver's credentials (vmware_connector_credentials) and ``tmp_path`` as
+    vmware_tmp_dir."""
+    overrides = {'vmware_connector_credentials': True, 'vmware_tmp_dir': str(tmp_path)}
+
+    def connect(volume):
+        for name, value in overrides.items():
+            cfg.CONF.set_override(name, value, group='vc1')
+        try:
+            return cinder.managers['vc1'].initialize_connection(cinder.context, volume,
+                                                                BRICK_CONNECTOR)
+        finally:
+            for name in overrides:
+                cfg.CONF.clear_override(name, group='vc1')
+    return connect
 
 
 @pytest.fixture
 def client(cinder):
-    return cinder.managers['vc1'].driver._backend.client
+    return vcenter.of(cinder.managers['vc1'].driver).client

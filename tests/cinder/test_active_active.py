@@ -25,9 +25,9 @@ import uuid
 import pytest
 from oslo_config import cfg
 
+from tests import vcenter
 from tests.cinder import racing
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
-from vmdk_volume.core.images import formats, importer
+from tests.cinder.helpers import NOVA_CONNECTOR, vm_to_attach
 
 BACKEND = 'vc1'
 CLUSTER = 'cluster'
@@ -89,9 +89,9 @@ def coordination(request, cinder):
 @pytest.fixture
 def cluster(cinder, nodes, coordination, vcenters):
     """The two managers, a connector, and the checks every race ends with."""
-    client = nodes[0].driver._backend.client
+    client = vcenter.of(nodes[0].driver).client
     before = racing.orphans_now(client, cinder.context)
-    instance, _ = _instance(nodes[0].driver)
+    instance, _ = vm_to_attach(nodes[0].driver)
     vcenters[BACKEND].reset_stats()
     yield nodes, dict(NOVA_CONNECTOR, instance=instance)
     assert racing.duplicate_backings(client) == {}
@@ -134,7 +134,7 @@ def test_a_new_project_folder_is_made_once_by_both_nodes(cinder, cluster, vcente
 
     assert run.failures == []
     # 'Project (<id>)' and 'Volumes' below the existing 'OpenStack', in one datacenter
-    datacenters = {nodes[0].driver._backings.describe(info['data']['volume']).datacenter
+    datacenters = {vcenter.of(nodes[0].driver).describe(info['data']['volume']).datacenter
                    for info in run.results}
     assert vcenters[BACKEND].stats().calls['CreateFolder'] == 2 * len(datacenters)
     _delete(cinder, nodes[1], volumes)
@@ -148,37 +148,18 @@ def test_one_image_is_imported_once_by_both_nodes(cinder, cluster, vcenters, tmp
     raw = tmp_path / 'disk.raw'
     raw.write_bytes(os.urandom(MiB))
     image_id = cinder.images.add(raw, 'raw')
-    meta = formats.ImageMeta.from_glance(cinder.images.show(None, image_id))
-    image = importer.ImageData(meta, lambda: cinder.images.download(None, image_id))
     volumes = [_volume(cinder) for _ in range(4)]
     vcenters[BACKEND].reset_stats()
 
-    def create(pair):
-        driver, volume = pair[0].driver, pair[1]
-        return driver._images.import_image(image, driver._backing_request(volume),
-                                           volume.project_id)
-    run = racing.race(create, list(zip(itertools.cycle(nodes), volumes)), 4)
+    run = racing.race(lambda pair: pair[0].driver.copy_image_to_volume(
+        cinder.context, pair[1], cinder.images, image_id),
+        list(zip(itertools.cycle(nodes), volumes)), 4)
     print(run.figures('4 volumes from one new image on 2 nodes'))
 
-    assert run.failures == []
-    assert len(set(run.results)) == 4
     calls = vcenters[BACKEND].stats().calls
+    assert run.failures == []
+    view = vcenter.of(nodes[0].driver)
+    assert len({view.find(volume.id) for volume in volumes} - {None}) == 4
     assert calls['ImportVApp'] == 1
     assert calls['CloneVM_Task'] == 4
     _delete(cinder, nodes[0], volumes)
-
-
-def test_a_retype_scheduled_to_the_other_node_is_done_in_place(cinder, nodes):
-    """The scheduler names one node of the cluster (and the cluster); the node that took the
-    request off the cluster's queue retypes in place instead of refusing it as another
-    backend's (found by the service stack: ``retype --migration-policy never`` failed)."""
-    volume = _volume(cinder)
-    thick = cinder.volume_type('aa-retype-thick', {'vmware:vmdk_type': 'thick'})
-    volume.status, volume.previous_status = 'retyping', volume.status
-    volume.save()
-    other = {'host': '%s#%s' % (nodes[1].host, BACKEND),
-             'cluster_name': '%s@%s#%s' % (CLUSTER, BACKEND, BACKEND),
-             'capabilities': nodes[1].driver.get_volume_stats()}
-    nodes[0].retype(cinder.context, volume, thick['id'], other, migration_policy='never')
-    volume.refresh()
-    assert volume.volume_type_id == thick['id'] and volume.status == 'available'

@@ -17,12 +17,9 @@ import os
 
 import pytest
 from os_brick.initiator.connectors import vmware as brick_vmware
-from oslo_config import cfg
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
-
-BRICK_CONNECTOR = {'platform': 'x86_64', 'os_type': 'linux', 'host': 'backup-1',
-                   'ip': '10.0.0.9', 'initiator': None}
+from tests import vcenter
+from tests.cinder.helpers import BRICK_CONNECTOR, NOVA_CONNECTOR, vm_to_attach
 
 
 @pytest.fixture
@@ -34,29 +31,21 @@ def volume(cinder):
 
 def test_nova_gets_the_backing_and_can_find_it_by_volume_id(cinder, volume):
     manager = cinder.managers['vc1']
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     info = manager.initialize_connection(cinder.context, volume,
                                          dict(NOVA_CONNECTOR, instance=instance))
     data = info['data']
     assert {'volume', 'volume_id', 'name', 'profile_id'} <= set(data)
     assert 'config' not in data and 'vmdk_path' not in data
 
-    client = manager.driver._backend.client
+    client = vcenter.of(manager.driver).client
     found = client.call('FindAllByUuid', client.content.searchIndex, uuid=data['volume_id'],
                         vmSearch=True, instanceUuid=True)
     assert [ref.value for ref in found] == [data['volume']]
 
 
-def test_os_brick_downloads_the_disk_with_what_we_send(cinder, volume, tmp_path):
-    manager = cinder.managers['vc1']
-    cfg.CONF.set_override('vmware_connector_credentials', True, group='vc1')
-    cfg.CONF.set_override('vmware_tmp_dir', str(tmp_path), group='vc1')
-    try:
-        info = manager.initialize_connection(cinder.context, volume, BRICK_CONNECTOR)
-    finally:
-        cfg.CONF.clear_override('vmware_connector_credentials', group='vc1')
-        cfg.CONF.clear_override('vmware_tmp_dir', group='vc1')
-    data = info['data']
+def test_os_brick_downloads_the_disk_with_what_we_send(cinder, volume, backup_connection):
+    data = backup_connection(volume)['data']
     assert data['vmdk_size'] == volume.size * 1024 ** 3
     assert data['vmdk_path'].startswith('[') and data['vmdk_path'].endswith('.vmdk')
     assert data['datacenter'] and data['datastore']

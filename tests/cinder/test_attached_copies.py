@@ -16,39 +16,18 @@ it keeping only the volume's disk), COW snapshots are refused, and once the inst
 powered off the copies still hold the volume's data. Fixtures in ``conftest``, Nova's attach
 in ``nova_attach``."""
 
-import pathlib
-import random
 import subprocess
 
 import pytest
 from cinder import exception, objects
-from os_brick.initiator.connectors import vmware as brick_vmware
-from oslo_config import cfg
 
+from tests import vcenter
+from tests.cinder.helpers import RAW, disk_file, vm_names
 from tests.cinder.nova_attach import attach, detach, disks, instances, storage_vmotion, volume_disk
 from tests.cinder.nova_compute import NovaCompute
-from tests.cinder.test_nova_attach import BRICK_CONNECTOR
 from vmdk_volume.vsphere import properties
 
-# 1 MiB that does not compress (exports refuse qemu-img's streams of compressible data)
-RAW = random.Random(14).randbytes(1024 * 1024)
 AFTER = b'written after the copy\n' * 1024
-
-
-@pytest.fixture(scope='module')
-def before(tmp_path_factory) -> bytes:
-    """``RAW`` as a sparse VMDK, the form of the kit's disk files that it exports."""
-    raw = tmp_path_factory.mktemp('before') / 'before.raw'
-    raw.write_bytes(RAW)
-    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
-                    'subformat=monolithicSparse', str(raw), str(raw) + '.vmdk'], check=True)
-    return pathlib.Path(str(raw) + '.vmdk').read_bytes()
-
-
-def disk_file(client, disk) -> pathlib.Path:
-    """The simulator's local file of ``disk`` (as a VM's devices have it)."""
-    url = properties.fetch_one(client, disk.backing.datastore, ['info.url'])['info.url']
-    return pathlib.Path(url) / disk.backing.fileName.split('] ', 1)[1]
 
 
 def disk_files(client, ref: str) -> list[tuple]:
@@ -86,7 +65,7 @@ def new_volume(cinder, backend='vc1', **source):
 
 
 def backing_data(cinder, client, volume) -> bytes:
-    backing = cinder.managers['vc1'].driver._backings.find(volume.id)
+    backing = vcenter.of(cinder.managers['vc1'].driver).find(volume.id)
     return disk_file(client, disks(client, backing)[0]).read_bytes()
 
 
@@ -136,7 +115,7 @@ def nova_vc2(vcenters):
 def test_cow_snapshot_of_an_attached_volume_is_refused_naming_the_alternatives(
         cinder, api, nova_vc2, service_context, before, vcenters):
     manager = cinder.managers['vc2']
-    client = manager.driver._backend.client
+    client = vcenter.of(manager.driver).client
     volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client, before,
                                           backend='vc2')
     snapshot = objects.Snapshot(context=cinder.context, volume_id=volume.id,
@@ -160,73 +139,13 @@ def test_cow_snapshot_of_an_attached_volume_is_refused_naming_the_alternatives(
     manager.delete_volume(cinder.context, volume)
 
 
-def test_cow_snapshot_is_refused_while_the_instance_is_powered_off_too(
-        cinder, api, nova_vc2, service_context, before, vcenters):
-    """vSphere would take it (no lock), but the instance, once started, would write to the
-    disk the snapshot froze under the backing's new delta disk."""
-    manager = cinder.managers['vc2']
-    client = manager.driver._backend.client
-    volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client, before,
-                                          backend='vc2')
-    instance = client.ref('VirtualMachine', attached.instance.ref)
-    client.run('PowerOffVM_Task', instance)
-    snapshot = objects.Snapshot(context=cinder.context, volume_id=volume.id,
-                                volume_size=volume.size, status='creating',
-                                project_id=volume.project_id, user_id=volume.user_id)
-    snapshot.create()
-    vcenters['vc2'].reset_stats()
-    try:
-        with pytest.raises(exception.InvalidSnapshot,
-                           match='attached to instance %s.*while the instance is off would '
-                                 'freeze the disk' % attached.instance.ref):
-            manager.create_snapshot(cinder.context, snapshot)
-        assert vcenters['vc2'].stats().calls == {}, 'the refusal made SOAP calls'
-    finally:
-        client.run('PowerOnVM_Task', instance)
-    assert not vm(client, attached.backing, 'snapshot')
-    manager.delete_snapshot(cinder.context, snapshot)
-    detach(api, nova_vc2, service_context, volume, attached)
-    manager.delete_volume(cinder.context, volume)
-
-
-def test_after_storage_vmotion_a_snapshot_and_an_upload_copy_the_instance_disk(
-        cinder, api, nova, service_context, before, client, tmp_path):
-    """The instance's storage vMotion moved the volume's disk away from the backing's file:
-    a template snapshot and a forced upload find the disk in the instance by its uuid."""
-    manager, glance = cinder.managers['vc1'], cinder.images
-    volume = cinder.create_volume('vc1')
-    instance = instances(client)[0]
-    attached = attach(api, nova, service_context, volume, instance)
-    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
-    disk_file(client, moved).write_bytes(before)     # the backing's file is the old one now
-
-    snapshot = cinder.create_snapshot('vc1', volume)
-    volume.update({'status': 'uploading', 'previous_status': 'in-use'})
-    volume.save()
-    upload = glance.create_empty()
-    manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
-
-    [disk] = disks(client, snapshot.provider_location.split(':', 1)[1])
-    assert disk_file(client, disk).read_bytes() == before
-    back = tmp_path / 'back.raw'
-    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
-                    str(glance.path(upload['id'])), str(back)], check=True)
-    assert back.read_bytes()[:len(RAW)] == RAW
-    assert volume_disk(client, instance.ref, volume.id).backing.fileName == \
-        moved.backing.fileName
-    manager.delete_snapshot(cinder.context, snapshot)
-    volume.refresh()
-    detach(api, nova, service_context, volume, attached)
-    manager.delete_volume(cinder.context, volume)
-
-
 def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_disk(
         cinder, api, nova, service_context, before, client, vcenters):
     manager = cinder.managers['vc1']
     volume = cinder.create_volume('vc1')
     instance = instances(client)[0]
     attached = attach(api, nova, service_context, volume, instance)
-    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    moved = storage_vmotion(client, vcenter.of(manager.driver).inventory(), instance, volume)
     disk_file(client, moved).write_bytes(before)     # the backing's file is the old one now
     vcenters['vc1'].reset_stats()
 
@@ -236,7 +155,7 @@ def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_d
     assert clone.status == 'available'
     assert calls['CloneVM_Task'] == 1 and calls['RetrievePropertiesEx'] == 1, calls
     assert backing_data(cinder, client, clone) == before
-    backing = manager.driver._backings.find(clone.id)
+    backing = vcenter.of(manager.driver).find(clone.id)
     [disk] = disks(client, backing)
     assert disk.backing.uuid == clone.id
     assert marks(client, backing)['cinder.volume.id'] == clone.id
@@ -273,55 +192,6 @@ def test_upload_of_an_attached_volume_exports_a_temporary_copy_then_removes_it(
     assert volume.status == 'in-use'
     detach(api, nova, service_context, volume, attached)
     manager.delete_volume(cinder.context, volume)
-
-
-def test_backup_of_an_attached_volume_reads_a_copy_taken_through_the_instance(
-        cinder, api, nova, service_context, before, client, tmp_path):
-    """cinder-backup of an in-use volume (``--force``): Cinder's get_backup_device has the
-    driver clone it (a temporary volume, its copy taken through the instance), which
-    os-brick's VmdkConnector reads as cinder-backup does; the backup manager then deletes
-    the temporary volume."""
-    manager = cinder.managers['vc1']
-    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
-    volume.update({'status': 'backing-up', 'previous_status': 'in-use'})
-    volume.save()
-    backup = objects.Backup(context=cinder.context, volume_id=volume.id, status='creating',
-                            user_id=volume.user_id, project_id=volume.project_id)
-    backup.create()
-
-    device = manager.get_backup_device(cinder.context, backup, want_objects=True)
-
-    temporary = device.device_obj
-    assert not device.is_snapshot and temporary.id != volume.id
-    disk_file(client, volume_disk(client, attached.instance.ref, volume.id)).write_bytes(AFTER)
-    assert backing_data(cinder, client, temporary) == before
-    back = tmp_path / 'backup.raw'
-    for name, value in (('vmware_connector_credentials', True), ('vmware_tmp_dir', tmp_path)):
-        cfg.CONF.set_override(name, str(value), group='vc1')
-    try:
-        info = manager.initialize_connection(cinder.context, temporary, BRICK_CONNECTOR)
-    finally:
-        for name in ('vmware_connector_credentials', 'vmware_tmp_dir'):
-            cfg.CONF.clear_override(name, group='vc1')
-    connector = brick_vmware.VmdkConnector(None)
-    read = connector.connect_volume(info['data'])
-    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw', read['path'], str(back)],
-                   check=True)
-    connector.disconnect_volume(info['data'], read)
-    assert back.read_bytes()[:len(RAW)] == RAW       # the volume's bytes at the backup
-    manager.delete_volume(cinder.context, temporary)
-    assert manager.driver._backings.find(temporary.id) is None
-    assert volume_disk(client, attached.instance.ref, volume.id) is not None
-    volume.update({'status': 'in-use', 'previous_status': 'backing-up'})
-    volume.save()
-    detach(api, nova, service_context, volume, attached)
-    manager.delete_volume(cinder.context, volume)
-
-
-def vm_names(client) -> list[str]:
-    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
-    return [item.get('name') for item in properties.collect(
-        client, view, {'VirtualMachine': ['name']})]
 
 
 def test_once_the_instance_is_powered_off_copies_still_hold_the_volume_data(

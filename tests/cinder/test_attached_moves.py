@@ -25,6 +25,8 @@ import pytest
 from cinder import exception, objects
 from oslo_config import cfg
 
+from tests import vcenter
+from tests.cinder.helpers import scheduler_host
 from tests.cinder.nova_attach import (
     attach,
     detach,
@@ -33,8 +35,6 @@ from tests.cinder.nova_attach import (
     storage_vmotion,
     volume_disk,
 )
-from tests.cinder.test_retype_manage_migrate import _host
-from tests.functional.test_retype import _associated_profiles
 
 POLICY = 'vSAN Default Storage Policy'
 
@@ -49,7 +49,7 @@ def _retype(cinder, volume, vtype, policy='never'):
     volume.save()
     try:
         cinder.managers['vc1'].retype(cinder.context, volume, vtype['id'],
-                                      _host(cinder, 'vc1'), migration_policy=policy)
+                                      scheduler_host(cinder, 'vc1'), migration_policy=policy)
     finally:
         volume.refresh()
 
@@ -86,10 +86,10 @@ def test_a_new_policy_its_datastore_satisfies_is_set_while_attached(
     assert (volume.volume_type_id, volume.status) == (gold['id'], 'in-use')
     assert _tasks(calls) == {'ReconfigVM_Task': 1}, calls     # the backing's, no move
     assert calls['RetrievePropertiesEx'] <= 3, calls   # backing, compatible hubs, instance
-    backend = cinder.managers['vc1'].driver._backend
+    backend = vcenter.of(cinder.managers['vc1'].driver).backend
     profile_id = backend.policies.profile_id(POLICY)
     [disk] = disks(client, made.backing)
-    assert _associated_profiles(backend, '%s:%d' % (made.backing, disk.key),
+    assert vcenter.associated_profiles(backend, '%s:%d' % (made.backing, disk.key),
                                 'virtualDiskId') == [profile_id]
     assert disk.backing.fileName == file_name
     assert volume_disk(client, made.instance.ref, volume.id).backing.fileName == file_name
@@ -136,7 +136,7 @@ def test_after_the_instance_storage_vmotion_a_new_policy_waits_for_the_detach(
     volume, made = attached
     gold = cinder.volume_type('attached-policy-moved', {'vmware:storage_profile': POLICY})
     backing_file = disks(client, made.backing)[0].backing.fileName
-    moved = storage_vmotion(client, cinder.managers['vc1'].driver._backend.inventory(),
+    moved = storage_vmotion(client, vcenter.of(cinder.managers['vc1'].driver).backend.inventory(),
                             made.instance, volume)
 
     reason = _refused(cinder, volume, gold, vcenters, caplog)
@@ -177,7 +177,7 @@ def test_migration_of_an_attached_volume_asks_nova_to_swap_and_moves_nothing(
     cfg.CONF.set_override('token_auth_url', 'http://127.0.0.1:9/identity', group='nova')
     try:
         with pytest.raises(Exception, match='127.0.0.1'):
-            manager.migrate_volume(cinder.context, volume, _host(cinder, 'vc1b'))
+            manager.migrate_volume(cinder.context, volume, scheduler_host(cinder, 'vc1b'))
     finally:
         cfg.CONF.clear_override('token_auth_url', group='nova')
 

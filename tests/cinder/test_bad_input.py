@@ -24,8 +24,8 @@ from collections.abc import Callable
 import pytest
 from cinder import exception, objects
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
-from tests.cinder.test_lifecycle_ops import _attached_once
+from tests import vcenter
+from tests.cinder.helpers import NOVA_CONNECTOR, attached_once, vm_to_attach
 from vmdk_volume.vsphere import properties
 
 MiB = 1024 ** 2
@@ -45,7 +45,7 @@ class Row:
 
 def footprint(driver) -> tuple[frozenset, frozenset]:
     """Every VM, template and folder, and every file on the (local) datastores."""
-    client = driver._backend.client
+    client = vcenter.of(driver).client
     view = properties.container_view(client, client.content.rootFolder,
                                      ['VirtualMachine', 'Folder', 'Datastore'])
     items = properties.collect(client, view, {'VirtualMachine': ['name'],
@@ -165,7 +165,7 @@ def corrupt_vmdk(tmp_path) -> pathlib.Path:
 
 
 def a_template(cinder):
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     snapshot = cinder.create_snapshot('vc1', volume)
     return {'source-id': snapshot.provider_location.split(':', 1)[1]}
 
@@ -174,7 +174,7 @@ def grown(source: str):
     """Create a 1 GiB volume from a template snapshot (``source`` 'snapshot') or a volume
     whose disk grew to 2 GiB after Cinder recorded 1 GiB (an extend raced the snapshot)."""
     def prepare(cinder, tmp_path):
-        volume = _attached_once(cinder, 'vc1')
+        volume = attached_once(cinder, 'vc1')
         cinder.managers['vc1'].driver.extend_volume(volume, 2)
         if source == 'snapshot':
             made = {'snapshot_id': cinder.create_snapshot('vc1', volume).id}
@@ -185,12 +185,12 @@ def grown(source: str):
 
 
 def a_running_vm(cinder):
-    instance, _ = _instance(cinder.managers['vc1'].driver)
+    instance, _ = vm_to_attach(cinder.managers['vc1'].driver)
     return {'source-id': instance}
 
 
 def a_host(cinder):
-    _, host = _instance(cinder.managers['vc1'].driver)
+    _, host = vm_to_attach(cinder.managers['vc1'].driver)
     return dict(NOVA_CONNECTOR, instance=host)
 
 

@@ -18,8 +18,9 @@ import random
 
 import pytest
 
+from tests import vcenter
 from tests.cinder import racing
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
+from tests.cinder.helpers import NOVA_CONNECTOR, vm_to_attach
 
 BACKEND = 'vc1'
 
@@ -28,9 +29,9 @@ BACKEND = 'vc1'
 def vc1(cinder):
     """vc1's manager, an instance to attach to, and vCenter's orphans before the test."""
     manager = cinder.managers[BACKEND]
-    client = manager.driver._backend.client
+    client = vcenter.of(manager.driver).client
     before = racing.orphans_now(client, cinder.context)
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     yield manager, dict(NOVA_CONNECTOR, instance=instance)
     assert racing.duplicate_backings(client) == {}
     assert racing.orphans_now(client, cinder.context) - before == set()

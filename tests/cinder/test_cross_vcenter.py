@@ -21,9 +21,15 @@ from cinder import exception, objects
 from vmdk_volume_simkit import ModelSize
 from vmdk_volume_simkit.faults import Fault, FaultKind, FaultProxy
 
-from tests.cinder.test_images import _stream_optimized, _volume_bytes
-from tests.cinder.test_lifecycle import _backing, _folder_path
-from tests.cinder.test_lifecycle_ops import _attached_once, _disk
+from tests import vcenter
+from tests.cinder.helpers import (
+    attached_once,
+    first_disk,
+    folder_path,
+    read_backing,
+    stream_optimized,
+    volume_bytes,
+)
 
 MiB = 1024 ** 2
 
@@ -35,7 +41,7 @@ def _host(cinder, backend, node='cinder'):
 
 def _from_image(cinder, backend, tmp_path):
     """A volume made from a streamOptimized image of random bytes, and those bytes."""
-    data, vmdk = _stream_optimized(tmp_path, 'across-%s' % backend)
+    data, vmdk = stream_optimized(tmp_path, 'across-%s' % backend)
     image_id = cinder.images.add(vmdk, 'vmdk', vmware_disktype='streamOptimized')
     volume = cinder.new_volume(backend)
     cinder.managers[backend].create_volume(
@@ -69,16 +75,16 @@ def test_a_volume_from_an_image_moves_with_its_bytes(cinder, vcenters, tmp_path)
     _migrate(cinder, volume, 'vc1', 'vc2')
 
     assert (volume.host, volume.migration_status) == ('cinder@vc2#vc2', 'success')
-    assert _backing(source, volume.id) is None
-    landed = _backing(target, volume.id)
-    assert volume.provider_location == target._backings.find(volume.id)
+    assert read_backing(source, volume.id) is None
+    landed = read_backing(target, volume.id)
+    assert volume.provider_location == vcenter.of(target).backings.find(volume.id)
     assert landed['name'] == volume.name
-    assert _folder_path(target._backend.client, landed['parent']) == (
+    assert folder_path(vcenter.of(target).client, landed['parent']) == (
         'OpenStack/Project (%s)/Volumes' % volume.project_id)
     calls = vcenters['vc2'].stats().calls
     assert calls['ImportVApp'] == 1 and calls['Login'] == calls['Logout'] == 1, calls
     assert vcenters['vc1'].stats().calls['ExportVm'] == 1
-    assert _volume_bytes(cinder, cinder.managers['vc2'], volume, tmp_path)[:len(data)] == data
+    assert volume_bytes(cinder, cinder.managers['vc2'], volume, tmp_path)[:len(data)] == data
     cinder.managers['vc2'].delete_volume(cinder.context, volume)
 
 
@@ -88,16 +94,16 @@ def test_the_target_places_the_backing_by_the_types_storage_policy(cinder, vcent
     policy = 'vSAN Default Storage Policy'
     kind = cinder.volume_type('across-policy-%s' % datastore, {
         'vmware:storage_profile': policy, 'vmware:vmdk_type': 'thick'})
-    volume = _attached_once(cinder, 'vc1', volume_type=kind)
+    volume = attached_once(cinder, 'vc1', volume_type=kind)
     vcenters['vc2'].restrict_policy(policy, (datastore,))
     try:
         _migrate(cinder, volume, 'vc1', 'vc2')
     finally:
         vcenters['vc2'].restrict_policy(policy, None)
     target = cinder.managers['vc2'].driver
-    disk = _disk(_backing(target, volume.id))
+    disk = first_disk(read_backing(target, volume.id))
     assert volume.migration_status == 'success'
-    assert target._backend.inventory().datastores[
+    assert vcenter.of(target).backend.inventory().datastores[
         disk.backing.datastore.value].name == datastore
     assert not disk.backing.thinProvisioned
     cinder.managers['vc2'].delete_volume(cinder.context, volume)
@@ -117,12 +123,12 @@ def test_the_backing_lands_in_the_pool_the_scheduler_chose(cinder, vc2_pools, ch
     pool = next(p for p in stats['pools'] if p['pool_name'] == chosen)
     host = {'host': 'cinder@vc2p#%s' % chosen,
             'capabilities': dict(pool, volume_backend_name=stats['volume_backend_name'])}
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     cinder.managers['vc1'].migrate_volume(cinder.context, volume, host)
     volume.refresh()
-    disk = _disk(_backing(vc2_pools, volume.id))
+    disk = first_disk(read_backing(vc2_pools, volume.id))
     assert (volume.host, volume.migration_status) == ('cinder@vc2p#' + chosen, 'success')
-    assert vc2_pools._backend.inventory().datastores[
+    assert vcenter.of(vc2_pools).backend.inventory().datastores[
         disk.backing.datastore.value].name == chosen
     cinder.managers['vc2p'].delete_volume(cinder.context, volume)
 
@@ -130,7 +136,7 @@ def test_the_backing_lands_in_the_pool_the_scheduler_chose(cinder, vc2_pools, ch
 def test_retype_to_a_type_of_another_backend_moves_the_volume(cinder, vcenters):
     here = cinder.volume_type('across-vc1', {'volume_backend_name': 'vc1'})
     there = cinder.volume_type('across-vc2', {'volume_backend_name': 'vc2'})
-    volume = _attached_once(cinder, 'vc1', volume_type=here)
+    volume = attached_once(cinder, 'vc1', volume_type=here)
     volume.status, volume.previous_status = 'retyping', volume.status
     volume.save()
 
@@ -140,23 +146,23 @@ def test_retype_to_a_type_of_another_backend_moves_the_volume(cinder, vcenters):
     volume.refresh()
     assert (volume.host, volume.volume_type_id, volume.status) == (
         'cinder@vc2#vc2', there['id'], 'available')
-    assert _backing(cinder.managers['vc1'].driver, volume.id) is None
-    assert cinder.managers['vc2'].driver._backings.find(volume.id) == \
+    assert read_backing(cinder.managers['vc1'].driver, volume.id) is None
+    assert vcenter.of(cinder.managers['vc2'].driver).backings.find(volume.id) == \
         volume.provider_location
     cinder.managers['vc2'].delete_volume(cinder.context, volume)
 
 
 def test_a_volume_with_snapshots_is_refused(cinder):
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     cinder.create_snapshot('vc1', volume)
     with pytest.raises(exception.InvalidVolume, match='1 snapshot.*delete them first'):
         _migrate(cinder, volume, 'vc1', 'vc2')
     assert volume.migration_status == 'error' and volume.host == 'cinder@vc1#vc1'
-    assert _backing(cinder.managers['vc2'].driver, volume.id) is None
+    assert read_backing(cinder.managers['vc2'].driver, volume.id) is None
 
 
 def test_a_backend_of_another_cinder_volume_is_declined_with_why(cinder, caplog):
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     with caplog.at_level(logging.WARNING, logger='vmdk_volume'):
         assert cinder.managers['vc1'].driver.migrate_volume(
             cinder.context, volume, _host(cinder, 'vc2', node='elsewhere')) == (False, None)
@@ -193,10 +199,10 @@ def test_a_stream_cut_mid_way_leaves_the_source_whole(cinder, vcenters, vc3, tmp
     assert vc3.fired
     assert volume.migration_status == 'error' and volume.host == 'cinder@%s#%s' % (
         source, source)
-    assert _backing(cinder.managers[target].driver, volume.id) is None
+    assert read_backing(cinder.managers[target].driver, volume.id) is None
     _migrate(cinder, volume, source, target)      # nothing lost: it moves once uncut
     assert volume.migration_status == 'success'
     calls = vcenters['vc1'].stats().calls
     assert calls.get('Login', 0) == calls.get('Logout', 0) == (2 if target == 'vc1' else 0)
-    assert _volume_bytes(cinder, cinder.managers[target], volume, tmp_path)[:len(data)] == data
+    assert volume_bytes(cinder, cinder.managers[target], volume, tmp_path)[:len(data)] == data
     cinder.managers[target].delete_volume(cinder.context, volume)

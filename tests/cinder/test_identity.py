@@ -24,7 +24,8 @@ from cinder.volume import configuration, manager
 from oslo_config import cfg
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
+from tests import vcenter
+from tests.cinder.helpers import NOVA_CONNECTOR, vm_to_attach
 from vmdk_volume.driver import VMwareVcVmdkDriver
 from vmdk_volume.vsphere import properties
 
@@ -57,7 +58,7 @@ def _drivers(cinder, vc, prefix, overrides):
 def _attached(cinder, driver, volume=None):
     """``volume`` (a new one if None) given a backing by an attach, as Cinder attaches."""
     volume = volume or cinder.new_volume(BACKEND)
-    connector = dict(NOVA_CONNECTOR, instance=_instance(driver)[0])
+    connector = dict(NOVA_CONNECTOR, instance=vm_to_attach(driver)[0])
     volume.update(driver.create_export(cinder.context, volume, connector) or {})
     volume.save()
     driver.initialize_connection(volume, connector)
@@ -80,7 +81,7 @@ def _moref(location):
 
 def _vms(driver) -> dict[str, tuple]:
     """Every VM: moref value -> (name, disk sizes, snapshot morefs and names)."""
-    client = driver._backend.client
+    client = vcenter.of(driver).client
     view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
     return {item.value: (item.get('name'), tuple(
         int(d.capacityInKB) for d in getattr(item.get('config.hardware.device'),
@@ -152,7 +153,7 @@ def test_operations_on_a_volume_whose_backing_is_gone_fail_naming_it(restored, c
     raw.write_bytes(b'\x01' * 1024 ** 2)
     image_id = cinder.images.add(raw, 'raw')
     before = _vms(driver)
-    here = {'host': driver.host, 'capabilities': {'location_info': driver._location_info()}}
+    here = {'host': driver.host, 'capabilities': driver.get_volume_stats(refresh=True)}
     for call in (
             lambda: driver.extend_volume(gone, 3),
             lambda: driver.create_cloned_volume(cinder.new_volume(BACKEND), gone),
@@ -206,11 +207,11 @@ def test_delete_of_a_volume_whose_moref_is_another_backing_destroys_nothing(rest
 def test_operations_on_a_volume_whose_backing_moved_act_on_it(restored, cinder):
     driver, moved = restored.new.template, restored.moved
     before = _vms(driver)
-    own = driver._backings.find(moved.id)
+    own = vcenter.of(driver).find(moved.id)
     assert own != moved.provider_location
     driver.extend_volume(moved, 2)
     assert _vms(driver)[own][1] == (2 * GiB // 1024,)
-    connector = dict(NOVA_CONNECTOR, instance=_instance(driver)[0])
+    connector = dict(NOVA_CONNECTOR, instance=vm_to_attach(driver)[0])
     assert driver.initialize_connection(moved, connector)['data']['volume'] == own
     driver.delete_volume(moved)
     after = _vms(driver)
@@ -222,10 +223,10 @@ def test_operations_on_a_volume_whose_backing_moved_act_on_it(restored, cinder):
 def test_attach_of_a_volume_whose_backing_is_gone_makes_it_a_new_one(restored, cinder):
     driver, gone = restored.new.template, restored.gone
     before = _vms(driver)
-    connector = dict(NOVA_CONNECTOR, instance=_instance(driver)[0])
+    connector = dict(NOVA_CONNECTOR, instance=vm_to_attach(driver)[0])
     ref = driver.initialize_connection(gone, connector)['data']['volume']
     assert ref != gone.provider_location and ref not in before
-    assert driver._backings.find(gone.id) == ref
+    assert vcenter.of(driver).find(gone.id) == ref
     _untouched(before, _vms(driver), gone.id)
     driver.delete_volume(gone)
     _untouched(before, _vms(driver))
@@ -254,4 +255,4 @@ def test_delete_of_a_row_with_another_vcenters_moref_leaves_that_vm(cinder):
     before = _vms(driver)
     cinder.managers['vc1'].delete_volume(cinder.context, row)
     assert before[victim.provider_location] == _vms(driver)[victim.provider_location]
-    assert driver._backings.find(victim.id) == victim.provider_location
+    assert vcenter.of(driver).find(victim.id) == victim.provider_location

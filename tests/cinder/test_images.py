@@ -12,18 +12,17 @@
 
 """A volume from a Glance image and back to an image, through Cinder's VolumeManager."""
 
-import dataclasses
 import glob
 import os
-import pathlib
 import subprocess
 
 import pytest
 import requests
 
 from tests import hostile_images as hostile
+from tests import vcenter
 from tests.cinder import racing
-from tests.cinder.test_lifecycle import _backing
+from tests.cinder.helpers import read_backing, stream_optimized, volume_bytes
 from vmdk_volume.cmd import orphans
 from vmdk_volume.core.images import located, source
 from vmdk_volume.vsphere import inventory, leases
@@ -46,7 +45,7 @@ def test_volume_from_qcow2_image_and_back(cinder, tmp_path):
                           request_spec=objects.RequestSpec(image_id=image_id))
     volume.refresh()
     assert volume.status == 'available'
-    assert manager.driver._backings.find(volume.id) is not None
+    assert vcenter.of(manager.driver).find(volume.id) is not None
 
     upload = glance.create_empty()
     manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
@@ -63,7 +62,7 @@ def test_volume_from_image_on_a_vcenter_datastore_is_copied_there(cinder, vcente
     """glance_store's VMware store location on vc1: Cinder's create flow hands it to
     clone_image, which copies the disk on vCenter; Glance serves no byte."""
     glance, vc1 = cinder.images, vcenters['vc1']
-    backend = cinder.managers['vc1'].driver._backend
+    view = vcenter.of(cinder.managers['vc1'].driver)
     raw = tmp_path / 'disk.raw'
     raw.write_bytes(os.urandom(2 * MiB))
     image_id = glance.add(raw, 'vmdk', vmware_disktype='sparse')
@@ -72,12 +71,12 @@ def test_volume_from_image_on_a_vcenter_datastore_is_copied_there(cinder, vcente
                     'subformat=monolithicSparse', str(raw), str(sparse)], check=True)
     with open(sparse, 'rb') as data:
         glance.update(None, image_id, {}, data=data, purge_props=False)
-    inventory = backend.inventory()
+    inventory = view.inventory()
     store = min(inventory.datastores.values(), key=lambda ds: ds.name)
     found = located.DatastoreFile(vc1.host, inventory.datacenters[store.datacenter].name,
                                   store.name, 'glance/%s' % image_id)
     requests.put(found.http_url(vc1.port), data=sparse.read_bytes(), verify=vc1.ca_file,
-                 headers={'Cookie': leases.session_cookie(backend.client)},
+                 headers={'Cookie': leases.session_cookie(view.client)},
                  timeout=30).raise_for_status()
     glance.locations[image_id] = ['vsphere://%s/folder/glance/%s?%s' % (
         vc1.host, image_id, found.http_url(vc1.port).split('?', 1)[1])]
@@ -105,9 +104,9 @@ def test_volume_from_a_cached_image_carries_its_own_mark_only(cinder, tmp_path):
     raw.write_bytes(os.urandom(MiB))
     manager = cinder.managers['vc1']
     volume = cinder.create_volume('vc1', image_id=cinder.images.add(raw, 'raw'))
-    client = manager.driver._backend.client
+    client = vcenter.of(manager.driver).client
     try:
-        options = _backing(manager.driver, volume.id)['config.extraConfig'].OptionValue
+        options = read_backing(manager.driver, volume.id)['config.extraConfig'].OptionValue
         listed = [o.name for o in orphans.find(client, frozenset([volume.id]))]
     finally:
         manager.delete_volume(cinder.context, volume)
@@ -152,7 +151,7 @@ def test_reimage_with_a_hostile_image_is_refused(case, cinder, imaged_volume, li
     from cinder import exception
     volume, raw = imaged_volume
     manager = cinder.managers['vc1']
-    backing = manager.driver._backings.find(volume.id)
+    backing = vcenter.of(manager.driver).find(volume.id)
     data, props, message = hostile.refused_everywhere(case, raw, cinder.conf_file,
                                                       listener.port, tmp_path)
     image = tmp_path / 'hostile.vmdk'
@@ -165,7 +164,7 @@ def test_reimage_with_a_hostile_image_is_refused(case, cinder, imaged_volume, li
         manager.reimage(cinder.context, volume, cinder.images.show(None, image_id))
     volume.refresh()
     assert volume.status == 'error'
-    assert manager.driver._backings.find(volume.id) == backing
+    assert vcenter.of(manager.driver).find(volume.id) == backing
     assert listener.connections == 0 and not log.exists() and _spools() == spools
     volume.update({'status': 'available'})
     volume.save()
@@ -211,7 +210,7 @@ def test_create_from_a_corrupt_image_fails_and_leaves_no_backing(case, cinder, l
             allow_reschedule=False)
     volume.refresh()
     assert volume.status == 'error'
-    assert cinder.managers['vc1'].driver._backings.find(volume.id) is None
+    assert vcenter.of(cinder.managers['vc1'].driver).find(volume.id) is None
 
 
 def test_clone_image_refuses_a_hostile_file_on_a_vcenter_datastore(cinder, vcenters,
@@ -220,18 +219,18 @@ def test_clone_image_refuses_a_hostile_file_on_a_vcenter_datastore(cinder, vcent
     parent is refused there, not copied by vCenter (which may follow the parent)."""
     from cinder import exception, objects
     glance, vc1 = cinder.images, vcenters['vc1']
-    backend = cinder.managers['vc1'].driver._backend
+    view = vcenter.of(cinder.managers['vc1'].driver)
     raw = tmp_path / 'disk.raw'
     raw.write_bytes(os.urandom(2 * MiB))
     data, _props, _message = hostile.refused_everywhere(
         'sparse, parent hint to a host file', raw, cinder.conf_file, listener.port, tmp_path)
     image_id = glance.add(raw, 'vmdk', vmware_disktype='sparse')
-    inventory = backend.inventory()
+    inventory = view.inventory()
     store = min(inventory.datastores.values(), key=lambda ds: ds.name)
     found = located.DatastoreFile(vc1.host, inventory.datacenters[store.datacenter].name,
                                   store.name, 'glance/%s' % image_id)
     requests.put(found.http_url(vc1.port), data=data, verify=vc1.ca_file,
-                 headers={'Cookie': leases.session_cookie(backend.client)},
+                 headers={'Cookie': leases.session_cookie(view.client)},
                  timeout=30).raise_for_status()
     glance.locations[image_id] = ['vsphere://%s/folder/glance/%s?%s' % (
         vc1.host, image_id, found.http_url(vc1.port).split('?', 1)[1])]
@@ -244,7 +243,7 @@ def test_clone_image_refuses_a_hostile_file_on_a_vcenter_datastore(cinder, vcent
     volume.refresh()
     assert volume.status == 'error'
     assert 'CopyVirtualDisk_Task' not in vc1.stats().calls
-    assert cinder.managers['vc1'].driver._backings.find(volume.id) is None
+    assert view.find(volume.id) is None
 
 
 def test_image_conversion_disable_refuses_images_that_are_not_vmdk(cinder, tmp_path):
@@ -264,7 +263,7 @@ def test_image_conversion_disable_refuses_images_that_are_not_vmdk(cinder, tmp_p
         cfg.CONF.clear_override('image_conversion_disable')
     volume.refresh()
     assert volume.status == 'error'
-    assert cinder.managers['vc1'].driver._backings.find(volume.id) is None
+    assert vcenter.of(cinder.managers['vc1'].driver).find(volume.id) is None
 
 
 def test_without_a_network_namespace_qemu_img_images_are_refused(cinder, tmp_path,
@@ -291,37 +290,19 @@ def test_without_a_network_namespace_qemu_img_images_are_refused(cinder, tmp_pat
                        match='private network namespace.*unprivileged user namespaces'):
         manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images,
                                             cinder.images.add(qcow2, 'qcow2'))
-    assert manager.driver._backings.find(volume.id) is None
+    assert vcenter.of(manager.driver).find(volume.id) is None
     image_id = cinder.images.add(stream, 'vmdk', vmware_disktype='streamOptimized')
     manager.driver.copy_image_to_volume(cinder.context, volume, cinder.images, image_id)
-    assert manager.driver._backings.find(volume.id) is not None
+    assert vcenter.of(manager.driver).find(volume.id) is not None
     manager.delete_volume(cinder.context, volume)
 
 
-def _stream_optimized(tmp_path, name: str) -> tuple[bytes, pathlib.Path]:
-    raw = tmp_path / ('%s.raw' % name)
-    raw.write_bytes(os.urandom(2 * MiB))
-    vmdk = tmp_path / ('%s.vmdk' % name)
-    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
-                    'subformat=streamOptimized', str(raw), str(vmdk)], check=True)
-    return raw.read_bytes(), vmdk
-
-
-def _volume_bytes(cinder, manager, volume, tmp_path) -> bytes:
-    """The volume's disk as raw bytes, uploaded to an image through the manager."""
-    upload = cinder.images.create_empty()
-    manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
-    back = tmp_path / ('%s.raw' % upload['id'])
-    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
-                    str(cinder.images.path(upload['id'])), str(back)], check=True)
-    return back.read_bytes()
-
-
-def _from_image(cinder, driver, image_id):
+def _from_image(cinder, backend: str, image_id):
     """A volume from the image as Cinder's create flow makes it on worker threads (its
     manager's flow waits on eventlet's thread pool, which only the main thread can): a lazy
     volume, then the driver's clone_image and, if it cloned nothing, copy_image_to_volume."""
-    volume = cinder.create_volume('vc1')
+    driver = cinder.managers[backend].driver
+    volume = cinder.create_volume(backend)
     meta = cinder.images.show(cinder.context, image_id)
     update, cloned = driver.clone_image(cinder.context, volume, (None, None), meta,
                                         cinder.images)
@@ -333,38 +314,44 @@ def _from_image(cinder, driver, image_id):
     return image_id, volume
 
 
-@pytest.mark.parametrize('max_count', [1, 20])
-def test_concurrent_volumes_from_new_images_all_hold_their_bytes(cinder, tmp_path, max_count,
-                                                                  monkeypatch):
+@pytest.fixture(params=[1, 20])
+def max_count(request, cinder, vcenters):
+    """A backend section on vc1's vCenter whose image cache keeps ``max_count`` entries:
+    its name and the count."""
+    section = 'cache-%d' % request.param
+    cinder.add_backend(section, vcenters['vc1'],
+                       {'vmware_image_cache_max_count': request.param})
+    yield section, request.param
+    cinder.remove_backend(section)
+
+
+def test_concurrent_volumes_from_new_images_all_hold_their_bytes(cinder, tmp_path, max_count):
     """Three new images, three volumes of each at once: no clone of an unfinished fill, no
     eviction of a template being cloned (max_count 1 evicts on every fill)."""
-    manager = cinder.managers['vc1']
-    backend = manager.driver._backend
-    cache = dataclasses.replace(backend.config.image_cache, max_count=max_count)
-    monkeypatch.setattr(backend, 'config', dataclasses.replace(backend.config,
-                                                                image_cache=cache))
-    client = backend.client
+    section, max_count = max_count
+    manager = cinder.managers[section]
+    client = vcenter.of(manager.driver).client
     before = racing.orphans_now(client, cinder.context)
     images = {}
     for n in range(3):
-        data, vmdk = _stream_optimized(tmp_path, 'image%d' % n)
+        data, vmdk = stream_optimized(tmp_path, 'image%d' % n)
         images[cinder.images.add(vmdk, 'vmdk', vmware_disktype='streamOptimized')] = data
 
-    run = racing.race(lambda image_id: _from_image(cinder, manager.driver, image_id),
+    run = racing.race(lambda image_id: _from_image(cinder, section, image_id),
                       list(images) * 3, 9)
     print(run.figures('9 volumes from 3 new images, max_count %d' % max_count))
 
     assert run.failures == []
     try:
         for image_id, volume in run.results:
-            assert _volume_bytes(cinder, manager, volume, tmp_path)[:2 * MiB] == images[image_id]
+            assert volume_bytes(cinder, manager, volume, tmp_path)[:2 * MiB] == images[image_id]
     finally:
         racing.race(lambda result: manager.delete_volume(cinder.context, result[1]),
                     run.results, 9)
     assert racing.orphans_now(client, cinder.context) - before == set()
-    assert len(_cache_entries(backend, images)) <= max_count
+    assert len(_cache_entries(client, images)) <= max_count
 
 
-def _cache_entries(backend, image_ids) -> list:
-    return [item for item in inventory.virtual_machines(backend.client, ['name'])
+def _cache_entries(client, image_ids) -> list:
+    return [item for item in inventory.virtual_machines(client, ['name'])
             if item.get('name') in {'image-%s' % image_id for image_id in image_ids}]

@@ -28,6 +28,7 @@ from cinder import exception, objects
 from vmdk_volume_simkit import ModelSize, Simulator
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID, write_cinder_conf
 
+from tests import vcenter
 from tests.cinder import intree
 from vmdk_volume.cmd import orphans
 from vmdk_volume.vsphere import inventory, properties
@@ -59,7 +60,7 @@ class Upgraded:
     def __init__(self, cinder, section: str, manager, made: dict):
         self.cinder, self.section, self.manager, self.made = cinder, section, manager, made
         self.snapshot_format = SECTIONS[section]
-        self.client = manager.driver._backend.client
+        self.client = vcenter.of(manager.driver).client
 
     def volume(self, role: str):
         return objects.Volume.get_by_id(self.cinder.context, self.made[role])
@@ -175,7 +176,7 @@ def test_deleting_a_migration_source_row_destroys_its_backing_not_the_migrated_o
 def test_migrated_and_transferred_intree_volumes_are_served_where_they_are(upgraded):
     volume = upgraded.volume('migrated')
     assert volume.name_id == upgraded.made['migration_source'] != volume.id
-    backing = upgraded.manager.driver._backings.describe(upgraded.backing(volume.name_id))
+    backing = vcenter.of(upgraded.manager.driver).describe(upgraded.backing(volume.name_id))
     assert backing.name == 'volume-%s' % volume.name_id
     transferred = upgraded.volume('transferred')
     assert transferred.project_id == intree.NEW_PROJECT
@@ -292,7 +293,7 @@ def test_intree_volume_extends(upgraded, role):
     upgraded.manager.extend_volume(upgraded.cinder.context, volume, volume.size + 1,
                                    reservations=None)
     volume.refresh()
-    backing = upgraded.manager.driver._backings.describe(upgraded.backing(volume.name_id))
+    backing = vcenter.of(upgraded.manager.driver).describe(upgraded.backing(volume.name_id))
     assert (volume.status, backing.size_bytes) == ('available', volume.size * GiB)
 
 
@@ -340,7 +341,7 @@ def test_backing_of_an_old_intree_release_is_found_by_name_once_then_marked(upgr
     assert calls.get('RetrievePropertiesEx', 0) <= 1 and calls['ReconfigVM_Task'] == 1
     assert upgraded.vm_names() == names, 'a second backing was made'
     ref = info['data']['volume']
-    backing = upgraded.manager.driver._backings.describe(ref)
+    backing = vcenter.of(upgraded.manager.driver).describe(ref)
     assert backing.name == 'volume-%s' % volume.id
     assert upgraded.backing(volume.id) == ref       # from now on found directly, anywhere
 
@@ -380,7 +381,7 @@ def test_intree_volume_retypes_in_place_keeping_its_data(upgraded, role):
                             migration_policy='never')
     volume.refresh()
     assert (volume.status, volume.volume_type_id) == ('available', thick['id'])
-    backing = upgraded.manager.driver._backings.describe(upgraded.backing(volume.name_id))
+    backing = vcenter.of(upgraded.manager.driver).describe(upgraded.backing(volume.name_id))
     assert backing.disk_type is DiskType.THICK
     assert upgraded.data(backing.ref) == data
 

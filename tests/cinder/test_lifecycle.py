@@ -19,39 +19,8 @@ instance's host sees it, in the project's folder) -> detach -> delete, with ever
 import pytest
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID
 
-from vmdk_volume.vsphere import properties
-
-NOVA_CONNECTOR = {'host': 'compute-1', 'ip': '10.0.0.5', 'initiator': None}
-
-
-def _instance(driver):
-    """A VM of the simulator to attach to, and the host it runs on."""
-    client = driver._backend.client
-    view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
-    vm = next(item for item in properties.collect(client, view, {
-        'VirtualMachine': ['name', 'runtime.host', 'config.template']})
-        if not item.get('config.template') and not item.get('name').startswith('volume-'))
-    return vm.value, vm.get('runtime.host').value
-
-
-def _backing(driver, volume_id):
-    client = driver._backend.client
-    found = client.call('FindAllByUuid', client.content.searchIndex, uuid=volume_id,
-                        vmSearch=True, instanceUuid=True)
-    if not found:
-        return None
-    return properties.fetch_one(client, found[0], [
-        'name', 'parent', 'config.instanceUuid', 'config.extraConfig', 'config.managedBy',
-        'config.hardware.device', 'datastore'])
-
-
-def _folder_path(client, folder):
-    names = []
-    while folder._type == 'Folder':
-        props = properties.fetch_one(client, folder, ['name', 'parent'])
-        names.append(props['name'])
-        folder = props['parent']
-    return '/'.join(reversed(names[:-1]))     # below the datacenter's "vm" folder
+from tests import vcenter
+from tests.cinder.helpers import NOVA_CONNECTOR, folder_path, read_backing, vm_to_attach
 
 
 def _attach_and_delete(cinder, backend, instance, volume_type=None):
@@ -89,7 +58,7 @@ def test_create_attach_detach_delete(cinder, vcenters, backend, extra_specs, dis
     manager = cinder.managers[backend]
     driver = manager.driver
     vc = vcenters[backend]
-    instance, instance_host = _instance(driver)
+    instance, instance_host = vm_to_attach(driver)
     vtype = cinder.volume_type('t-%s-%s' % (backend, abs(hash(str(extra_specs)))),
                                extra_specs)
     _attach_and_delete(cinder, backend, instance, vtype)   # the driver served this type before
@@ -97,14 +66,14 @@ def test_create_attach_detach_delete(cinder, vcenters, backend, extra_specs, dis
     volume = cinder.create_volume(backend, size_gb=2, volume_type=vtype)
     assert volume.status == 'available'
     assert vc.stats().total == 0                   # lazy: nothing on vCenter yet
-    assert _backing(driver, volume.id) is None
+    assert read_backing(driver, volume.id) is None
 
     vc.reset_stats()
     info = manager.initialize_connection(cinder.context, volume,
                                          dict(NOVA_CONNECTOR, instance=instance))
     attach_calls = vc.stats().calls
 
-    backing = _backing(driver, volume.id)
+    backing = read_backing(driver, volume.id)
     assert info['driver_volume_type'] == 'vmdk'
     assert info['data']['volume_id'] == volume.id
     assert info['data']['name'] == volume.name
@@ -114,7 +83,7 @@ def test_create_attach_detach_delete(cinder, vcenters, backend, extra_specs, dis
     assert backing['config.managedBy'].extensionKey == 'org.openstack.storage'
     assert {o.key: o.value for o in backing['config.extraConfig'].OptionValue}[
         'cinder.volume.id'] == volume.id
-    assert _folder_path(driver._backend.client, backing['parent']) == (
+    assert folder_path(vcenter.of(driver).client, backing['parent']) == (
         'OpenStack/Project (%s)/Volumes' % PROJECT_ID)
     devices = backing['config.hardware.device'].VirtualDevice
     disk = next(d for d in devices if type(d).__name__ == 'VirtualDisk')
@@ -123,14 +92,14 @@ def test_create_attach_detach_delete(cinder, vcenters, backend, extra_specs, dis
     assert bool(disk.backing.thinProvisioned) == (disk_type == 'thin')
     assert bool(disk.backing.eagerlyScrub) == (disk_type == 'eagerZeroedThick')
     assert controller in {type(d).__name__ for d in devices}
-    datastore = driver._backend.inventory().datastores[disk.backing.datastore.value]
+    datastore = vcenter.of(driver).inventory().datastores[disk.backing.datastore.value]
     assert instance_host in datastore.usable_hosts()
     assert sum(attach_calls.values()) <= 6, attach_calls
 
     manager.terminate_connection(cinder.context, volume.id, NOVA_CONNECTOR)
     vc.reset_stats()
     manager.delete_volume(cinder.context, volume)
-    assert _backing(driver, volume.id) is None
+    assert read_backing(driver, volume.id) is None
     assert vc.stats().calls.get('Destroy_Task') == 1
 
 

@@ -16,25 +16,17 @@ through Cinder's VolumeManager on the simulated vCenters, with their SOAP calls.
 import pytest
 from cinder import exception, objects
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _instance
+from tests import vcenter
+from tests.cinder.helpers import (
+    NOVA_CONNECTOR,
+    attached_once,
+    first_disk,
+    read_backing,
+    vm_to_attach,
+)
 from vmdk_volume.vsphere import errors, properties
 
 GiB = 1024 ** 3
-
-
-def _attached_once(cinder, backend, **kwargs):
-    """An available volume that has a backing (it was attached once)."""
-    manager = cinder.managers[backend]
-    volume = cinder.create_volume(backend, **kwargs)
-    instance, _ = _instance(manager.driver)
-    manager.initialize_connection(cinder.context, volume, dict(NOVA_CONNECTOR, instance=instance))
-    volume.refresh()
-    return volume
-
-
-def _disk(backing):
-    return next(d for d in backing['config.hardware.device'].VirtualDevice
-                if type(d).__name__ == 'VirtualDisk')
 
 
 def _create_from(cinder, backend, size_gb=1, volume_type=None, **source):
@@ -45,18 +37,18 @@ def _create_from(cinder, backend, size_gb=1, volume_type=None, **source):
 
 
 def test_full_clone_takes_the_new_type_and_one_clone_task(cinder, vcenters):
-    source = _attached_once(cinder, 'vc1')
+    source = attached_once(cinder, 'vc1')
     thick = cinder.volume_type('clone-thick', {'vmware:vmdk_type': 'thick'})
     vcenters['vc1'].reset_stats()
 
     clone = _create_from(cinder, 'vc1', volume_type=thick, source_volid=source.id)
 
     calls = vcenters['vc1'].stats().calls
-    backing = _backing(cinder.managers['vc1'].driver, clone.id)
+    backing = read_backing(cinder.managers['vc1'].driver, clone.id)
     assert clone.status == 'available'
     assert backing['config.instanceUuid'] == clone.id
-    assert _disk(backing).backing.uuid == clone.id
-    assert not _disk(backing).backing.thinProvisioned
+    assert first_disk(backing).backing.uuid == clone.id
+    assert not first_disk(backing).backing.thinProvisioned
     assert calls['CloneVM_Task'] == 1
     assert sum(calls.values()) <= 5, calls
 
@@ -70,15 +62,15 @@ def test_clone_of_a_lazy_volume_is_lazy(cinder, vcenters):
 
 
 def test_linked_clone_shares_the_source_disk(cinder):
-    source = _attached_once(cinder, 'vc1')
+    source = attached_once(cinder, 'vc1')
     linked = cinder.volume_type('clone-linked', {'vmware:clone_type': 'linked'})
     clone = _create_from(cinder, 'vc1', volume_type=linked, source_volid=source.id)
     assert clone.status == 'available'
-    assert _backing(cinder.managers['vc1'].driver, clone.id)['config.instanceUuid'] == clone.id
+    assert read_backing(cinder.managers['vc1'].driver, clone.id)['config.instanceUuid'] == clone.id
 
 
 def test_linked_clone_larger_than_its_source_is_refused(cinder):
-    source = _attached_once(cinder, 'vc1')
+    source = attached_once(cinder, 'vc1')
     linked = cinder.volume_type('clone-linked-big', {'vmware:clone_type': 'linked'})
     volume = cinder.new_volume('vc1', size_gb=2, volume_type=linked, source_volid=source.id)
     with pytest.raises(exception.InvalidVolume, match='cannot be larger'):
@@ -86,13 +78,14 @@ def test_linked_clone_larger_than_its_source_is_refused(cinder):
 
 
 def test_full_clone_larger_than_its_source_is_grown(cinder):
-    source = _attached_once(cinder, 'vc1')
+    source = attached_once(cinder, 'vc1')
     clone = _create_from(cinder, 'vc1', size_gb=3, source_volid=source.id)
-    assert _disk(_backing(cinder.managers['vc1'].driver, clone.id)).capacityInKB == 3 * 1024 ** 2
+    disk = first_disk(read_backing(cinder.managers['vc1'].driver, clone.id))
+    assert disk.capacityInKB == 3 * 1024 ** 2
 
 
 def test_template_snapshot_and_a_volume_from_it(cinder, vcenters):
-    source = _attached_once(cinder, 'vc1')
+    source = attached_once(cinder, 'vc1')
     cinder.managers['vc1'].delete_snapshot(cinder.context, cinder.create_snapshot('vc1', source))
     vcenters['vc1'].reset_stats()     # warm: the project's Snapshots folder is known
     snapshot = cinder.create_snapshot('vc1', source)
@@ -105,27 +98,28 @@ def test_template_snapshot_and_a_volume_from_it(cinder, vcenters):
     volume = _create_from(cinder, 'vc1', snapshot_id=snapshot.id)
     from_snapshot_calls = vcenters['vc1'].stats().calls
     assert volume.status == 'available'
-    assert _backing(cinder.managers['vc1'].driver, volume.id)['config.instanceUuid'] == volume.id
+    backing = read_backing(cinder.managers['vc1'].driver, volume.id)
+    assert backing['config.instanceUuid'] == volume.id
     assert sum(from_snapshot_calls.values()) <= 8, from_snapshot_calls
 
     cinder.managers['vc1'].delete_snapshot(cinder.context, snapshot)
-    assert _backing(cinder.managers['vc1'].driver, snapshot.id) is None
+    assert read_backing(cinder.managers['vc1'].driver, snapshot.id) is None
 
 
 def test_cow_snapshot_volume_from_it_revert_and_delete(cinder, vcenters):
     manager = cinder.managers['vc2']
-    source = _attached_once(cinder, 'vc2')
+    source = attached_once(cinder, 'vc2')
     snapshot = cinder.create_snapshot('vc2', source)
     assert snapshot.provider_location.startswith('cow:')
-    assert _backing(manager.driver, source.id) is not None
+    assert read_backing(manager.driver, source.id) is not None
 
     volume = _create_from(cinder, 'vc2', snapshot_id=snapshot.id)
     assert volume.status == 'available'
-    assert _backing(manager.driver, volume.id)['config.instanceUuid'] == volume.id
+    assert read_backing(manager.driver, volume.id)['config.instanceUuid'] == volume.id
 
     manager.driver.revert_to_snapshot(cinder.context, source, snapshot)
     manager.delete_snapshot(cinder.context, snapshot)
-    client = manager.driver._backend.client
+    client = vcenter.of(manager.driver).client
     with pytest.raises(errors.NotFound):
         client.call('RemoveSnapshot_Task', client.ref('VirtualMachineSnapshot',
                                                       snapshot.provider_location[4:]),
@@ -133,12 +127,12 @@ def test_cow_snapshot_volume_from_it_revert_and_delete(cinder, vcenters):
 
 
 def test_extend_grows_the_disk_with_one_task(cinder, vcenters):
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     driver = cinder.managers['vc1'].driver
     vcenters['vc1'].reset_stats()
     driver.extend_volume(volume, 3)
     calls = vcenters['vc1'].stats().calls
-    assert _disk(_backing(driver, volume.id)).capacityInKB == 3 * 1024 ** 2
+    assert first_disk(read_backing(driver, volume.id)).capacityInKB == 3 * 1024 ** 2
     assert calls['ExtendVirtualDisk_Task'] == 1
     assert sum(calls.values()) <= 3, calls
 
@@ -174,12 +168,12 @@ def _nova_attaches(client, instance: str, vmdk_path: str, attach: bool):
 
 def test_extend_of_an_attached_volume_grows_the_disk_through_its_instance(cinder, vcenters):
     manager = cinder.managers['vc1']
-    driver, client = manager.driver, manager.driver._backend.client
+    driver, client = manager.driver, vcenter.of(manager.driver).client
     volume = cinder.create_volume('vc1')
-    instance, _ = _instance(driver)
+    instance, _ = vm_to_attach(driver)
     connector = dict(NOVA_CONNECTOR, instance=instance)
     ref = manager.initialize_connection(cinder.context, volume, connector)['data']['volume']
-    path = driver._backings.describe(ref).vmdk_path
+    path = vcenter.of(driver).describe(ref).vmdk_path
     _nova_attaches(client, instance, path, attach=True)
     objects.VolumeAttachment(cinder.context, volume_id=volume.id, attach_status='attached',
                              connector=connector, attach_mode='rw').create()
@@ -203,7 +197,7 @@ def test_extend_of_an_attached_volume_grows_the_disk_through_its_instance(cinder
 
 def test_extend_of_a_volume_attached_outside_an_instance_is_refused(cinder):
     manager = cinder.managers['vc1']
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     objects.VolumeAttachment(cinder.context, volume_id=volume.id, attach_status='attached',
                              connector={'host': 'backup-1'}, attach_mode='rw').create()
     volume.refresh()
@@ -219,11 +213,11 @@ def test_extend_of_a_lazy_volume_needs_no_call(cinder, vcenters):
 
 
 def test_transfer_files_the_backing_under_the_new_project(cinder):
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     driver = cinder.managers['vc1'].driver
     driver.accept_transfer(cinder.context, volume, 'u2', 'p-new')
-    client = driver._backend.client
-    folder = _backing(driver, volume.id)['parent']
+    client = vcenter.of(driver).client
+    folder = read_backing(driver, volume.id)['parent']
     assert properties.fetch_one(client, folder, ['name'])['name'] == 'Volumes'
     project = properties.fetch_one(client, folder, ['parent'])['parent']
     assert properties.fetch_one(client, project, ['name'])['name'] == 'Project (p-new)'

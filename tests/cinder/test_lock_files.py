@@ -17,7 +17,7 @@ import pathlib
 
 from oslo_config import cfg
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
+from tests.cinder.helpers import NOVA_CONNECTOR, vm_to_attach
 
 
 def _lock_files(volume_id: str) -> list[str]:
@@ -29,7 +29,7 @@ def _lock_files(volume_id: str) -> list[str]:
 
 def test_deleting_a_volume_leaves_no_lock_file_naming_it(cinder):
     manager = cinder.managers['vc1']
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     volume = cinder.create_volume('vc1')
     manager.initialize_connection(cinder.context, volume,
                                   dict(NOVA_CONNECTOR, instance=instance))

@@ -22,6 +22,7 @@ from cinder import exception
 from os_brick.initiator.connectors import vmware as brick_vmware
 from oslo_config import cfg
 
+from tests import vcenter
 from tests.cinder.nova_attach import (
     GiB,
     attach,
@@ -34,9 +35,6 @@ from tests.cinder.nova_attach import (
     volume_disk,
 )
 from vmdk_volume.core import placement
-
-BRICK_CONNECTOR = {'platform': 'x86_64', 'os_type': 'linux', 'host': 'backup-1',
-                   'ip': '10.0.0.9', 'initiator': None}
 
 
 def test_nova_attaches_and_detaches_through_the_attachment_api(cinder, api, nova,
@@ -67,7 +65,7 @@ def test_extend_finds_the_instance_disk_by_its_uuid_after_storage_vmotion(
     volume = cinder.create_volume('vc1')
     instance = instances(client)[0]
     attached = attach(api, nova, service_context, volume, instance)
-    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    moved = storage_vmotion(client, vcenter.of(manager.driver).inventory(), instance, volume)
 
     volume.update({'status': 'extending', 'previous_status': 'in-use'})
     volume.save()
@@ -118,12 +116,13 @@ def test_a_second_instance_whose_host_lacks_the_datastore_is_refused_without_mov
 def test_a_new_backing_is_never_placed_on_a_datastore_just_unmounted_from_the_host(
         cinder, api, nova, service_context, client, vcenters):
     manager, vc = cinder.managers['vc1'], vcenters['vc1']
-    backend, instance = manager.driver._backend, instances(client)[0]
-    inventory = backend.inventory(refresh=True)     # read just now: up to date
+    instance = instances(client)[0]
+    inventory = vcenter.of(manager.driver).inventory(refresh=True)   # as vCenter has it now
     usable = [s for s in inventory.datastores.values() if instance.host in s.usable_hosts()]
-    chosen = placement.select(inventory, backend.placement_request(GiB, instance.host))
+    chosen = placement.select(inventory, placement.PlacementRequest(
+        size_bytes=GiB, hosts=frozenset([instance.host])))
     kept = next(s for s in usable if s.ref != chosen.datastore.ref)
-    unmounted = [s.name for s in usable if s is not kept]     # the snapshot's choice with them
+    unmounted = [s.name for s in usable if s is not kept]     # placement's choice with them
     for name in unmounted:
         vc.change_datastore(name, unmount_from=(instance.host_name,))
     volume = cinder.create_volume('vc1')
@@ -145,22 +144,16 @@ def test_a_new_backing_is_never_placed_on_a_datastore_just_unmounted_from_the_ho
 
 
 def test_after_nova_consolidates_a_moved_disk_os_brick_reads_the_backing(
-        cinder, api, nova, service_context, client, tmp_path):
+        cinder, api, nova, service_context, client, backup_connection):
     """cinder-backup's way (os-brick's VmdkConnector with the driver's credentials) reads
     the volume Nova detached after the instance's storage vMotion."""
     manager = cinder.managers['vc1']
     volume = cinder.create_volume('vc1')
     instance = instances(client)[0]
     attached = attach(api, nova, service_context, volume, instance)
-    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    moved = storage_vmotion(client, vcenter.of(manager.driver).inventory(), instance, volume)
     detach(api, nova, service_context, volume, attached)
-    cfg.CONF.set_override('vmware_connector_credentials', True, group='vc1')
-    cfg.CONF.set_override('vmware_tmp_dir', str(tmp_path), group='vc1')
-    try:
-        info = manager.initialize_connection(cinder.context, volume, BRICK_CONNECTOR)
-    finally:
-        cfg.CONF.clear_override('vmware_connector_credentials', group='vc1')
-        cfg.CONF.clear_override('vmware_tmp_dir', group='vc1')
+    info = backup_connection(volume)
     assert info['data']['vmdk_path'] == moved.backing.fileName
     connector = brick_vmware.VmdkConnector(None)
     device = connector.connect_volume(info['data'])
@@ -172,7 +165,7 @@ def test_after_nova_consolidates_a_moved_disk_os_brick_reads_the_backing(
 
 def test_nova_finds_its_cluster_and_datacenter_by_recursive_traversal(cinder, nova):
     """Nova's start and spawn read the inventory with oslo.vmware's get_objects."""
-    inventory = cinder.managers['vc1'].driver._backend.inventory()
+    inventory = vcenter.of(cinder.managers['vc1'].driver).inventory()
     cluster = next(c for c in inventory.compute_resources.values() if c.is_cluster)
     datastore = next(iter(inventory.datastores.values()))
     found = nova.find_cluster_and_datacenter(cluster.name, datastore.ref)

@@ -23,13 +23,12 @@ import uuid
 
 import pytest
 
+from tests import vcenter
 from tests.cinder import racing
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
+from tests.cinder.helpers import NOVA_CONNECTOR, vm_to_attach
 from vmdk_volume.cmd import cinderconf, cinderdb, orphans
 from vmdk_volume.cmd import main as cli
 from vmdk_volume.core import backend as vbackend
-from vmdk_volume.core import volume_type
-from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.config import BackendConfig
 
 BACKEND = 'vc1'
@@ -39,24 +38,22 @@ BACKEND = 'vc1'
 def vc1(cinder):
     """vc1's manager and a connector to attach its volumes to an instance."""
     manager = cinder.managers[BACKEND]
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     return manager, dict(NOVA_CONNECTOR, instance=instance)
 
 
-def _leftover(driver, project_id: str) -> tuple[str, str]:
+def _leftover(view: vcenter.VCenter, project_id: str) -> tuple[str, str]:
     """A backing no Cinder volume owns: its volume id and moref value."""
     gone = str(uuid.uuid4())
-    return gone, driver._provisioner.create(BackingRequest(
-        volume_id=gone, name='volume-%s' % gone, size_bytes=1024 ** 3,
-        profile=volume_type.parse({})), project_id).ref
+    return gone, view.plant(gone, project_id)
 
 
 def test_orphans_reads_cinder_volumes_from_the_database(cinder, vc1):
     manager, connector = vc1
-    backings = manager.driver._backings
+    view = vcenter.of(manager.driver)
     volume = cinder.create_volume(BACKEND)
     manager.initialize_connection(cinder.context, volume, connector)
-    gone, leftover = _leftover(manager.driver, volume.project_id)
+    gone, leftover = _leftover(view, volume.project_id)
     try:
         done = subprocess.run([sys.executable, '-m', 'vmdk_volume.cmd.main', 'orphans',
                                '--config-file', str(cinder.conf_file), '--backend', BACKEND,
@@ -66,7 +63,7 @@ def test_orphans_reads_cinder_volumes_from_the_database(cinder, vc1):
         assert 'volume-%s (%s) id %s\n' % (gone, leftover, gone) in done.stdout
         assert volume.id not in done.stdout       # owned: in Cinder's database
     finally:
-        backings.delete(leftover)
+        view.delete(leftover)
         manager.delete_volume(cinder.context, volume)
 
 
@@ -75,6 +72,7 @@ def test_a_volume_made_after_cinder_was_first_read_keeps_its_backing(cinder, vc1
     """A worker makes a volume (and its backing) just after the command reads Cinder's
     records: it is Cinder's, whatever the grace period."""
     manager, connector = vc1
+    view = vcenter.of(manager.driver)
     made = []
 
     def read_then_make(files):
@@ -84,14 +82,14 @@ def test_a_volume_made_after_cinder_was_first_read_keeps_its_backing(cinder, vc1
             manager.initialize_connection(cinder.context, made[0], connector)
         return ids
     monkeypatch.setattr(cinderdb, 'owned_ids', read_then_make)
-    gone, leftover = _leftover(manager.driver, cinder.context.project_id)
+    gone, leftover = _leftover(view, cinder.context.project_id)
 
     assert cli.main(['orphans', '--config-file', str(cinder.conf_file), '--backend', BACKEND,
                      '--delete', '--grace-minutes', '0']) == 0
     out = capsys.readouterr().out
     try:
         assert 'volume-%s (%s) id %s: deleted\n' % (gone, leftover, gone) in out
-        assert manager.driver._backings.find(made[0].id) is not None, out
+        assert view.find(made[0].id) is not None, out
     finally:
         manager.delete_volume(cinder.context, made[0])
 
@@ -141,8 +139,8 @@ class Workers:
 
 def test_find_and_delete_rounds_beside_busy_workers_delete_no_live_object(cinder, vc1):
     manager, connector = vc1
-    backings = manager.driver._backings
-    planted = dict(_leftover(manager.driver, cinder.context.project_id) for _ in range(2))
+    view = vcenter.of(manager.driver)
+    planted = dict(_leftover(view, cinder.context.project_id) for _ in range(2))
     section = cinderconf.load([str(cinder.conf_file)]).ours(BACKEND)[0]
     client = vbackend.Backend.connect(BackendConfig.from_options(section)).client
     deleted, started = [], time.monotonic()
@@ -165,9 +163,9 @@ def test_find_and_delete_rounds_beside_busy_workers_delete_no_live_object(cinder
         assert [o for o in deleted if o.owner_id in live] == []
         assert set(planted) <= {o.owner_id for o in deleted}
         for volume, snapshots in workers.kept:
-            ref = backings.find(volume.id)
-            assert ref is not None and backings.describe(ref).name == 'volume-%s' % volume.id
+            ref = view.find(volume.id)
+            assert ref is not None and view.describe(ref).name == 'volume-%s' % volume.id
             for snapshot in snapshots:
-                assert backings.find(snapshot.id) is not None
+                assert view.find(snapshot.id) is not None
     finally:
         workers.clean_up()

@@ -20,8 +20,15 @@ import logging
 import pytest
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _instance
-from tests.cinder.test_pools import _fitting, _pools, _stats
+from tests import vcenter
+from tests.cinder.helpers import (
+    NOVA_CONNECTOR,
+    fitting_pools,
+    fresh_stats,
+    pools_by_name,
+    read_backing,
+    vm_to_attach,
+)
 from vmdk_volume.core import placement
 from vmdk_volume.units import GiB
 
@@ -58,7 +65,6 @@ def space(vc, manager):
         vc.change_datastore(name, capacity=1024 * GiB, free_space=(900 - index) * GiB,
                             uncommitted=0, maintenance=False, accessible=True,
                             mount_on=HOSTS)
-    manager.driver._backend.inventory(refresh=True)
 
 
 def _scheduled(cinder, pool, size_gb=1, **fields):
@@ -75,14 +81,14 @@ def _attach(cinder, manager, volume, instance):
 
 
 def _store(manager, volume):
-    [store] = _backing(manager.driver, volume.id)['datastore'].ManagedObjectReference
-    return manager.driver._backend.inventory().datastores[store.value].name
+    [store] = read_backing(manager.driver, volume.id)['datastore'].ManagedObjectReference
+    return vcenter.of(manager.driver).backend.inventory().datastores[store.value].name
 
 
 def test_a_pod_is_one_pool_in_place_of_its_members_with_their_figures_summed(
         manager, space, monkeypatch):
     space(LocalDS_2=(200, 100), LocalDS_3=(300, 50))
-    pools = _pools(_stats(manager, monkeypatch))
+    pools = pools_by_name(fresh_stats(manager, monkeypatch))
     assert sorted(pools) == ['LocalDS_0', 'LocalDS_1', 'POD0']
     assert {k: pools['POD0'][k] for k in ('total_capacity_gb', 'free_capacity_gb',
                                           'provisioned_capacity_gb', 'backend_state')} == {
@@ -93,17 +99,17 @@ def test_a_pod_is_one_pool_in_place_of_its_members_with_their_figures_summed(
 def test_a_pod_no_member_of_which_can_take_a_volume_is_down_and_skipped(
         cinder, vc, manager, space, monkeypatch):
     vc.change_datastore('LocalDS_2', maintenance=True)
-    stats = _stats(manager, monkeypatch)
-    assert _pools(stats)['POD0']['backend_state'] == 'up'     # one member is usable
+    stats = fresh_stats(manager, monkeypatch)
+    assert pools_by_name(stats)['POD0']['backend_state'] == 'up'     # one member is usable
     vc.change_datastore('LocalDS_3', unmount_from=HOSTS)
-    pool = _pools(_stats(manager, monkeypatch))['POD0']
+    pool = pools_by_name(fresh_stats(manager, monkeypatch))['POD0']
     assert (pool['backend_state'], pool['total_capacity_gb'], pool['free_capacity_gb']) == (
         'down', 0, 0)
-    [down] = [p for p in manager.driver._backend.pools() if p.name == 'POD0']
+    [down] = [p for p in vcenter.of(manager.driver).backend.pools() if p.name == 'POD0']
     assert down.down == ('no member can take a volume (LocalDS_2: in maintenance, '
                          'LocalDS_3: not mounted read-write on any of the 2 usable hosts '
                          'in vCenter)')
-    assert _fitting(cinder, manager, 1) == ['LocalDS_0', 'LocalDS_1']
+    assert fitting_pools(cinder, manager, 1) == ['LocalDS_0', 'LocalDS_1']
 
 
 def test_the_pod_as_the_only_fit_gets_the_volume_on_the_member_storage_drs_recommends(
@@ -112,14 +118,14 @@ def test_the_pod_as_the_only_fit_gets_the_volume_on_the_member_storage_drs_recom
     with most free space, LocalDS_3: the backing goes there, at one call more."""
     space(LocalDS_0=(1024, 100), LocalDS_1=(1024, 100), LocalDS_2=(4096, 3000),
           LocalDS_3=(8192, 3500))
-    _stats(manager, monkeypatch)
-    assert _fitting(cinder, manager, 300) == ['POD0']
-    backend = manager.driver._backend
+    fresh_stats(manager, monkeypatch)
+    assert fitting_pools(cinder, manager, 300) == ['POD0']
+    backend = vcenter.of(manager.driver).backend
     others = frozenset(d.ref for d in backend.inventory().datastores.values()
                        if d.name not in MEMBERS)
     assert placement.select(backend.inventory(), backend.placement_request(
         300 * GiB, exclude_datastores=others)).datastore.name == 'LocalDS_2'
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     warm = _scheduled(cinder, 'LocalDS_0')      # the project's folders made
     manager.create_volume(cinder.context, warm, allow_reschedule=False)
     _attach(cinder, manager, warm, instance)
@@ -142,13 +148,13 @@ def test_a_pod_whose_members_lost_their_space_is_passed_over_and_cinder_learns_i
     at the last stats period, still have it): placement, on the inventory as vCenter has it
     now, finds no member fits without asking Storage DRS, the clone goes where there is
     space, and Cinder learns its pool from the create's model update."""
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     source = _scheduled(cinder, 'LocalDS_0')
     manager.create_volume(cinder.context, source, allow_reschedule=False)
     _attach(cinder, manager, source, instance)
     source.status = 'available'
     source.save()
-    _stats(manager, monkeypatch)
+    fresh_stats(manager, monkeypatch)
     space(LocalDS_2=(1024, 5), LocalDS_3=(1024, 5))
     clone = _scheduled(cinder, 'POD0', size_gb=10, source_volid=source.id)
     vc.reset_stats()
@@ -170,11 +176,11 @@ def test_a_storage_drs_move_of_the_disk_is_followed_by_attach_extend_and_clone(
     """Storage DRS moves a backing to another member (a RelocateVM, as Storage DRS's own
     migration is): the next operations find the disk where it is, and the volume stays in
     the pod's pool."""
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     volume = _scheduled(cinder, 'POD0')
     manager.create_volume(cinder.context, volume, allow_reschedule=False)
     _attach(cinder, manager, volume, instance)
-    backend, backings = manager.driver._backend, manager.driver._backings
+    backend, backings = vcenter.of(manager.driver).backend, vcenter.of(manager.driver).backings
     first = _store(manager, volume)
     [other] = [name for name in MEMBERS if name != first]
     ref = backings.find(volume.id)

@@ -18,11 +18,17 @@ import logging
 import os
 
 import pytest
-from cinder.scheduler import host_manager
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _instance
-from vmdk_volume.core import backend as vbackend
+from tests import vcenter
+from tests.cinder.helpers import (
+    NOVA_CONNECTOR,
+    fitting_pools,
+    fresh_stats,
+    pools_by_name,
+    read_backing,
+    vm_to_attach,
+)
 from vmdk_volume.units import GiB
 
 SECTION = 'pools'
@@ -59,38 +65,13 @@ def space(vc, manager):
                             mount_on=HOSTS)
 
 
-def _stats(manager, monkeypatch):
-    """The stats as the next stats period reads them (the inventory read afresh)."""
-    monkeypatch.setattr(vbackend, 'STATS_MAX_AGE_S', 0)
-    return manager.driver.get_volume_stats(refresh=True)
-
-
-def _pools(stats):
-    return {pool['pool_name']: pool for pool in stats['pools']}
-
-
-def _fitting(cinder, manager, size_gb, volume_type=None):
-    """The pools Cinder's CapacityFilter passes for a volume of ``size_gb``, fed the
-    driver's stats as the scheduler receives them."""
-    hosts = host_manager.HostManager()
-    hosts.update_service_capabilities('volume', manager.host,
-                                      manager.driver.get_volume_stats(), None, None)
-    backends = hosts.get_all_backend_states(cinder.context)
-    spec = {'volume_properties': {'size': size_gb}, 'volume_id': None}
-    passing = hosts.get_filtered_backends(
-        [b for b in backends if b.host.startswith(manager.host + '#')],
-        {'size': size_gb, 'request_spec': spec, 'volume_type': volume_type or {}},
-        ['CapacityFilter'])
-    return sorted(b.pool_name for b in passing)
-
-
 def test_each_datastore_is_a_pool_with_vcenters_figures_read_in_one_call(
         vc, manager, space, monkeypatch):
     space(LocalDS_1=(200, 100, 50))
     vc.reset_stats()
-    stats = _stats(manager, monkeypatch)
+    stats = fresh_stats(manager, monkeypatch)
     assert vc.stats().calls == {'WaitForUpdatesEx': 1}     # what changed since
-    pools = _pools(stats)
+    pools = pools_by_name(stats)
     assert sorted(pools) == STORES
     assert {k: pools['LocalDS_1'][k] for k in (
         'total_capacity_gb', 'free_capacity_gb', 'provisioned_capacity_gb', 'backend_state',
@@ -109,8 +90,8 @@ def test_a_pool_that_cannot_take_a_volume_is_down_and_skipped_the_reason_logged_
     vc.change_datastore('LocalDS_1', accessible=False)
     vc.change_datastore('LocalDS_2', unmount_from=HOSTS)
     with caplog.at_level(logging.INFO, logger='vmdk_volume'):
-        _stats(manager, monkeypatch)
-        pools = _pools(_stats(manager, monkeypatch))
+        fresh_stats(manager, monkeypatch)
+        pools = pools_by_name(fresh_stats(manager, monkeypatch))
     down = {name: (p['backend_state'], p['total_capacity_gb'], p['free_capacity_gb'])
             for name, p in pools.items()}
     assert down == {'LocalDS_0': ('down', 0, 0), 'LocalDS_1': ('down', 0, 0),
@@ -122,18 +103,18 @@ def test_a_pool_that_cannot_take_a_volume_is_down_and_skipped_the_reason_logged_
                         'Pool LocalDS_2 takes no new volume: not mounted read-write on any '
                         'of the 2 usable hosts in vCenter']
     # a thin volume's virtual free space ignores free space: a down pool has no total
-    assert _fitting(cinder, manager, 1) == ['LocalDS_3']
+    assert fitting_pools(cinder, manager, 1) == ['LocalDS_3']
 
 
 def test_cinders_capacity_filter_finds_no_pool_for_a_volume_larger_than_any_datastore_has(
         cinder, manager, space, monkeypatch):
     space(**{name: (1024, 100, 0) for name in STORES})
-    _stats(manager, monkeypatch)
-    assert _fitting(cinder, manager, 500) == []
-    assert _fitting(cinder, manager, 100) == STORES
+    fresh_stats(manager, monkeypatch)
+    assert fitting_pools(cinder, manager, 500) == []
+    assert fitting_pools(cinder, manager, 100) == STORES
     space(LocalDS_2=(1024, 600, 0))
-    _stats(manager, monkeypatch)
-    assert _fitting(cinder, manager, 500) == ['LocalDS_2']
+    fresh_stats(manager, monkeypatch)
+    assert fitting_pools(cinder, manager, 500) == ['LocalDS_2']
 
 
 def _scheduled(cinder, pool, **fields):
@@ -159,15 +140,15 @@ def _attached(cinder, manager, pool, instance, vc=None):
 
 def _datastore_name(driver, backing):
     [store] = backing['datastore'].ManagedObjectReference
-    return driver._backend.inventory().datastores[store.value].name
+    return vcenter.of(driver).inventory().datastores[store.value].name
 
 
 def test_the_backing_is_made_in_the_scheduled_pool_at_no_extra_call(cinder, vc, manager,
                                                                      space):
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     for pool in ('LocalDS_3', 'LocalDS_1'):    # not placement's own first choice
         volume, calls = _attached(cinder, manager, pool, instance, vc)
-        assert _datastore_name(manager.driver, _backing(manager.driver, volume.id)) == pool
+        assert _datastore_name(manager.driver, read_backing(manager.driver, volume.id)) == pool
         assert volume.host == 'cinder@%s#%s' % (SECTION, pool)
         manager.delete_volume(cinder.context, volume)
     # warm (folders known): a first attach's calls, as with one pool (tests/functional/
@@ -178,25 +159,25 @@ def test_the_backing_is_made_in_the_scheduled_pool_at_no_extra_call(cinder, vc, 
 
 def test_a_pool_the_instances_host_cannot_use_moves_the_volume_and_cinder_learns_it(
         cinder, vc, manager, space):
-    instance, host = _instance(manager.driver)
-    inventory = manager.driver._backend.inventory()
+    instance, host = vm_to_attach(manager.driver)
+    inventory = vcenter.of(manager.driver).inventory()
     vc.change_datastore('LocalDS_3', unmount_from=(inventory.hosts[host].name,))
     volume = _attached(cinder, manager, 'LocalDS_3', instance)
-    store = _datastore_name(manager.driver, _backing(manager.driver, volume.id))
+    store = _datastore_name(manager.driver, read_backing(manager.driver, volume.id))
     assert store != 'LocalDS_3'
     assert volume.host == 'cinder@%s#%s' % (SECTION, store)
     manager.delete_volume(cinder.context, volume)
 
 
 def test_a_full_clone_goes_to_its_scheduled_pool(cinder, manager, space):
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     source = _attached(cinder, manager, 'LocalDS_0', instance)
     source.status = 'available'
     source.save()
     clone = _scheduled(cinder, 'LocalDS_2', source_volid=source.id)
     manager.create_volume(cinder.context, clone, allow_reschedule=False)
     clone.refresh()
-    assert _datastore_name(manager.driver, _backing(manager.driver, clone.id)) == 'LocalDS_2'
+    assert _datastore_name(manager.driver, read_backing(manager.driver, clone.id)) == 'LocalDS_2'
     assert clone.host == 'cinder@%s#LocalDS_2' % SECTION
     for volume in (clone, source):
         manager.delete_volume(cinder.context, volume)
@@ -206,7 +187,7 @@ def test_a_volume_made_under_the_one_pool_report_is_re_homed_on_its_next_attach(
         cinder, manager, space):
     """As after switching an existing backend to vmware_pools = datastore: the volume's
     host names the backend's old single pool, which no pool reports now."""
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     volume = _attached(cinder, manager, 'LocalDS_2', instance)
     volume.host = 'cinder@%s#%s' % (SECTION, SECTION)
     volume.save()
@@ -257,7 +238,7 @@ def test_a_volume_from_an_image_lands_in_its_scheduled_pool_cached_or_not(
                                                    'LocalDS_2', image_id))
              for section in IMAGE_BACKENDS]
     try:
-        assert [(volume.host, _datastore_name(owner.driver, _backing(owner.driver, volume.id)))
+        assert [(volume.host, _datastore_name(owner.driver, read_backing(owner.driver, volume.id)))
                 for owner, volume in made] == [
             ('cinder@%s#LocalDS_3' % SECTION, 'LocalDS_3'),
             ('cinder@%s#LocalDS_1' % SECTION, 'LocalDS_1'),

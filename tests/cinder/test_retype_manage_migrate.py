@@ -16,38 +16,40 @@ VolumeManager: vc1 and vc2 are two vCenters, vc1b a second backend on vc1's vCen
 import pytest
 from cinder import exception, objects
 
-from tests.cinder.test_lifecycle import _backing
-from tests.cinder.test_lifecycle_ops import _attached_once, _disk
+from tests import vcenter
+from tests.cinder.helpers import (
+    NOVA_CONNECTOR,
+    attached_once,
+    first_disk,
+    read_backing,
+    scheduler_host,
+    vm_to_attach,
+)
 
 GiB = 1024 ** 3
-
-
-def _host(cinder, backend):
-    return {'host': 'cinder@%s#%s' % (backend, backend),
-            'capabilities': cinder.managers[backend].driver.get_volume_stats()}
 
 
 def _retype(cinder, volume, vtype, backend='vc1'):
     volume.status, volume.previous_status = 'retyping', volume.status
     volume.save()
     cinder.managers[backend].retype(cinder.context, volume, vtype['id'],
-                                    _host(cinder, backend), migration_policy='never')
+                                    scheduler_host(cinder, backend), migration_policy='never')
     volume.refresh()
 
 
 def test_retype_to_thick_relocates_with_one_task(cinder, vcenters):
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     thick = cinder.volume_type('retype-thick', {'vmware:vmdk_type': 'thick'})
     driver = cinder.managers['vc1'].driver
-    before = _backing(driver, volume.id)['datastore'].ManagedObjectReference
+    before = read_backing(driver, volume.id)['datastore'].ManagedObjectReference
     vcenters['vc1'].reset_stats()
 
     _retype(cinder, volume, thick)
 
     calls = vcenters['vc1'].stats().calls
-    backing = _backing(driver, volume.id)
+    backing = read_backing(driver, volume.id)
     assert volume.volume_type_id == thick['id'] and volume.status == 'available'
-    assert not _disk(backing).backing.thinProvisioned
+    assert not first_disk(backing).backing.thinProvisioned
     assert backing['datastore'].ManagedObjectReference != before
     assert calls['RelocateVM_Task'] == 1
     assert sum(calls.values()) <= 5, calls
@@ -68,34 +70,40 @@ def test_retype_to_an_invalid_type_is_refused(cinder):
         'retype-bad', {'vmware:vmdk_type': 'sparse'})['id'])     # as the manager passes it
     with pytest.raises(exception.InvalidVolumeType, match='vmware:vmdk_type'):
         cinder.managers['vc1'].driver.retype(cinder.context, volume, bad, {},
-                                             _host(cinder, 'vc1'))
+                                             scheduler_host(cinder, 'vc1'))
 
 
 def test_retype_for_another_backend_is_left_to_migration(cinder):
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     thick = objects.VolumeType.get_by_id(cinder.context, cinder.volume_type(
         'retype-elsewhere', {'vmware:vmdk_type': 'thick'})['id'])
     assert cinder.managers['vc1'].driver.retype(cinder.context, volume, thick, {},
-                                                _host(cinder, 'vc2')) is False
+                                                scheduler_host(cinder, 'vc2')) is False
 
 
 def test_migration_within_a_vcenter_relocates_to_the_target_datastores(cinder):
-    volume = _attached_once(cinder, 'vc1')
+    volume = attached_once(cinder, 'vc1')
     manager = cinder.managers['vc1']
-    manager.migrate_volume(cinder.context, volume, _host(cinder, 'vc1b'))
+    manager.migrate_volume(cinder.context, volume, scheduler_host(cinder, 'vc1b'))
     volume.refresh()
     assert volume.host == 'cinder@vc1b#vc1b' and volume.migration_status == 'success'
     target = cinder.managers['vc1b'].driver
-    backing = _backing(target, volume.id)
+    backing = read_backing(target, volume.id)
     [datastore] = backing['datastore'].ManagedObjectReference
-    assert target._backend.inventory().datastores[datastore.value].name == 'LocalDS_2'
+    assert vcenter.of(target).inventory().datastores[datastore.value].name == 'LocalDS_2'
     cinder.managers['vc1b'].delete_volume(cinder.context, volume)
-    assert _backing(target, volume.id) is None
+    assert read_backing(target, volume.id) is None
+
+
+def test_migration_to_another_vcenter_is_left_to_cinder(cinder):
+    volume = attached_once(cinder, 'vc1')
+    assert cinder.managers['vc1'].driver.migrate_volume(
+        cinder.context, volume, scheduler_host(cinder, 'vc2')) == (False, None)
 
 
 def test_a_generically_migrated_volume_uses_the_new_backing(cinder):
     manager = cinder.managers['vc2']
-    original, new = _attached_once(cinder, 'vc2'), _attached_once(cinder, 'vc2')
+    original, new = attached_once(cinder, 'vc2'), attached_once(cinder, 'vc2')
     old_ref, new_ref = original.provider_location, new.provider_location
     manager.update_migrated_volume(cinder.context, original, new, 'available')
     original.refresh()
@@ -103,11 +111,13 @@ def test_a_generically_migrated_volume_uses_the_new_backing(cinder):
     temporary = original.finish_volume_migration(new)   # what migrate_volume_completion does
     original.refresh()
     original.provider_location = None                   # lookups by name_id alone
-    assert manager.driver._backing_ref(original) == new_ref
+    vm, _ = vm_to_attach(manager.driver)
+    info = manager.driver.initialize_connection(original, dict(NOVA_CONNECTOR, instance=vm))
+    assert info['data']['volume'] == new_ref
     temporary.provider_location = None
     manager.driver.delete_volume(temporary)
-    assert _backing(manager.driver, original.name_id)['config.instanceUuid'] == new.id
-    assert _backing(manager.driver, temporary.name_id) is None and old_ref != new_ref
+    assert read_backing(manager.driver, original.name_id)['config.instanceUuid'] == new.id
+    assert read_backing(manager.driver, temporary.name_id) is None and old_ref != new_ref
 
 
 def _manageable(cinder, backend):
@@ -118,7 +128,7 @@ def _manageable(cinder, backend):
 
 def test_manage_and_unmanage_a_vm(cinder, vcenters):
     manager, driver = cinder.managers['vc1'], cinder.managers['vc1'].driver
-    donor = _attached_once(cinder, 'vc1')
+    donor = attached_once(cinder, 'vc1')
     manager.delete_volume(cinder.context, donor, unmanage_only=True)   # now an unmanaged VM
     entries = {e['reference']['source-id']: e for e in _manageable(cinder, 'vc1')}
     assert entries[donor.provider_location]['safe_to_manage'] is True
@@ -136,7 +146,7 @@ def test_manage_and_unmanage_a_vm(cinder, vcenters):
     volume.refresh()
 
     assert volume.status == 'available' and volume.size == 1
-    backing = _backing(driver, volume.id)
+    backing = read_backing(driver, volume.id)
     assert backing['name'] == volume.name
     entries = {e['reference']['source-id']: e for e in _manageable(cinder, 'vc1')}
     assert entries[donor.provider_location]['cinder_id'] == volume.id
@@ -153,8 +163,8 @@ def test_managing_a_running_vm_is_refused(cinder):
 
 def test_manage_a_vm_snapshot_of_a_backing(cinder):
     manager, driver = cinder.managers['vc2'], cinder.managers['vc2'].driver
-    volume = _attached_once(cinder, 'vc2')
-    snap = driver._backings.snapshot(volume.provider_location, 'made-outside')
+    volume = attached_once(cinder, 'vc2')
+    snap = vcenter.of(driver).snapshot(volume.provider_location, 'made-outside')
     listed = manager.get_manageable_snapshots(cinder.context, None, 1000, 0, ['reference'],
                                               ['asc'], want_objects=True)
     entry = next(e for e in listed if e['reference'] == {'source-id': snap})

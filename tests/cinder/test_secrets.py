@@ -22,8 +22,14 @@ import pytest
 from cinder import exception, objects
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.cinder.test_attach_contract import BRICK_CONNECTOR
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _folder_path, _instance
+from tests import vcenter
+from tests.cinder.helpers import (
+    BRICK_CONNECTOR,
+    NOVA_CONNECTOR,
+    folder_path,
+    read_backing,
+    vm_to_attach,
+)
 from vmdk_volume.driver import options
 
 SCHEMA_LOGGERS = ('suds.xsd', 'suds.wsdl')    # parsing the WSDL, before any call: 30,000
@@ -74,7 +80,7 @@ def test_a_ca_file_wins_over_insecure(driver_for):
 
 def _lifecycle(cinder, driver):
     """Create, attach (Nova and os-brick), snapshot, clone, extend, upload, delete."""
-    instance, _ = _instance(driver)
+    instance, _ = vm_to_attach(driver)
     volume = cinder.new_volume('vc1')
     driver.create_volume(volume)
     volume.update(driver.create_export(None, volume, dict(NOVA_CONNECTOR, instance=instance)))
@@ -133,7 +139,7 @@ def test_connection_info_carries_credentials_only_when_enabled(driver_for, cinde
     driver = driver_for(vmware_host_password=password, vmware_connector_credentials=True)
     driver.do_setup(None)
     volume = cinder.new_volume('vc1')
-    instance, _ = _instance(driver)
+    instance, _ = vm_to_attach(driver)
     volume.update(driver.create_export(None, volume, dict(NOVA_CONNECTOR, instance=instance)))
     try:
         config = driver.initialize_connection(volume, BRICK_CONNECTOR)['data']['config']
@@ -168,7 +174,7 @@ def test_a_refused_login_names_the_options_not_the_password(driver_for, guarded_
 
 def test_a_project_id_with_path_characters_is_escaped_in_the_inventory(cinder):
     manager = cinder.managers['vc1']
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     volume = cinder.new_volume('vc1')
     volume.project_id = 'p/1%[x]'
     volume.save()
@@ -176,9 +182,9 @@ def test_a_project_id_with_path_characters_is_escaped_in_the_inventory(cinder):
                                                                instance=instance))
     volume.refresh()
     try:
-        backing = _backing(manager.driver, volume.id)
-        described = manager.driver._backings.describe(volume.provider_location)
-        assert _folder_path(manager.driver._backend.client, backing['parent']) == (
+        backing = read_backing(manager.driver, volume.id)
+        described = vcenter.of(manager.driver).describe(volume.provider_location)
+        assert folder_path(vcenter.of(manager.driver).client, backing['parent']) == (
             'OpenStack/Project (p%2f1%25[x])/Volumes')
         assert described.vmdk_path.endswith('] %s/%s.vmdk' % (volume.name, volume.name))
     finally:

@@ -14,7 +14,8 @@
 
 from stevedore import driver as stevedore_driver
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _instance
+from tests import vcenter
+from tests.cinder.helpers import NOVA_CONNECTOR, vm_to_attach
 from vmdk_volume.driver import VMwareVcVmdkDriver
 
 
@@ -23,12 +24,11 @@ def test_the_driver_loads_through_its_stevedore_entry_point(cinder):
     assert manager.driver is VMwareVcVmdkDriver
 
 
-def test_setup_is_six_calls_and_scans_no_vm(driver_for, vcenters):
+def test_setup_is_four_calls_and_scans_no_vm(driver_for, vcenters):
     vcenters['vc1'].reset_stats()
     driver_for().do_setup(None)
     calls = vcenters['vc1'].stats().calls
-    assert calls == {'RetrieveServiceContent': 1, 'Login': 1,     # the inventory's watch: 3
-                     'CreatePropertyCollector': 1, 'CreateFilter': 1, 'WaitForUpdatesEx': 1,
+    assert calls == {'RetrieveServiceContent': 1, 'Login': 1, 'RetrievePropertiesEx': 1,
                      'FindExtension': 1}
 
 
@@ -43,7 +43,7 @@ def _backed_volume(cinder):
     """A vc1 volume that was attached once, so it has a backing."""
     manager = cinder.managers['vc1']
     volume = cinder.create_volume('vc1')
-    instance, _ = _instance(manager.driver)
+    instance, _ = vm_to_attach(manager.driver)
     manager.initialize_connection(cinder.context, volume,
                                   dict(NOVA_CONNECTOR, instance=instance))
     volume.refresh()
@@ -53,10 +53,10 @@ def _backed_volume(cinder):
 def test_backing_already_gone_is_not_an_error(cinder):
     manager = cinder.managers['vc1']
     volume = _backed_volume(cinder)
-    manager.driver._backings.delete(volume.provider_location)   # out of band
+    vcenter.of(manager.driver).delete(volume.provider_location)   # out of band
 
     manager.delete_volume(cinder.context, volume)
-    assert manager.driver._backings.find(volume.id) is None
+    assert vcenter.of(manager.driver).find(volume.id) is None
 
 
 def test_delete_of_a_backed_volume_is_an_identity_read_its_task_and_one_wait(cinder,

@@ -15,12 +15,8 @@ with the Cinder object that owns it: a template snapshot Cinder put in error, de
 
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID
 
-from tests.cinder.test_lifecycle import _backing
-from tests.cinder.test_lifecycle_ops import _attached_once
-from vmdk_volume.core import volume_type
-from vmdk_volume.core.backings import BackingRequest
-
-GiB = 1024 ** 3
+from tests import vcenter
+from tests.cinder.helpers import attached_once, read_backing
 
 
 def _unrecorded_snapshot(cinder, backend: str, source):
@@ -34,27 +30,25 @@ def _unrecorded_snapshot(cinder, backend: str, source):
 
 def test_deleting_a_snapshot_that_recorded_nothing_removes_its_template(cinder):
     manager = cinder.managers['vc1']
-    source = _attached_once(cinder, 'vc1')
+    source = attached_once(cinder, 'vc1')
     snapshot = _unrecorded_snapshot(cinder, 'vc1', source)
-    assert _backing(manager.driver, snapshot.id) is not None
+    assert read_backing(manager.driver, snapshot.id) is not None
 
     manager.delete_snapshot(cinder.context, snapshot)
 
-    assert _backing(manager.driver, snapshot.id) is None
-    assert _backing(manager.driver, source.id) is not None
+    assert read_backing(manager.driver, snapshot.id) is None
+    assert read_backing(manager.driver, source.id) is not None
 
 
 def test_a_vm_of_the_snapshot_id_without_its_mark_is_left_alone(cinder):
     manager = cinder.managers['vc1']
-    backings = manager.driver._backings
-    snapshot = _unrecorded_snapshot(cinder, 'vc1', _attached_once(cinder, 'vc1'))
-    backings.delete(backings.find(snapshot.id))
-    other = manager.driver._provisioner.create(BackingRequest(
-        volume_id=snapshot.id, name='not-a-snapshot', size_bytes=GiB,
-        profile=volume_type.parse({}), extra_config={'cinder.volume.id': 'someone-else'}),
-        PROJECT_ID).ref
+    view = vcenter.of(manager.driver)
+    snapshot = _unrecorded_snapshot(cinder, 'vc1', attached_once(cinder, 'vc1'))
+    view.delete(view.find(snapshot.id))
+    other = view.plant(snapshot.id, PROJECT_ID, name='not-a-snapshot',
+                       extra_config={'cinder.volume.id': 'someone-else'})
 
     manager.delete_snapshot(cinder.context, snapshot)
 
-    assert backings.find(snapshot.id) == other
-    backings.delete(other)
+    assert view.find(snapshot.id) == other
+    view.delete(other)

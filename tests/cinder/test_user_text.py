@@ -16,7 +16,8 @@ more than 255 characters, through Cinder's VolumeManager."""
 
 from cinder import objects
 
-from tests.cinder.test_lifecycle import NOVA_CONNECTOR, _backing, _instance
+from tests import vcenter
+from tests.cinder.helpers import NOVA_CONNECTOR, read_backing, vm_to_attach
 from vmdk_volume.vsphere import properties
 
 ODD = 'nightly\x07 backup\x00 <b>R&D</b> "ünïcødé" \'日本語\' \U0001f600 '
@@ -26,7 +27,7 @@ LONG_SENT = LONG.replace('\x07', '\\x07').replace('\x00', '\\x00')
 
 def _attach(cinder, backend, volume):
     manager = cinder.managers[backend]
-    connector = dict(NOVA_CONNECTOR, instance=_instance(manager.driver)[0])
+    connector = dict(NOVA_CONNECTOR, instance=vm_to_attach(manager.driver)[0])
     manager.initialize_connection(cinder.context, volume, connector)
     volume.refresh()
 
@@ -43,7 +44,7 @@ def test_cow_snapshot_description_with_control_characters_is_taken(cinder):
     snapshot.refresh()
     assert snapshot.status == 'available'
     driver = cinder.managers['vc2'].driver
-    client = driver._backend.client
+    client = vcenter.of(driver).client
     info = properties.fetch_one(client, client.ref('VirtualMachine', volume.provider_location),
                                 ['snapshot'])['snapshot']
     [tree] = [t for t in properties.snapshot_trees(info) if t.name == snapshot.name]
@@ -52,8 +53,8 @@ def test_cow_snapshot_description_with_control_characters_is_taken(cinder):
 
 
 def _project_folder(driver, volume_id) -> str:
-    client = driver._backend.client
-    volumes = _backing(driver, volume_id)['parent']
+    client = vcenter.of(driver).client
+    volumes = read_backing(driver, volume_id)['parent']
     project = properties.fetch_one(client, volumes, ['parent'])['parent']
     return properties.fetch_one(client, project, ['name'])['name']
 

@@ -17,23 +17,18 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config, connect, marks, plant_image_marks
-from vmdk_volume.core import backings, placement, volume_type
+from tests.functional.helpers import backend_config, connect, marks, plant_image_marks, request_for
+from vmdk_volume.core import placement
 from vmdk_volume.core.config import ConfigError
 from vmdk_volume.vsphere import properties
 
 GiB = 1024 ** 3
 
 
-def _request(size=GiB, **profile):
-    volume_id = str(uuid.uuid4())
-    return backings.BackingRequest(volume_id=volume_id, name='volume-' + volume_id,
-                                   size_bytes=size, profile=volume_type.parse(profile))
-
 
 def test_consecutive_volumes_spread_over_datastores(backend):
     project = uuid.uuid4().hex
-    refs = [backend.create_backing(_request(40 * GiB), project) for _ in range(2)]
+    refs = [backend.create_backing(request_for(40 * GiB), project) for _ in range(2)]
     stores = {backend.backings.describe(ref).datastore for ref in refs}
     for ref in refs:
         backend.backings.delete(ref)
@@ -42,13 +37,13 @@ def test_consecutive_volumes_spread_over_datastores(backend):
 
 def test_folder_deleted_out_of_band_is_recreated(backend):
     project = uuid.uuid4().hex
-    first = backend.create_backing(_request(), project)
+    first = backend.create_backing(request_for(), project)
     vm = backend.client.ref('VirtualMachine', first)
     folder = properties.fetch_one(backend.client, vm, ['parent'])['parent']
     backend.backings.delete(first)
     backend.client.run('Destroy_Task', folder)           # behind the driver's back
 
-    second = backend.create_backing(_request(), project)
+    second = backend.create_backing(request_for(), project)
     new_folder = properties.fetch_one(backend.client,
                                       backend.client.ref('VirtualMachine', second), ['parent'])
     backend.backings.delete(second)
@@ -61,7 +56,7 @@ def test_no_fitting_datastore_is_explained(simulator):
     try:
         with pytest.raises(placement.NoPlacement, match=re.escape(
                 "matches vmware_datastore_regex '^ssd-'")):
-            backend.create_backing(_request(), uuid.uuid4().hex)
+            backend.create_backing(request_for(), uuid.uuid4().hex)
     finally:
         backend.close()
 
@@ -80,7 +75,7 @@ def test_capacity_counts_the_datastores_placement_may_use(backend, sim_inventory
 def test_backing_on_a_datastore_the_instance_host_cannot_use_is_moved(simulator):
     backend = connect(backend_config(simulator))
     try:
-        request = _request()
+        request = request_for()
         ref = backend.create_backing(request, uuid.uuid4().hex)
         [current] = backend.backings.datastores(ref)
         instance, host = _vm_on_a_host(backend, exclude_backing=ref)
@@ -110,11 +105,11 @@ def _vm_on_a_host(backend, exclude_backing):
 def test_clones_carry_exactly_their_own_mark(backend):
     """A volume's clone, a template snapshot and a volume from it carry their own id only,
     though the source carries the image-cache marks (as an earlier release left them)."""
-    project, source = uuid.uuid4().hex, _request()
+    project, source = uuid.uuid4().hex, request_for()
     made = [backend.create_backing(source, project)]
     plant_image_marks(backend.client, made[0])
     try:
-        clone, snapshot, from_snapshot = _request(), _request(), _request()
+        clone, snapshot, from_snapshot = request_for(), request_for(), request_for()
         made.append(backend.clone_backing(backend.describe(made[0]), clone, project))
         made.append(backend.clone_backing(backend.describe(made[0]), snapshot, project,
                                           template=True))
@@ -129,7 +124,7 @@ def test_clones_carry_exactly_their_own_mark(backend):
 def test_a_backing_read_through_backings_names_its_datacenter(backend):
     """One describe: whoever reads a backing gets its datacenter (copies and extends need
     it), not only readers going through the backend."""
-    ref = backend.create_backing(_request(), uuid.uuid4().hex)
+    ref = backend.create_backing(request_for(), uuid.uuid4().hex)
     try:
         described = backend.backings.describe(ref)
     finally:

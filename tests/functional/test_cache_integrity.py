@@ -18,8 +18,7 @@ import uuid
 
 import pytest
 
-from tests.functional import test_images as shared
-from tests.functional.test_images import (
+from tests.functional.helpers import (
     assert_holds_image,
     converted,
     export_to_raw,
@@ -29,10 +28,6 @@ from tests.functional.test_images import (
 )
 from vmdk_volume.cmd import orphans
 from vmdk_volume.vsphere import properties, specs
-
-# The image tests' fixtures: an image of known bytes, a Glance, vmware_tmp_dir, Images.
-raw_file, glance, tmp_dir, image_ops = (shared.raw_file, shared.glance, shared.tmp_dir,
-                                        shared.image_ops)
 
 STREAM_OPTIMIZED = ('vmdk', {'vmware_disktype': 'streamOptimized'})
 
@@ -83,8 +78,8 @@ def _one_entry_cache(backend, monkeypatch):
                                                                 image_cache=cache))
 
 
-def _volume(image_ops, glance, image_id, project) -> None:
-    image_ops._backings.delete(
+def _volume(backend, image_ops, glance, image_id, project) -> None:
+    backend.backings.delete(
         image_ops.import_image(image_data(glance, image_id), request_for(), project))
 
 
@@ -100,13 +95,13 @@ def test_eviction_spares_a_template_in_use_until_the_next_fill(
     _one_entry_cache(backend, monkeypatch)
     first, second, third = (glance.add(raw_file, 'raw') for _ in range(3))
     project = uuid.uuid4().hex
-    _volume(image_ops, glance, first, project)
+    _volume(backend, image_ops, glance, first, project)
     in_use = (image_ops.cache.reading(first) if busy == 'being cloned'
               else image_ops.cache.lock(first))
     with in_use:
-        _volume(image_ops, glance, second, project)
+        _volume(backend, image_ops, glance, second, project)
         assert _cached(backend, first, second) == [first, second]
-    _volume(image_ops, glance, third, project)
+    _volume(backend, image_ops, glance, third, project)
     assert _cached(backend, first, second, third) == [third]
 
 

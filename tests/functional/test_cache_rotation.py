@@ -21,8 +21,8 @@ import uuid
 
 import pytest
 
-from tests.functional import test_images as shared
-from tests.functional.test_images import (
+from tests.functional.helpers import (
+    GiB,
     assert_holds_image,
     export_to_raw,
     image_data,
@@ -30,9 +30,6 @@ from tests.functional.test_images import (
     vms_named,
 )
 from vmdk_volume.core import provisioning
-
-raw_file, glance, tmp_dir, image_ops = (shared.raw_file, shared.glance, shared.tmp_dir,
-                                        shared.image_ops)
 
 IMAGES, ROUNDS, THREADS = 3, 4, 8
 
@@ -102,7 +99,7 @@ def test_a_template_destroyed_just_before_its_clone_is_imported_again(
     monkeypatch.setattr(provisioning.Provisioner, 'clone', destroyed_first)
     ref = image_ops.import_image(image_data(glance, image_id), request_for(), project)
     try:
-        exported = export_to_raw(image_ops, ref, shared.GiB, glance, tmp_path)
+        exported = export_to_raw(image_ops, ref, GiB, glance, tmp_path)
     finally:
         backend.backings.delete(ref)
     assert_holds_image(exported, raw_file, tmp_dir)

@@ -21,7 +21,7 @@ import certifi
 import pytest
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.functional.conftest import write_conf
+from tests.functional.helpers import write_conf
 from vmdk_volume.cmd import main as cli
 
 PASSWORD = 'Pa55-for-check'

@@ -20,7 +20,7 @@ import uuid
 from vmdk_volume_simkit import ModelSize
 from vmdk_volume_simkit.faults import Fault, FaultKind, FaultProxy
 
-from tests.functional.conftest import backend_config, connect
+from tests.functional.helpers import backend_config, connect
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest
 

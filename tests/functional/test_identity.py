@@ -20,7 +20,7 @@ import pytest
 from vmdk_volume_simkit import ModelSize
 from vmdk_volume_simkit.faults import Fault, FaultKind, FaultProxy
 
-from tests.functional.conftest import backend_config, connect
+from tests.functional.helpers import backend_config, connect
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest, volume_identity
 from vmdk_volume.vsphere import errors, inventory
@@ -30,7 +30,7 @@ PROJECT = 'p-identity'
 ATTEMPTS = 8    # new backings made at most to meet the old morefs again
 
 
-def _request(volume_id=None) -> BackingRequest:
+def request_for(volume_id=None) -> BackingRequest:
     volume_id = volume_id or str(uuid.uuid4())
     return BackingRequest(volume_id=volume_id, name='volume-%s' % volume_id, size_bytes=GiB,
                           profile=volume_type.parse({}))
@@ -38,7 +38,7 @@ def _request(volume_id=None) -> BackingRequest:
 
 def _cached(image_ops, backend, image_id: str) -> str:
     """A template in the image cache for ``image_id`` (checksum 'c-<image id>')."""
-    request = image_ops.cache.template_request(image_id, 'c-' + image_id, _request())
+    request = image_ops.cache.template_request(image_id, 'c-' + image_id, request_for())
     ref = backend.create_backing(request, PROJECT)
     image_ops.cache.add(image_id, 'c-' + image_id, ref, GiB)
     return ref
@@ -62,16 +62,16 @@ def restored(tmp_path_factory):
         backend = connect(backend_config(proxy))
         try:
             image_ops = backend.images()
-            old = _request()
+            old = request_for()
             lost = {'volume': backend.create_backing(old, PROJECT),
                     'fresh': _cached(image_ops, backend, 'i-fresh'),
                     'stale': _cached(image_ops, backend, 'i-stale')}
-            proxy.arm(Fault('WaitForUpdatesEx', FaultKind.RESTART))
+            proxy.arm(Fault('RetrievePropertiesEx', FaultKind.RESTART))
             backend.inventory(refresh=True)
             assert proxy.fired
             made = []
             while not set(lost.values()) <= set(made) and len(made) < ATTEMPTS:
-                made.append(backend.create_backing(_request(), PROJECT))
+                made.append(backend.create_backing(request_for(), PROJECT))
             yield backend, image_ops, old, lost
         finally:
             backend.close()

@@ -17,48 +17,31 @@ import dataclasses
 import io
 import os
 import pathlib
-import subprocess
 import tarfile
 import uuid
 
 import pytest
 import requests
-from vmdk_volume_simkit.harness.glance import LocalImages
 
 from tests import hostile_images as hostile
-from tests.functional.conftest import marks
+from tests.functional.helpers import (
+    RAW_SIZE,
+    GiB,
+    MiB,
+    assert_holds_image,
+    converted,
+    export_to_raw,
+    image_data,
+    marks,
+    qemu_img,
+    request_for,
+    vms_named,
+)
 from vmdk_volume.cmd import orphans
-from vmdk_volume.core import backings, volume_type
 from vmdk_volume.core.images import formats, importer, located, transfer
-from vmdk_volume.core.images import service as images
 from vmdk_volume.vsphere import leases, properties, specs
 
-MiB = 1024 ** 2
-GiB = 1024 ** 3
-RAW_SIZE = 4 * MiB
 READS = {'RetrievePropertiesEx'}
-
-
-def qemu_img(*args):
-    subprocess.run(['qemu-img', *args], check=True, capture_output=True)
-
-
-@pytest.fixture(scope='module')
-def raw_file(tmp_path_factory) -> pathlib.Path:
-    """A raw disk of known random content (with a hole of zeros in the middle)."""
-    path = tmp_path_factory.mktemp('images') / 'disk.raw'
-    data = bytearray(os.urandom(RAW_SIZE))
-    data[MiB:2 * MiB] = bytes(MiB)
-    path.write_bytes(bytes(data))
-    return path
-
-
-def converted(raw: pathlib.Path, fmt: str, *options: str) -> pathlib.Path:
-    out = raw.with_name('%s-%s.%s' % (raw.stem, '-'.join(options) or 'plain', fmt))
-    if not out.exists():
-        extra = ['-o', ','.join(options)] if options else []
-        qemu_img('convert', '-f', 'raw', '-O', fmt, *extra, str(raw), str(out))
-    return out
 
 
 def ova(vmdk: pathlib.Path) -> pathlib.Path:
@@ -70,64 +53,6 @@ def ova(vmdk: pathlib.Path) -> pathlib.Path:
         archive.addfile(info, io.BytesIO(descriptor))
         archive.add(vmdk, arcname='disk1.vmdk')
     return out
-
-
-@pytest.fixture
-def glance(tmp_path) -> LocalImages:
-    root = tmp_path / 'glance'
-    root.mkdir()
-    return LocalImages(root)
-
-
-@pytest.fixture
-def tmp_dir(tmp_path, backend, monkeypatch) -> pathlib.Path:
-    """The backend's vmware_tmp_dir for this test (checked empty afterwards)."""
-    path = tmp_path / 'vmware_tmp'
-    path.mkdir()
-    monkeypatch.setattr(backend, 'config', dataclasses.replace(backend.config,
-                                                                tmp_dir=str(path)))
-    return path
-
-
-@pytest.fixture
-def image_ops(backend) -> images.Images:
-    return backend.images()
-
-
-def request_for(size=GiB, **specs) -> backings.BackingRequest:
-    volume_id = str(uuid.uuid4())
-    return backings.BackingRequest(volume_id=volume_id, name='volume-' + volume_id,
-                                   size_bytes=size, profile=volume_type.parse(specs))
-
-
-def image_data(glance, image_id) -> importer.ImageData:
-    meta = formats.ImageMeta.from_glance(glance.show(None, image_id))
-    return importer.ImageData(meta, lambda: glance.download(None, image_id))
-
-
-def export_to_raw(image_ops, ref, size, glance, tmp_path) -> bytes:
-    """The backing's disk, exported over NFC into a Glance image, converted to raw."""
-    image = glance.create_empty()
-    image_ops.export(ref, size, lambda data: glance.update(None, image['id'], {}, data=data),
-                     'test')
-    raw = tmp_path / ('%s.raw' % image['id'])
-    qemu_img('convert', '-f', 'vmdk', '-O', 'raw', str(glance.path(image['id'])), str(raw))
-    return raw.read_bytes()
-
-
-def assert_holds_image(exported: bytes, raw_file: pathlib.Path, tmp_dir: pathlib.Path):
-    """The exported disk starts with the image's bytes, zeros after; no temporary file."""
-    assert exported[:RAW_SIZE] == raw_file.read_bytes()
-    assert not exported[RAW_SIZE:].strip(b'\0')
-    assert list(tmp_dir.iterdir()) == []
-
-
-def vms_named(backend, name) -> list:
-    view = properties.container_view(backend.client, backend.client.content.rootFolder,
-                                     ['VirtualMachine'])
-    return [item for item in properties.collect(backend.client, view,
-                                                {'VirtualMachine': ['name']})
-            if item.get('name') == name]
 
 
 FORMATS = {

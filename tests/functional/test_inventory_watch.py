@@ -18,8 +18,7 @@ import time
 import pytest
 from oslo_service import loopingcall
 
-from tests.functional.conftest import backend_config
-from vmdk_volume.core import backend as vbackend
+from tests.functional.helpers import backend_config, connect
 from vmdk_volume.vsphere import inventory_watch
 
 GiB = 1024 ** 3
@@ -31,7 +30,7 @@ REFRESH_CPU_S = 0.05
 def own_backend(simulator):
     """A backend of this module's: its watch starts here (the session's renewal is the last
     test's)."""
-    backend = vbackend.Backend.connect(backend_config(simulator))
+    backend = connect(backend_config(simulator))
     yield backend
     backend.close()
 

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from tests.functional.test_backend import _request
+from tests.functional.helpers import request_for
 from vmdk_volume.core import manage
 from vmdk_volume.vsphere import properties
 
@@ -24,7 +24,7 @@ from vmdk_volume.vsphere import properties
 @pytest.fixture
 def unmanaged_vm(backend):
     """A powered-off VM with one disk that no volume claims (a released backing)."""
-    request = _request()
+    request = request_for()
     ref = backend.create_backing(request, uuid.uuid4().hex)
     backend.manage.release(ref)
     yield ref
@@ -36,7 +36,7 @@ def _props(backend, ref, *paths):
 
 
 def test_listing_tells_what_is_safe_and_why_not(backend, unmanaged_vm):
-    marked = backend.create_backing(_request(), 'p')
+    marked = backend.create_backing(request_for(), 'p')
     try:
         by_ref = {c.ref: c for c in backend.manage.candidates()}
         assert by_ref[unmanaged_vm].reason is None
@@ -105,7 +105,7 @@ def test_a_running_vm_is_refused_and_left_alone(backend):
 
 
 def test_snapshots_of_a_backing_are_found_by_id_or_name(backend):
-    request = _request()
+    request = request_for()
     ref = backend.create_backing(request, 'p')
     try:
         snap = backend.backings.snapshot(ref, 'nightly')

@@ -20,7 +20,7 @@ import uuid
 import pytest
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.functional.conftest import backend_config, connect, write_conf
+from tests.functional.helpers import backend_config, connect, write_conf
 from vmdk_volume.cmd import main as cli
 from vmdk_volume.cmd import orphans
 from vmdk_volume.core import volume_type

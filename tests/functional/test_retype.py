@@ -17,8 +17,8 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config, connect, marks, plant_image_marks
-from tests.functional.test_backend import _request
+from tests import vcenter
+from tests.functional.helpers import backend_config, connect, marks, plant_image_marks, request_for
 from vmdk_volume.core import retype, volume_type
 from vmdk_volume.vsphere import properties
 
@@ -34,21 +34,9 @@ def _tasks(calls):
     return {name: n for name, n in calls.items() if name.endswith('_Task')}
 
 
-def _associated_profiles(backend, key, object_type='virtualMachine'):
-    """The policy ids the simulator's PBM reports for a VM ('vm-1') or disk ('vm-1:2000')."""
-    service = backend.policies._service()
-    entity = service.client.factory.create('ns0:PbmServerObjectRef')
-    entity.objectType, entity.key = object_type, key
-    entity.serverUuid = backend.client.content.about.instanceUuid
-    found = backend.client.call('PbmQueryAssociatedProfile',
-                                service.service_content.profileManager, service=service,
-                                entity=entity) or []
-    return [p.uniqueId for p in found]
-
-
 @pytest.fixture
 def volume(backend):
-    request = _request()
+    request = request_for()
     ref = backend.create_backing(request, uuid.uuid4().hex)
     yield request, ref
     found = backend.backings.find(request.volume_id)
@@ -85,8 +73,8 @@ def test_policy_change_on_a_compatible_datastore_reconfigures(backend, volume, s
     disk = backend.describe(ref)
     assert _tasks(calls) == {'ReconfigVM_Task': 1}
     assert sum(calls.values()) <= 4, calls
-    assert _associated_profiles(backend, ref) == [profile_id]
-    assert _associated_profiles(backend, '%s:%d' % (ref, disk.disk_key),
+    assert vcenter.associated_profiles(backend, ref) == [profile_id]
+    assert vcenter.associated_profiles(backend, '%s:%d' % (ref, disk.disk_key),
                                 'virtualDiskId') == [profile_id]
 
 
@@ -127,7 +115,7 @@ def test_disk_type_change_on_the_only_datastore_clones_in_place(simulator):
     backend = connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
-        request = _request()
+        request = request_for()
         project = uuid.uuid4().hex
         ref = backend.create_backing(request, project)
         simulator.reset_stats()
@@ -151,7 +139,7 @@ def test_clone_in_place_leaves_the_volume_its_mark_only(simulator):
     backend = connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
-        request, project = _request(), uuid.uuid4().hex
+        request, project = request_for(), uuid.uuid4().hex
         ref = backend.create_backing(request, project)
         plant_image_marks(backend.client, ref)
         new_ref = backend.mover.retype(ref, _retyped(request, **{
@@ -168,7 +156,7 @@ def test_impossible_retypes_change_nothing(simulator):
     backend = connect(backend_config(simulator,
                                                       vmware_datastore_regex='LocalDS_0'))
     try:
-        request = _request()
+        request = request_for()
         ref = backend.create_backing(request, uuid.uuid4().hex)
         snapshot = backend.backings.snapshot(ref, 'keep')
         before = backend.describe(ref)
@@ -229,7 +217,7 @@ def test_policy_the_datastore_does_not_satisfy_relocates(backend, volume, simula
     assert _tasks(simulator.stats().calls) == {'RelocateVM_Task': 1}
     assert after.datastore == target.ref
     profile_id = backend.policies.profile_id(POLICY)
-    assert _associated_profiles(backend, '%s:%d' % (ref, after.disk_key),
+    assert vcenter.associated_profiles(backend, '%s:%d' % (ref, after.disk_key),
                                 'virtualDiskId') == [profile_id]
 
 
@@ -237,7 +225,7 @@ def test_new_backing_with_a_policy_lands_on_a_datastore_matching_it(backend, pol
     stores = sorted(ds.name for ds in backend.inventory().datastores.values()
                     if ds.name.startswith('LocalDS'))
     policy_only_on(stores[-1])
-    request = _retyped(_request(), **{'vmware:storage_profile': POLICY})
+    request = _retyped(request_for(), **{'vmware:storage_profile': POLICY})
     ref = backend.create_backing(request, uuid.uuid4().hex)
     try:
         assert backend.describe(ref).datastore_name == stores[-1]

@@ -18,8 +18,7 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import backend_config, connect
-from tests.functional.test_backend import _request
+from tests.functional.helpers import backend_config, connect, request_for
 from vmdk_volume.core import retype, volume_type
 from vmdk_volume.vsphere import errors
 
@@ -49,7 +48,7 @@ def _retype(backend, request, ref: str, project: str) -> str:
 
 
 def test_the_copy_of_an_interrupted_retype_is_made_again(one_datastore):
-    backend, request, project = one_datastore, _request(), uuid.uuid4().hex
+    backend, request, project = one_datastore, request_for(), uuid.uuid4().hex
     ref = backend.create_backing(request, project)
     left = _left_copy(backend, request, project, request.volume_id)
     new_ref = _retype(backend, request, ref, project)
@@ -63,7 +62,7 @@ def test_the_copy_of_an_interrupted_retype_is_made_again(one_datastore):
 
 
 def test_a_vm_of_that_name_without_the_volume_mark_is_left_alone(one_datastore):
-    backend, request, project = one_datastore, _request(), uuid.uuid4().hex
+    backend, request, project = one_datastore, request_for(), uuid.uuid4().hex
     ref = backend.create_backing(request, project)
     other = _left_copy(backend, request, project, str(uuid.uuid4()))
     try:

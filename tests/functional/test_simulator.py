@@ -28,7 +28,7 @@ from oslo_vmware import exceptions as vexc
 from oslo_vmware import rw_handles, vim_util
 from vmdk_volume_simkit import Simulator, SimulatorError
 
-from tests.conftest import endpoint_for
+from tests.vcenter import endpoint_for
 from vmdk_volume.core.images import convert
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import client as vclient

@@ -17,7 +17,7 @@ vCenter does, one rule a test."""
 import pytest
 from vmdk_volume_simkit import ModelSize, Simulator
 
-from tests.conftest import endpoint_for
+from tests.vcenter import endpoint_for
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, inventory, inventory_watch, properties, storage_drs

@@ -27,8 +27,9 @@ from cinder.volume import volume_types
 from oslo_config import cfg
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID, USER_ID
 
+from tests import vcenter
+from tests.cinder.helpers import RAW, disk_file
 from tests.cinder.nova_attach import Attached, GiB, disks, volume_disk
-from tests.cinder.test_attached_copies import RAW, disk_file
 from tests.reliability.operations import Case, Operation
 
 POLICY = 'vSAN Default Storage Policy'
@@ -43,7 +44,7 @@ class AttachedCase(Case):
 
     @property
     def client(self):
-        return self.manager.driver._backend.client
+        return vcenter.of(self.manager.driver).client
 
     def set_status(self, status: str) -> None:
         """The volume's status as Cinder's API leaves it for the manager (from in-use)."""
@@ -72,7 +73,7 @@ def _vm_holds_raw(case: AttachedCase, ref: str) -> None:
 
 
 def _backing_holds_raw(case: AttachedCase, volume) -> None:
-    _vm_holds_raw(case, case.manager.driver._backings.find(volume.id))
+    _vm_holds_raw(case, vcenter.of(case.manager.driver).backings.find(volume.id))
 
 
 # -- the runs ------------------------------------------------------------------------------

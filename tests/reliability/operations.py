@@ -15,12 +15,14 @@
 Each ``Operation`` prepares what it needs (``setup``, without faults), then does the one
 thing under test (``run``) and returns the Cinder objects whose status tells the outcome;
 ``fault_on`` names the SOAP method (or NFC transfer) its faults are placed on, and ``verify``
-checks the bytes of what succeeded.
+checks the bytes of what succeeded. After each case, fault or crash, ``clean_up`` deletes
+what it made and ``left_behind`` lists what no Cinder object owns.
 """
 
 import dataclasses
 import os
 import pathlib
+import signal
 import subprocess
 from collections.abc import Callable
 
@@ -28,9 +30,12 @@ from cinder import exception, objects
 from cinder.volume import volume_types
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID
 
+from tests import vcenter
+from vmdk_volume.cmd import orphans
 from vmdk_volume.vsphere import properties
 
 MiB = 1024 ** 2
+HANG_S = 90      # an operation that runs longer hangs
 CONNECTOR = {'host': 'compute-1', 'ip': '10.0.0.5', 'initiator': None}
 
 
@@ -69,7 +74,7 @@ class Operation:
 
 
 def attach(case: Case, volume) -> None:
-    client = case.manager.driver._backend.client
+    client = vcenter.of(case.manager.driver).client
     view = properties.container_view(client, client.content.rootFolder, ['VirtualMachine'])
     try:
         instance = next(item.value for item in properties.collect(
@@ -141,9 +146,9 @@ def _snapshot(case: Case) -> None:
 
 def _one_vm_snapshot(case: Case) -> None:
     """The backing holds the one VM snapshot taken, no twin."""
-    backend = case.manager.driver._backend
-    vm = backend.client.ref('VirtualMachine', case.manager.driver._backings.find(case.volume.id))
-    info = properties.fetch_one(backend.client, vm, ['snapshot']).get('snapshot')
+    view = vcenter.of(case.manager.driver)
+    vm = view.client.ref('VirtualMachine', view.find(case.volume.id))
+    info = properties.fetch_one(view.client, vm, ['snapshot']).get('snapshot')
     names = [tree.name for tree in properties.snapshot_trees(info)]
     assert len(names) == 1, 'VM snapshots of the backing: %s' % names
 
@@ -205,6 +210,49 @@ def _setup_image_volume(case: Case) -> None:
     case.volume = case.result.pop()
 
 
+def clean_up(case: Case) -> None:
+    """Delete what the case made, as a user would (error states included), and the VM it
+    unmanaged if no volume took it."""
+    manager = case.manager
+    made = [case.snapshot, case.volume] + case.result
+    for snapshot in [s for s in made if isinstance(s, objects.Snapshot)]:
+        if refresh(snapshot):
+            manager.delete_snapshot(case.context, snapshot)
+    volumes = {v.id: v for v in made if isinstance(v, objects.Volume)}
+    for volume in volumes.values():
+        if refresh(volume):
+            volume.status = 'available'
+            manager.delete_volume(case.context, volume)
+    if case.unmanaged:
+        orphans.delete(vcenter.of(manager.driver).client, orphans.Orphan(
+            orphans.Kind.BACKING, '', case.unmanaged, ''))
+
+
+def refresh(item) -> bool:
+    """Re-read ``item``; False if it is deleted."""
+    try:
+        item.refresh()
+    except exception.NotFound:
+        return False
+    return not item.deleted
+
+
+def left_behind(cinder) -> list[orphans.Orphan]:
+    """What no volume or snapshot owns, but for the image cache's entries of images that
+    exist (the cache keeps them on purpose)."""
+    found = orphans.find(vcenter.of(cinder.managers['vc'].driver).client, _owned(cinder))
+    return [o for o in found if not (o.kind is orphans.Kind.CACHE and cinder.images.path(
+        o.name.removeprefix('image-')).exists())]
+
+
+def _owned(cinder) -> frozenset[str]:
+    context = cinder.context
+    volumes = objects.VolumeList.get_all(context, filters={'deleted': False})
+    snapshots = objects.SnapshotList.get_all(context, filters={'deleted': False})
+    return frozenset([v.id for v in volumes] + [v.name_id for v in volumes]
+                     + [s.id for s in snapshots])
+
+
 OPERATIONS = [
     Operation('create+attach', 'CreateVM_Task', _create_attach),
     Operation('delete', 'Destroy_Task', _delete, setup=_backed_volume),
@@ -224,3 +272,32 @@ OPERATIONS = [
               transfer='nfc-download'),
     Operation('manage', 'ReconfigVM_Task', _manage, setup=_setup_unmanaged),
 ]
+
+
+def run_bounded(op: Operation, case: Case) -> BaseException | None:
+    """Run the operation (in the main thread: Cinder's image code needs eventlet's hub);
+    its exception, or an AssertionError if it did not end in time."""
+    def give_up(*args):
+        raise AssertionError('%s hung for %d s' % (op.name, HANG_S))
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(HANG_S)
+    try:
+        op.run(case)
+    except BaseException as error:  # noqa: BLE001 - judged by outcome
+        return error
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    return None
+
+
+def outcome_of(case: Case, error: BaseException | None, fired: bool) -> str:
+    """'ok after retry', 'error' (a Cinder exception or error status), 'not reached' (the
+    fault never fired), or 'FAILED: ...'."""
+    failed = [item for item in case.result if refresh(item) and 'error' in item.status]
+    if isinstance(error, AssertionError) or (
+            error is not None and not isinstance(error, exception.CinderException)):
+        return 'FAILED: %s' % type(error).__name__
+    if error is not None or failed:
+        return 'error'
+    return 'ok after retry' if fired else 'not reached'

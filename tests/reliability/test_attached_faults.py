@@ -27,18 +27,19 @@ import pytest
 from vmdk_volume_simkit.faults import Fault, FaultKind
 
 # Cinder's attachment API served by the VolumeManagers, and Nova's service context
-from tests.cinder.conftest import api, service_context  # noqa: F401
+from tests import vcenter
+from tests.cinder.fixtures import api, before, service_context  # noqa: F401
+from tests.cinder.helpers import disk_file, vm_names
 from tests.cinder.nova_attach import attach, detach, instances, volume_disk
 from tests.cinder.nova_compute import NovaCompute
-from tests.cinder.test_attached_copies import before, disk_file, vm_names  # noqa: F401
 from tests.reliability.attached_operations import ATTACHED_OPERATIONS, AttachedCase, instance_disk
-from tests.reliability.operations import Operation
-from tests.reliability.test_fault_matrix import (
-    _clean_up,
-    _leftovers,
-    _outcome,
-    _refresh,
-    _run_bounded,
+from tests.reliability.operations import (
+    Operation,
+    clean_up,
+    left_behind,
+    outcome_of,
+    refresh,
+    run_bounded,
 )
 from vmdk_volume.cmd import orphans
 from vmdk_volume.vsphere import properties
@@ -72,7 +73,7 @@ def test_attached_operation_under_faults(cinder, proxy, api, nova, service_conte
                                          op: Operation):
     """One attached volume, the operation under each fault in turn (what a fault left
     must not hinder the next operation), then Nova's detach."""
-    client = cinder.managers[op.backend].driver._backend.client
+    client = vcenter.of(cinder.managers[op.backend].driver).client
     vms_before = sorted(vm_names(client))
     volume = cinder.create_volume(op.backend)
     attached = attach(api, nova, service_context, volume, instances(client)[0])
@@ -87,7 +88,7 @@ def test_attached_operation_under_faults(cinder, proxy, api, nova, service_conte
     detach(api, nova, service_context, volume, attached)
     assert volume_disk(client, attached.instance.ref, volume.id) is None, \
         "Nova's detach left the disk in the instance"
-    _clean_up(AttachedCase(cinder, op.backend, tmp_path, volume=volume))
+    clean_up(AttachedCase(cinder, op.backend, tmp_path, volume=volume))
     assert sorted(vm_names(client)) == vms_before
 
 
@@ -97,10 +98,10 @@ def _under_fault(case: AttachedCase, op: Operation, fault: Fault, proxy, spool,
     bytes; delete what it made (the attached volume stays) and find nothing left."""
     recorded = (case.volume.size, case.volume.volume_type_id)
     proxy.arm(fault)
-    error = _run_bounded(op, case)
+    error = run_bounded(op, case)
     fired = proxy.fired
     proxy.arm(None)
-    outcome = _outcome(case, error, fired)
+    outcome = outcome_of(case, error, fired)
     try:
         assert outcome in ('ok after retry', 'error'), outcome
         _check_settled(case, spool)
@@ -108,9 +109,9 @@ def _under_fault(case: AttachedCase, op: Operation, fault: Fault, proxy, spool,
             assert (case.volume.size, case.volume.volume_type_id) == recorded
             _retry(op, case)
         op.verify(case)
-        _clean_up(dataclasses.replace(case, volume=None, result=[
+        clean_up(dataclasses.replace(case, volume=None, result=[
             item for item in case.result if item.id != case.volume.id]))
-        leftovers = _leftovers(case.cinder)
+        leftovers = left_behind(case.cinder)
         for orphan in leftovers:      # so that the next cases start clean
             orphans.delete(case.client, orphan)
         assert not leftovers, 'left behind: %s' % leftovers
@@ -128,7 +129,7 @@ def _check_settled(case: AttachedCase, spool) -> None:
     assert case.volume.attach_status == 'attached'
     assert case.volume.status == 'in-use' or 'error' in case.volume.status, case.volume.status
     for item in case.result:
-        if _refresh(item):
+        if refresh(item):
             assert item.status in SETTLED or 'error' in item.status, \
                 (item, item.status)
     props = properties.fetch_one(case.client, case.client.ref(
@@ -136,8 +137,9 @@ def _check_settled(case: AttachedCase, spool) -> None:
     assert props['runtime.powerState'] == 'poweredOn'
     held = instance_disk(case)
     assert held is not None, 'the instance lost the volume disk'
-    backing = case.manager.driver._backings.find(case.volume.id)
-    assert held.backing.fileName == case.manager.driver._backings.describe(backing).vmdk_path
+    backings = vcenter.of(case.manager.driver).backings
+    backing = backings.find(case.volume.id)
+    assert held.backing.fileName == backings.describe(backing).vmdk_path
     assert not list(spool.iterdir()), 'temporary files left: %s' % list(spool.iterdir())
 
 

@@ -34,9 +34,16 @@ import pytest
 from cinder import objects
 from vmdk_volume_simkit.faults import Fault, FaultKind
 
+from tests import vcenter
 from tests.cinder.intree import disk_file, reader
-from tests.reliability.operations import OPERATIONS, Case, Operation
-from tests.reliability.test_fault_matrix import _clean_up, _leftovers, _refresh
+from tests.reliability.operations import (
+    OPERATIONS,
+    Case,
+    Operation,
+    clean_up,
+    left_behind,
+    refresh,
+)
 from vmdk_volume.cmd import orphans
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -224,11 +231,11 @@ def _nothing_left(case: Case, spool: pathlib.Path, listed: str) -> str:
     """Once the case's volumes and snapshots are deleted: no orphan (but for one whose name
     ends with ``listed``, of kind temporary, if given), no temporary file; '' or what orphans
     listed, for the matrix."""
-    _clean_up(case)
+    clean_up(case)
     assert not list(spool.iterdir()), 'temporary files left: %s' % list(spool.iterdir())
-    leftovers = _leftovers(case.cinder)
+    leftovers = left_behind(case.cinder)
     for orphan in leftovers:      # so that the next cases start clean
-        orphans.delete(case.cinder.managers['vc'].driver._backend.client, orphan)
+        orphans.delete(vcenter.of(case.cinder.managers['vc'].driver).client, orphan)
     if listed:
         assert [(o.kind, o.name.endswith(listed)) for o in leftovers] == [
             (orphans.Kind.TEMPORARY, True)], 'orphans listed %s' % leftovers
@@ -245,9 +252,9 @@ def _rows(case: Case) -> tuple[set[str], set[str]]:
 
 def _one_vm_each(case: Case) -> None:
     """No volume or template snapshot of the case has two VMs."""
-    client = case.manager.driver._backend.client
+    client = vcenter.of(case.manager.driver).client
     made = [case.volume, case.snapshot] + case.result
-    for item in [i for i in made if i is not None and _refresh(i)]:
+    for item in [i for i in made if i is not None and refresh(i)]:
         found = client.call('FindAllByUuid', client.content.searchIndex, uuid=item.id,
                             vmSearch=True, instanceUuid=True) or []
         assert len(found) <= 1, '%s has %d VMs: %s' % (item.id, len(found),
@@ -266,7 +273,7 @@ def _disk(case: Case, object_id: str) -> bytes:
 
 
 def _disk_path(case: Case, object_id: str) -> pathlib.Path:
-    client = case.manager.driver._backend.client
-    ref = case.manager.driver._backings.find(object_id)
+    client = vcenter.of(case.manager.driver).client
+    ref = vcenter.of(case.manager.driver).find(object_id)
     assert ref is not None, '%s has no VM' % object_id
     return disk_file(reader(client), client.ref('VirtualMachine', ref))

@@ -16,16 +16,22 @@ succeeded holds the expected bytes; the driver's temporary directory is empty; a
 case's volumes are deleted, the simulator holds no VM, VM snapshot or disk file in our
 folders that no Cinder volume or snapshot owns (``vmdk_volume.cmd.orphans``)."""
 
-import signal
 
 import pytest
-from cinder import exception, objects
 from vmdk_volume_simkit.faults import Fault, FaultKind
 
-from tests.reliability.operations import OPERATIONS, Case, Operation
+from tests import vcenter
+from tests.reliability.operations import (
+    OPERATIONS,
+    Case,
+    Operation,
+    clean_up,
+    left_behind,
+    outcome_of,
+    run_bounded,
+)
 from vmdk_volume.cmd import orphans
 
-HANG_S = 90
 SOAP_KINDS = (FaultKind.NOT_AUTHENTICATED, FaultKind.RESET, FaultKind.LOST_REPLY,
               FaultKind.HTTP_503, FaultKind.DELAY, FaultKind.TASK_ERROR)
 
@@ -53,19 +59,19 @@ def test_operation_under_fault(cinder, proxy, spool, record, tmp_path, op: Opera
     case = Case(cinder, op.backend, tmp_path)
     op.setup(case)
     proxy.arm(fault)
-    error = _run_bounded(op, case)
+    error = run_bounded(op, case)
     fired = proxy.fired
     proxy.arm(None)
-    outcome = _outcome(case, error, fired)
+    outcome = outcome_of(case, error, fired)
     try:
         if outcome == 'ok after retry':
             op.verify(case)
         left_in_spool = list(spool.iterdir())
         assert not left_in_spool, 'temporary files left: %s' % left_in_spool
-        _clean_up(case)
-        leftovers = _leftovers(cinder)
+        clean_up(case)
+        leftovers = left_behind(cinder)
         for orphan in leftovers:      # so that the next cases start clean
-            orphans.delete(cinder.managers['vc'].driver._backend.client, orphan)
+            orphans.delete(vcenter.of(cinder.managers['vc'].driver).client, orphan)
         assert not leftovers, 'left behind: %s' % leftovers
     except BaseException as failure:
         outcome = 'FAILED'
@@ -75,73 +81,3 @@ def test_operation_under_fault(cinder, proxy, spool, record, tmp_path, op: Opera
     assert outcome in ('ok after retry', 'error'), outcome
 
 
-def _run_bounded(op: Operation, case: Case) -> BaseException | None:
-    """Run the operation (in the main thread: Cinder's image code needs eventlet's hub);
-    its exception, or an AssertionError if it did not end in time."""
-    def give_up(*args):
-        raise AssertionError('%s hung for %d s' % (op.name, HANG_S))
-    previous = signal.signal(signal.SIGALRM, give_up)
-    signal.alarm(HANG_S)
-    try:
-        op.run(case)
-    except BaseException as error:  # noqa: BLE001 - judged by _outcome
-        return error
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    return None
-
-
-def _outcome(case: Case, error: BaseException | None, fired: bool) -> str:
-    """'ok after retry', 'error' (a Cinder exception or error status), 'not reached' (the
-    fault never fired), or 'FAILED: ...'."""
-    failed = [item for item in case.result if _refresh(item) and 'error' in item.status]
-    if isinstance(error, AssertionError) or (
-            error is not None and not isinstance(error, exception.CinderException)):
-        return 'FAILED: %s' % type(error).__name__
-    if error is not None or failed:
-        return 'error'
-    return 'ok after retry' if fired else 'not reached'
-
-
-def _clean_up(case: Case) -> None:
-    """Delete what the case made, as a user would (error states included), and the VM it
-    unmanaged if no volume took it."""
-    manager = case.manager
-    made = [case.snapshot, case.volume] + case.result
-    for snapshot in [s for s in made if isinstance(s, objects.Snapshot)]:
-        if _refresh(snapshot):
-            manager.delete_snapshot(case.context, snapshot)
-    volumes = {v.id: v for v in made if isinstance(v, objects.Volume)}
-    for volume in volumes.values():
-        if _refresh(volume):
-            volume.status = 'available'
-            manager.delete_volume(case.context, volume)
-    if case.unmanaged:
-        orphans.delete(manager.driver._backend.client, orphans.Orphan(
-            orphans.Kind.BACKING, '', case.unmanaged, ''))
-
-
-def _refresh(item) -> bool:
-    """Re-read ``item``; False if it is deleted."""
-    try:
-        item.refresh()
-    except exception.NotFound:
-        return False
-    return not item.deleted
-
-
-def _leftovers(cinder) -> list[orphans.Orphan]:
-    """What no volume or snapshot owns, but for the image cache's entries of images that
-    exist (the cache keeps them on purpose)."""
-    found = orphans.find(cinder.managers['vc'].driver._backend.client, _owned(cinder))
-    return [o for o in found if not (o.kind is orphans.Kind.CACHE and cinder.images.path(
-        o.name.removeprefix('image-')).exists())]
-
-
-def _owned(cinder) -> frozenset[str]:
-    context = cinder.context
-    volumes = objects.VolumeList.get_all(context, filters={'deleted': False})
-    snapshots = objects.SnapshotList.get_all(context, filters={'deleted': False})
-    return frozenset([v.id for v in volumes] + [v.name_id for v in volumes]
-                     + [s.id for s in snapshots])

@@ -144,6 +144,15 @@ class ScriptedVCenter:
         return text
 
 
+def task_update(*changes: tuple[str, str]) -> Returns:
+    """A WaitForUpdatesEx reply: task-7 with the (property, value XML) ``changes``."""
+    return Returns(
+        '<version>1</version><filterSet><filter type="PropertyFilter">filter-1</filter>'
+        '<objectSet><kind>enter</kind><obj type="Task">task-7</obj>%s</objectSet>'
+        '</filterSet>' % ''.join('<changeSet><name>%s</name><op>assign</op>%s</changeSet>'
+                                 % change for change in changes))
+
+
 def _method_of(body: bytes | str) -> str:
     envelope = ET.fromstring(body)
     payload = envelope.find('{%s}Body' % _SOAP_ENV)[0]

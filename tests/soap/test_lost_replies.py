@@ -17,7 +17,6 @@ a task's moref that a restarted vCenter gives again is not mistaken for the old 
 import pytest
 
 from tests.soap import fake
-from tests.soap.test_tasks_and_folders import _task_update
 from vmdk_volume.core import backings, volume_type
 from vmdk_volume.core.placement import Placement
 from vmdk_volume.vsphere import client as vclient
@@ -30,7 +29,7 @@ NAME = 'volume-' + VOLUME_ID
 
 def _duplicate_name(holder: str) -> fake.Returns:
     """A task update: the task failed, vCenter refusing the name ``holder`` holds."""
-    return _task_update(
+    return fake.task_update(
         ('info.state', '<val xsi:type="TaskInfoState">error</val>'),
         ('info.error', '<val xsi:type="LocalizedMethodFault"><fault xsi:type="DuplicateName">'
                        '<name>%s</name><object type="VirtualMachine">%s</object></fault>'

@@ -20,19 +20,10 @@ from vmdk_volume.core import folders
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, leases
 
-
-def _task_update(*changes: str) -> fake.Returns:
-    return fake.Returns(
-        '<version>1</version><filterSet><filter type="PropertyFilter">filter-1</filter>'
-        '<objectSet><kind>enter</kind><obj type="Task">task-7</obj>%s</objectSet>'
-        '</filterSet>' % ''.join('<changeSet><name>%s</name><op>assign</op>%s</changeSet>'
-                                 % change for change in changes))
-
-
-SUCCESS = _task_update(('info.state', '<val xsi:type="TaskInfoState">success</val>'),
-                       ('info.result', '<val xsi:type="ManagedObjectReference" '
-                                       'type="VirtualMachine">vm-42</val>'))
-NO_SPACE = _task_update(
+SUCCESS = fake.task_update(
+    ('info.state', '<val xsi:type="TaskInfoState">success</val>'),
+    ('info.result', '<val xsi:type="ManagedObjectReference" type="VirtualMachine">vm-42</val>'))
+NO_SPACE = fake.task_update(
     ('info.state', '<val xsi:type="TaskInfoState">error</val>'),
     ('info.error', '<val xsi:type="LocalizedMethodFault"><fault xsi:type="NoDiskSpace">'
                    '<datastore>ds-1</datastore></fault><localizedMessage>Insufficient disk '

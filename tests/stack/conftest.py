@@ -21,7 +21,7 @@ from vmdk_volume_simkit import ModelSize, Simulator
 
 from tests.stack import operations, services
 
-STEPS = operations.Steps()
+STEPS = operations.STEPS
 
 
 def _backend(vc: Simulator, name: str, backend_name: str | None = None,

@@ -93,3 +93,6 @@ class Steps:
         lines = ['%-*s  %7.1f s' % (width, name, seconds) for name, seconds in self.times]
         total = sum(seconds for _, seconds in self.times)
         return '\n'.join(lines + ['%-*s  %7.1f s' % (width, 'total', total)])
+
+
+STEPS = Steps()     # the scenario's, printed at the end of the session

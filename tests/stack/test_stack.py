@@ -22,8 +22,7 @@ import pytest
 from tests.cinder import racing
 from tests.cinder.nova_attach import instances
 from tests.stack import services
-from tests.stack.conftest import STEPS
-from tests.stack.operations import client, wait_gone, wait_status
+from tests.stack.operations import STEPS, client, wait_gone, wait_status
 from vmdk_volume.cmd import cinderconf
 from vmdk_volume.core import backend as vbackend
 from vmdk_volume.core.config import BackendConfig

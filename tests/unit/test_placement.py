@@ -12,68 +12,27 @@
 
 """Placement over hand-built inventories: filters, ranking, host choice and reasons."""
 
-import re
 
 import pytest
 
+from tests.unit.inventories import (
+    THREE_HOSTS,
+    TWO_CLUSTERS,
+    TWO_HOSTS,
+    ds,
+    host,
+    inventory,
+    request,
+)
 from vmdk_volume.core.placement import (
     NoPlacement,
-    PlacementRequest,
     candidate_datastores,
     explain,
     select,
 )
-from vmdk_volume.units import GiB
 from vmdk_volume.vsphere.inventory import (
-    ComputeResource,
-    Datacenter,
-    Datastore,
-    Host,
-    Inventory,
     Mount,
 )
-
-# -- builder: names in, morefs derived ('esx-01' -> 'host-esx-01', 'ds1' -> 'ds-ds1') -------
-
-
-def host(name, cluster='c1', connected=True, maintenance=False) -> Host:
-    return Host('host-' + name, name, 'domain-' + cluster, connected, maintenance)
-
-
-def ds(name, on=('esx-01',), free=100, capacity=1000, type='VMFS', accessible=True,
-       maintenance=False, mounts=()) -> Datastore:
-    """A datastore of ``capacity`` GiB with ``free`` GiB, usably mounted on hosts ``on``."""
-    mounts = tuple(Mount('host-' + h) for h in on) + tuple(mounts)
-    return Datastore('ds-' + name, name, type, capacity * GiB, int(free * GiB), accessible,
-                     maintenance, mounts, 'datacenter-1')
-
-
-def inventory(hosts, datastores) -> Inventory:
-    clusters = {}
-    for h in hosts:
-        clusters.setdefault(h.compute_resource, []).append(h.ref)
-    return Inventory(
-        datacenters={'datacenter-1': Datacenter('datacenter-1', 'dc1', 'group-v1')},
-        compute_resources={ref: ComputeResource(ref, ref.removeprefix('domain-'),
-                                                'resgroup-' + ref.removeprefix('domain-'),
-                                                is_cluster=True, hosts=tuple(refs))
-                           for ref, refs in clusters.items()},
-        hosts={h.ref: h for h in hosts},
-        datastores={d.ref: d for d in datastores})
-
-
-def request(size=10, hosts=None, **kwargs) -> PlacementRequest:
-    """A request for ``size`` GiB; ``hosts`` by name."""
-    hosts = frozenset('host-' + h for h in hosts) if hosts is not None else None
-    if 'regex' in kwargs:
-        kwargs['datastore_regex'] = re.compile(kwargs.pop('regex'))
-    return PlacementRequest(size_bytes=int(size * GiB), hosts=hosts, **kwargs)
-
-
-TWO_HOSTS = (host('esx-01'), host('esx-02'))
-THREE_HOSTS = TWO_HOSTS + (host('esx-03'),)
-TWO_CLUSTERS = (host('esx-01'), host('esx-02'), host('esx-11', 'c2'), host('esx-12', 'c2'))
-
 
 # -- where things go -----------------------------------------------------------------------
 

@@ -14,7 +14,7 @@
 
 import dataclasses
 
-from tests.unit.test_placement import TWO_CLUSTERS, TWO_HOSTS, ds, host, inventory, request
+from tests.unit.inventories import TWO_CLUSTERS, TWO_HOSTS, ds, host, inventory, request
 from vmdk_volume.core import pools
 from vmdk_volume.core.pools import Pool
 from vmdk_volume.units import GiB

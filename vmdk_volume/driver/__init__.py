@@ -49,6 +49,7 @@ from vmdk_volume.driver import (
 )
 from vmdk_volume.driver.across import Across
 from vmdk_volume.driver.stats import SCOPE_CAPABILITY
+from vmdk_volume.i18n import _
 from vmdk_volume.units import GiB
 
 LOG = logging.getLogger(__name__)
@@ -62,9 +63,9 @@ def _attached_instance(volume) -> str | None:
             instance = (attachment.connector or {}).get('instance')
             if instance is None:
                 raise exception.InvalidVolume(
-                    reason='volume %s is attached, but its attachment names no vCenter VM '
-                           '(connector without "instance"): detach it to extend it'
-                           % volume.id)
+                    reason=_('volume %s is attached, but its attachment names no vCenter VM '
+                             '(connector without "instance"): detach it to extend it')
+                    % volume.id)
             return instance
     return None
 
@@ -264,12 +265,12 @@ class VMwareVcVmdkDriver(setup.SetUp, lookup.Lookup, copies.Copies, managing.Man
         os-brick's connector (``platform``, ``os_type``) has none."""
         if not isinstance(connector, dict):
             raise exception.InvalidConnectorException(
-                missing='the connector must be a dict, not %s' % type(connector).__name__)
+                missing=_('the connector must be a dict, not %s') % type(connector).__name__)
         instance = connector.get('instance', 'vm')
         if not (isinstance(instance, str) and instance.strip()):
             raise exception.InvalidConnectorException(
-                missing="'instance' must be the moref value of the instance VM (e.g. vm-42), "
-                        'not %r' % (instance,))
+                missing=_("'instance' must be the moref value of the instance VM (e.g. vm-42), "
+                          'not %r') % (instance,))
 
     @errors.translated
     def initialize_connection(self, volume, connector):

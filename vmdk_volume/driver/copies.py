@@ -26,6 +26,7 @@ from vmdk_volume.core import backings as vbackings
 from vmdk_volume.core import volume_type
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.driver import errors, locations, lookup
+from vmdk_volume.i18n import _
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import errors as verrors
 
@@ -44,8 +45,8 @@ class Copies:
         linked = profile.clone_type is volume_type.CloneType.LINKED
         if linked and src_vref.status == 'in-use':
             raise exception.InvalidVolume(
-                reason='a linked clone needs a snapshot of the source, which is attached: '
-                       'detach it or use vmware:clone_type=full')
+                reason=_('a linked clone needs a snapshot of the source, which is attached: '
+                         'detach it or use vmware:clone_type=full'))
         source = self._backing(src_vref) if linked else self._copy_source(src_vref)
         if source is None:
             # a lazy source makes a lazy clone; the row may hold the source's moref (Cinder's
@@ -66,14 +67,14 @@ class Copies:
     def _clone(self, volume, profile, source, **kwargs) -> dict:
         if source.size_bytes > volume.size * GiB:   # never a silent larger disk
             raise exception.InvalidVolume(
-                reason='the disk of %s on vCenter is %.2f GiB, larger than the %d GiB volume '
-                       'asked for (it grew after Cinder recorded its size): ask for a volume '
-                       'of at least %d GiB' % (source.name, source.size_bytes / GiB,
+                reason=_('the disk of %s on vCenter is %.2f GiB, larger than the %d GiB volume '
+                         'asked for (it grew after Cinder recorded its size): ask for a volume '
+                         'of at least %d GiB') % (source.name, source.size_bytes / GiB,
                                                volume.size, -(-source.size_bytes // GiB)))
         if kwargs.get('linked') and volume.size * GiB > source.size_bytes:
             raise exception.InvalidVolume(
-                reason='a linked clone cannot be larger than its source (%d GiB > %d GiB): '
-                       'use vmware:clone_type=full' % (volume.size, source.size_bytes // GiB))
+                reason=_('a linked clone cannot be larger than its source (%d GiB > %d GiB): '
+                         'use vmware:clone_type=full') % (volume.size, source.size_bytes // GiB))
         request = self._backing_request(volume, profile)
         ref, where = self._provisioner.clone(source, request, volume.project_id,
                                              pool=self._pool_of(volume), **kwargs)
@@ -88,14 +89,14 @@ class Copies:
             instance = lookup.holding_instance(volume)
             if instance is not None:
                 raise exception.InvalidSnapshot(
-                    reason='volume %s is attached to instance %s, which holds its disk: '
-                           'vSphere snapshots no disk a running VM holds through another VM '
-                           '(FileLocked), a snapshot taken while the instance is off would '
-                           'freeze the disk the instance writes to once it starts, and a VM '
-                           'snapshot of the instance would take its other disks too; detach '
-                           'the volume first, or keep snapshots as templates '
-                           '(vmware_snapshot_format = template), which are taken through the '
-                           'instance' % (volume.id, instance))
+                    reason=_('volume %s is attached to instance %s, which holds its disk: '
+                             'vSphere snapshots no disk a running VM holds through another VM '
+                             '(FileLocked), a snapshot taken while the instance is off would '
+                             'freeze the disk the instance writes to once it starts, and a VM '
+                             'snapshot of the instance would take its other disks too; detach '
+                             'the volume first, or keep snapshots as templates '
+                             '(vmware_snapshot_format = template), which are taken through the '
+                             'instance') % (volume.id, instance))
             ref = self._backing_ref(volume)
             if ref is None:
                 return None     # nothing to copy: volumes from it will be lazy too
@@ -168,8 +169,8 @@ class Copies:
             if self._backing_ref(volume) is None:
                 return      # both blank
             raise exception.InvalidSnapshot(
-                reason='snapshot %s was taken when volume %s had no backing: it has nothing '
-                       'on vCenter to revert to' % (snapshot.id, volume.id))
+                reason=_('snapshot %s was taken when volume %s had no backing: it has nothing '
+                         'on vCenter to revert to') % (snapshot.id, volume.id))
         if source.snapshot is not None:
             self._backings.revert(source.snapshot)
         else:

@@ -20,6 +20,7 @@ from cinder import exception
 from vmdk_volume.core import manage, placement, provisioning, volume_type
 from vmdk_volume.core.config import ConfigError
 from vmdk_volume.core.images import formats, qemu, transfer
+from vmdk_volume.i18n import _
 from vmdk_volume.vsphere import errors
 
 
@@ -45,7 +46,7 @@ def translated(method):
             raise exception.InvalidConfigurationValue(message=str(error)) from error
         except placement.NoPlacement as error:
             raise exception.VolumeBackendAPIException(
-                data='no place for the volume: %s' % error) from error
+                data=_('no place for the volume: %s') % error) from error
         except errors.VSphereError as error:
             raise exception.VolumeBackendAPIException(data=str(error)) from error
     return wrapper

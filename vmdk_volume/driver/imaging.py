@@ -23,6 +23,7 @@ from cinder.image import image_utils
 from vmdk_volume.core.backings import BackingRequest
 from vmdk_volume.core.images import exporter, formats, importer, located
 from vmdk_volume.driver import errors, lookup
+from vmdk_volume.i18n import _
 from vmdk_volume.units import GiB
 
 
@@ -70,11 +71,11 @@ class Imaging:
         instance = lookup.holding_instance(volume)
         if volume.volume_attachment and instance is None:
             raise exception.InvalidVolume(
-                reason='volume %s is attached outside an instance: detach it to upload it '
-                       'to an image' % volume.id)
+                reason=_('volume %s is attached outside an instance: detach it to upload it '
+                         'to an image') % volume.id)
         if image_meta.get('disk_format') != 'vmdk':
             raise exception.ImageUnacceptable(
-                image_id=image_id, reason='volumes upload as disk_format vmdk only, not %s'
+                image_id=image_id, reason=_('volumes upload as disk_format vmdk only, not %s')
                                           % image_meta.get('disk_format'))
         meta = {'disk_format': 'vmdk', 'container_format': 'bare',
                 'properties': exporter.image_properties(self._profile(volume).adapter_type)}
@@ -124,7 +125,7 @@ def _checked(image_meta: dict, volume) -> formats.ImageMeta:
             is not formats.DiskFormat.VMDK:
         raise exception.ImageConversionNotAllowed(
             image_id=meta.image_id,
-            reason='image conversion is disabled (image_conversion_disable) and volumes of '
-                   'this backend are vmdk, but the image is %s: upload it as a vmdk image'
+            reason=_('image conversion is disabled (image_conversion_disable) and volumes of '
+                     'this backend are vmdk, but the image is %s: upload it as a vmdk image')
                    % meta.disk_format)
     return meta

@@ -24,6 +24,8 @@ import re
 
 from cinder import exception
 
+from vmdk_volume.i18n import _
+
 TEMPLATE, COW = 'template', 'cow'     # '<kind>:<moref value>'
 INVENTORY_PATH = 'inventory-path'     # the in-tree driver's template snapshots
 _MOREFS = {TEMPLATE: re.compile(r'vm-\d+'), COW: re.compile(r'snapshot-\d+')}   # vCenter's
@@ -51,9 +53,9 @@ def parse_snapshot_location(snapshot) -> SnapshotLocation | None:
     if kind in _MOREFS and _MOREFS[kind].fullmatch(ref):
         return SnapshotLocation(kind, ref)
     raise exception.InvalidSnapshot(
-        reason="snapshot %s has provider_location %r, which is neither this driver's "
-               "('template:<moref>' or 'cow:<moref>') nor the in-tree driver's (an inventory "
-               'path): not acting on it' % (snapshot.id, location))
+        reason=_("snapshot %s has provider_location %r, which is neither this driver's "
+                 "('template:<moref>' or 'cow:<moref>') nor the in-tree driver's (an inventory "
+                 'path): not acting on it') % (snapshot.id, location))
 
 
 def volume_backing(volume) -> str | None:
@@ -64,7 +66,7 @@ def volume_backing(volume) -> str | None:
         return None
     if not _MOREFS[TEMPLATE].fullmatch(location):
         raise exception.InvalidVolume(
-            reason='volume %s has provider_location %r, which is not a backing moref value '
-                   '(this driver records e.g. vm-42; the in-tree driver records nothing): '
-                   'not acting on it' % (volume.id, location))
+            reason=_('volume %s has provider_location %r, which is not a backing moref value '
+                     '(this driver records e.g. vm-42; the in-tree driver records nothing): '
+                     'not acting on it') % (volume.id, location))
     return location

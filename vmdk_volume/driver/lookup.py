@@ -28,6 +28,7 @@ from oslo_log import log as logging
 
 from vmdk_volume.core import backings as vbackings
 from vmdk_volume.driver import locations
+from vmdk_volume.i18n import _
 from vmdk_volume.vsphere import errors as verrors
 
 LOG = logging.getLogger(__name__)
@@ -138,8 +139,8 @@ class Lookup:
             return None
         if template is None:
             raise exception.InvalidSnapshot(
-                reason='snapshot %s was recorded by the in-tree driver as the template at '
-                       'inventory path %r, and vCenter has no VM there' % (snapshot.id,
+                reason=_('snapshot %s was recorded by the in-tree driver as the template at '
+                         'inventory path %r, and vCenter has no VM there') % (snapshot.id,
                                                                            location.value))
         return _Source(self._backings.describe(template), None)
 

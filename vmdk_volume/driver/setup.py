@@ -40,6 +40,7 @@ from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, source
 from vmdk_volume.core.images import service as vimages
 from vmdk_volume.driver import errors
+from vmdk_volume.i18n import _
 from vmdk_volume.vsphere import errors as vsphere_errors
 from vmdk_volume.vsphere import policies
 
@@ -149,7 +150,7 @@ class SetUp:
             return self._set_up(retry_after_s=SETUP_RETRY_S)
         except vsphere_errors.ConnectionFailed as error:
             raise exception.VolumeBackendAPIException(
-                data='backend %s is down: %s' % (self._backend_name, error)) from error
+                data=_('backend %s is down: %s') % (self._backend_name, error)) from error
 
     def _down_stats(self, error: Exception) -> dict:
         return {'volume_backend_name': self._backend_name, 'vendor_name': 'VMware',
