@@ -27,10 +27,10 @@ converts numbers and booleans it expects.
 import contextlib
 import dataclasses
 import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from defusedxml import ElementTree as SafeET
 from suds import plugin
 
 _SOAP = '{http://schemas.xmlsoap.org/soap/envelope/}'
@@ -67,7 +67,7 @@ class RawReplies(plugin.MessagePlugin):
         slot = getattr(_local, 'slot', None)
         if slot is None or slot.reply is not None:
             return
-        body = ET.fromstring(context.reply).find(_SOAP + 'Body')
+        body = SafeET.fromstring(context.reply).find(_SOAP + 'Body')
         response = body[0] if body is not None and len(body) else None
         if response is None or response.tag != _VIM + slot.method + 'Response':
             return      # a fault, or another call oslo.vmware made meanwhile (a login)
