@@ -114,6 +114,11 @@ class Backend:
         """Register our extension (named by backings' managedBy) unless vCenter has it."""
         extensions.ensure_registered(self.client, DRIVER_VERSION)
 
+    def watch_tasks(self) -> None:
+        """Make the task waits' collector now, so the first operation's wait needs no call
+        for it."""
+        self.client.watch_tasks()
+
     # -- inventory and placement -----------------------------------------------------------
 
     def inventory(self, refresh: bool = False,
@@ -322,7 +327,7 @@ class Backend:
 
         def start():
             where = self.place(self._backing_placement(request, None))
-            folder = self.folders.ensure(where.datacenter.vm_folder, folder_path)
+            folder = self.folders.ensure(where.datacenter, folder_path)
             return where, self.backings.import_lease(request, where, folder)
         return self._afresh_if_gone(start)
 
@@ -414,7 +419,7 @@ class Backend:
                 where = self.place(self.placement_request(0, exclude_datastores=exclude))
             else:
                 where = self.place(self._backing_placement(request, None), pool)
-            folder = self.folders.ensure(where.datacenter.vm_folder, path)
+            folder = self.folders.ensure(where.datacenter, path)
             return self.backings.clone_to(source, request, where, folder, template=template,
                                           snapshot=snapshot, linked=linked, grow=grow), where
         ref, where = self._afresh_if_gone(clone)
@@ -449,12 +454,12 @@ class Backend:
         backing = backing or self.describe(ref)
         datacenter = self.inventory().datacenters[backing.datacenter]
         path = folders.volume_folder_path(project_id, volume_folder or self.config.volume_folder)
-        self.backings.move(ref, self.folders.ensure(datacenter.vm_folder, path))
+        self.backings.move(ref, self.folders.ensure(datacenter, path))
 
     def volume_folder(self, where: placement.Placement, project_id: str) -> str:
         """The project's volume folder in ``where``'s datacenter (created if missing)."""
         path = folders.volume_folder_path(project_id, self.config.volume_folder)
-        return self.folders.ensure(where.datacenter.vm_folder, path)
+        return self.folders.ensure(where.datacenter, path)
 
     # -- capacity --------------------------------------------------------------------------
 
