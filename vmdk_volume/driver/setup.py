@@ -99,6 +99,7 @@ class SetUp:
                                                    attempts=SETUP_LOGIN_ATTEMPTS)
                 with backend.closed_on_failure():
                     backend.register_extension()
+                    backend.watch_tasks()
             except vsphere_errors.ConnectionFailed as error:
                 self._down = (time.monotonic(), error)
                 raise
