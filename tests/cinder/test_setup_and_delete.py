@@ -23,12 +23,13 @@ def test_the_driver_loads_through_its_stevedore_entry_point(cinder):
     assert manager.driver is VMwareVcVmdkDriver
 
 
-def test_setup_is_four_calls_and_scans_no_vm(driver_for, vcenters):
+def test_setup_is_six_calls_and_scans_no_vm(driver_for, vcenters):
     vcenters['vc1'].reset_stats()
     driver_for().do_setup(None)
     calls = vcenters['vc1'].stats().calls
+    # and the task waits' collector, so that the first attach needs no call for it
     assert calls == {'RetrieveServiceContent': 1, 'Login': 1, 'RetrievePropertiesEx': 1,
-                     'FindExtension': 1}
+                     'FindExtension': 1, 'CreatePropertyCollector': 1, 'CreateFilter': 1}
 
 
 def test_volume_that_never_had_a_backing_deletes_without_a_task(cinder, vcenters):
