@@ -163,3 +163,19 @@ def test_one_image_is_imported_once_by_both_nodes(cinder, cluster, vcenters, tmp
     assert calls['ImportVApp'] == 1
     assert calls['CloneVM_Task'] == 4
     _delete(cinder, nodes[0], volumes)
+
+
+def test_a_retype_scheduled_to_the_other_node_is_done_in_place(cinder, nodes):
+    """The scheduler names one node of the cluster (and the cluster); the node that took the
+    request off the cluster's queue retypes in place instead of refusing it as another
+    backend's (found by the service stack: ``retype --migration-policy never`` failed)."""
+    volume = _volume(cinder)
+    thick = cinder.volume_type('aa-retype-thick', {'vmware:vmdk_type': 'thick'})
+    volume.status, volume.previous_status = 'retyping', volume.status
+    volume.save()
+    other = {'host': '%s#%s' % (nodes[1].host, BACKEND),
+             'cluster_name': '%s@%s#%s' % (CLUSTER, BACKEND, BACKEND),
+             'capabilities': nodes[1].driver.get_volume_stats()}
+    nodes[0].retype(cinder.context, volume, thick['id'], other, migration_policy='never')
+    volume.refresh()
+    assert volume.volume_type_id == thick['id'] and volume.status == 'available'

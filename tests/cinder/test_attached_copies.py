@@ -20,9 +20,11 @@ import subprocess
 
 import pytest
 from cinder import exception, objects
+from os_brick.initiator.connectors import vmware as brick_vmware
+from oslo_config import cfg
 
 from tests import vcenter
-from tests.cinder.helpers import RAW, disk_file, vm_names
+from tests.cinder.helpers import BRICK_CONNECTOR, RAW, disk_file, vm_names
 from tests.cinder.nova_attach import attach, detach, disks, instances, storage_vmotion, volume_disk
 from tests.cinder.nova_compute import NovaCompute
 from vmdk_volume.vsphere import properties
@@ -139,6 +141,66 @@ def test_cow_snapshot_of_an_attached_volume_is_refused_naming_the_alternatives(
     manager.delete_volume(cinder.context, volume)
 
 
+def test_cow_snapshot_is_refused_while_the_instance_is_powered_off_too(
+        cinder, api, nova_vc2, service_context, before, vcenters):
+    """vSphere would take it (no lock), but the instance, once started, would write to the
+    disk the snapshot froze under the backing's new delta disk."""
+    manager = cinder.managers['vc2']
+    client = manager.driver._backend.client
+    volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client, before,
+                                          backend='vc2')
+    instance = client.ref('VirtualMachine', attached.instance.ref)
+    client.run('PowerOffVM_Task', instance)
+    snapshot = objects.Snapshot(context=cinder.context, volume_id=volume.id,
+                                volume_size=volume.size, status='creating',
+                                project_id=volume.project_id, user_id=volume.user_id)
+    snapshot.create()
+    vcenters['vc2'].reset_stats()
+    try:
+        with pytest.raises(exception.InvalidSnapshot,
+                           match='attached to instance %s.*while the instance is off would '
+                                 'freeze the disk' % attached.instance.ref):
+            manager.create_snapshot(cinder.context, snapshot)
+        assert vcenters['vc2'].stats().calls == {}, 'the refusal made SOAP calls'
+    finally:
+        client.run('PowerOnVM_Task', instance)
+    assert not vm(client, attached.backing, 'snapshot')
+    manager.delete_snapshot(cinder.context, snapshot)
+    detach(api, nova_vc2, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_after_storage_vmotion_a_snapshot_and_an_upload_copy_the_instance_disk(
+        cinder, api, nova, service_context, before, client, tmp_path):
+    """The instance's storage vMotion moved the volume's disk away from the backing's file:
+    a template snapshot and a forced upload find the disk in the instance by its uuid."""
+    manager, glance = cinder.managers['vc1'], cinder.images
+    volume = cinder.create_volume('vc1')
+    instance = instances(client)[0]
+    attached = attach(api, nova, service_context, volume, instance)
+    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    disk_file(client, moved).write_bytes(before)     # the backing's file is the old one now
+
+    snapshot = cinder.create_snapshot('vc1', volume)
+    volume.update({'status': 'uploading', 'previous_status': 'in-use'})
+    volume.save()
+    upload = glance.create_empty()
+    manager.copy_volume_to_image(cinder.context, volume.id, dict(upload))
+
+    [disk] = disks(client, snapshot.provider_location.split(':', 1)[1])
+    assert disk_file(client, disk).read_bytes() == before
+    back = tmp_path / 'back.raw'
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw',
+                    str(glance.path(upload['id'])), str(back)], check=True)
+    assert back.read_bytes()[:len(RAW)] == RAW
+    assert volume_disk(client, instance.ref, volume.id).backing.fileName == \
+        moved.backing.fileName
+    manager.delete_snapshot(cinder.context, snapshot)
+    volume.refresh()
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
 def test_clone_of_an_attached_volume_after_storage_vmotion_copies_the_instance_disk(
         cinder, api, nova, service_context, before, client, vcenters):
     manager = cinder.managers['vc1']
@@ -190,6 +252,49 @@ def test_upload_of_an_attached_volume_exports_a_temporary_copy_then_removes_it(
     assert not [name for name in vm_names(client) if name.startswith(volume.name + '-upload')]
     volume.refresh()
     assert volume.status == 'in-use'
+    detach(api, nova, service_context, volume, attached)
+    manager.delete_volume(cinder.context, volume)
+
+
+def test_backup_of_an_attached_volume_reads_a_copy_taken_through_the_instance(
+        cinder, api, nova, service_context, before, client, tmp_path):
+    """cinder-backup of an in-use volume (``--force``): Cinder's get_backup_device has the
+    driver clone it (a temporary volume, its copy taken through the instance), which
+    os-brick's VmdkConnector reads as cinder-backup does; the backup manager then deletes
+    the temporary volume."""
+    manager = cinder.managers['vc1']
+    volume, attached = attached_with_data(cinder, api, nova, service_context, client, before)
+    volume.update({'status': 'backing-up', 'previous_status': 'in-use'})
+    volume.save()
+    backup = objects.Backup(context=cinder.context, volume_id=volume.id, status='creating',
+                            user_id=volume.user_id, project_id=volume.project_id)
+    backup.create()
+
+    device = manager.get_backup_device(cinder.context, backup, want_objects=True)
+
+    temporary = device.device_obj
+    assert not device.is_snapshot and temporary.id != volume.id
+    disk_file(client, volume_disk(client, attached.instance.ref, volume.id)).write_bytes(AFTER)
+    assert backing_data(cinder, client, temporary) == before
+    back = tmp_path / 'backup.raw'
+    for name, value in (('vmware_connector_credentials', True), ('vmware_tmp_dir', tmp_path)):
+        cfg.CONF.set_override(name, str(value), group='vc1')
+    try:
+        info = manager.initialize_connection(cinder.context, temporary, BRICK_CONNECTOR)
+    finally:
+        for name in ('vmware_connector_credentials', 'vmware_tmp_dir'):
+            cfg.CONF.clear_override(name, group='vc1')
+    connector = brick_vmware.VmdkConnector(None)
+    read = connector.connect_volume(info['data'])
+    subprocess.run(['qemu-img', 'convert', '-f', 'vmdk', '-O', 'raw', read['path'], str(back)],
+                   check=True)
+    connector.disconnect_volume(info['data'], read)
+    assert back.read_bytes()[:len(RAW)] == RAW       # the volume's bytes at the backup
+    manager.delete_volume(cinder.context, temporary)
+    assert manager.driver._backings.find(temporary.id) is None
+    assert volume_disk(client, attached.instance.ref, volume.id) is not None
+    volume.update({'status': 'in-use', 'previous_status': 'backing-up'})
+    volume.save()
     detach(api, nova, service_context, volume, attached)
     manager.delete_volume(cinder.context, volume)
 

@@ -103,6 +103,44 @@ def test_create_attach_detach_delete(cinder, vcenters, backend, extra_specs, dis
     assert vc.stats().calls.get('Destroy_Task') == 1
 
 
+COLD = 'vc1-restarted'
+
+
+@pytest.mark.parametrize('project_id, folder', [
+    (PROJECT_ID, 'Project (%s)' % PROJECT_ID),
+    ('tenant/50%', 'Project (tenant%2f50%25)'),     # as vCenter stores '/' and '%'
+])
+def test_a_cold_drivers_first_attach_looks_the_folders_up_in_one_call(
+        cinder, vcenters, project_id, folder):
+    """cinder-volume restarted: its first attach, in a project whose folders exist, spends
+    one call on them and none on the task watch (made at set-up)."""
+    vc = vcenters['vc1']
+    instance, _ = vm_to_attach(cinder.managers['vc1'].driver)
+    connector = dict(NOVA_CONNECTOR, instance=instance)
+    manager = cinder.add_backend(COLD, vc, {})
+    earlier = cinder.create_volume(COLD, project_id=project_id)
+    manager.initialize_connection(cinder.context, earlier, connector)   # makes the folders
+    cinder.remove_backend(COLD)
+    manager = cinder.add_backend(COLD, vc, {})
+    volume = cinder.create_volume(COLD, project_id=project_id)
+    try:
+        vc.reset_stats()
+        manager.initialize_connection(cinder.context, volume, connector)
+        calls = vc.stats().calls
+
+        backing = read_backing(manager.driver, volume.id)
+        assert folder_path(vcenter.of(manager.driver).client, backing['parent']) == (
+            'OpenStack/%s/Volumes' % folder)
+        assert calls == {'FindAllByUuid': 1, 'RetrievePropertiesEx': 1,   # the inventory's
+                         'FindByInventoryPath': 1, 'CreateVM_Task': 1,   # changes, the task
+                         'WaitForUpdatesEx': 2}
+    finally:
+        for made in (earlier, volume):
+            manager.terminate_connection(cinder.context, made.id, NOVA_CONNECTOR)
+            manager.delete_volume(cinder.context, made)
+        cinder.remove_backend(COLD)
+
+
 @pytest.mark.parametrize('extra_specs, message', [
     ({'vmware:vmdk_type': 'fat'}, "vmware:vmdk_type='fat'"),
     ({'vmware:clone_type': 'shallow'}, "vmware:clone_type='shallow'"),

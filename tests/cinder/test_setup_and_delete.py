@@ -24,12 +24,14 @@ def test_the_driver_loads_through_its_stevedore_entry_point(cinder):
     assert manager.driver is VMwareVcVmdkDriver
 
 
-def test_setup_is_four_calls_and_scans_no_vm(driver_for, vcenters):
+def test_setup_is_eight_calls_and_scans_no_vm(driver_for, vcenters):
     vcenters['vc1'].reset_stats()
     driver_for().do_setup(None)
     calls = vcenters['vc1'].stats().calls
-    assert calls == {'RetrieveServiceContent': 1, 'Login': 1, 'RetrievePropertiesEx': 1,
-                     'FindExtension': 1}
+    # the inventory's watch (a collector, its filter and the first read), and the task
+    # waits' collector and filter, so that the first attach needs no call for them
+    assert calls == {'RetrieveServiceContent': 1, 'Login': 1, 'CreatePropertyCollector': 2,
+                     'CreateFilter': 2, 'WaitForUpdatesEx': 1, 'FindExtension': 1}
 
 
 def test_volume_that_never_had_a_backing_deletes_without_a_task(cinder, vcenters):

@@ -25,7 +25,7 @@ from tests.functional.helpers import RAW_SIZE, MiB, backend_config, connect
 from tests.vcenter import endpoint_for
 from vmdk_volume.core.images import service as images
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import inventory
+from vmdk_volume.vsphere import inventory_watch
 
 
 @pytest.fixture(scope='session')
@@ -38,7 +38,11 @@ def vsphere(simulator):
 
 @pytest.fixture(scope='session')
 def sim_inventory(vsphere):
-    return inventory.read(vsphere)
+    watch = inventory_watch.InventoryWatch(vsphere)
+    try:
+        return watch.refresh()
+    finally:
+        watch.close()
 
 
 @pytest.fixture(scope='session')

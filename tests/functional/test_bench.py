@@ -35,12 +35,15 @@ def test_bench_reports_the_calls_of_each_operation(tmp_path):
     def calls(scenario):
         return results[scenario]['calls']
 
-    assert calls('start-up to ready, WSDL cached') == {   # the inventory's watch: three
-        'RetrieveServiceContent': 1, 'Login': 1, 'CreatePropertyCollector': 1,
-        'CreateFilter': 1, 'WaitForUpdatesEx': 1, 'FindExtension': 1}
+    assert calls('start-up to ready, WSDL cached') == {   # the inventory's watch and the
+        'RetrieveServiceContent': 1, 'Login': 1, 'CreatePropertyCollector': 2,   # task waits'
+        'CreateFilter': 2, 'WaitForUpdatesEx': 1, 'FindExtension': 1}
     assert calls('first attach of a lazy volume') == {    # the inventory's changes, the task
         'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'CreateVM_Task': 1,
         'WaitForUpdatesEx': 2}
+    assert calls('first attach on a cold driver') == {   # the project's folders: one call
+        'FindAllByUuid': 1, 'RetrievePropertiesEx': 1, 'FindByInventoryPath': 1,
+        'CreateVM_Task': 1, 'WaitForUpdatesEx': 2}
     assert calls('inventory refresh, nothing changed') == {'WaitForUpdatesEx': 1}
     assert calls('delete of a backed volume') == {
         'RetrievePropertiesEx': 1, 'Destroy_Task': 1, 'WaitForUpdatesEx': 1}

@@ -13,6 +13,7 @@
 """The volume-folder manager against the simulator: create once, reuse, recover."""
 
 import concurrent.futures
+import dataclasses
 import uuid
 
 import pytest
@@ -22,8 +23,8 @@ from vmdk_volume.vsphere import errors, properties
 
 
 @pytest.fixture
-def vm_folder(sim_inventory):
-    return next(iter(sim_inventory.datacenters.values())).vm_folder
+def datacenter(sim_inventory):
+    return next(iter(sim_inventory.datacenters.values()))
 
 
 def _path(vsphere, ref):
@@ -36,50 +37,92 @@ def _path(vsphere, ref):
         ref = props['parent'].value
 
 
-def test_hierarchy_is_created_once_then_cached(vsphere, vm_folder, simulator, soap_calls):
-    folders.Folders(vsphere).ensure(vm_folder, (folders.ROOT_FOLDER,))
+def test_hierarchy_is_created_once_then_cached(vsphere, datacenter, simulator, soap_calls):
+    folders.Folders(vsphere).ensure(datacenter, (folders.ROOT_FOLDER,))
     manager = folders.Folders(vsphere)
     project = uuid.uuid4().hex
     path = folders.volume_folder_path(project, 'Volumes')
     simulator.reset_stats()
 
-    ref = manager.ensure(vm_folder, path)
+    ref = manager.ensure(datacenter, path)
     cold = soap_calls().calls
     simulator.reset_stats()
-    warm = manager.ensure(vm_folder, path)
+    warm = manager.ensure(datacenter, path)
 
     assert warm == ref
     assert soap_calls().total == 0
-    assert cold == {'FindChild': 3, 'CreateFolder': 2}    # OpenStack existed already
+    # the path looked up whole, then OpenStack found, the rest created without looking
+    assert cold == {'FindByInventoryPath': 1, 'FindChild': 2, 'CreateFolder': 2}
     assert _path(vsphere, ref) == 'OpenStack/Project (%s)/Volumes' % project
 
 
-def test_existing_folders_are_found_not_duplicated(vsphere, vm_folder):
+@pytest.mark.parametrize('project, volume_folder', [
+    (uuid.uuid4().hex, 'Volumes'),
+    ('p/%s%%2f' % uuid.uuid4().hex[:8], 'cinder/50%/vols'),  # '/' and '%' in names
+])
+def test_an_existing_path_is_found_in_one_call(vsphere, datacenter, simulator, soap_calls,
+                                               project, volume_folder):
+    path = folders.volume_folder_path(project, volume_folder)
+    ref = folders.Folders(vsphere).ensure(datacenter, path)
+    simulator.reset_stats()
+
+    assert folders.Folders(vsphere).ensure(datacenter, path) == ref    # a driver just started
+    assert soap_calls().calls == {'FindByInventoryPath': 1}
+
+
+def test_a_datacenter_not_found_at_its_name_has_its_folders_walked(vsphere, datacenter,
+                                                                   simulator, soap_calls):
+    """As for a datacenter in a folder: ``<name>/vm/...`` names nothing in the root folder."""
     path = folders.volume_folder_path(uuid.uuid4().hex, 'Volumes')
-    first = folders.Folders(vsphere).ensure(vm_folder, path)
-    assert folders.Folders(vsphere).ensure(vm_folder, path) == first
+    ref = folders.Folders(vsphere).ensure(datacenter, path)
+    simulator.reset_stats()
+
+    nested = dataclasses.replace(datacenter, name='Europe%2fno such datacenter')
+    assert folders.Folders(vsphere).ensure(nested, path) == ref
+    assert soap_calls().calls == {'FindByInventoryPath': 1, 'FindChild': 3}
 
 
-def test_a_folder_deleted_out_of_band_is_recreated_after_forget(vsphere, vm_folder):
+def test_one_level_below_a_cached_path_is_looked_for_by_itself(vsphere, datacenter, simulator,
+                                                                soap_calls):
     manager = folders.Folders(vsphere)
     path = folders.volume_folder_path(uuid.uuid4().hex, 'Volumes')
-    ref = manager.ensure(vm_folder, path)
+    manager.ensure(datacenter, path)
+    simulator.reset_stats()
+
+    snapshots = manager.ensure(datacenter, path + ('Snapshots',))
+
+    assert soap_calls().calls == {'FindChild': 1, 'CreateFolder': 1}
+    assert _path(vsphere, snapshots).endswith('/Volumes/Snapshots')
+
+
+def test_existing_folders_are_found_not_duplicated(vsphere, datacenter):
+    path = folders.volume_folder_path(uuid.uuid4().hex, 'Volumes')
+    first = folders.Folders(vsphere).ensure(datacenter, path)
+    assert folders.Folders(vsphere).ensure(datacenter, path) == first
+
+
+def test_a_folder_deleted_out_of_band_is_recreated_after_forget(vsphere, datacenter):
+    manager = folders.Folders(vsphere)
+    path = folders.volume_folder_path(uuid.uuid4().hex, 'Volumes')
+    ref = manager.ensure(datacenter, path)
     vsphere.run('Destroy_Task', vsphere.ref('Folder', ref))
 
-    manager.forget(vm_folder)
-    again = manager.ensure(vm_folder, path)
+    manager.forget(datacenter.vm_folder)
+    again = manager.ensure(datacenter, path)
 
     assert again != ref
     assert properties.fetch_one(vsphere, vsphere.ref('Folder', again), ['name']) == {
         'name': 'Volumes'}
 
 
-def test_a_non_folder_holding_the_name_is_a_clear_error(vsphere, sim_inventory, vm_folder):
+@pytest.mark.parametrize('below', [(), ('Volumes',)])
+def test_a_non_folder_holding_the_name_is_a_clear_error(vsphere, datacenter, below):
     vm = properties.collect(vsphere, properties.container_view(
         vsphere, vsphere.content.rootFolder, ['VirtualMachine']), {'VirtualMachine': ['name']})[0]
-    parent = properties.fetch_one(vsphere, vm.ref, ['parent'])['parent'].value
+    assert properties.fetch_one(vsphere, vm.ref, ['parent'])['parent'].value == (
+        datacenter.vm_folder)
     with pytest.raises(errors.VSphereError, match='VirtualMachine holds that name'):
-        folders.Folders(vsphere).ensure(parent, (vm.get('name'),))
+        folders.Folders(vsphere).ensure(datacenter, (vm.get('name'), *below))
 
 
 @pytest.mark.parametrize('volume_folder, expected', [
@@ -96,31 +139,30 @@ def test_names_are_escaped_as_vcenter_stores_them():
         'OpenStack', 'Project (a%2fb%25c%5cd[e])', 'x%25y', 'z')
 
 
-def test_a_project_id_with_path_characters_makes_one_folder(vsphere, vm_folder, sim_inventory):
+def test_a_project_id_with_path_characters_makes_one_folder(vsphere, datacenter):
     project = 'p/%s%%[x]\\y' % uuid.uuid4().hex[:8]
     path = folders.volume_folder_path(project, 'Volumes')
-    ref = folders.Folders(vsphere).ensure(vm_folder, path)
+    ref = folders.Folders(vsphere).ensure(datacenter, path)
 
-    assert folders.Folders(vsphere).ensure(vm_folder, path) == ref    # found, not duplicated
-    datacenter = next(iter(sim_inventory.datacenters.values())).name
+    assert folders.Folders(vsphere).ensure(datacenter, path) == ref    # found, not duplicated
     found = vsphere.call('FindByInventoryPath', vsphere.content.searchIndex,
-                         inventoryPath='/'.join((datacenter, 'vm', *path)))
+                         inventoryPath='/'.join((datacenter.name, 'vm', *path)))
     assert found.value == ref
     assert _path(vsphere, ref).split('/')[1] == 'Project (%s)' % (
         project.replace('%', '%25').replace('/', '%2f').replace('\\', '%5c'))
 
 
-def test_folder_managers_sharing_locks_create_each_folder_once(vsphere, vm_folder, simulator,
+def test_folder_managers_sharing_locks_create_each_folder_once(vsphere, datacenter, simulator,
                                                                soap_calls):
     """As two cinder-volume processes would: separate caches, one lock namespace."""
     shared = locks.LocalLocks()
     managers = [folders.Folders(vsphere, shared) for _ in range(8)]
     path = folders.volume_folder_path(uuid.uuid4().hex, 'Volumes')
-    managers[0].ensure(vm_folder, path[:1])
+    managers[0].ensure(datacenter, path[:1])
     simulator.reset_stats()
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        refs = set(pool.map(lambda manager: manager.ensure(vm_folder, path), managers))
+        refs = set(pool.map(lambda manager: manager.ensure(datacenter, path), managers))
 
     assert len(refs) == 1
     assert soap_calls().calls['CreateFolder'] == 2     # 'Project (<id>)' and 'Volumes'

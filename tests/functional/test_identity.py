@@ -66,7 +66,7 @@ def restored(tmp_path_factory):
             lost = {'volume': backend.create_backing(old, PROJECT),
                     'fresh': _cached(image_ops, backend, 'i-fresh'),
                     'stale': _cached(image_ops, backend, 'i-stale')}
-            proxy.arm(Fault('RetrievePropertiesEx', FaultKind.RESTART))
+            proxy.arm(Fault('WaitForUpdatesEx', FaultKind.RESTART))
             backend.inventory(refresh=True)
             assert proxy.fired
             made = []

@@ -29,6 +29,22 @@ def _updates(version: int, *objects: tuple[str, str]) -> fake.Returns:
             % (kind, task, SUCCESS) for kind, task in objects)))
 
 
+def test_a_collector_made_at_set_up_serves_the_first_wait(fake_vc, fake_endpoint):
+    fake_vc.script('CreatePropertyCollector', fake.ref('PropertyCollector', 'collector-2'))
+    fake_vc.script('Destroy_Task', fake.ref('Task', 'task-7'))
+    fake_vc.script('WaitForUpdatesEx', _updates(1, ('enter', 'task-7')))
+    client = vclient.Client.connect(fake_endpoint)
+    fake_vc.calls.clear()
+
+    client.watch_tasks()
+    set_up = list(fake_vc.calls)
+    fake_vc.calls.clear()
+    client.run('Destroy_Task', client.ref('VirtualMachine', 'vm-1'))
+
+    assert set_up == ['CreatePropertyCollector', 'CreateFilter']
+    assert fake_vc.calls == ['Destroy_Task', 'WaitForUpdatesEx']
+
+
 def test_a_change_reported_after_its_wait_ended_is_not_kept(fake_vc, fake_endpoint):
     """vCenter may report a task's change again after its waiter saw it end (a later update
     round); a waiter that kept it would hold every such task for the session's life."""

@@ -19,7 +19,9 @@ from tests.soap import fake
 from vmdk_volume.core import folders
 from vmdk_volume.vsphere import client as vclient
 from vmdk_volume.vsphere import errors, leases
+from vmdk_volume.vsphere.inventory import Datacenter
 
+DATACENTER = Datacenter('datacenter-2', 'DC0', 'group-v3')
 SUCCESS = fake.task_update(
     ('info.state', '<val xsi:type="TaskInfoState">success</val>'),
     ('info.result', '<val xsi:type="ManagedObjectReference" type="VirtualMachine">vm-42</val>'))
@@ -73,7 +75,7 @@ def test_folder_created_concurrently_is_found_after_duplicate_name(fake_vc, clie
         '<name>OpenStack</name><object type="Folder">group-v3</object>'))
     fake_vc.calls.clear()
 
-    ref = folders.Folders(client).ensure('group-v3', ('OpenStack',))
+    ref = folders.Folders(client).ensure(DATACENTER, ('OpenStack',))
 
     assert ref == 'group-v9'
     assert fake_vc.calls == ['FindChild', 'CreateFolder', 'FindChild']

@@ -99,6 +99,11 @@ class Backend:
         """Register our extension (named by backings' managedBy) unless vCenter has it."""
         extensions.ensure_registered(self.client, DRIVER_VERSION)
 
+    def watch_tasks(self) -> None:
+        """Make the task waits' collector now, so the first operation's wait needs no call
+        for it."""
+        self.client.watch_tasks()
+
     # -- inventory and placement -----------------------------------------------------------
 
     def inventory(self, refresh: bool = False,

@@ -12,25 +12,31 @@
 
 """Volume folders: ``<datacenter vmFolder>/OpenStack/Project (<project id>)/<volume folder>``.
 
-Folders are looked up or created level by level (FindChild, then CreateFolder) under a lock
-named after the vCenter, the parent and the name, so concurrent creators (threads, or other
-cinder-volume processes sharing the coordination backend) make one folder; a creator outside
-our locks is tolerated (DuplicateName). Every level is cached per datacenter so a warm driver
-spends no call on them. A folder deleted behind our back is noticed by whoever uses it
-(``NotFound``); ``forget`` drops it so the next lookup creates it again (``ensure`` does so
-itself when a cached level it walks through is gone).
+A path not cached is first looked up whole, in one call (FindByInventoryPath of
+``<datacenter>/vm/<names>``, the datacenter's name as the inventory has it: a datacenter in the
+root folder, as most are). If that finds no folder (a level is missing, or the datacenter sits
+in a folder of its own), the path is walked level by level (FindChild, then CreateFolder where
+missing) under a lock named after the vCenter, the parent and the name, so concurrent creators
+(threads, or other cinder-volume processes sharing the coordination backend) make one folder; a
+creator outside our locks is tolerated (DuplicateName). What was found is cached per
+datacenter so a warm driver spends no call on it, and a lookup starts below the deepest level
+cached. A folder deleted behind our back is noticed by whoever uses it (``NotFound``);
+``forget`` drops it so the next lookup creates it again (``ensure`` does so itself when a
+cached level it walks through is gone).
 
 Names are given to vCenter as it stores them (``inventory_name``): a project id or folder option
-holding '%', '/' or '\\' is escaped, so FindChild finds what CreateFolder made and no name
-is read as a path.
+holding '%', '/' or '\\' is escaped, so FindChild and FindByInventoryPath find what
+CreateFolder made and no name is read as a path.
 """
 
 import threading
 
 from vmdk_volume.core import locks as vlocks
 from vmdk_volume.vsphere import errors, folder, search_index
+from vmdk_volume.vsphere.inventory import Datacenter
 
 ROOT_FOLDER = 'OpenStack'
+VM_FOLDER = 'vm'     # the name of every datacenter's VM folder in inventory paths
 
 
 def inventory_name(name: str) -> str:
@@ -55,26 +61,48 @@ class Folders:
         self._cache: dict[tuple[str, ...], str] = {}   # (vm folder, *names) -> folder ref
         self._lock = threading.Lock()
 
-    def ensure(self, vm_folder: str, path: tuple[str, ...]) -> str:
-        """The moref value of ``vm_folder/path...``, created where missing; looked up
-        afresh once if a cached level was deleted (or vCenter restored) behind our back."""
+    def ensure(self, datacenter: Datacenter, path: tuple[str, ...]) -> str:
+        """The moref value of ``path`` below ``datacenter``'s VM folder, created where
+        missing; looked up afresh once if a cached level was deleted (or vCenter restored)
+        behind our back."""
         try:
-            return self._ensure(vm_folder, path)
+            return self._ensure(datacenter, path)
         except errors.NotFound:
-            self.forget(vm_folder)
-            return self._ensure(vm_folder, path)
+            self.forget(datacenter.vm_folder)
+            return self._ensure(datacenter, path)
 
-    def _ensure(self, vm_folder: str, path: tuple[str, ...]) -> str:
-        parent = vm_folder
-        for depth in range(1, len(path) + 1):
-            key = (vm_folder, *path[:depth])
+    def _ensure(self, datacenter: Datacenter, path: tuple[str, ...]) -> str:
+        """Below the deepest level cached: found whole in one call if two levels or more
+        are left (one costs a FindChild anyway), else (or if not found) walked."""
+        vm_folder = datacenter.vm_folder
+        with self._lock:
+            depth = max(d for d in range(len(path) + 1)
+                        if d == 0 or (vm_folder, *path[:d]) in self._cache)
+            parent = self._cache.get((vm_folder, *path[:depth]), vm_folder)
+        if depth == len(path):
+            return parent
+        found = self._find(datacenter, path) if len(path) - depth > 1 else None
+        if found is not None:
             with self._lock:
-                cached = self._cache.get(key)
-            if cached is None:
-                cached = self._find_or_create(parent, path[depth - 1])
-                with self._lock:
-                    self._cache[key] = cached
-            parent = cached
+                self._cache[(vm_folder, *path)] = found
+            return found
+        return self._walk(vm_folder, path, depth, parent)
+
+    def _find(self, datacenter: Datacenter, path: tuple[str, ...]) -> str | None:
+        """The folder at ``path`` if it exists: one FindByInventoryPath."""
+        found = search_index.entity_at(self._client,
+                                       '/'.join((datacenter.name, VM_FOLDER, *path)))
+        return found[1] if found is not None and found[0] == 'Folder' else None
+
+    def _walk(self, vm_folder: str, path: tuple[str, ...], depth: int, parent: str) -> str:
+        """The folder at ``path``, found or created level by level below ``parent``, the
+        folder of its first ``depth`` levels (below a folder just created, nothing is looked
+        for: it holds nothing yet)."""
+        made = False
+        for level in range(depth + 1, len(path) + 1):
+            parent, made = self._find_or_create(parent, path[level - 1], look=not made)
+            with self._lock:
+                self._cache[(vm_folder, *path[:level])] = parent
         return parent
 
     def forget(self, vm_folder: str | None = None) -> None:
@@ -84,17 +112,19 @@ class Folders:
             self._cache = {k: v for k, v in self._cache.items()
                            if vm_folder is not None and k[0] != vm_folder}
 
-    def _find_or_create(self, parent: str, name: str) -> str:
+    def _find_or_create(self, parent: str, name: str, look: bool = True) -> tuple[str, bool]:
+        """The folder ``name`` in ``parent`` (looked for first if ``look``), and whether it
+        was created here."""
         client = self._client
         vcenter = client.content.about.instanceUuid
         with self._locks(vlocks.name('folder', vcenter, parent, name)):
-            found = search_index.child(client, parent, name)
+            found = search_index.child(client, parent, name) if look else None
             if found is None:
                 try:
-                    return folder.create(client, parent, name)
+                    return folder.create(client, parent, name), True
                 except errors.AlreadyExists:    # made meanwhile by someone outside our locks
                     found = search_index.child(client, parent, name)
         if found is None or found[0] != 'Folder':
             raise errors.VSphereError('cannot use folder %r in %s: %s holds that name'
                                       % (name, parent, found[0] if found else 'nothing'))
-        return found[1]
+        return found[1], False

@@ -122,7 +122,7 @@ class Provisioner:
 
         def start():
             where = self._placer.place(self._backing_placement(request, None), pool)
-            folder = self._folders.ensure(where.datacenter.vm_folder, folder_path)
+            folder = self._folders.ensure(where.datacenter, folder_path)
             return where, self._backings.import_lease(request, where, folder)
         return self._afresh_if_gone(start)
 
@@ -166,7 +166,7 @@ class Provisioner:
 
         def clone():
             where = self._clone_placement(source, request, linked, pool)
-            folder = self._folders.ensure(where.datacenter.vm_folder, path)
+            folder = self._folders.ensure(where.datacenter, path)
             return Placed(self._backings.clone_to(
                 source, request, where, folder, template=template, snapshot=snapshot,
                 linked=linked, grow=grow), where)
@@ -208,7 +208,7 @@ class Provisioner:
         backing = backing or self._backings.describe(ref)
         datacenter = self._placer.inventory().datacenters[backing.datacenter]
         path = vfolders.volume_folder_path(project_id, volume_folder or self._volume_folder)
-        self._backings.move(ref, self._folders.ensure(datacenter.vm_folder, path))
+        self._backings.move(ref, self._folders.ensure(datacenter, path))
 
     def volume_folder_path(self, project_id: str) -> tuple[str, ...]:
         """The folder names of the project's volume folder below a datacenter's vmFolder."""
@@ -216,7 +216,7 @@ class Provisioner:
 
     def volume_folder(self, where: placement.Placement, project_id: str) -> str:
         """The project's volume folder in ``where``'s datacenter (created if missing)."""
-        return self._folders.ensure(where.datacenter.vm_folder,
+        return self._folders.ensure(where.datacenter,
                                     self.volume_folder_path(project_id))
 
     def _with_profile_id(self, request: BackingRequest) -> BackingRequest:

@@ -98,6 +98,7 @@ class SetUp:
                 backend = vbackend.Backend.connect(self._config, attempts=SETUP_LOGIN_ATTEMPTS)
                 with backend.closed_on_failure():
                     backend.register_extension()
+                    backend.watch_tasks()
             except vsphere_errors.ConnectionFailed as error:
                 self._down = (time.monotonic(), error)
                 raise

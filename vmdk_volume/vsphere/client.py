@@ -97,6 +97,10 @@ class Client:
         limit = self.session.endpoint.timeout_s
         return max(1, int(min(seconds, limit / 2) if limit else seconds))
 
+    def watch_tasks(self) -> None:
+        """Make the task waits' collector now (two calls), not at the first wait."""
+        self._tasks.watch()
+
     def run(self, method: str, this, **kwargs):
         """Start a task with ``method`` and return its result once it succeeded."""
         return self._tasks.wait(self.call(method, this, **kwargs))

@@ -32,6 +32,14 @@ def vm_at(client, inventory_path: str) -> str | None:
     return found.value if found is not None and found._type == TYPE_VM else None
 
 
+def entity_at(client, inventory_path: str) -> tuple[str, str] | None:
+    """The (type, moref value) of the entity at ``inventory_path`` (names from the root
+    folder as vCenter stores them, '/' between them), or None: one FindByInventoryPath."""
+    found = client.call('FindByInventoryPath', client.content.searchIndex,
+                        inventoryPath=inventory_path)
+    return (found._type, found.value) if found is not None else None
+
+
 def child(client, folder: str, name: str) -> tuple[str, str] | None:
     """The (type, moref value) of the entity named ``name`` directly in ``folder``, or
     None: one FindChild."""

@@ -26,7 +26,8 @@ ended is not kept: vCenter lists tasks in ``recentTask`` long after they end, an
 waiter's memory must not grow with them. A round that brings no news after a whole long
 poll reads the awaited task's info directly, so a task whose end was forgotten is still seen.
 
-A collector belongs to its session: once the session is renewed (vCenter restarted, or the
+The collector is made at set-up (``watch``), so a driver's first task wait costs no call for
+it. A collector belongs to its session: once the session is renewed (vCenter restarted, or the
 session expired), the next wait builds a new one and forgets what the old one reported, as
 a restarted vCenter may give a new task the moref of one already seen.
 """
@@ -63,9 +64,7 @@ class TaskWaiter:
             self._waiting[task.value] = task
             self._unclaimed.pop(task.value, None)
         try:
-            with self._setup_lock:
-                if self._collector is None or self._session_key != self._client.session.key:
-                    self._create_filter()
+            self.watch()
             while (info := self._await_change(task)) is None:
                 pass
         finally:
@@ -75,6 +74,13 @@ class TaskWaiter:
         if info['info.state'] == 'error':
             raise errors.from_task_error(info['info.error'])
         return info.get('info.result')
+
+    def watch(self) -> None:
+        """Make this session's collector unless it has one: called at set-up, so that the
+        first wait costs no call for it."""
+        with self._setup_lock:
+            if self._collector is None or self._session_key != self._client.session.key:
+                self._create_filter()
 
     def _create_filter(self) -> None:
         """A collector and its filter: the recent tasks, and the tasks being waited for
