@@ -34,6 +34,7 @@ from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import transfer
 from vmdk_volume.driver import options
 from vmdk_volume.driver.stats import LOCATION_PREFIX
+from vmdk_volume.i18n import _
 
 LOG = logging.getLogger(__name__)
 DRIVER = 'vmdk_volume.driver.VMwareVcVmdkDriver'
@@ -56,9 +57,9 @@ class Across:
             return False, None
         if volume.snapshots:
             raise exception.InvalidVolume(
-                reason='volume %s has %d snapshot(s) on vCenter %s, which cannot follow it '
-                       'to another vCenter: delete them first' % (
-                           volume.id, len(volume.snapshots), self._config.endpoint.host))
+                reason=_('volume %s has %d snapshot(s) on vCenter %s, which cannot follow it '
+                         'to another vCenter: delete them first') % (
+                             volume.id, len(volume.snapshots), self._config.endpoint.host))
         backing = self._backing(volume)
         if backing is None:
             LOG.info('Volume %s has no backing: it moves to %s with nothing to copy',
@@ -131,8 +132,8 @@ def _target(section: str, vcenter_uuid: str) -> Iterator[wiring.Services]:
     try:
         if target.vcenter_uuid != vcenter_uuid:
             raise exception.VolumeMigrationFailed(
-                reason='section [%s] reaches vCenter %s, not %s which the target backend '
-                       'reports' % (section, target.vcenter_uuid, vcenter_uuid))
+                reason=_('section [%s] reaches vCenter %s, not %s which the target backend '
+                         'reports') % (section, target.vcenter_uuid, vcenter_uuid))
         yield wiring.wire(target, coordination.COORDINATOR.get_lock)
     finally:
         target.close()
