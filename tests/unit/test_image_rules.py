@@ -40,7 +40,7 @@ def test_the_rules_are_read_from_cinders_image_options(overrides):
     overrides('vmdk_allowed_types', ['streamOptimized'])
     overrides('image_introspection_cpu_limit', 7)
     overrides('image_introspection_address_space_limit', 3)
-    rules = setup._image_rules()
+    rules = setup.image_rules()
     assert rules.vmdk_types == ('streamOptimized',)
     assert (rules.introspection.cpu_time, rules.introspection.address_space) == (7, 3 * 1024 ** 3)
 

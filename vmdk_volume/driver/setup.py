@@ -49,7 +49,7 @@ SETUP_LOGIN_ATTEMPTS = 1    # set-up, and each retry while vCenter is down
 SETUP_RETRY_S = 10          # operations meanwhile fail at once, but try once per interval
 
 
-def _image_rules() -> formats.ImageRules:
+def image_rules() -> formats.ImageRules:
     """What Cinder's image options allow (read as Cinder's image_utils reads them)."""
     conf = image_utils.CONF
     return formats.ImageRules(
@@ -103,7 +103,7 @@ class SetUp:
                 self._down = (time.monotonic(), error)
                 raise
             self._ready = wiring.wire(backend, coordination.COORDINATOR.get_lock,
-                                      _image_rules())
+                                      image_rules())
             self._down = None
         LOG.info('Backend %s uses vCenter %s', self._backend_name,
                  self._config.endpoint.address)
