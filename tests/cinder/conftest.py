@@ -25,7 +25,7 @@ from vmdk_volume_simkit import ModelSize, Simulator  # noqa: E402
 from vmdk_volume_simkit.harness.cinder import Cinder  # noqa: E402
 
 from tests import vcenter  # noqa: E402
-from tests.cinder.fixtures import api, service_context  # noqa: E402, F401
+from tests.cinder.fixtures import api, before, service_context  # noqa: E402, F401
 from tests.cinder.helpers import BRICK_CONNECTOR  # noqa: E402
 from tests.cinder.nova_compute import NovaCompute  # noqa: E402
 from vmdk_volume.driver import VMwareVcVmdkDriver  # noqa: E402
