@@ -121,9 +121,9 @@ def test_the_pod_as_the_only_fit_gets_the_volume_on_the_member_storage_drs_recom
     fresh_stats(manager, monkeypatch)
     assert fitting_pools(cinder, manager, 300) == ['POD0']
     backend = vcenter.of(manager.driver).backend
-    others = frozenset(d.ref for d in backend.inventory().datastores.values()
+    others = frozenset(d.ref for d in backend.current_inventory().datastores.values()
                        if d.name not in MEMBERS)
-    assert placement.select(backend.inventory(), backend.placement_request(
+    assert placement.select(backend.current_inventory(), backend.placement_request(
         300 * GiB, exclude_datastores=others)).datastore.name == 'LocalDS_2'
     instance, _ = vm_to_attach(manager.driver)
     warm = _scheduled(cinder, 'LocalDS_0')      # the project's folders made
@@ -184,9 +184,10 @@ def test_a_storage_drs_move_of_the_disk_is_followed_by_attach_extend_and_clone(
     first = _store(manager, volume)
     [other] = [name for name in MEMBERS if name != first]
     ref = backings.find(volume.id)
-    other_ref = next(d.ref for d in backend.inventory().datastores.values() if d.name == other)
-    backings.relocate(ref, placement.select(backend.inventory(), backend.placement_request(
-        GiB, exclude_datastores=frozenset(backend.inventory().datastores) - {other_ref})))
+    inventory = backend.current_inventory()
+    other_ref = next(d.ref for d in inventory.datastores.values() if d.name == other)
+    backings.relocate(ref, placement.select(inventory, backend.placement_request(
+        GiB, exclude_datastores=frozenset(inventory.datastores) - {other_ref})))
     assert _store(manager, volume) == other
     _attach(cinder, manager, volume, instance)
     assert volume.host == 'cinder@%s#POD0' % SECTION

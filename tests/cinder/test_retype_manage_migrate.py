@@ -95,12 +95,6 @@ def test_migration_within_a_vcenter_relocates_to_the_target_datastores(cinder):
     assert read_backing(target, volume.id) is None
 
 
-def test_migration_to_another_vcenter_is_left_to_cinder(cinder):
-    volume = attached_once(cinder, 'vc1')
-    assert cinder.managers['vc1'].driver.migrate_volume(
-        cinder.context, volume, scheduler_host(cinder, 'vc2')) == (False, None)
-
-
 def test_a_generically_migrated_volume_uses_the_new_backing(cinder):
     manager = cinder.managers['vc2']
     original, new = attached_once(cinder, 'vc2'), attached_once(cinder, 'vc2')
