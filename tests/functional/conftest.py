@@ -21,11 +21,10 @@ import pathlib
 import pytest
 from vmdk_volume_simkit.harness.glance import LocalImages
 
-from tests.functional.helpers import RAW_SIZE, MiB, backend_config, connect
+from tests.functional.helpers import RAW_SIZE, MiB, backend_config, connect, read_inventory
 from tests.vcenter import endpoint_for
 from vmdk_volume.core.images import service as images
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import inventory_watch
 
 
 @pytest.fixture(scope='session')
@@ -38,11 +37,7 @@ def vsphere(simulator):
 
 @pytest.fixture(scope='session')
 def sim_inventory(vsphere):
-    watch = inventory_watch.InventoryWatch(vsphere)
-    try:
-        return watch.refresh()
-    finally:
-        watch.close()
+    return read_inventory(vsphere)
 
 
 @pytest.fixture(scope='session')

@@ -29,7 +29,7 @@ from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, importer
 from vmdk_volume.core.images.service import Images
 from vmdk_volume.driver import options
-from vmdk_volume.vsphere import properties, specs
+from vmdk_volume.vsphere import inventory, inventory_watch, properties, specs
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -182,3 +182,12 @@ class Wired:
 def connect(config: BackendConfig) -> Wired:
     """``Backend.connect`` and its wiring (see ``Wired``)."""
     return Wired(vbackend.Backend.connect(config))
+
+
+def read_inventory(client) -> inventory.Inventory:
+    """The inventory as a watch of its own reads it first (the watch then closed)."""
+    watch = inventory_watch.InventoryWatch(client)
+    try:
+        return watch.refresh()
+    finally:
+        watch.close()

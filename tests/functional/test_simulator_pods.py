@@ -17,22 +17,14 @@ vCenter does, one rule a test."""
 import pytest
 from vmdk_volume_simkit import ModelSize, Simulator
 
+from tests.functional.helpers import read_inventory
 from tests.vcenter import endpoint_for
 from vmdk_volume.units import GiB
 from vmdk_volume.vsphere import client as vclient
-from vmdk_volume.vsphere import errors, inventory, inventory_watch, properties, storage_drs
+from vmdk_volume.vsphere import errors, properties, storage_drs
 
 HOSTS = ('DC0_C0_H0', 'DC0_C0_H1')
 MEMBERS = ('LocalDS_2', 'LocalDS_3')
-
-
-def read_inventory(client) -> inventory.Inventory:
-    """The inventory as a watch of its own reads it first."""
-    watch = inventory_watch.InventoryWatch(client)
-    try:
-        return watch.refresh()
-    finally:
-        watch.close()
 
 
 @pytest.fixture(scope='module')
