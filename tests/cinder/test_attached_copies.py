@@ -146,7 +146,7 @@ def test_cow_snapshot_is_refused_while_the_instance_is_powered_off_too(
     """vSphere would take it (no lock), but the instance, once started, would write to the
     disk the snapshot froze under the backing's new delta disk."""
     manager = cinder.managers['vc2']
-    client = manager.driver._backend.client
+    client = vcenter.of(manager.driver).client
     volume, attached = attached_with_data(cinder, api, nova_vc2, service_context, client, before,
                                           backend='vc2')
     instance = client.ref('VirtualMachine', attached.instance.ref)
@@ -178,7 +178,7 @@ def test_after_storage_vmotion_a_snapshot_and_an_upload_copy_the_instance_disk(
     volume = cinder.create_volume('vc1')
     instance = instances(client)[0]
     attached = attach(api, nova, service_context, volume, instance)
-    moved = storage_vmotion(client, manager.driver._backend.inventory(), instance, volume)
+    moved = storage_vmotion(client, vcenter.of(manager.driver).inventory(), instance, volume)
     disk_file(client, moved).write_bytes(before)     # the backing's file is the old one now
 
     snapshot = cinder.create_snapshot('vc1', volume)

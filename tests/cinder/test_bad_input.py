@@ -285,7 +285,9 @@ def test_an_invalid_extra_spec_is_not_rescheduled(cinder, specs, rescheduled):
     """A create the scheduler may retry elsewhere: Cinder's flow fails the volume (error)
     instead of sending it back to the scheduler (``creating`` again) unless another backend
     could accept the type."""
-    vtype = cinder.volume_type('reschedule-%s' % list(specs)[0], specs)
+    # for no configured backend, so `vmdk-volume check` does not report it against vc1
+    vtype = cinder.volume_type('reschedule-%s' % list(specs)[0],
+                               dict(specs, volume_backend_name='bad-input'))
     volume = cinder.new_volume('vc1', volume_type=vtype)
     spec = objects.RequestSpec(volume_id=volume.id, volume_type=objects.VolumeType.get_by_id(
         cinder.context, vtype['id']), volume_properties=objects.VolumeProperties(size=1))

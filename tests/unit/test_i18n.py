@@ -54,6 +54,11 @@ def test_a_failure_the_driver_translates_is_marked(translated):
 
 def test_without_lazy_translation_messages_are_plain_text():
     volume = types.SimpleNamespace(id='v-1', provider_location='vm-x')
-    with pytest.raises(exception.InvalidVolume) as raised:
-        locations.volume_backing(volume)
+    lazy = i18n_fixture.ToggleLazy(False)   # whatever an earlier test in this process set
+    lazy.setUp()
+    try:
+        with pytest.raises(exception.InvalidVolume) as raised:
+            locations.volume_backing(volume)
+    finally:
+        lazy.cleanUp()
     assert type(raised.value.kwargs['reason']) is str
