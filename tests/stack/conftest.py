@@ -17,9 +17,13 @@ import os
 import time
 
 import pytest
-from vmdk_volume_simkit import ModelSize, Simulator
+from cinder import objects
 
-from tests.stack import operations, services
+objects.register_all()  # before tests/cinder's helpers (nova_attach) import Cinder's API
+
+from vmdk_volume_simkit import ModelSize, Simulator  # noqa: E402
+
+from tests.stack import operations, services  # noqa: E402
 
 STEPS = operations.STEPS
 

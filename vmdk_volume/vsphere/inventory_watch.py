@@ -98,7 +98,7 @@ class InventoryWatch:
         the version of the last kept."""
         found = []
         while True:
-            with update_sets.raw_reply(WAIT) as slot:
+            with update_sets.raw_reply(WAIT, collector.value) as slot:
                 self._client.call(WAIT, collector, version=version, options=self._client.create(
                     'WaitOptions', maxWaitSeconds=0))
             updates = update_sets.update_set(slot.reply) if slot.reply is not None else None

@@ -26,6 +26,7 @@ converts numbers and booleans it expects.
 
 import contextlib
 import dataclasses
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -39,7 +40,10 @@ _XSI_TYPE = '{http://www.w3.org/2001/XMLSchema-instance}type'
 _EMPTY = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv='
           '"http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><%s xmlns="urn:vim25"/>'
           '</soapenv:Body></soapenv:Envelope>')
-_local = threading.local()
+_local = threading.local()       # the ``_this`` of the call this thread is sending
+_slots: dict[str, '_Slot'] = {}  # collector moref value -> the slot its reply lands in
+_slots_lock = threading.Lock()
+_THIS = re.compile(rb'<(?:\w+:)?_this[^>]*>([^<]+)</(?:\w+:)?_this>')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +67,14 @@ class UpdateSet:
 class RawReplies(plugin.MessagePlugin):
     """Takes the reply of a call made under ``raw_reply`` (see the module docstring)."""
 
+    def sending(self, context):
+        envelope = context.envelope
+        found = _THIS.search(envelope if isinstance(envelope, bytes) else envelope.encode())
+        _local.sent = found.group(1).decode() if found else None
+
     def received(self, context):
-        slot = getattr(_local, 'slot', None)
+        with _slots_lock:
+            slot = _slots.get(getattr(_local, 'sent', None) or '')
         if slot is None or slot.reply is not None:
             return
         body = SafeET.fromstring(context.reply).find(_SOAP + 'Body')
@@ -82,14 +92,20 @@ class _Slot:
 
 
 @contextlib.contextmanager
-def raw_reply(method: str) -> Iterator[_Slot]:
-    """Within the block, the successful reply of ``method`` on this thread lands in the
-    slot yielded (its ``reply``: the response element) instead of suds' objects."""
-    _local.slot = slot = _Slot(method)
+def raw_reply(method: str, this: str) -> Iterator[_Slot]:
+    """Within the block, the successful reply of ``method`` called on the object ``this``
+    (a moref value of the caller's own, such as its property collector) lands in the slot
+    yielded (its ``reply``: the response element) instead of suds' objects. Matched by the
+    request's ``_this``, not by thread: oslo.vmware may send the call from another thread
+    (or greenthread, under eventlet) than the caller's."""
+    slot = _Slot(method)
+    with _slots_lock:
+        _slots[this] = slot
     try:
         yield slot
     finally:
-        _local.slot = None
+        with _slots_lock:
+            _slots.pop(this, None)
 
 
 def update_set(response) -> UpdateSet | None:
