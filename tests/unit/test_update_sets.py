@@ -10,7 +10,6 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-
 """The inventory watch's raw replies reach the caller whichever thread sends the call (under
 eventlet oslo.vmware sends it from a looping call's greenthread, not the caller's)."""
 
