@@ -29,6 +29,24 @@ def _updates(version: int, *objects: tuple[str, str]) -> fake.Returns:
             % (kind, task, SUCCESS) for kind, task in objects)))
 
 
+def _calls_to_wait_for(fake_vc, client, task: str) -> list[str]:
+    """The calls a new wait for ``task`` (its moref given again, as after a vCenter restart)
+    costs: the Destroy_Task alone if the waiter still remembers how the task ended, else a
+    long poll that reports nothing and a read of the task too."""
+    fake_vc.script('Destroy_Task', fake.ref('Task', task))
+    fake_vc.script('WaitForUpdatesEx', fake.Returns())
+    fake_vc.script('RetrievePropertiesEx', fake.Returns(
+        '<objects><obj type="Task">%s</obj><propSet><name>info.state</name>'
+        '<val xsi:type="TaskInfoState">success</val></propSet></objects>' % task))
+    fake_vc.calls.clear()
+    client.run('Destroy_Task', client.ref('VirtualMachine', 'vm-1'))
+    return list(fake_vc.calls)
+
+
+REMEMBERED = ['Destroy_Task']
+ASKED = ['Destroy_Task', 'WaitForUpdatesEx', 'RetrievePropertiesEx']
+
+
 def test_a_collector_made_at_set_up_serves_the_first_wait(fake_vc, fake_endpoint):
     fake_vc.script('CreatePropertyCollector', fake.ref('PropertyCollector', 'collector-2'))
     fake_vc.script('Destroy_Task', fake.ref('Task', 'task-7'))
@@ -58,7 +76,25 @@ def test_a_change_reported_after_its_wait_ended_is_not_kept(fake_vc, fake_endpoi
     client.run('Destroy_Task', vm)
     client.run('Destroy_Task', vm)
 
-    assert client._tasks._infos == {}
+    assert _calls_to_wait_for(fake_vc, client, 'task-7') == ASKED
+
+
+def _one_wait_seeing_another_task(fake_vc, fake_endpoint):
+    """A client whose wait for task-8 saw task-5, which no one here waits for, enter the
+    recent tasks (one update round before task-8's)."""
+    fake_vc.script('CreatePropertyCollector', fake.ref('PropertyCollector', 'collector-2'))
+    fake_vc.script('Destroy_Task', fake.ref('Task', 'task-8'))
+    fake_vc.script('WaitForUpdatesEx', _updates(1, ('enter', 'task-5')),
+                   _updates(2, ('enter', 'task-8')))
+    client = vclient.Client.connect(fake_endpoint)
+    client.run('Destroy_Task', client.ref('VirtualMachine', 'vm-1'))
+    return client
+
+
+def test_a_task_reported_before_its_waiter_asked_is_answered_from_the_report(
+        fake_vc, fake_endpoint):
+    client = _one_wait_seeing_another_task(fake_vc, fake_endpoint)
+    assert _calls_to_wait_for(fake_vc, client, 'task-5') == REMEMBERED
 
 
 def test_a_task_nobody_here_waits_for_is_forgotten_after_a_while(fake_vc, fake_endpoint,
@@ -66,15 +102,8 @@ def test_a_task_nobody_here_waits_for_is_forgotten_after_a_while(fake_vc, fake_e
     """Another client's task (or one whose end was reported before its waiter asked and
     that no one claimed) is listed by recentTask long after it ended."""
     monkeypatch.setattr(tasks, 'UNCLAIMED_S', 0)
-    fake_vc.script('CreatePropertyCollector', fake.ref('PropertyCollector', 'collector-2'))
-    fake_vc.script('Destroy_Task', fake.ref('Task', 'task-8'))
-    fake_vc.script('WaitForUpdatesEx', _updates(1, ('enter', 'task-5')),
-                   _updates(2, ('enter', 'task-8')))
-    client = vclient.Client.connect(fake_endpoint)
-
-    client.run('Destroy_Task', client.ref('VirtualMachine', 'vm-1'))
-
-    assert client._tasks._infos == {}
+    client = _one_wait_seeing_another_task(fake_vc, fake_endpoint)
+    assert _calls_to_wait_for(fake_vc, client, 'task-5') == ASKED
 
 
 def test_a_task_whose_end_was_forgotten_is_read_after_a_silent_round(fake_vc, fake_endpoint):
