@@ -10,18 +10,21 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Which templates the image cache evicts, decided without vCenter."""
+"""Which templates the image cache evicts, decided without vCenter: the cache reads its
+index from a client that answers as vCenter would."""
 
 import contextlib
+import datetime
 import threading
 import types
 
 from vmdk_volume.core.config import ImageCacheConfig
 from vmdk_volume.core.images import cache
+from vmdk_volume.vsphere.client import Client
 
 
 class _Backings:
-    """What eviction uses of backings: deletion, recorded."""
+    """What the cache uses of backings: deletion, recorded; a description, the ref."""
 
     def __init__(self):
         self.deleted = []
@@ -29,18 +32,56 @@ class _Backings:
     def delete(self, ref, identity):
         self.deleted.append(ref)
 
+    def describe(self, ref, identity):
+        return ref
+
+
+class VirtualDisk(types.SimpleNamespace):
+    """A disk as suds reads it (the driver tells devices apart by their type's name)."""
+
+
+def _template(entry: cache.Entry) -> types.SimpleNamespace:
+    """The VM of a cached template as RetrievePropertiesEx returns it."""
+    ns = types.SimpleNamespace
+    props = {'config.extraConfig': ns(OptionValue=[
+                 ns(key=cache.IMAGE_ID_KEY, value=entry.image_id),
+                 ns(key=cache.CHECKSUM_KEY, value=entry.checksum)]),
+             'config.template': True,
+             'config.hardware.device': ns(VirtualDevice=[
+                 VirtualDisk(capacityInKB=entry.size_bytes // 1024)]),
+             'config.createDate': datetime.datetime.fromtimestamp(entry.used, datetime.UTC)}
+    return ns(obj=Client.ref('VirtualMachine', entry.ref),
+              propSet=[ns(name=name, val=val) for name, val in props.items()])
+
+
+class _VCenter:
+    """A client to a vCenter holding the templates of ``entries`` (created at their use
+    time): the one read of the cache's index answered, no other call."""
+
+    def __init__(self, entries):
+        ns = types.SimpleNamespace
+        self.content = ns(about=ns(instanceUuid='vc'), propertyCollector='collector',
+                          rootFolder=Client.ref('Folder', 'group-d1'))
+        self.session = ns(endpoint=ns(max_objects=100))
+        self._templates = [_template(entry) for entry in entries]
+
+    @staticmethod
+    def create(type_name, **fields):
+        return types.SimpleNamespace(**fields)
+
+    def call(self, method, this, **kwargs):
+        assert method == 'RetrievePropertiesEx', method
+        return types.SimpleNamespace(objects=self._templates)
+
 
 def _cache(max_count: int, *entries: cache.Entry, locks: dict | None = None
            ) -> tuple[cache.ImageCache, _Backings]:
-    """A cache holding ``entries``; ``locks`` shared with another cache make the two
-    processes of one backend (Cinder's coordination)."""
+    """A cache on a vCenter holding ``entries``; ``locks`` shared with another cache make
+    the two processes of one backend (Cinder's coordination)."""
     backings, locks = _Backings(), {} if locks is None else locks
-    client = types.SimpleNamespace(content=types.SimpleNamespace(
-        about=types.SimpleNamespace(instanceUuid='vc')))
-    images = cache.ImageCache(client, backings,
+    images = cache.ImageCache(_VCenter(entries), backings,
                               lambda name: locks.setdefault(name, threading.Lock()),
                               lambda: ImageCacheConfig(max_count=max_count))
-    images._entries = {entry.image_id: entry for entry in entries}
     return images, backings
 
 
@@ -99,7 +140,8 @@ def test_clones_beyond_the_reader_slots_wait_for_one():
 
 def test_a_vanished_template_is_forgotten_but_not_the_one_made_since():
     images, _ = _cache(1, cache.Entry('a', 'c', 'vm-new', 1, used=1.0))
+    assert images.lookup('a', 'c') == 'vm-new'
     images.forget('a', 'vm-old')
-    assert images._entries['a'].ref == 'vm-new'
+    assert images.lookup('a', 'c') == 'vm-new'
     images.forget('a', 'vm-new')
-    assert 'a' not in images._entries
+    assert images.lookup('a', 'c') is None

@@ -193,10 +193,10 @@ class ImageCache:
 
     def evict(self, keep: str) -> None:
         """Destroy the least recently used templates beyond the limits, but ``keep``'s and
-        those being cloned or whose image's lock is held (see the module docstring)."""
-        with self._lock:      # ``keep`` counts first, then the most recently used
-            ranked = sorted(self._entries.values(),
-                            key=lambda e: (e.image_id == keep, e.used), reverse=True)
+        those being cloned or whose image's lock is held (see the module docstring); the
+        index is read first if this process has not read it yet."""
+        ranked = sorted(self._load().values(),     # ``keep`` first, then the latest used
+                        key=lambda e: (e.image_id == keep, e.used), reverse=True)
         count = size = 0
         limits = self._limits()
         for entry in ranked:
