@@ -133,6 +133,11 @@ class Simulator:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
+    def kill(self) -> None:
+        """End the Go process as a crash would (SIGKILL); its files stay until ``stop``."""
+        self._process.kill()
+        self._process.wait()
+
     def __enter__(self) -> 'Simulator':
         return self.start()
 

@@ -180,15 +180,16 @@ def _of_attached(harness, section: str, attached, read) -> str:
     backing = attached(volume)
     disk_file(read, backing).write_bytes(BEFORE)
     instance_uuid = str(uuid.uuid4())
-    host, pool, folder, summary = manager.driver._select_ds_for_volume(volume)
-    instance = ops.create_backing('instance-%s' % instance_uuid, 1024, 'thin', folder, pool,
-                                  host, summary.name,
+    # the instance beside the backing (its host, pool and datastore), in the VM folder
+    instance = ops.create_backing('instance-%s' % instance_uuid, 1024, 'thin',
+                                  ops.get_vmfolder(ops.get_dc(backing)),
+                                  read(backing, 'resourcePool'), ops.get_host(backing),
+                                  ops.get_summary(ops.get_datastore(backing)).name,
                                   extra_config={'instanceUuid': instance_uuid})
     ops.update_backing_disk_uuid(instance, str(uuid.uuid4()))     # vCenter gives every disk one
     ops.attach_disk_to_backing(instance, volume.size * 1024 * 1024, 'thin', 'lsiLogic', None,
                                ops.get_vmdk_path(backing))
-    disk = next(d for d in ops._get_disk_devices(instance)
-                if d.backing.fileName == ops.get_vmdk_path(backing))
+    disk = ops.get_disk_device(instance, ops.get_vmdk_path(backing))
     _set_option(manager.driver.session, instance, 'volume-%s' % volume.id, disk.backing.uuid)
     attachment = objects.VolumeAttachment(
         context=context, volume_id=volume.id, instance_uuid=instance_uuid,

@@ -111,16 +111,16 @@ def _serve() -> None:
 
 class _Ops:
     def __init__(self):
-        self._volumeops = None
+        self._session = self._volumeops = None
 
     def login(self, host: str, port: int, cacert: str) -> None:
         import nova.conf
         from nova.virt.vmwareapi import session, volumeops
         nova.conf.CONF.set_override('host_ip', host, group='vmware')
-        vim = session.VMwareAPISession(host_ip=host, host_port=port, username='nova',
-                                       password='secret', retry_count=2, cacert=cacert,
-                                       insecure=False)
-        self._volumeops = volumeops.VMwareVolumeOps(vim)
+        self._session = session.VMwareAPISession(
+            host_ip=host, host_port=port, username='nova', password='secret', retry_count=2,
+            cacert=cacert, insecure=False)
+        self._volumeops = volumeops.VMwareVolumeOps(self._session)
 
     def attach(self, attachment: dict, uuid: str) -> dict:
         from nova.volume import cinder
@@ -134,9 +134,8 @@ class _Ops:
     def find(self, cluster: str, datastore: str) -> dict:
         from nova.virt.vmwareapi import ds_util, vm_util
         from oslo_vmware import vim_util
-        session = self._volumeops._session
-        found = vm_util.get_cluster_ref_by_name(session, cluster)
-        info = ds_util.get_dc_info(session, vim_util.get_moref(datastore, 'Datastore'))
+        found = vm_util.get_cluster_ref_by_name(self._session, cluster)
+        info = ds_util.get_dc_info(self._session, vim_util.get_moref(datastore, 'Datastore'))
         return {'cluster': getattr(found, 'value', None), 'datacenter': info.ref.value,
                 'datacenter_name': info.name}
 

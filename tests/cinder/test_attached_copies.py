@@ -291,7 +291,7 @@ def test_backup_of_an_attached_volume_reads_a_copy_taken_through_the_instance(
     connector.disconnect_volume(info['data'], read)
     assert back.read_bytes()[:len(RAW)] == RAW       # the volume's bytes at the backup
     manager.delete_volume(cinder.context, temporary)
-    assert manager.driver._backings.find(temporary.id) is None
+    assert vcenter.of(manager.driver).find(temporary.id) is None
     assert volume_disk(client, attached.instance.ref, volume.id) is not None
     volume.update({'status': 'in-use', 'previous_status': 'backing-up'})
     volume.save()

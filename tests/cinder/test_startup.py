@@ -58,7 +58,7 @@ def late_backend(cinder):
             cfg.CONF.set_override(option, value, group=name)
             overrides.append((option, name))
         started = time.monotonic()
-        cinder.managers[name] = cinder._manager(name)
+        cinder.managers[name] = cinder.start_manager(name)
         names.append(name)
         return cinder.managers[name], time.monotonic() - started
     yield make

@@ -643,8 +643,7 @@ def test_a_dead_simulator_is_reported_with_its_log_and_leaves_no_files():
     simulator = Simulator().start()
     workdir = simulator.log_path.parent
     datastores = [path for path in workdir.iterdir() if path.name.startswith('govcsim-')]
-    simulator._process.kill()       # as a crash of the Go process would end it
-    simulator._process.wait()
+    simulator.kill()
     with pytest.raises(SimulatorError, match=r'not running \(exit status -9\); its log says'):
         simulator.stats()
     simulator.stop()

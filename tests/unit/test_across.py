@@ -34,7 +34,7 @@ def test_the_reader_runs_at_most_depth_chunks_ahead_and_stops_when_closed():
         for n in range(1000):
             produced.append(n)
             yield b'%d' % n
-    with across._ReadAhead(chunks(), depth=3) as ahead:
+    with across.ReadAhead(chunks(), depth=3) as ahead:
         first = next(iter(ahead))
         time.sleep(0.3)
         assert first == b'0' and len(produced) <= 1 + 3 + 1   # taken, held, one in hand
@@ -46,12 +46,12 @@ def test_a_failure_reading_reaches_the_consumer_after_the_chunks_before_it():
     def chunks():
         yield b'a'
         raise OSError('connection reset')
-    with across._ReadAhead(chunks()) as ahead, pytest.raises(OSError, match='reset'):
+    with across.ReadAhead(chunks()) as ahead, pytest.raises(OSError, match='reset'):
         assert next(iter(ahead)) == b'a'
         list(ahead)
 
 
 def test_every_chunk_arrives_in_order():
     data = [bytes([n]) * 10 for n in range(50)]
-    with across._ReadAhead(iter(data), depth=2) as ahead:
+    with across.ReadAhead(iter(data), depth=2) as ahead:
         assert list(ahead) == data

@@ -101,7 +101,7 @@ def _copy(source: Side, target: Side, backing: Backing, request: BackingRequest,
                                urls[0].size, source.config.image_transfer_timeout_s,
                                on_progress=lease.progress)
         with transfer.open_download(source.peer, urls[0].url, meter) as download, \
-                _ReadAhead(download) as chunks:
+                ReadAhead(download) as chunks:
             upload = _upload(download.length, chunks, backing, source.name)
             landed = _importer(target).upload(
                 upload, request, target.provisioner.volume_folder_path(project_id),
@@ -152,7 +152,7 @@ def _upload(length: int | None, chunks: Iterable[bytes], backing: Backing,
                            source='the export from vCenter %s' % where)
 
 
-class _ReadAhead:
+class ReadAhead:
     """The chunks of a download, read by a thread of their own at most ``depth`` chunks
     ahead; a failure reading them is raised to the consumer. Once closed, the thread stops
     at its next chunk (closing the download ends a read under way)."""
@@ -187,7 +187,7 @@ class _ReadAhead:
                 raise item
             yield item
 
-    def __enter__(self) -> '_ReadAhead':
+    def __enter__(self) -> 'ReadAhead':
         return self
 
     def __exit__(self, *exc_info) -> None:

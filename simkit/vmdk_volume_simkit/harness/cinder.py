@@ -90,9 +90,11 @@ class Cinder:
         # Cinder's create flow inspects images through privsep: run it in this process.
         privsep.sys_admin_pctxt.set_client_mode(False)
         self.context = context.RequestContext(USER_ID, PROJECT_ID, is_admin=True)
-        self.managers = {name: self._manager(name) for name in simulators}
+        self.managers = {name: self.start_manager(name) for name in simulators}
 
-    def _manager(self, name: str, node: str = 'cinder', cluster: str | None = None):
+    def start_manager(self, name: str, node: str = 'cinder', cluster: str | None = None):
+        """The VolumeManager of the section ``name`` of cinder.conf as it is now, on
+        ``node`` (in ``cluster`` if given), initialised as cinder-volume does at start."""
         from cinder import objects
         from cinder.objects import base as objects_base
         from cinder.volume import manager
@@ -129,7 +131,7 @@ class Cinder:
         for option, value in settings.items():
             cfg.CONF.set_override(option, value, group=name)
         cfg.CONF.set_override('enabled_backends', [*cfg.CONF.enabled_backends, name])
-        self.managers[name] = self._manager(name)
+        self.managers[name] = self.start_manager(name)
         return self.managers[name]
 
     def remove_backend(self, name: str) -> None:
@@ -146,7 +148,7 @@ class Cinder:
     def clustered(self, backend: str, nodes: tuple[str, ...], cluster: str) -> list:
         """VolumeManagers of one Cinder cluster (active-active), one per node, each with
         its own driver for ``backend``'s section: as cinder-volume services on ``nodes``."""
-        return [self._manager(backend, node, cluster) for node in nodes]
+        return [self.start_manager(backend, node, cluster) for node in nodes]
 
     def volume_type(self, name: str, extra_specs: dict):
         from cinder.volume import volume_types
