@@ -23,7 +23,7 @@ import uuid
 from vmdk_volume_simkit import Simulator
 
 from vmdk_volume.core import backend as vbackend
-from vmdk_volume.core import backings, volume_type, wiring
+from vmdk_volume.core import backings, placement, volume_type, wiring
 from vmdk_volume.core import locks as vlocks
 from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, importer
@@ -141,18 +141,16 @@ def write_conf(path: pathlib.Path, vc: Simulator, **changes) -> pathlib.Path:
 class Wired:
     """A connected ``Backend`` and what ``wiring.wire`` gives it, under the names these tests
     use: the one place where the functional tests follow the product's wiring. The Backend's
-    own methods (inventory, placement, pools, client) and the provisioner's are reached as
-    attributes; ``config`` sets the Backend's."""
+    client and the part of it tests look at (inventory, placement, pools, policies) are named
+    here; ``provisioner`` makes, files and reaches backings; ``config`` sets the Backend's."""
 
     def __init__(self, backend: vbackend.Backend):
         self._product, self.locks = backend, vlocks.LocalLocks()
-        self._services = services = wiring.wire(backend, self.locks)
+        self.client = backend.client
+        services = wiring.wire(backend, self.locks)
         self.backings, self.manage = services.backings, services.manager
         self.mover, self.policies = services.mover, services.policies
-
-    def __getattr__(self, name: str):
-        provisioner = self._services.provisioner
-        return getattr(provisioner if hasattr(provisioner, name) else self._product, name)
+        self.provisioner = services.provisioner
 
     @property
     def config(self) -> BackendConfig:
@@ -162,16 +160,38 @@ class Wired:
     def config(self, value: BackendConfig) -> None:
         self._product.config = value
 
+    def inventory(self, refresh: bool = False) -> inventory.Inventory:
+        return self._product.inventory(refresh)
+
+    def current_inventory(self) -> inventory.Inventory:
+        return self._product.current_inventory()
+
+    def placement_request(self, size_bytes: int, host: str | None = None
+                          ) -> placement.PlacementRequest:
+        return self._product.placement_request(size_bytes, host)
+
+    def place(self, request: placement.PlacementRequest) -> placement.Placement:
+        return self._product.place(request)
+
+    def pools(self, single: str | None = None, refresh: bool = False) -> list:
+        return self._product.pools(single, refresh)
+
+    def compatible_datastores(self, profile_id: str) -> frozenset[str]:
+        return self._product.compatible_datastores(profile_id)
+
+    def close(self) -> None:
+        self._product.close()
+
     def describe(self, ref: str, identity=None) -> backings.Backing:
         return self.backings.describe(ref, identity)
 
     def create_backing(self, request: backings.BackingRequest, project_id: str,
                        instance: str | None = None) -> str:
-        return self._services.provisioner.create(request, project_id, instance).ref
+        return self.provisioner.create(request, project_id, instance).ref
 
     def clone_backing(self, source: backings.Backing, request: backings.BackingRequest,
                       project_id: str, **kwargs) -> str:
-        return self._services.provisioner.clone(source, request, project_id, **kwargs).ref
+        return self.provisioner.clone(source, request, project_id, **kwargs).ref
 
     def images(self) -> Images:
         """A new image service over this backend and its locks, as another process (or this

@@ -84,7 +84,7 @@ def test_backing_on_a_datastore_the_instance_host_cannot_use_is_moved(simulator)
                                    unmount_from=(inventory.hosts[host].name,))
         backend.inventory(refresh=True)
 
-        backend.make_reachable(ref, request.size_bytes, instance)
+        backend.provisioner.make_reachable(ref, request.size_bytes, instance)
 
         [moved] = backend.backings.datastores(ref)
         assert moved != current

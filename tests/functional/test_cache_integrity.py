@@ -43,8 +43,8 @@ def _interrupted_fill(backend, glance, image_id) -> str:
     cache = backend.images().cache
     meta = image_data(glance, image_id).meta
     wanted = cache.template_request(image_id, meta.checksum, request_for())
-    _, lease = backend.start_import(dataclasses.replace(wanted, size_bytes=4 * 1024 ** 2),
-                                    cache.folder_path())
+    _, lease = backend.provisioner.start_import(
+        dataclasses.replace(wanted, size_bytes=4 * 1024 ** 2), cache.folder_path())
     vm, _ = lease.wait_ready(30)
     return vm
 
@@ -111,7 +111,8 @@ def _interrupted_import_into(backend, request, project) -> str:
     temporary = dataclasses.replace(request, volume_id=str(uuid.uuid4()),
                                     name='%s-image' % request.name, size_bytes=4 * 1024 ** 2,
                                     extra_config=specs.import_marks(request.volume_id))
-    _, lease = backend.start_import(temporary, backend.volume_folder_path(project))
+    provisioner = backend.provisioner
+    _, lease = provisioner.start_import(temporary, provisioner.volume_folder_path(project))
     return lease.wait_ready(30)[0]
 
 

@@ -39,7 +39,8 @@ def _left_copy(backend, request, project: str, volume_id: str) -> str:
     where = backend.place(backend.placement_request(source.size_bytes))
     copy = dataclasses.replace(request, volume_id=volume_id,
                                name=request.name + retype.RETYPED_SUFFIX)
-    return backend.backings.clone_to(source, copy, where, backend.volume_folder(where, project))
+    return backend.backings.clone_to(source, copy, where,
+                                     backend.provisioner.volume_folder(where, project))
 
 
 def _retype(backend, request, ref: str, project: str) -> str:
