@@ -19,15 +19,17 @@ checks the bytes of what succeeded. After each case, fault or crash, ``clean_up`
 what it made and ``left_behind`` lists what no Cinder object owns.
 """
 
+import contextlib
 import dataclasses
 import os
 import pathlib
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from cinder import exception, objects
 from cinder.volume import volume_types
+from vmdk_volume_simkit.faults import Fault
 from vmdk_volume_simkit.harness.cinder import PROJECT_ID
 
 from tests import vcenter
@@ -237,6 +239,15 @@ def refresh(item) -> bool:
     return not item.deleted
 
 
+def clear_leftovers(cinder, client) -> None:
+    """Fail if anything is left that no Cinder object owns (``left_behind``), once it is
+    deleted through ``client`` so that the next cases start clean."""
+    leftovers = left_behind(cinder)
+    for orphan in leftovers:
+        orphans.delete(client, orphan)
+    assert not leftovers, 'left behind: %s' % leftovers
+
+
 def left_behind(cinder) -> list[orphans.Orphan]:
     """What no volume or snapshot owns, but for the image cache's entries of images that
     exist (the cache keeps them on purpose)."""
@@ -289,6 +300,28 @@ def run_bounded(op: Operation, case: Case) -> BaseException | None:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     return None
+
+
+@contextlib.contextmanager
+def under_fault(op: Operation, case: Case, fault: Fault, proxy, record,
+                row: str) -> Iterator[str]:
+    """Run ``op`` with ``fault`` armed on ``proxy`` (``run_bounded``), read whether it
+    fired, disarm it; give the outcome (``outcome_of``) to the block that judges it, then
+    record it in the matrix at ``row`` and the fault's kind ('FAILED' if the block failed)."""
+    proxy.arm(fault)
+    try:
+        error = run_bounded(op, case)
+        fired = proxy.fired
+    finally:
+        proxy.arm(None)
+    outcome = outcome_of(case, error, fired)
+    try:
+        yield outcome
+    except BaseException:
+        outcome = 'FAILED'
+        raise
+    finally:
+        record(row, str(fault.kind), outcome)
 
 
 def outcome_of(case: Case, error: BaseException | None, fired: bool) -> str:

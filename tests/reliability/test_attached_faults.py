@@ -33,15 +33,7 @@ from tests.cinder.helpers import disk_file, vm_names
 from tests.cinder.nova_attach import attach, detach, instances, volume_disk
 from tests.cinder.nova_compute import NovaCompute
 from tests.reliability.attached_operations import ATTACHED_OPERATIONS, AttachedCase, instance_disk
-from tests.reliability.operations import (
-    Operation,
-    clean_up,
-    left_behind,
-    outcome_of,
-    refresh,
-    run_bounded,
-)
-from vmdk_volume.cmd import orphans
+from tests.reliability.operations import Operation, clean_up, clear_leftovers, refresh, under_fault
 from vmdk_volume.vsphere import properties
 
 FAULTS = (FaultKind.TASK_ERROR, FaultKind.LOST_REPLY, FaultKind.RESET)
@@ -97,12 +89,7 @@ def _under_fault(case: AttachedCase, op: Operation, fault: Fault, proxy, spool,
     """Run ``op`` under ``fault``; check it settled, retry it if it failed, check the
     bytes; delete what it made (the attached volume stays) and find nothing left."""
     recorded = (case.volume.size, case.volume.volume_type_id)
-    proxy.arm(fault)
-    error = run_bounded(op, case)
-    fired = proxy.fired
-    proxy.arm(None)
-    outcome = outcome_of(case, error, fired)
-    try:
+    with under_fault(op, case, fault, proxy, record, '%s, attached' % op.name) as outcome:
         assert outcome in ('ok after retry', 'error'), outcome
         _check_settled(case, spool)
         if outcome == 'error':
@@ -111,15 +98,7 @@ def _under_fault(case: AttachedCase, op: Operation, fault: Fault, proxy, spool,
         op.verify(case)
         clean_up(dataclasses.replace(case, volume=None, result=[
             item for item in case.result if item.id != case.volume.id]))
-        leftovers = left_behind(case.cinder)
-        for orphan in leftovers:      # so that the next cases start clean
-            orphans.delete(case.client, orphan)
-        assert not leftovers, 'left behind: %s' % leftovers
-    except BaseException:
-        outcome = 'FAILED'
-        raise
-    finally:
-        record('%s, attached' % op.name, str(fault.kind), outcome)
+        clear_leftovers(case.cinder, case.client)
 
 
 def _check_settled(case: AttachedCase, spool) -> None:

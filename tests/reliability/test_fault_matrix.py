@@ -26,11 +26,9 @@ from tests.reliability.operations import (
     Case,
     Operation,
     clean_up,
-    left_behind,
-    outcome_of,
-    run_bounded,
+    clear_leftovers,
+    under_fault,
 )
-from vmdk_volume.cmd import orphans
 
 SOAP_KINDS = (FaultKind.NOT_AUTHENTICATED, FaultKind.RESET, FaultKind.LOST_REPLY,
               FaultKind.HTTP_503, FaultKind.DELAY, FaultKind.TASK_ERROR)
@@ -58,26 +56,13 @@ def test_operation_under_fault(cinder, proxy, spool, record, tmp_path, op: Opera
                                fault: Fault):
     case = Case(cinder, op.backend, tmp_path)
     op.setup(case)
-    proxy.arm(fault)
-    error = run_bounded(op, case)
-    fired = proxy.fired
-    proxy.arm(None)
-    outcome = outcome_of(case, error, fired)
-    try:
+    with under_fault(op, case, fault, proxy, record, op.name) as outcome:
         if outcome == 'ok after retry':
             op.verify(case)
         left_in_spool = list(spool.iterdir())
         assert not left_in_spool, 'temporary files left: %s' % left_in_spool
         clean_up(case)
-        leftovers = left_behind(cinder)
-        for orphan in leftovers:      # so that the next cases start clean
-            orphans.delete(vcenter.of(cinder.managers['vc'].driver).client, orphan)
-        assert not leftovers, 'left behind: %s' % leftovers
-    except BaseException as failure:
-        outcome = 'FAILED'
-        raise failure
-    finally:
-        record(op.name, str(fault.kind), outcome)
+        clear_leftovers(cinder, vcenter.of(cinder.managers['vc'].driver).client)
     assert outcome in ('ok after retry', 'error'), outcome
 
 
