@@ -29,7 +29,8 @@ from vmdk_volume.core.config import BackendConfig
 from vmdk_volume.core.images import formats, importer
 from vmdk_volume.core.images.service import Images
 from vmdk_volume.driver import options
-from vmdk_volume.vsphere import inventory, inventory_watch, properties, specs
+from vmdk_volume.vsphere import inventory as vinventory
+from vmdk_volume.vsphere import inventory_watch, properties, specs
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -160,10 +161,10 @@ class Wired:
     def config(self, value: BackendConfig) -> None:
         self._product.config = value
 
-    def inventory(self, refresh: bool = False) -> inventory.Inventory:
+    def inventory(self, refresh: bool = False) -> vinventory.Inventory:
         return self._product.inventory(refresh)
 
-    def current_inventory(self) -> inventory.Inventory:
+    def current_inventory(self) -> vinventory.Inventory:
         return self._product.current_inventory()
 
     def placement_request(self, size_bytes: int, host: str | None = None
@@ -204,7 +205,7 @@ def connect(config: BackendConfig) -> Wired:
     return Wired(vbackend.Backend.connect(config))
 
 
-def read_inventory(client) -> inventory.Inventory:
+def read_inventory(client) -> vinventory.Inventory:
     """The inventory as a watch of its own reads it first (the watch then closed)."""
     watch = inventory_watch.InventoryWatch(client)
     try:
