@@ -98,3 +98,10 @@ def test_move_bench_reports_the_move_next_to_the_export_unpaced_and_paced():
     growth = float(next(line for line in out.splitlines()
                         if line.startswith('peak RSS')).rsplit('+', 1)[1].split()[0])
     assert 0 <= growth < 100
+
+
+def test_move_bench_refuses_a_rate_that_is_no_positive_number_before_starting_anything():
+    done = subprocess.run([sys.executable, '-m', 'tools.bench.across', '--nfc-rate', '0'],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2
+    assert "--nfc-rate: '0' is not a positive number of bytes per second" in done.stderr

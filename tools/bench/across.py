@@ -215,11 +215,19 @@ def _report(title: str, pair: Pair, mib: float, names: tuple[str, str, str]) -> 
               % (name, bench, 1000 * bench / mib, first, second, 100 * run.busy))
 
 
+def _rate(text: str) -> int:
+    """A positive number of bytes per second."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError('%r is not a positive number of bytes per second'
+                                         % text)
+    return int(text)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', type=parse_size, default=parse_size('1G'),
                         help='disk data size, e.g. 256M or 1G (default 1G)')
-    parser.add_argument('--nfc-rate', type=int, default=NFC_PEAK,
+    parser.add_argument('--nfc-rate', type=_rate, default=NFC_PEAK,
                         help='bytes/s of each paced NFC transfer (default %d: 1.3 Gbps)'
                         % NFC_PEAK)
     args = parser.parse_args(argv)
