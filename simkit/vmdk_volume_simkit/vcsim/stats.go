@@ -15,8 +15,9 @@
 // (storage_pods.go), /_sim/policy and /_sim/privileges (and /_sim/collectors: collectors.go).
 // vcsim counts nothing and fixes its delays at start-up; tests and benchmarks need to see how
 // many SOAP calls (per method) and NFC bytes a driver operation cost, to change the emulated
-// task duration and latency while running, to make a datastore unmounted from some hosts, in
-// maintenance or inaccessible, and to make a storage policy match only some datastores.
+// task duration, latency and NFC rate while running, to make a datastore unmounted from some
+// hosts, in maintenance or inaccessible, and to make a storage policy match only some
+// datastores.
 package main
 
 import (
