@@ -70,12 +70,13 @@ class CpuSample:
         return cls(tuple(_process_cpu_s(pid) for pid in pids),
                    (sum(ticks[:8]) - idle) / TICK, sum(ticks[:8]) / TICK)
 
-    def since(self, earlier: 'CpuSample') -> tuple[tuple[float, ...], float]:
-        """Each process's CPU seconds since ``earlier``, and the share of the machine's
-        CPU time that was busy."""
+    def since(self, earlier: 'CpuSample') -> tuple[tuple[float, ...], float, float]:
+        """Each process's CPU seconds since ``earlier``, the share of the machine's CPU
+        time that was busy, and the busy CPU seconds of every other process."""
         spent = tuple(now - then for now, then in zip(self.processes, earlier.processes,
                                                            strict=True))
-        return spent, (self.busy - earlier.busy) / max(self.total - earlier.total, 1e-9)
+        busy = self.busy - earlier.busy
+        return spent, busy / max(self.total - earlier.total, 1e-9), max(busy - sum(spent), 0)
 
 
 def _process_cpu_s(pid: int) -> float:
@@ -114,19 +115,21 @@ class _LeaseClock:
         self.ready_at = self.ready_cpu = None
         return time.monotonic()
 
-    def cpu_since_ready(self) -> tuple[tuple[float, ...], float]:
+    def cpu_since_ready(self) -> tuple[tuple[float, ...], float, float]:
         return CpuSample.take(self.pids).since(self.ready_cpu)
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
     """One transfer measured: seconds whole and from its export lease ready, the CPU
-    seconds of this process and both simulators from then, the machine's busy share."""
+    seconds of this process and both simulators from then, the machine's busy share and
+    the CPU seconds of every other process."""
 
     whole_s: float
     nfc_s: float
     cpu_s: tuple[float, ...]
     busy: float
+    others_s: float
 
 
 def _source_backing(services, workdir: pathlib.Path, size: int, volume_size: int):
@@ -172,8 +175,7 @@ def _move(source, target, backing, request, clock: _LeaseClock):
 
 def _ended(clock: _LeaseClock, start: float) -> Run:
     end = time.monotonic()
-    cpu, busy = clock.cpu_since_ready()
-    return Run(end - start, end - clock.ready_at, cpu, busy)
+    return Run(end - start, end - clock.ready_at, *clock.cpu_since_ready())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,8 +213,9 @@ def _report(title: str, pair: Pair, mib: float, names: tuple[str, str, str]) -> 
     for name, run in (('export', export), ('move', move)):
         bench, first, second = run.cpu_s
         print('CPU s from the lease, %-6s: this process %.2f (%.1f ms/MiB), source '
-              'simulator %.2f, target simulator %.2f; machine %.0f%% busy'
-              % (name, bench, 1000 * bench / mib, first, second, 100 * run.busy))
+              'simulator %.2f, target simulator %.2f, other processes %.2f; machine %.0f%% '
+              'busy' % (name, bench, 1000 * bench / mib, first, second, run.others_s,
+                        100 * run.busy))
 
 
 def _rate(text: str) -> int:
