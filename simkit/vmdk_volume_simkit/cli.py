@@ -53,13 +53,16 @@ class SimulatorCommand:
         parser.add_argument('--vms', type=int, default=2, help='VMs per host')
         parser.add_argument('--task-ms', type=int, default=0, help='emulated task duration')
         parser.add_argument('--latency-ms', type=int, default=0, help='added per SOAP call')
+        parser.add_argument('--nfc-rate', type=int, default=0,
+                            help='bytes per second of each NFC transfer (0: unpaced)')
 
     def run(self, args) -> int:
         model = ModelSize(clusters=args.clusters, hosts=args.hosts,
                           datastores=args.datastores, vms=args.vms)
         stop_signals = {signal.SIGINT, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)   # until sigwait takes them
-        with Simulator(model, task_ms=args.task_ms, latency_ms=args.latency_ms) as vc:
+        with Simulator(model, task_ms=args.task_ms, latency_ms=args.latency_ms,
+                       nfc_rate=args.nfc_rate) as vc:
             print('vCenter simulator at %s (any username and password)\n\n'
                   'vmware_host_ip = %s\nvmware_host_port = %d\nvmware_ca_file = %s\n\n'
                   'SOAP call counts: %s/_sim/stats\nPress Ctrl-C to stop.'

@@ -78,7 +78,7 @@ class Simulator:
 
     def __init__(self, model: ModelSize = ModelSize(), *, tls: bool = True,
                  username: str | None = None, password: str | None = None,
-                 task_ms: int = 0, latency_ms: int = 0, port: int = 0,
+                 task_ms: int = 0, latency_ms: int = 0, nfc_rate: int = 0, port: int = 0,
                  start_timeout_s: float = START_TIMEOUT_S):
         self.model = model
         self._start_timeout_s = start_timeout_s     # big models take minutes to build
@@ -88,6 +88,7 @@ class Simulator:
         self.password = password
         self._task_ms = task_ms
         self._latency_ms = latency_ms
+        self._nfc_rate = nfc_rate     # bytes/s of each NFC transfer, 0: unpaced
         self._process: subprocess.Popen | None = None
         self._workdir: pathlib.Path | None = None
         self._ready: dict = {}
@@ -102,6 +103,7 @@ class Simulator:
                    '-tls=%s' % str(self.tls).lower(),
                    '-cert-dir', str(self._workdir), '-wsdl-dir', str(wsdl_dir),
                    '-task-ms', str(self._task_ms), '-latency-ms', str(self._latency_ms),
+                   '-nfc-rate', str(self._nfc_rate),
                    *self.model.flags()]
         if self.username is not None:
             command += ['-username', self.username, '-password', self.password or '']
@@ -173,6 +175,12 @@ class Simulator:
             return '(no log)'
 
     @property
+    def pid(self) -> int:
+        """The simulator's process id (its CPU time is in /proc/<pid>/stat)."""
+        self.check_alive()
+        return self._process.pid
+
+    @property
     def host(self) -> str:
         return self._ready['host']
 
@@ -207,9 +215,11 @@ class Simulator:
     def reset_stats(self) -> None:
         self._admin('post', '/_sim/stats/reset')
 
-    def configure(self, *, task_ms: int | None = None, latency_ms: int | None = None) -> None:
-        """Change the emulated task duration or per-call latency while running."""
-        settings = {'task_ms': task_ms, 'latency_ms': latency_ms}
+    def configure(self, *, task_ms: int | None = None, latency_ms: int | None = None,
+                  nfc_rate: int | None = None) -> None:
+        """Change the emulated task duration, per-call latency or NFC rate (bytes per
+        second of each transfer begun from now on, 0: unpaced) while running."""
+        settings = {'task_ms': task_ms, 'latency_ms': latency_ms, 'nfc_rate': nfc_rate}
         self._admin('post', '/_sim/config',
                     json={k: v for k, v in settings.items() if v is not None})
 

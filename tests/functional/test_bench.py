@@ -81,14 +81,27 @@ def test_inventory_bench_measures_the_watchs_first_read_and_refreshes():
                      'refresh, one datastore changed': 1}
 
 
-def test_move_bench_reports_the_move_next_to_the_export_within_the_memory_goal():
-    out = subprocess.run([sys.executable, '-m', 'tools.bench.across', '--size', '8M'],
+def test_move_bench_reports_the_move_next_to_the_export_unpaced_and_paced():
+    out = subprocess.run([sys.executable, '-m', 'tools.bench.across', '--size', '8M',
+                          '--nfc-rate', str(16 * 1024 * 1024)],
                          check=True, capture_output=True, text=True, timeout=300,
                          cwd=ROOT).stdout
-    rows = {line[:26].strip(): line[26:].split() for line in out.splitlines()
-            if line.startswith(('NFC export', 'move to'))}
-    assert set(rows) == {'NFC export (read out)', 'move to another vCenter'}
-    assert all(float(value) > 0 for row in rows.values() for value in row)
+    named = ('NFC export', 'move to', 'paced NFC', 'paced move')
+    rows = {line[:26].strip(): [float(value) for value in line[26:].split()]
+            for line in out.splitlines() if line.startswith(named)}
+    assert set(rows) == {'NFC export (read out)', 'move to another vCenter',
+                         'paced NFC export', 'paced move', 'paced move, stream alone'}
+    assert all(value > 0 for row in rows.values() for value in row)
+    assert rows['paced move, stream alone'][1] <= 16 * 1.05     # MiB/s: the pace holds
+    cpu = [line for line in out.splitlines() if line.startswith('CPU s from the lease')]
+    assert len(cpu) == 4 and all('machine' in line for line in cpu)
     growth = float(next(line for line in out.splitlines()
-                        if line.startswith('peak RSS, move')).rsplit('+', 1)[1].split()[0])
+                        if line.startswith('peak RSS')).rsplit('+', 1)[1].split()[0])
     assert 0 <= growth < 100
+
+
+def test_move_bench_refuses_a_rate_that_is_no_positive_number_before_starting_anything():
+    done = subprocess.run([sys.executable, '-m', 'tools.bench.across', '--nfc-rate', '0'],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2
+    assert "--nfc-rate: '0' is not a positive number of bytes per second" in done.stderr

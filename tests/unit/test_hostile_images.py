@@ -228,6 +228,22 @@ def test_truncated_or_inconsistent_stream_is_refused_streamed_and_spooled(
         formats.probe_file(write(tmp_path / 'disk.vmdk', data))
 
 
+ODD_CHUNK = 509     # prime, under a sector: cuts markers, tables and grains anywhere
+
+
+def test_streams_pass_in_chunks_that_cut_markers_and_grains(raw, stream_optimized):
+    for data in (stream_optimized, vsphere_stream(raw.read_bytes())):
+        stream_check(data, chunk=ODD_CHUNK)
+
+
+@pytest.mark.parametrize('case', CORRUPT_NAMES)
+def test_corrupt_streams_are_refused_in_chunks_that_cut_markers_and_grains(
+        case, raw, stream_optimized):
+    data, message = corrupt_streams(raw.read_bytes(), stream_optimized)[case]
+    with pytest.raises(formats.ImageUnacceptable, match=message):
+        stream_check(data, chunk=ODD_CHUNK)
+
+
 @pytest.mark.parametrize('case', ['grain table past the end', 'grain directory past the end',
                                   'file cut in half'])
 def test_monolithic_sparse_pointing_past_its_end_is_refused(case, monolithic, tmp_path):

@@ -47,6 +47,7 @@ type options struct {
 	wsdlDir        string
 	taskMS         int
 	latencyMS      int
+	nfcRate        int64
 }
 
 func parseFlags() options {
@@ -67,6 +68,7 @@ func parseFlags() options {
 	flag.StringVar(&o.wsdlDir, "wsdl-dir", "", "serve the files of DIR at /sdk/<file>")
 	flag.IntVar(&o.taskMS, "task-ms", 0, "how long every task reports running")
 	flag.IntVar(&o.latencyMS, "latency-ms", 0, "delay added to every SOAP call")
+	flag.Int64Var(&o.nfcRate, "nfc-rate", 0, "bytes per second of each NFC transfer, as an ESXi host's NFC link paces it (0: unpaced)")
 	flag.Parse()
 	for _, t := range strings.Split(types, ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -75,6 +77,9 @@ func parseFlags() options {
 	}
 	if len(o.datastoreTypes) == 0 {
 		log.Fatal("-datastore-types is empty")
+	}
+	if o.nfcRate < 0 {
+		log.Fatalf("-nfc-rate %d is negative (bytes per second; 0: unpaced)", o.nfcRate)
 	}
 	if o.datastores < 1 {
 		log.Fatal("-datastores must be at least 1 (the model's VMs need one)")
@@ -86,7 +91,7 @@ func main() {
 	o := parseFlags()
 	started := time.Now()
 
-	emulation.set(o.taskMS, o.latencyMS)
+	emulation.set(o.taskMS, o.latencyMS, o.nfcRate)
 
 	model, err := buildModel(o)
 	if err != nil {

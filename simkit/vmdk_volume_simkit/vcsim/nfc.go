@@ -19,7 +19,10 @@
 //     serve each disk as vCenter does, a streamOptimized VMDK of the disk's data at its current
 //     capacity, made by qemu-img of its -flat extent (zeros if empty) or of the sparse file
 //     an import left;
-//   - /nfc/<lease>/<file> is served here rather than by vcsim, counting bytes for /_sim/stats.
+//   - /nfc/<lease>/<file> is served here rather than by vcsim, counting bytes for /_sim/stats;
+//     with -nfc-rate, each transfer (a GET's body, a PUT's or POST's) runs no faster than
+//     that many bytes per second, as the ESXi host that carries it paces it (NFC is
+//     single-threaded and synchronous; VMware gives its peak as 1.3 Gbps).
 //
 // A datastore file GET (/folder/...) then returns the same bytes as the upload.
 package main
@@ -34,6 +37,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -89,7 +93,7 @@ func (n *nfcServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		written, err := io.Copy(f, r.Body)
+		written, err := io.Copy(f, paced(r.Body))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -112,11 +116,44 @@ func (n *nfcServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", fmt.Sprint(fi.Size()))
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
-		read, _ := io.Copy(w, f)
+		read, _ := io.Copy(w, paced(f))
 		stats.addNFC(0, read)
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
+}
+
+// pacedReader reads r no faster than rate bytes per second on average since start.
+type pacedReader struct {
+	r     io.Reader
+	rate  float64
+	start time.Time
+	done  int64
+}
+
+// paceSlice bounds each read, so the pace holds within a few milliseconds at any rate.
+const paceSlice = 64 * 1024
+
+// paced is r at the -nfc-rate of the moment, or r itself when unpaced.
+func paced(r io.Reader) io.Reader {
+	rate := emulation.nfcBytesPerSecond()
+	if rate <= 0 {
+		return r
+	}
+	return &pacedReader{r: r, rate: float64(rate), start: time.Now()}
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if len(b) > paceSlice {
+		b = b[:paceSlice]
+	}
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	due := p.start.Add(time.Duration(float64(p.done) / p.rate * float64(time.Second)))
+	if wait := time.Until(due); wait > 0 {
+		time.Sleep(wait)
+	}
+	return n, err
 }
 
 // diskFiles returns, for each disk of the VM, the datastore path of its backing file and the

@@ -15,12 +15,14 @@
 // (storage_pods.go), /_sim/policy and /_sim/privileges (and /_sim/collectors: collectors.go).
 // vcsim counts nothing and fixes its delays at start-up; tests and benchmarks need to see how
 // many SOAP calls (per method) and NFC bytes a driver operation cost, to change the emulated
-// task duration and latency while running, to make a datastore unmounted from some hosts, in
-// maintenance or inaccessible, and to make a storage policy match only some datastores.
+// task duration, latency and NFC rate while running, to make a datastore unmounted from some
+// hosts, in maintenance or inaccessible, and to make a storage policy match only some
+// datastores.
 package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -73,17 +75,20 @@ func (s *callStats) reset() {
 	s.mu.Unlock()
 }
 
-// emulationSettings holds -task-ms and -latency-ms, changeable through /_sim/config.
+// emulationSettings holds -task-ms, -latency-ms and -nfc-rate, changeable through
+// /_sim/config.
 type emulationSettings struct {
 	taskMS    int64
 	latencyMS int64
+	nfcRate   int64 // bytes per second of each NFC transfer; 0: unpaced
 }
 
 var emulation = &emulationSettings{}
 
-func (e *emulationSettings) set(taskMS, latencyMS int) {
+func (e *emulationSettings) set(taskMS, latencyMS int, nfcRate int64) {
 	atomic.StoreInt64(&e.taskMS, int64(taskMS))
 	atomic.StoreInt64(&e.latencyMS, int64(latencyMS))
+	atomic.StoreInt64(&e.nfcRate, nfcRate)
 }
 
 func (e *emulationSettings) taskDuration() time.Duration {
@@ -92,6 +97,10 @@ func (e *emulationSettings) taskDuration() time.Duration {
 
 func (e *emulationSettings) latency() time.Duration {
 	return time.Duration(atomic.LoadInt64(&e.latencyMS)) * time.Millisecond
+}
+
+func (e *emulationSettings) nfcBytesPerSecond() int64 {
+	return atomic.LoadInt64(&e.nfcRate)
 }
 
 func serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -107,6 +116,7 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			TaskMS    *int64 `json:"task_ms"`
 			LatencyMS *int64 `json:"latency_ms"`
+			NfcRate   *int64 `json:"nfc_rate"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -118,9 +128,18 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) {
 		if req.LatencyMS != nil {
 			atomic.StoreInt64(&emulation.latencyMS, *req.LatencyMS)
 		}
+		if req.NfcRate != nil {
+			if *req.NfcRate < 0 {
+				http.Error(w, fmt.Sprintf("nfc_rate %d is negative (bytes per second; 0: "+
+					"unpaced)", *req.NfcRate), http.StatusBadRequest)
+				return
+			}
+			atomic.StoreInt64(&emulation.nfcRate, *req.NfcRate)
+		}
 		writeJSON(w, map[string]int64{
 			"task_ms":    atomic.LoadInt64(&emulation.taskMS),
 			"latency_ms": atomic.LoadInt64(&emulation.latencyMS),
+			"nfc_rate":   atomic.LoadInt64(&emulation.nfcRate),
 		})
 	case r.URL.Path == "/_sim/datastore" && r.Method == http.MethodPost:
 		var req datastoreChange

@@ -73,6 +73,10 @@ def _check_tables(header: Header, size: int, read) -> None:
             raise ImageUnacceptable('the VMDK grain table %d %s' % (number, past_end))
 
 
+class _Skip(int):
+    """Bytes the walk passes over without reading them."""
+
+
 class _Tally:
     """Grains as a count and sums of their sectors and LBAs (tables and markers agree)."""
 
@@ -99,29 +103,50 @@ class StreamCheck:
         self._directory_at = None
         self._at_marker = False
         self._pending = bytearray()
+        self._want: int | None = 0       # bytes the walk waits for (None: it has ended)
+        self._skipping = 0              # bytes it passes over unread, a grain's data
         self._parser = self._walk()
-        self._want = next(self._parser)
+        self._resume(None)
 
     @property
     def virtual_size(self) -> int:
         return self._header.capacity * SECTOR
 
     def feed(self, chunk: bytes) -> None:
-        self._pending += chunk
-        start = 0
-        while self._want is not None and len(self._pending) - start >= self._want:
-            piece = bytes(self._pending[start:start + self._want])
-            start += self._want
+        data = memoryview(chunk)
+        while self._want is not None and data:
+            if self._skipping:      # a grain's data: counted, not copied
+                step = min(self._skipping, len(data))
+                self._skipping -= step
+                data = data[step:]
+                if not self._skipping:
+                    self._resume(b'')
+                continue
+            need = self._want - len(self._pending)
+            self._pending += data[:need]
+            data = data[need:]
+            if len(self._pending) == self._want:
+                piece = bytes(self._pending)
+                self._pending.clear()
+                self._resume(piece)
+        if data and bytes(data).count(0) != len(data):  # zeros may pad the file (qemu's do)
+            raise ImageUnacceptable('the VMDK stream goes on after its end-of-stream marker')
+
+    def _resume(self, piece: bytes | None) -> None:
+        """Hand ``piece`` to the walk; note what it wants next."""
+        while True:
             try:
-                self._want = self._parser.send(piece)
+                want = self._parser.send(piece)
             except StopIteration:
                 self._want = None
-        del self._pending[:start]
-        if self._want is None and self._pending:     # zeros may pad the file (qemu-img's do)
-            if self._pending.count(0) != len(self._pending):
-                raise ImageUnacceptable('the VMDK stream goes on after its end-of-stream '
-                                        'marker')
-            self._pending.clear()
+                return
+            if want:
+                break
+            piece = b''
+        if isinstance(want, _Skip):
+            self._skipping = int(want)
+        else:
+            self._want = want
 
     def finish(self) -> None:
         """The stream has ended: it must end where a VMDK stream may, every grain there."""
@@ -165,7 +190,7 @@ class StreamCheck:
             raise ImageUnacceptable('the VMDK stream has a bad grain marker at byte %d' % at)
         self._grains.add(1, at // SECTOR, lba)
         rest = -(-(MARKER.size + size) // SECTOR) * SECTOR - MARKER.size
-        yield rest
+        yield _Skip(rest)
         return MARKER.size + rest
 
     def _metadata_bytes(self, kind: int, sectors: int) -> int:
