@@ -67,7 +67,9 @@ OUR_PACKAGES = ('vmdk_volume', 'vmdk_volume_simkit')
 
 
 def _private(name: str) -> bool:
-    return name.startswith('_') and not name.startswith('__')
+    """A leading underscore, not a dunder, and not ``_`` alone (gettext's public name for
+    the translation function)."""
+    return name.startswith('_') and not name.startswith('__') and name != '_'
 
 
 def _reaches(node: ast.AST) -> bool:
