@@ -21,6 +21,7 @@ import subprocess
 import pytest
 from cinderclient import exceptions as cinder_exceptions
 
+from tests import vcenter
 from tests.cinder import racing
 from tests.cinder.helpers import BRICK_CONNECTOR, RAW, disk_file
 from tests.cinder.nova_attach import disks, instances, volume_disk
@@ -40,19 +41,20 @@ RESTART_AT_ROUND = 4    # and start it again before this one
 
 @pytest.fixture(scope='module')
 def vsphere(stack):
-    """A vCenter client per backend section, as ``vmdk-volume`` makes them."""
+    """The tests' view (``tests.vcenter``) of each backend section's vCenter, logged in as
+    ``vmdk-volume`` does."""
     conf = cinderconf.load([str(stack.conf)])
-    clients = {section.name: vbackend.Backend.connect(BackendConfig.from_options(section)).client
-               for section in conf.ours()}
-    yield clients
-    for vclient in clients.values():
-        vclient.close()
+    backends = {section.name: vbackend.Backend.connect(BackendConfig.from_options(section))
+                for section in conf.ours()}
+    yield {name: vcenter.VCenter(backend) for name, backend in backends.items()}
+    for backend in backends.values():
+        backend.close()
 
 
 @pytest.fixture(scope='module')
 def connector(vsphere):
     """Nova's vmwareapi connector for an instance VM on vc1."""
-    instance = instances(vsphere['vc1'])[0]
+    instance = instances(vsphere['vc1'].client)[0]
     return {'ip': '127.0.0.1', 'host': instance.host_name, 'initiator': None,
             'instance': instance.ref}
 
@@ -201,13 +203,13 @@ def test_attached_extend_and_backups(cinder, stack, types, vsphere, nova, before
     """An attached volume holding data is extended and backed up, then backed up detached;
     each backup restores into a new volume with the same bytes."""
     step = STEPS.step
-    instance = instances(vsphere['vc1'])[0]
+    instance = instances(vsphere['vc1'].client)[0]
     volume = create(cinder, 'stack-data', volume_type='thin')
     with step('attach by Nova (its connector, attach_volume)'):
         attached = nova_attach(cinder, nova, volume, instance, before, vsphere)
     with step('extend attached 1 -> 2 GiB'):
         extend_attached(cinder, stack, volume, 2)
-    assert volume_disk(vsphere['vc1'], instance.ref, volume.id).capacityInBytes == 2 * GiB
+    assert volume_disk(vsphere['vc1'].client, instance.ref, volume.id).capacityInBytes == 2 * GiB
     with step('backup create, attached (--force)'):
         backups = [backup(cinder, volume, 'stack-backup-attached', force=True)]
         wait_status(cinder.volumes, volume.id, 'in-use')
@@ -325,10 +327,8 @@ def restore(cinder, backed):
 
 def backing_file(vsphere, volume) -> pathlib.Path:
     """The simulator's file of the volume's disk, its backing found by the volume id."""
-    client = vsphere[backend_of(volume)]
-    found = client.call('FindAllByUuid', client.content.searchIndex, uuid=volume.id,
-                        vmSearch=True, instanceUuid=True)
-    return disk_file(client, disks(client, found[0].value)[0])
+    view = vsphere[backend_of(volume)]
+    return disk_file(view.client, disks(view.client, view.find(volume.id))[0])
 
 
 def holds_raw(vsphere, volume, tmp_path) -> bool:
@@ -345,6 +345,29 @@ def holds_raw(vsphere, volume, tmp_path) -> bool:
                        check=True)
     with raw.open('rb') as data:
         return data.read(len(RAW)) == RAW
+
+
+def test_snapshot_manage(cinder, stack, types, connector, vsphere):
+    """A VM snapshot an operator took of a backing is listed as manageable and managed."""
+    volume = create(cinder, 'stack-snapshotted', volume_type='thin')
+    detach(cinder, volume, attach(cinder, volume, connector))
+    backend = backend_of(cinder.volumes.get(volume.id))
+    view = vsphere[backend]
+    view.snapshot(view.find(volume.id), 'operator-snapshot')
+    with STEPS.step('snapshot-manageable-list, snapshot-manage'):
+        listed = cinder.volume_snapshots.list_manageable(None, detailed=True,
+                                                         cluster='stack@' + backend)
+        entry, = [e for e in listed if e.extra_info['name'] == 'operator-snapshot']
+        assert entry.safe_to_manage and entry.source_reference['source-id'] == view.find(
+            volume.id), entry
+        managed = cinder.volume_snapshots.manage(volume.id, entry.reference,
+                                                 name='stack-managed-snapshot')
+        wait_status(cinder.volume_snapshots, managed.id, 'available')
+    with STEPS.step('managed snapshot delete'):
+        cinder.volume_snapshots.delete(managed)
+        wait_gone(cinder.volume_snapshots, managed.id)
+    assert not view.describe(view.find(volume.id)).snapshots
+    delete(cinder, volume)
 
 
 def test_an_invalid_extra_spec_fails_once_with_a_user_message(cinder, stack):
@@ -384,7 +407,7 @@ def test_kill_9_of_one_node_in_an_attach_loop(cinder, stack, types, connector, v
     down = KILL_AT_ROUND, RESTART_AT_ROUND
     assert served[down[1]]['node2'] - served[down[0]]['node2'] == 4 * (down[1] - down[0])
     assert served[ATTACH_ROUNDS]['node1'] > served[down[1]]['node1']
-    assert racing.duplicate_backings(vsphere['vc1']) == {}
+    assert racing.duplicate_backings(vsphere['vc1'].client) == {}
     assert all(not cinder.attachments.list(search_opts={'volume_id': v.id}) for v in volumes)
     delete(cinder, *volumes)
 
