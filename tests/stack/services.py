@@ -16,8 +16,9 @@ their data in one work directory, and stopped (killed if need be) at the end.
 MariaDB (``mariadb-install-db`` then ``mariadbd``), RabbitMQ (Debian's
 ``/usr/lib/rabbitmq/bin/rabbitmq-server``, with its own epmd port and node name so that a
 system broker does not matter), Redis, then Cinder as installed in this virtualenv:
-``cinder-manage db sync``, cinder-api (its eventlet WSGI server, noauth), cinder-scheduler and
-one cinder-volume per node, the nodes one cluster serving the same backend sections.
+``cinder-manage db sync``, cinder-api (its eventlet WSGI server, noauth), cinder-scheduler,
+cinder-backup (posix driver) and one cinder-volume per node, the nodes one cluster serving the
+same backend sections.
 """
 
 import os
