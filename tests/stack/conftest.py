@@ -23,6 +23,7 @@ objects.register_all()  # before tests/cinder's helpers (nova_attach) import Cin
 
 from vmdk_volume_simkit import ModelSize, Simulator  # noqa: E402
 
+from tests.cinder.fixtures import before  # noqa: E402, F401 (the data tests write)
 from tests.stack import operations, services  # noqa: E402
 
 STEPS = operations.STEPS

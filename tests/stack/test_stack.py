@@ -189,16 +189,6 @@ def nova(vcenters):
     compute.close()
 
 
-@pytest.fixture(scope='module')
-def before(tmp_path_factory) -> bytes:
-    """``RAW`` as a sparse VMDK, the form of the simulator's disk files that it exports."""
-    raw = tmp_path_factory.mktemp('before') / 'before.raw'
-    raw.write_bytes(RAW)
-    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
-                    'subformat=monolithicSparse', str(raw), str(raw) + '.vmdk'], check=True)
-    return pathlib.Path(str(raw) + '.vmdk').read_bytes()
-
-
 def test_attached_extend_and_backups(cinder, stack, types, vsphere, nova, before, tmp_path):
     """An attached volume holding data is extended and backed up, then backed up detached;
     each backup restores into a new volume with the same bytes."""
