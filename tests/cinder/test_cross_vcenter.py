@@ -172,6 +172,21 @@ def test_a_backend_of_another_cinder_volume_is_declined_with_why(cinder, caplog)
     assert 'UnicodeDecodeError' in warning
 
 
+def test_a_node_moves_a_volume_to_the_backend_its_cluster_serves_on_another_node(cinder):
+    """Active-active: the scheduler names the target by any node of its cluster (node-a);
+    node-b, serving vc1 and vc2 in the same cluster, gets the request and moves the disk."""
+    [source] = cinder.clustered('vc1', ('node-b',), 'stack')
+    [target] = cinder.clustered('vc2', ('node-a',), 'stack')
+    volume = attached_once(cinder, 'vc1')
+    source.migrate_volume(cinder.context, volume, {
+        'host': 'node-a@vc2#vc2', 'cluster_name': 'stack@vc2#vc2',
+        'capabilities': target.driver.get_volume_stats()})
+    volume.refresh()
+    assert (volume.host, volume.migration_status) == ('node-a@vc2#vc2', 'success')
+    assert vcenter.of(target.driver).backings.find(volume.id) == volume.provider_location
+    target.delete_volume(cinder.context, volume)
+
+
 @pytest.fixture(scope='module')
 def vc3(cinder, tmp_path_factory):
     """A third vCenter behind the fault proxy, as backend vc3 of this cinder-volume."""

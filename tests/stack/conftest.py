@@ -23,6 +23,7 @@ objects.register_all()  # before tests/cinder's helpers (nova_attach) import Cin
 
 from vmdk_volume_simkit import ModelSize, Simulator  # noqa: E402
 
+from tests.cinder.fixtures import before  # noqa: E402, F401 (the data tests write)
 from tests.stack import operations, services  # noqa: E402
 
 STEPS = operations.STEPS
@@ -30,11 +31,13 @@ STEPS = operations.STEPS
 
 def _backend(vc: Simulator, name: str, backend_name: str | None = None,
              **options: str) -> dict[str, str]:
+    """A backend section; cinder-backup's os-brick logs in with its credentials."""
     return dict(volume_driver='vmdk_volume.driver.VMwareVcVmdkDriver',
                 volume_backend_name=backend_name or name, vmware_host_ip=vc.host,
                 vmware_host_port=str(vc.port), vmware_host_username='admin',
                 vmware_host_password='secret-%s' % name, vmware_ca_file=vc.ca_file,
-                vmware_volume_folder='Volumes', **options)
+                vmware_volume_folder='Volumes', vmware_connector_credentials='True',
+                **options)
 
 
 @pytest.fixture(scope='session')

@@ -16,8 +16,9 @@ their data in one work directory, and stopped (killed if need be) at the end.
 MariaDB (``mariadb-install-db`` then ``mariadbd``), RabbitMQ (Debian's
 ``/usr/lib/rabbitmq/bin/rabbitmq-server``, with its own epmd port and node name so that a
 system broker does not matter), Redis, then Cinder as installed in this virtualenv:
-``cinder-manage db sync``, cinder-api (its eventlet WSGI server, noauth), cinder-scheduler and
-one cinder-volume per node, the nodes one cluster serving the same backend sections.
+``cinder-manage db sync``, cinder-api (its eventlet WSGI server, noauth), cinder-scheduler,
+cinder-backup (posix driver) and one cinder-volume per node, the nodes one cluster serving the
+same backend sections.
 """
 
 import os
@@ -162,6 +163,7 @@ class Stack:
             self._start('scheduler', self._cinder('cinder-scheduler'))
             for node in self.nodes:
                 self.start_volume(node)
+            self._start_backup()
             wait_for('cinder-api on port %d' % self.ports['api'],
                      lambda: listening(self.ports['api']), 90, self.processes['api'])
         except BaseException:
@@ -173,6 +175,22 @@ class Stack:
         return self._start('volume-' + node, self._cinder(
             'cinder-volume', '--config-file', str(self.workdir / ('%s.conf' % node)),
             log='volume-%s.log' % node))
+
+    def _start_backup(self) -> Process:
+        """cinder-backup with the posix driver, its options in a file of its own. os-brick
+        starts its privileged helper for the connector properties (its NVMe-oF connector
+        reads the host's uuid) with ``root_helper``, which Cinder makes ``sudo
+        cinder-rootwrap ...``; as root (no sudo here) ``[privsep_osbrick] helper_command``
+        runs oslo.privsep's helper directly."""
+        conf = self.workdir / 'backup.conf'
+        conf.write_text(textwrap.dedent('''\
+            [DEFAULT]
+            backup_driver = cinder.backup.drivers.posix.PosixBackupDriver
+            backup_posix_path = {workdir}/backups
+            [privsep_osbrick]
+            helper_command = {bin}/privsep-helper --config-file {conf} --config-file {own}
+            ''').format(workdir=self.workdir, bin=BIN, conf=self.conf, own=conf))
+        return self._start('backup', self._cinder('cinder-backup', '--config-file', str(conf)))
 
     def log_lines(self, prefix: str) -> list[str]:
         """The lines of the Cinder logs whose names start with ``prefix``, file by file."""

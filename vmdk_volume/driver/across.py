@@ -14,10 +14,12 @@
 
 Cinder's ``enabled_backends`` runs one child per backend section, each loading the whole
 cinder.conf: the target is served by this cinder-volume when the target host's node is this
-one's and its section is enabled here, runs this driver and reports the backend name the
-target's capabilities carry; its vCenter must be the one its ``location_info`` names. That
-section's options open the target vCenter for the move, logged out afterwards. Otherwise
-the driver declines and says why Cinder's generic copy will fail (``OS_BRICK_DEAD_END``).
+one's (or, active-active, its cluster is the one this node serves that section in: the
+scheduler names any node of a cluster) and its section is enabled here, runs this driver
+and reports the backend name the target's capabilities carry; its vCenter must be the one
+its ``location_info`` names. That section's options open the target vCenter for the move,
+logged out afterwards. Otherwise the driver declines and says why Cinder's generic copy
+will fail (``OS_BRICK_DEAD_END``).
 """
 
 import contextlib
@@ -91,8 +93,9 @@ class Across:
         why = None
         if not location.startswith(LOCATION_PREFIX):
             why = 'it is not a backend of this driver'
-        elif node != volume_utils.extract_host(self.host, 'host'):
-            why = 'it is served by the cinder-volume of %s, not of this host' % node
+        elif not self._same_service(node, section, host.get('cluster_name')):
+            why = ('it is served by the cinder-volume of %s, not of this host nor of its '
+                   'cluster' % node)
         elif section not in cfg.CONF.enabled_backends:
             why = 'section [%s] is not in this cinder-volume\'s enabled_backends' % section
         else:
@@ -106,6 +109,16 @@ class Across:
         LOG.warning('Volume migration to %s: %s, so this driver cannot move the disk between '
                     'vCenters. %s', host['host'], why, OS_BRICK_DEAD_END)
         return None
+
+    def _same_service(self, node: str, section: str, cluster: str | None) -> bool:
+        """Whether the target backend (``section`` on ``node``, of ``cluster``) is served by
+        this cinder-volume: the node is this one, or (active-active) the target's cluster is
+        the one this node serves ``section`` in, as the scheduler names any of its nodes."""
+        if node == volume_utils.extract_host(self.host, 'host'):
+            return True
+        ours = self.cluster_name and '%s@%s' % (
+            volume_utils.extract_host(self.cluster_name, 'host'), section)
+        return bool(ours and cluster) and volume_utils.extract_host(cluster, 'backend') == ours
 
 
 def _chosen_pool(target: BackendConfig, host) -> str | None:
