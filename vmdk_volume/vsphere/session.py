@@ -34,11 +34,17 @@ Each oslo.vmware service (vim, pbm) is ``prepare``d for what oslo.vmware and sud
 - oslo.vmware's transport hands suds an HTTP 503 (vCenter's front end without its service
   behind it) as if it were an answer, which fails as unparseable XML and is not retried.
   It is raised as a connection failure instead, which oslo.vmware retries: the call did
-  not run.
+  not run. An HTTP 500 (a SOAP fault) it hands over as a 200, for which suds logs a warning
+  on every fault; it is reported as suds' own transports do.
+- oslo.service's retry loop, which oslo.vmware runs each call in, logs every fault vCenter
+  answers at ERROR with a traceback before raising it; ``Client.call`` raises it on as the
+  driver's own error, handled or reported by its caller, so that record is dropped.
 """
 
 import dataclasses
+import io
 import ipaddress
+import logging as logging_std
 import os
 import socket
 import ssl
@@ -176,8 +182,10 @@ class _OneReplyAtATime(internals.MultiRef):
             return super().process(body)
 
 
-class _UnavailableIsNoAnswer(transport.Transport):
-    """oslo.vmware's transport, raising an HTTP 503 as a connection failure; every other
+class _HttpStatus(transport.Transport):
+    """oslo.vmware's transport, reporting HTTP statuses as suds' own transports do: a 503
+    as a connection failure, a 500 (a SOAP fault) as a ``TransportError`` carrying the
+    fault, which suds parses without warning that it came with status 200; every other
     attribute (its requests session, cookie jar, options) is the transport's own."""
 
     def __init__(self, inner: transport.Transport):
@@ -197,7 +205,26 @@ class _UnavailableIsNoAnswer(transport.Transport):
         if reply.code == 503:
             raise requests.exceptions.ConnectionError(
                 '%s answered HTTP 503 Service Unavailable' % request.url)
+        if reply.code == 500:
+            raise transport.TransportError('HTTP 500', 500, io.BytesIO(reply.message))
         return reply
+
+
+class _HandledFaults(logging_std.Filter):
+    """Drops the retry loop's ERROR record (with its traceback) of a fault vCenter answered:
+    oslo.vmware raises it to ``Client.call``, which turns it into the driver's own error for
+    its caller to handle or report (an ``AlreadyExists`` or a ``ManagedObjectNotFound`` the
+    driver expects is no error). Connection failures keep their record."""
+
+    def filter(self, record: logging_std.LogRecord) -> bool:
+        failure = record.exc_info[1] if record.exc_info else None
+        return not isinstance(failure, vexc.VimException)
+
+
+_HANDLED_FAULTS = _HandledFaults()
+# oslo.service's looping call loggers (oslo_log names them oslo.service.*), by backend
+_RETRY_LOOP_LOGGERS = ('oslo.service.backend._common.loopingcall',
+                       'oslo.service.backend._threading.loopingcall')
 
 
 def prepare(service) -> None:
@@ -207,8 +234,12 @@ def prepare(service) -> None:
     options = service.client.options
     if not any(isinstance(p, update_sets.RawReplies) for p in options.plugins):
         options.plugins = [*options.plugins, update_sets.RawReplies()]
-    if not isinstance(options.transport, _UnavailableIsNoAnswer):
-        options.transport = _UnavailableIsNoAnswer(options.transport)
+    if not isinstance(options.transport, _HttpStatus):
+        options.transport = _HttpStatus(options.transport)
+    for name in _RETRY_LOOP_LOGGERS:
+        logger = logging_std.getLogger(name)
+        if _HANDLED_FAULTS not in logger.filters:
+            logger.addFilter(_HANDLED_FAULTS)
     for binding in internals.bindings(service):
         if not isinstance(binding.multiref, _OneReplyAtATime):
             binding.multiref = _OneReplyAtATime()
