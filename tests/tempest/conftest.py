@@ -14,6 +14,7 @@
 simulated vCenters behind it, and Tempest's run against it, once for the session; the steps'
 times and Tempest's counts are printed at the end."""
 
+import concurrent.futures
 import os
 import time
 
@@ -46,9 +47,11 @@ def virtualenvs():
                         % ', '.join(missing))
         pytest.skip('the Tempest stage needs %s: tools/install-system-deps stack'
                     % ', '.join(missing))
-    with STEPS.step('Keystone and Tempest virtualenvs'):
-        return {name: venvs.virtualenv(venvs.HERE / ('%s-requirements.txt' % name))
-                for name in ('keystone', 'tempest')}
+    names = ('keystone', 'tempest')
+    with STEPS.step('Keystone and Tempest virtualenvs'), \
+            concurrent.futures.ThreadPoolExecutor() as pool:     # pip waits mostly
+        return dict(zip(names, pool.map(venvs.virtualenv, (
+            venvs.HERE / ('%s-requirements.txt' % name) for name in names)), strict=True))
 
 
 @pytest.fixture(scope='session')
@@ -100,5 +103,5 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(STEPS.table())
     for outcome in RESULTS:
         terminalreporter.write_sep('-', 'Tempest: %s' % outcome.summary())
-        for test in outcome.named('fail'):
+        for test in outcome.failed():
             terminalreporter.write_line('failed: %s' % test)

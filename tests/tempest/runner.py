@@ -15,7 +15,6 @@ a tempest.conf saying what this deployment has (identity v3 and volume; no compu
 network or object storage; the driver's features), ``tempest run`` with the exclude list,
 and its results read from the subunit stream."""
 
-import collections
 import csv
 import dataclasses
 import io
@@ -29,25 +28,30 @@ from tests.tempest.keystone import ADMIN_PASSWORD, REGION
 HERE = pathlib.Path(__file__).parent
 EXCLUDE_LIST = HERE / 'exclude-list.txt'
 REGEX = r'^tempest\.api\.volume|^cinder_tempest_plugin\.api'
-CONCURRENCY = 3
+CONCURRENCY = 4
 
 
 @dataclasses.dataclass
 class Results:
-    """Test id -> status (``success``, ``fail``, ``skip``, ...) of one run."""
+    """Test id -> status (``success``, ``skip``, ``failure``, ``error``, ...) of one run."""
 
     statuses: dict[str, str]
 
-    def named(self, status: str) -> list[str]:
-        return sorted(test for test, seen in self.statuses.items() if seen == status)
+    def passed(self) -> list[str]:
+        return self._named(lambda status: status == 'success')
 
-    def counts(self) -> collections.Counter:
-        return collections.Counter(self.statuses.values())
+    def skipped(self) -> list[str]:
+        return self._named(lambda status: status == 'skip')
+
+    def failed(self) -> list[str]:
+        return self._named(lambda status: status not in ('success', 'skip'))
 
     def summary(self) -> str:
-        counts = self.counts()
         return '%d passed, %d failed, %d skipped' % (
-            counts['success'], counts['fail'], counts['skip'])
+            len(self.passed()), len(self.failed()), len(self.skipped()))
+
+    def _named(self, wanted) -> list[str]:
+        return sorted(test for test, status in self.statuses.items() if wanted(status))
 
 
 class Tempest:

@@ -28,6 +28,6 @@ def test_exclude_list_names_existing_tests_with_reasons(tempest):
 
 
 def test_volume_api_has_no_unexpected_failure(results):
-    assert results.named('success'), 'Tempest ran no test: %s' % results.statuses
-    assert not results.named('fail'), 'Tempest failures (%s):\n%s' % (
-        results.summary(), '\n'.join(results.named('fail')))
+    assert results.passed(), 'Tempest ran no test: %s' % results.statuses
+    assert not results.failed(), 'Tempest failures (%s):\n%s' % (
+        results.summary(), '\n'.join(results.failed()))
