@@ -172,6 +172,22 @@ def test_a_backend_of_another_cinder_volume_is_declined_with_why(cinder, caplog)
     assert 'UnicodeDecodeError' in warning
 
 
+def test_a_backend_of_another_node_of_the_cluster_is_served_here(cinder, monkeypatch):
+    """In a cluster (``[DEFAULT] cluster``, which Cinder's manager gives its driver) the
+    scheduler may name another node's host for a backend this process serves too."""
+    volume, driver = attached_once(cinder, 'vc1'), cinder.managers['vc1'].driver
+    monkeypatch.setattr(driver, 'cluster_name', 'stack@vc1')
+    elsewhere = _host(cinder, 'vc2', node='elsewhere')
+    assert driver.migrate_volume(cinder.context, volume, dict(
+        elsewhere, cluster_name='other@vc2')) == (False, None)
+    moved, update = driver.migrate_volume(cinder.context, volume, dict(
+        elsewhere, cluster_name='stack@vc2#vc2'))
+    volume.update(dict(update, host='cinder@vc2#vc2'))     # as Cinder's manager records it
+    volume.save()
+    assert moved and read_backing(cinder.managers['vc2'].driver, volume.id)['name'] == \
+        volume.name
+
+
 @pytest.fixture(scope='module')
 def vc3(cinder, tmp_path_factory):
     """A third vCenter behind the fault proxy, as backend vc3 of this cinder-volume."""

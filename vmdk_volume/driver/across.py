@@ -91,8 +91,8 @@ class Across:
         why = None
         if not location.startswith(LOCATION_PREFIX):
             why = 'it is not a backend of this driver'
-        elif node != volume_utils.extract_host(self.host, 'host'):
-            why = 'it is served by the cinder-volume of %s, not of this host' % node
+        elif not self._of_this_service(node, host.get('cluster_name')):
+            why = 'it is served by the cinder-volume of %s, not of this host or cluster' % node
         elif section not in cfg.CONF.enabled_backends:
             why = 'section [%s] is not in this cinder-volume\'s enabled_backends' % section
         else:
@@ -106,6 +106,17 @@ class Across:
         LOG.warning('Volume migration to %s: %s, so this driver cannot move the disk between '
                     'vCenters. %s', host['host'], why, OS_BRICK_DEAD_END)
         return None
+
+
+    def _of_this_service(self, node: str, cluster_name: str | None) -> bool:
+        """Whether the target's ``node`` is this host, or its cluster this cinder-volume's
+        (``[DEFAULT] cluster``: then this process serves the target's section too, if it
+        is in its ``enabled_backends``, as every node of that cluster does)."""
+        if node == volume_utils.extract_host(self.host, 'host'):
+            return True
+        return bool(cluster_name and self.cluster_name) and (
+            volume_utils.extract_host(cluster_name, 'host') ==
+            volume_utils.extract_host(self.cluster_name, 'host'))
 
 
 def _chosen_pool(target: BackendConfig, host) -> str | None:
