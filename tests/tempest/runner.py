@@ -72,7 +72,8 @@ class Tempest:
     def conf(self, identity_url: str, backend_names: list[str]) -> str:
         """tempest.conf: Keystone's admin for dynamic credentials; only Cinder available;
         the volume features as the driver has them (no backup service in the stack, no
-        Nova to attach or extend attached volumes, no Glance for images)."""
+        Nova to attach or extend attached volumes, no Glance for images), with
+        cinder-tempest-plugin's in ``[volume-feature-enabled]`` too."""
         return textwrap.dedent('''\
             [DEFAULT]
             log_dir = {workspace}/logs
@@ -116,7 +117,6 @@ class Tempest:
             extend_volume_with_snapshot = true
             enable_volume_image_dep_tests = false
             cluster_active_active = true
-            [cinder]
             volume_revert = true
             consistency_group = false
             volume_image_dep_tests = false
