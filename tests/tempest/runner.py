@@ -72,7 +72,7 @@ class Tempest:
     def conf(self, identity_url: str, backend_names: list[str]) -> str:
         """tempest.conf: Keystone's admin for dynamic credentials; only Cinder available;
         the volume features as the driver has them (no backup service in the stack, no
-        Nova to attach or extend attached volumes, no Glance for images), with
+        Nova to attach or extend attached volumes; tests needing Glance skip themselves),
         cinder-tempest-plugin's in ``[volume-feature-enabled]`` too."""
         return textwrap.dedent('''\
             [DEFAULT]
@@ -115,7 +115,7 @@ class Tempest:
             manage_snapshot = true
             extend_attached_volume = false
             extend_volume_with_snapshot = true
-            enable_volume_image_dep_tests = false
+            enable_volume_image_dep_tests = true
             cluster_active_active = true
             volume_revert = true
             consistency_group = false
