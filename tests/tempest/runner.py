@@ -62,9 +62,9 @@ class Tempest:
         self.log = workdir / 'log' / 'tempest-run.out'
 
     def init(self, identity_url: str, backend_names: list[str]) -> 'Tempest':
-        self._run('tempest', 'init', '--workspace-path', str(self.workspace.parent /
-                                                             'workspace.yaml'),
-                  str(self.workspace), cwd=self.workspace.parent)
+        registry = self.workspace.parent / 'workspace.yaml'     # not ~/.tempest's
+        self._run('tempest', 'init', '--workspace-path', str(registry), str(self.workspace),
+                  cwd=self.workspace.parent)
         (self.workspace / 'etc' / 'tempest.conf').write_text(
             self.conf(identity_url, backend_names))
         return self
