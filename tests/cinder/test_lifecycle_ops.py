@@ -212,6 +212,14 @@ def test_extend_of_a_lazy_volume_needs_no_call(cinder, vcenters):
     assert vcenters['vc1'].stats().calls == {'FindAllByUuid': 1}
 
 
+def test_transfer_of_a_lazy_volume_through_cinders_manager_needs_one_call(cinder, vcenters):
+    """Cinder's VolumeManager hands the driver the volume's database row, not an object."""
+    volume = cinder.create_volume('vc1')
+    vcenters['vc1'].reset_stats()
+    cinder.managers['vc1'].accept_transfer(cinder.context, volume.id, 'u2', 'p-new')
+    assert vcenters['vc1'].stats().calls == {'FindAllByUuid': 1}
+
+
 def test_transfer_files_the_backing_under_the_new_project(cinder):
     volume = attached_once(cinder, 'vc1')
     driver = cinder.managers['vc1'].driver

@@ -147,6 +147,24 @@ def test_manage_and_unmanage_a_vm(cinder, vcenters):
     assert entries[donor.provider_location]['safe_to_manage'] is False
 
 
+def test_an_unmanaged_lazy_volume_can_be_managed_again(cinder, vcenters):
+    """Cinder's unmanage leaves the volume on the storage: a volume never attached (no
+    backing yet) leaves an empty VM of its size, which manage by name takes back (Tempest's
+    test_unmanage_manage_volume)."""
+    manager = cinder.managers['vc1']
+    lazy = cinder.create_volume('vc1', size_gb=2)
+    manager.delete_volume(cinder.context, lazy, unmanage_only=True)
+    volume = objects.Volume(context=cinder.context, size=0, status='managing',
+                            attach_status='detached', host='cinder@vc1#vc1',
+                            project_id=cinder.context.project_id, user_id='u',
+                            availability_zone='nova')
+    volume.create()
+    manager.manage_existing(cinder.context, volume, {'source-name': lazy.name})
+    volume.refresh()
+    assert volume.status == 'available' and volume.size == 2
+    assert read_backing(manager.driver, volume.id)['name'] == volume.name
+
+
 def test_managing_a_running_vm_is_refused(cinder):
     running = next(e for e in _manageable(cinder, 'vc1')
                    if e['reason_not_safe'] and 'powered' in e['reason_not_safe'])

@@ -133,8 +133,12 @@ class Stack:
     """The whole deployment in ``workdir``; ``start`` brings it up, ``stop`` takes it down."""
 
     def __init__(self, workdir: pathlib.Path, backends: dict[str, dict[str, str]],
-                 nodes: tuple[str, ...] = ('node1', 'node2'), cluster: str = 'stack'):
+                 nodes: tuple[str, ...] = ('node1', 'node2'), cluster: str = 'stack',
+                 auth_strategy: str = 'noauth', sections: dict[str, dict[str, str]] | None = None):
+        """``auth_strategy`` is cinder.conf's; ``sections`` are more of its sections (as
+        ``keystone_authtoken`` for ``keystone``)."""
         self.workdir, self.backends, self.nodes, self.cluster = workdir, backends, nodes, cluster
+        self.auth_strategy, self.sections = auth_strategy, sections or {}
         self.logs = workdir / 'log'
         self.logs.mkdir(parents=True)
         self.ports = {name: free_port() for name in
@@ -205,6 +209,17 @@ class Stack:
         for data in ('mariadb', 'rabbitmq'):
             shutil.rmtree(self.workdir / data, ignore_errors=True)
 
+    def create_database(self, name: str, password: str) -> str:
+        """A database ``name`` on the stack's MariaDB and a user of that name owning it; its
+        SQLAlchemy URL."""
+        sql = ("CREATE DATABASE {0}; CREATE USER '{0}'@'127.0.0.1' IDENTIFIED BY '{1}'; "
+               "GRANT ALL ON {0}.* TO '{0}'@'127.0.0.1';").format(name, password)
+        subprocess.run([binary('mariadb'), '--no-defaults', '-S',
+                        str(self.workdir / 'mariadb.sock'), '-uroot', '-e', sql],
+                       check=True, capture_output=True)
+        return 'mysql+pymysql://%s:%s@127.0.0.1:%d/%s' % (
+            name, password, self.ports['mariadb'], name)
+
     def _start(self, name: str, argv: list[str], env: dict | None = None) -> Process:
         self.processes[name] = Process(name, argv, self.logs / ('%s.out' % name), env).start()
         return self.processes[name]
@@ -273,10 +288,10 @@ class Stack:
         ports = self.ports
         sections = ''.join('\n[%s]\n' % name + ''.join(
             '%s = %s\n' % item for item in options.items())
-            for name, options in self.backends.items())
+            for name, options in {**self.backends, **self.sections}.items())
         return textwrap.dedent('''\
             [DEFAULT]
-            auth_strategy = noauth
+            auth_strategy = {auth_strategy}
             transport_url = rabbit://guest:guest@127.0.0.1:{rabbitmq}/
             enabled_backends = {backends}
             cluster = {cluster}
@@ -297,6 +312,7 @@ class Stack:
             [oslo_concurrency]
             lock_path = {workdir}/locks
             ''').format(backends=','.join(self.backends), cluster=self.cluster,
+                        auth_strategy=self.auth_strategy,
                         workdir=self.workdir, etc=etc, password=DB_PASSWORD,
                         **ports) + sections
 

@@ -68,5 +68,5 @@ def test_the_repository_lists_the_driver_and_test_packages():
     tests = ['golang-go', 'golang-github-vmware-govmomi-dev', 'redis-server', 'strace']
     assert run(ROOT / 'bindep.txt').stdout.split() == driver + tests
     assert run(ROOT / 'bindep.txt', 'default').stdout.split() == driver
-    stack = ['redis-server', 'rabbitmq-server', 'mariadb-server']
+    stack = ['redis-server', 'rabbitmq-server', 'mariadb-server', 'python3-venv']
     assert run(ROOT / 'bindep.txt', 'stack').stdout.split() == driver + stack

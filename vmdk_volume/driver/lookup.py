@@ -111,8 +111,10 @@ class Lookup:
 
     def _predates_driver(self, volume) -> bool:
         """Whether the volume was made before this driver started (by the in-tree driver,
-        perhaps)."""
-        if not volume.obj_attr_is_set('created_at') or volume.created_at is None:
+        perhaps). ``volume`` is a Volume object or, from Cinder's ``accept_transfer``, its
+        database row (always read from the database)."""
+        is_set = getattr(volume, 'obj_attr_is_set', lambda name: True)
+        if not is_set('created_at') or volume.created_at is None:
             return False      # a volume object not read from the database
         return volume.created_at.replace(tzinfo=None) < self._started_at
 

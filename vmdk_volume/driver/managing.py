@@ -41,9 +41,12 @@ class Managing:
 
     @errors.translated
     def unmanage(self, volume):
+        """The backing stays on vCenter without the volume's mark; a lazy volume's is made
+        first (empty, as the volume is), so that what Cinder lets go can be managed again."""
         ref = self._backing_ref(volume)
-        if ref is not None:
-            self._manager.release(ref)
+        if ref is None:
+            ref = self._create_backing(volume, self._profile(volume))['provider_location']
+        self._manager.release(ref)
 
     @errors.translated
     def get_manageable_volumes(self, cinder_volumes, marker, limit, offset, sort_keys,
