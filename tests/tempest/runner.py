@@ -71,8 +71,8 @@ class Tempest:
 
     def conf(self, identity_url: str, backend_names: list[str]) -> str:
         """tempest.conf: Keystone's admin for dynamic credentials; only Cinder available;
-        the volume features as the driver has them (no backup service in the stack, no
-        Nova to attach or extend attached volumes; tests needing Glance skip themselves),
+        the volume features as the driver has them (backups by the stack's cinder-backup,
+        no Nova to attach or extend attached volumes; tests needing Glance skip themselves),
         cinder-tempest-plugin's in ``[volume-feature-enabled]`` too."""
         return textwrap.dedent('''\
             [DEFAULT]
@@ -108,7 +108,7 @@ class Tempest:
             build_timeout = 180
             [volume-feature-enabled]
             multi_backend = true
-            backup = false
+            backup = true
             snapshot = true
             clone = true
             manage_volume = true
