@@ -29,17 +29,6 @@ from tests.stack import operations, services  # noqa: E402
 STEPS = operations.STEPS
 
 
-def _backend(vc: Simulator, name: str, backend_name: str | None = None,
-             **options: str) -> dict[str, str]:
-    """A backend section; cinder-backup's os-brick logs in with its credentials."""
-    return dict(volume_driver='vmdk_volume.driver.VMwareVcVmdkDriver',
-                volume_backend_name=backend_name or name, vmware_host_ip=vc.host,
-                vmware_host_port=str(vc.port), vmware_host_username='admin',
-                vmware_host_password='secret-%s' % name, vmware_ca_file=vc.ca_file,
-                vmware_volume_folder='Volumes', vmware_connector_credentials='True',
-                **options)
-
-
 @pytest.fixture(scope='session')
 def vcenters():
     missing = services.missing_binaries()
@@ -62,8 +51,8 @@ def stack(vcenters, tmp_path_factory):
     cluster."""
     vc1, vc2 = vcenters['vc1'], vcenters['vc2']
     deployment = services.Stack(tmp_path_factory.mktemp('stack'), {
-        'vc1': _backend(vc1, 'vc1'), 'vc2': _backend(vc2, 'vc2'),
-        'vc1b': _backend(vc1, 'vc1b', 'vc1', vmware_datastore_regex='LocalDS_2')})
+        'vc1': services.backend_section(vc1, 'vc1'), 'vc2': services.backend_section(vc2, 'vc2'),
+        'vc1b': services.backend_section(vc1, 'vc1b', 'vc1', vmware_datastore_regex='LocalDS_2')})
     with STEPS.step('start the services'):
         deployment.start()
     try:

@@ -31,6 +31,8 @@ import sys
 import textwrap
 import time
 
+from vmdk_volume_simkit import Simulator
+
 BIN = pathlib.Path(sys.executable).parent
 RABBITMQ_BIN = pathlib.Path('/usr/lib/rabbitmq/bin')
 # name -> where it is looked up (None: PATH)
@@ -38,6 +40,18 @@ BINARIES = {'mariadbd': '/usr/sbin', 'mariadb-install-db': None, 'mariadb': None
             'rabbitmq-server': str(RABBITMQ_BIN), 'epmd': None, 'redis-server': None}
 PROJECT_ID = 'f2d4a3b0c1d24f6e8a7b9c0d1e2f3a4b'
 DB_PASSWORD = 'stack-db-secret'
+
+
+def backend_section(vc: Simulator, name: str, backend_name: str | None = None,
+                    **options: str) -> dict[str, str]:
+    """The cinder.conf section of backend ``name`` on ``vc``; cinder-backup's os-brick logs
+    in with its credentials."""
+    return dict(volume_driver='vmdk_volume.driver.VMwareVcVmdkDriver',
+                volume_backend_name=backend_name or name, vmware_host_ip=vc.host,
+                vmware_host_port=str(vc.port), vmware_host_username='admin',
+                vmware_host_password='secret-%s' % name, vmware_ca_file=vc.ca_file,
+                vmware_volume_folder='Volumes', vmware_connector_credentials='True',
+                **options)
 
 
 class ServiceError(RuntimeError):

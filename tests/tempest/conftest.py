@@ -29,14 +29,6 @@ STEPS = operations.Steps()
 RESULTS: list[runner.Results] = []
 
 
-def _backend(vc: Simulator, name: str) -> dict[str, str]:
-    return dict(volume_driver='vmdk_volume.driver.VMwareVcVmdkDriver',
-                volume_backend_name=name, vmware_host_ip=vc.host,
-                vmware_host_port=str(vc.port), vmware_host_username='admin',
-                vmware_host_password='secret-%s' % name, vmware_ca_file=vc.ca_file,
-                vmware_volume_folder='Volumes')
-
-
 @pytest.fixture(scope='session')
 def virtualenvs():
     """Keystone's and Tempest's virtualenvs (made on first use, then cached)."""
@@ -61,8 +53,8 @@ def deployment(virtualenvs, tmp_path_factory):
     identity = keystone.Keystone(virtualenvs['keystone'], workdir)
     with Simulator(ModelSize(hosts=2, datastores=3)) as vc1, \
             Simulator(ModelSize(clusters=2, hosts=1, datastores=2)) as vc2:
-        stack = services.Stack(workdir, {'vc1': _backend(vc1, 'vc1'),
-                                         'vc2': _backend(vc2, 'vc2')},
+        stack = services.Stack(workdir, {'vc1': services.backend_section(vc1, 'vc1'),
+                                         'vc2': services.backend_section(vc2, 'vc2')},
                                auth_strategy='keystone',
                                sections={'keystone_authtoken': identity.authtoken()})
         try:
