@@ -120,6 +120,16 @@ def _manageable(cinder, backend):
         cinder.context, None, 1000, 0, ['reference'], ['asc'], want_objects=True)
 
 
+def _managing(cinder):
+    """A volume row as Cinder's API makes it for ``manage`` on vc1."""
+    volume = objects.Volume(context=cinder.context, size=0, status='managing',
+                            attach_status='detached', host='cinder@vc1#vc1',
+                            project_id=cinder.context.project_id, user_id='u',
+                            availability_zone='nova')
+    volume.create()
+    return volume
+
+
 def test_manage_and_unmanage_a_vm(cinder, vcenters):
     manager, driver = cinder.managers['vc1'], cinder.managers['vc1'].driver
     donor = attached_once(cinder, 'vc1')
@@ -131,11 +141,7 @@ def test_manage_and_unmanage_a_vm(cinder, vcenters):
     assert any(e['reason_not_safe'] and 'powered' in e['reason_not_safe']
                for e in entries.values())
 
-    volume = objects.Volume(context=cinder.context, size=0, status='managing',
-                            attach_status='detached', host='cinder@vc1#vc1',
-                            project_id=cinder.context.project_id, user_id='u',
-                            availability_zone='nova')
-    volume.create()
+    volume = _managing(cinder)
     manager.manage_existing(cinder.context, volume, {'source-id': donor.provider_location})
     volume.refresh()
 
@@ -154,11 +160,7 @@ def test_an_unmanaged_lazy_volume_can_be_managed_again(cinder, vcenters):
     manager = cinder.managers['vc1']
     lazy = cinder.create_volume('vc1', size_gb=2)
     manager.delete_volume(cinder.context, lazy, unmanage_only=True)
-    volume = objects.Volume(context=cinder.context, size=0, status='managing',
-                            attach_status='detached', host='cinder@vc1#vc1',
-                            project_id=cinder.context.project_id, user_id='u',
-                            availability_zone='nova')
-    volume.create()
+    volume = _managing(cinder)
     manager.manage_existing(cinder.context, volume, {'source-name': lazy.name})
     volume.refresh()
     assert volume.status == 'available' and volume.size == 2

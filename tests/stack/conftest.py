@@ -13,7 +13,6 @@
 """The service stack (tests/stack/services.py) for the session, two simulated vCenters behind
 it, an operator's cinderclient in noauth mode, and the table of timed steps."""
 
-import os
 import time
 
 import pytest
@@ -31,13 +30,7 @@ STEPS = operations.STEPS
 
 @pytest.fixture(scope='session')
 def vcenters():
-    missing = services.missing_binaries()
-    if missing:
-        if os.environ.get('CI') == 'true':
-            pytest.fail('the service stack needs %s (tools/install-system-deps stack)'
-                        % ', '.join(missing))
-        pytest.skip('the service stack needs %s: tools/install-system-deps stack'
-                    % ', '.join(missing))
+    services.require_binaries('the service stack')
     with Simulator(ModelSize(hosts=2, datastores=3)) as vc1, \
             Simulator(ModelSize(clusters=2, hosts=1, datastores=2)) as vc2:
         yield {'vc1': vc1, 'vc2': vc2}

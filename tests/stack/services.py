@@ -31,6 +31,7 @@ import sys
 import textwrap
 import time
 
+import pytest
 from vmdk_volume_simkit import Simulator
 
 BIN = pathlib.Path(sys.executable).parent
@@ -62,6 +63,16 @@ def missing_binaries() -> list[str]:
     """The service binaries this machine lacks."""
     return [name for name, path in BINARIES.items()
             if not shutil.which(name, path=path or os.environ.get('PATH'))]
+
+
+def require_binaries(stage: str) -> None:
+    """Fail ``stage`` in CI (``CI=true``), else skip it, when a service binary is missing."""
+    missing = missing_binaries()
+    if not missing:
+        return
+    if os.environ.get('CI') == 'true':
+        pytest.fail('%s needs %s (tools/install-system-deps stack)' % (stage, ', '.join(missing)))
+    pytest.skip('%s needs %s: tools/install-system-deps stack' % (stage, ', '.join(missing)))
 
 
 def binary(name: str) -> str:

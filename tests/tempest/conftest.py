@@ -15,7 +15,6 @@ simulated vCenters behind it, and Tempest's run against it, once for the session
 times and Tempest's counts are printed at the end."""
 
 import concurrent.futures
-import os
 import time
 
 import pytest
@@ -32,13 +31,7 @@ RESULTS: list[runner.Results] = []
 @pytest.fixture(scope='session')
 def virtualenvs():
     """Keystone's and Tempest's virtualenvs (made on first use, then cached)."""
-    missing = services.missing_binaries()
-    if missing:
-        if os.environ.get('CI') == 'true':
-            pytest.fail('the Tempest stage needs %s (tools/install-system-deps stack)'
-                        % ', '.join(missing))
-        pytest.skip('the Tempest stage needs %s: tools/install-system-deps stack'
-                    % ', '.join(missing))
+    services.require_binaries('the Tempest stage')
     names = ('keystone', 'tempest')
     with STEPS.step('Keystone and Tempest virtualenvs'), \
             concurrent.futures.ThreadPoolExecutor() as pool:     # pip waits mostly
