@@ -80,11 +80,13 @@ def test_backing_on_a_datastore_the_instance_host_cannot_use_is_moved(simulator)
         [current] = backend.backings.datastores(ref)
         instance, host = _vm_on_a_host(backend, exclude_backing=ref)
         inventory = backend.inventory()
-        simulator.change_datastore(inventory.datastores[current].name,
-                                   unmount_from=(inventory.hosts[host].name,))
-        backend.inventory(refresh=True)
-
-        backend.provisioner.make_reachable(ref, request.size_bytes, instance)
+        datastore, host_name = inventory.datastores[current].name, inventory.hosts[host].name
+        simulator.change_datastore(datastore, unmount_from=(host_name,))
+        try:
+            backend.inventory(refresh=True)
+            backend.provisioner.make_reachable(ref, request.size_bytes, instance)
+        finally:
+            simulator.change_datastore(datastore, mount_on=(host_name,))   # for later tests
 
         [moved] = backend.backings.datastores(ref)
         assert moved != current
